@@ -1,0 +1,301 @@
+"""The tiny formula: resolution and depth as smooth functions of the FLOPs ratio.
+
+``TinyFormula`` (scikit-learn style) fits two Gaussian process regressions on the
+frontier models of a sweep: ``r(c)`` and ``d(c)``, ``c`` = FLOPs / base FLOPs.
+The width then follows from the FLOPs constraint, solved against the real,
+rounded architecture (``rubik.solve_width``), not from ``c = r^2 d w^2``,
+which ignores the fixed stem/head and channel rounding (see FACTS.md).
+
+Kernel (the paper does not give one): on ``log c``::
+
+    ConstantKernel(1.0, (1e-2, 1e2)) * RBF(1.0, (0.5, 20)) + WhiteKernel(1e-3, (1e-6, 0.5))
+
+with ``normalize_y=True`` (targets standardised, so the constant kernel only
+needs to be O(1)) and a few optimizer restarts. Why:
+
+* ``log c``: the frontier spans ~1.5 decades of FLOPs with points spaced
+  roughly evenly in log FLOPs, and r, d vary smoothly per octave, not per MFLOP.
+* RBF: r(c), d(c) are expected smooth and monotone-ish; a squared-exponential
+  with a length-scale floor of 0.5 (in natural-log units, ~0.7 octave) can't
+  chase the noise of single frontier points, whose dials jump because several
+  (r, d, w) give the same FLOPs.
+* WhiteKernel: frontier dials are noisy (training noise decides which of
+  several near-equal models lands on the front); the noise level is learned,
+  so the predictive std includes it (``predict(..., return_std=True)``) and
+  is honest about that scatter.
+
+``predict`` and ``twist`` refuse ``c`` outside ``(0, 1]`` (FLOPs above the base);
+extrapolating below the smallest fitted ``c`` is allowed but the std grows.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+#: GhostNet-B/C/D FLOPs targets from GhostNet-A (paper appendix: 591M -> 300M/141M/52M).
+GHOSTNET_FAMILY = {"ghostnet_b": 300 / 591, "ghostnet_c": 141 / 591, "ghostnet_d": 52 / 591}
+#: the TinyNet-like family derived from B0 (c = 1/2 .. 1/16, the inversed giant phi = -1..-4).
+TINY_FAMILY = {"tiny_c0.5": 0.5, "tiny_c0.25": 0.25, "tiny_c0.125": 0.125, "tiny_c0.0625": 0.0625}
+
+
+def default_kernel():
+    """The documented default: ``C * RBF(log c) + White``."""
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    return (ConstantKernel(1.0, (1e-2, 1e2)) * RBF(1.0, (0.5, 20.0))
+            + WhiteKernel(1e-3, (1e-6, 0.5)))
+
+
+def _as_c(c, what="c"):
+    arr = np.atleast_1d(np.asarray(c, dtype=float))
+    if arr.size == 0:
+        raise ValueError(f"{what}: empty")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{what}: FLOPs ratio must be finite, got {arr[~np.isfinite(arr)][:5]}")
+    if (arr <= 0).any():
+        raise ValueError(f"{what}: FLOPs ratio must be > 0, got {arr[arr <= 0][:5]}")
+    if (arr > 1 + 1e-9).any():
+        raise ValueError(f"{what}: target FLOPs above the base (ratio {arr[arr > 1 + 1e-9][:5]} > 1); "
+                         "the tiny formula only shrinks models")
+    return arr
+
+
+class TinyFormula:
+    """GP regressions of resolution ``r`` and depth ``d`` on the FLOPs ratio ``c``.
+
+    Parameters (all stored as given, sklearn ``get_params``/``set_params``):
+      base: base model family the width is solved for (``"efficientnet_b0"``,
+        ``"ghostnet_a"``, ``"resnet50"``).
+      kernel: sklearn kernel, or None for ``default_kernel()``.
+      n_restarts_optimizer, random_state: passed to ``GaussianProcessRegressor``.
+      log_target: fit ``log r``/``log d`` instead of ``r``/``d`` (keeps
+        predictions positive when extrapolating); default False, as the paper.
+      c_col, r_col, d_col: column names in the frontier table.
+      width_solver: None -> ``rubik.solve_width`` on the real architecture.
+        A callable ``(r, d, c) -> w`` replaces it (tests, other cost models).
+      base_resolution, rules, num_classes: passed to the FLOPs model when solving
+        the width (None = the family's own).
+
+    After ``fit``: ``gp_r_``, ``gp_d_`` (fitted regressors), ``c_range_``,
+    ``n_points_``.
+    """
+
+    def __init__(self, base: str = "efficientnet_b0", kernel=None, *, n_restarts_optimizer: int = 3,
+                 random_state: int | None = 0, log_target: bool = False, c_col: str = "flops_ratio",
+                 r_col: str = "r", d_col: str = "d", width_solver: Callable | None = None,
+                 base_resolution: int | None = None, rules: str | None = None, num_classes: int = 1000):
+        self.base = base
+        self.kernel = kernel
+        self.n_restarts_optimizer = n_restarts_optimizer
+        self.random_state = random_state
+        self.log_target = log_target
+        self.c_col = c_col
+        self.r_col = r_col
+        self.d_col = d_col
+        self.width_solver = width_solver
+        self.base_resolution = base_resolution
+        self.rules = rules
+        self.num_classes = num_classes
+
+    # -- sklearn plumbing -------------------------------------------------------------
+    _PARAMS = ("base", "kernel", "n_restarts_optimizer", "random_state", "log_target", "c_col",
+               "r_col", "d_col", "width_solver", "base_resolution", "rules", "num_classes")
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params) -> "TinyFormula":
+        for k, v in params.items():
+            if k not in self._PARAMS:
+                raise ValueError(f"TinyFormula: unknown parameter {k!r}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in ("base", "log_target")
+                         if getattr(self, k) is not None)
+        return f"TinyFormula({args})"
+
+    # -- fitting -----------------------------------------------------------------------
+    def fit(self, frontier, y=None) -> "TinyFormula":
+        """Fit on a frontier table with columns ``c_col, r_col, d_col`` (one row per model)."""
+        from sklearn.gaussian_process import GaussianProcessRegressor
+
+        if frontier is None:
+            raise ValueError("TinyFormula.fit: frontier is None")
+        df = frontier if isinstance(frontier, pd.DataFrame) else pd.DataFrame(frontier)
+        cols = [self.c_col, self.r_col, self.d_col]
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise ValueError(f"TinyFormula.fit: frontier lacks column(s) {missing}; have {list(df.columns)}")
+        if len(df) < 2:
+            raise ValueError(f"TinyFormula.fit: need at least 2 frontier points to fit r(c), d(c); got {len(df)}")
+        vals = df[cols].astype(float).to_numpy()
+        if not np.isfinite(vals).all():
+            raise ValueError("TinyFormula.fit: NaN/inf in the frontier's "
+                             f"{cols} (rows {df.index[~np.isfinite(vals).all(1)].tolist()[:10]})")
+        c, r, d = vals.T
+        _as_c(c, "TinyFormula.fit")
+        if (r <= 0).any() or (d <= 0).any():
+            raise ValueError("TinyFormula.fit: r and d must be > 0")
+        if np.unique(c).size < 2:
+            raise ValueError("TinyFormula.fit: need at least 2 distinct FLOPs ratios")
+        X = np.log(c)[:, None]
+        self.gp_r_ = GaussianProcessRegressor(self._kernel(), normalize_y=True,
+                                              n_restarts_optimizer=self.n_restarts_optimizer,
+                                              random_state=self.random_state).fit(X, self._fwd(r))
+        self.gp_d_ = GaussianProcessRegressor(self._kernel(), normalize_y=True,
+                                              n_restarts_optimizer=self.n_restarts_optimizer,
+                                              random_state=self.random_state).fit(X, self._fwd(d))
+        self.c_range_ = (float(c.min()), float(c.max()))
+        self.n_points_ = len(c)
+        return self
+
+    def _kernel(self):
+        from sklearn.base import clone
+
+        return clone(self.kernel) if self.kernel is not None else default_kernel()
+
+    def _fwd(self, v):
+        return np.log(v) if self.log_target else v
+
+    def _check_fitted(self):
+        if not hasattr(self, "gp_r_"):
+            raise ValueError("TinyFormula: call fit(frontier) first")
+
+    # -- prediction --------------------------------------------------------------------
+    def predict(self, c, return_std: bool = False):
+        """Predicted ``(r, d)`` for FLOPs ratio(s) ``c`` in (0, 1].
+
+        Returns ``mean`` of shape ``(n, 2)`` (columns r, d), or ``(2,)`` for a
+        scalar ``c``; with ``return_std=True`` returns ``(mean, std)`` of the same
+        shape (std of the GP posterior incl. the learned noise; with
+        ``log_target`` the delta-method std of ``exp``).
+        """
+        self._check_fitted()
+        scalar = np.ndim(c) == 0
+        cs = _as_c(c, "TinyFormula.predict")
+        X = np.log(cs)[:, None]
+        mr, sr = self.gp_r_.predict(X, return_std=True)
+        md, sd = self.gp_d_.predict(X, return_std=True)
+        if self.log_target:
+            mr, md = np.exp(mr), np.exp(md)
+            sr, sd = sr * mr, sd * md
+        mean, std = np.column_stack([mr, md]), np.column_stack([sr, sd])
+        if scalar:
+            mean, std = mean[0], std[0]
+        return (mean, std) if return_std else mean
+
+    def solve_width(self, r: float, d: float, c: float) -> float:
+        """Width giving FLOPs ratio ``c`` at dials ``r, d`` (real rounded architecture)."""
+        if self.width_solver is not None:
+            return float(self.width_solver(r, d, c))
+        from rubik.flops import analytic_flops, solve_width
+
+        kw = dict(base_resolution=self.base_resolution, num_classes=self.num_classes, rules=self.rules)
+        target = c * analytic_flops(self.base, (1.0, 1.0, 1.0), **kw)
+        return float(solve_width(self.base, r, d, target, **kw))
+
+    def twist(self, c):
+        """The full ``Twist(r, d, w)`` for FLOPs ratio ``c`` (w solved for the real FLOPs)."""
+        from rubik.cube import Twist
+
+        cs = _as_c(c, "TinyFormula.twist")
+        if cs.size != 1:
+            raise ValueError("TinyFormula.twist: takes one FLOPs ratio; use derive_family for several")
+        r, d = self.predict(float(cs[0]))
+        return Twist(float(r), float(d), self.solve_width(float(r), float(d), float(cs[0])))
+
+
+def giant_phi(c: float) -> float:
+    """The inversed giant formula's phi for FLOPs ratio ``c``: ``log2 c`` (c=1/2 -> phi=-1).
+
+    EfficientNet's convention treats alpha*beta^2*gamma^2 (= 1.92) as 2, so phi = -k is the
+    model "at 1/2^k of the FLOPs"; that is how the paper pairs B^-1..B^-4 with c = 1/2..1/16.
+    """
+    return math.log2(c)
+
+
+def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float] | None = None,
+                  base: str | None = None, *, include_giant: bool = True,
+                  base_resolution: int | None = None, num_classes: int = 1000) -> pd.DataFrame:
+    """Models of the tiny formula (and the matching inversed giant formula) at FLOPs ratios ``cs``.
+
+    ``cs``: ratios, or ``{name: ratio}``; None -> ``TINY_FAMILY`` for EfficientNet-B0
+    and ``GHOSTNET_FAMILY`` (GhostNet-B/C/D at 300M/141M/52M of GhostNet-A's 591M)
+    for ``ghostnet_a``. For each ratio: one ``kind="tiny"`` row (r, d from the GP,
+    w solved) and, if ``include_giant``, one ``kind="giant"`` row with
+    ``phi = log2 c`` (phi = -1..-4 for c = 1/2..1/16, as the paper's B^-1..B^-4).
+
+    Columns: ``name, kind, target_c, r, d, w, r_std, d_std, phi, resolution (px),
+    flops, params, flops_ratio, train_kwargs`` where ``train_kwargs`` is a dict for
+    ``TrainConfig(**template_fields, **train_kwargs)`` (model, twist, base_resolution);
+    see ``family_configs``.
+    """
+    from rubik.cube import Twist, giant_twist
+
+    base = base or formula.base
+    if cs is None:
+        cs = GHOSTNET_FAMILY if base.startswith("ghostnet") else TINY_FAMILY
+    items = list(cs.items()) if isinstance(cs, Mapping) else [(f"tiny_c{c:g}", c) for c in cs]
+    if not items:
+        raise ValueError("derive_family: no FLOPs ratios given")
+    _as_c([c for _, c in items], "derive_family")
+    rows = []
+    for name, c in items:
+        (r, d), (sr, sd) = formula.predict(float(c), return_std=True)
+        w = formula.solve_width(float(r), float(d), float(c))
+        rows.append(dict(name=name, kind="tiny", target_c=float(c), r=float(r), d=float(d), w=w,
+                         r_std=float(sr), d_std=float(sd), phi=np.nan))
+        if include_giant:
+            phi = giant_phi(c)
+            g = giant_twist(phi)
+            rows.append(dict(name=f"giant_phi{phi:g}", kind="giant", target_c=float(c), r=g.resolution,
+                             d=g.depth, w=g.width, r_std=np.nan, d_std=np.nan, phi=phi))
+    df = pd.DataFrame(rows)
+    try:  # real FLOPs / params / px when the model code is available
+        from rubik.flops import analytic_flops, analytic_params
+
+        kw = dict(base_resolution=base_resolution, num_classes=num_classes)
+        f0 = analytic_flops(base, (1.0, 1.0, 1.0), **kw)
+        df["flops"] = [analytic_flops(base, (a, b, c), **kw) for a, b, c in zip(df.r, df.d, df.w)]
+        df["params"] = [analytic_params(base, (a, b, c), num_classes=num_classes)
+                        for a, b, c in zip(df.r, df.d, df.w)]
+        df["flops_ratio"] = df["flops"] / f0
+        br = base_resolution or (240 if base.startswith("ghostnet") else 224)
+        df["resolution"] = [Twist(a, b, c).image_size(br) for a, b, c in zip(df.r, df.d, df.w)]
+    except ImportError:  # pragma: no cover - only before rubik.flops exists
+        pass
+    df["train_kwargs"] = [dict(model=base, twist=(a, b, c), base_resolution=base_resolution)
+                          for a, b, c in zip(df.r, df.d, df.w)]
+    return df
+
+
+def family_configs(family: pd.DataFrame, template=None) -> dict:
+    """``{name: TrainConfig}`` for a ``derive_family`` table, copying the rest from ``template``."""
+    import dataclasses
+
+    from rubik.train import TrainConfig
+
+    template = template or TrainConfig()
+    return {row.name: dataclasses.replace(template, **row.train_kwargs) for row in family.itertuples()}
+
+
+def synthetic_frontier(n: int = 25, *, r_fn=None, d_fn=None, noise: float = 0.02,
+                       c_range=(0.05, 1.0), seed: int = 0) -> pd.DataFrame:
+    """A frontier with known smooth answers, for validating the fit.
+
+    Defaults: ``r(c) = 0.5 + 0.5 * c^0.5`` and ``d(c) = 0.45 + 0.55 * c^0.4`` (both 1 at
+    c = 1, TinyNet-like at small c), ``c`` log-uniform in ``c_range``, Gaussian noise
+    of std ``noise`` on r and d. Columns ``flops_ratio, r, d, r_true, d_true``.
+    """
+    r_fn = r_fn or (lambda c: 0.5 + 0.5 * np.sqrt(c))
+    d_fn = d_fn or (lambda c: 0.45 + 0.55 * c ** 0.4)
+    rng = np.random.default_rng(seed)
+    c = np.sort(np.exp(rng.uniform(np.log(c_range[0]), np.log(c_range[1]), n)))
+    rt, dt = r_fn(c), d_fn(c)
+    return pd.DataFrame(dict(flops_ratio=c, r=rt + rng.normal(0, noise, n), d=dt + rng.normal(0, noise, n),
+                             r_true=rt, d_true=dt))

@@ -1,0 +1,195 @@
+"""The accuracy-FLOPs frontier of a sweep, and which dial matters most.
+
+``pareto_frontier(df)`` keeps the models that no other model beats on both
+axes (fewer-or-equal FLOPs *and* higher-or-equal accuracy, one of them
+strictly). ``x`` may be any cost column (``"flops"``, ``"params"``, a measured
+``"latency_ms"``); ``y`` any score column (``"top1"``, ``"ema_top1"``).
+
+Importance analysis (the paper's "resolution and depth matter more than
+width"): two views, both *at matched FLOPs*.
+
+* ``flops_bands(df)`` cuts log-FLOPs into equal-count bands, so a plot of
+  accuracy against each dial within a band compares models of similar cost.
+* ``dial_importance(df)`` quantifies it. For each dial ``k`` it controls for
+  log FLOPs by the Frisch-Waugh route: residualise the score and ``log2 k``
+  on ``log2 FLOPs`` (ordinary least squares), then report
+
+  - ``slope``: the score change per doubling of the dial at fixed FLOPs
+    (i.e. the coefficient of ``log2 k`` in ``y ~ 1 + log2 FLOPs + log2 k``);
+    a positive value means "spend the budget on this dial",
+  - ``partial_spearman``: the rank (Spearman) partial correlation of the score
+    with the dial given log FLOPs (the same residualisation on ranks),
+
+  each with a percentile bootstrap confidence interval (resampling models).
+  The three dials cannot enter one regression together: at fixed FLOPs
+  ``2 log r + log d + 2 log w`` is (almost) constant, so a joint fit is
+  collinear. One dial at a time answers the paper's question directly:
+  "among models of equal cost, do the ones with more of this dial do better?"
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+DIALS = ("r", "d", "w")
+
+
+def _check_columns(df, cols, what="frontier"):
+    if df is None:
+        raise ValueError(f"{what}: got None instead of a DataFrame")
+    if not isinstance(df, pd.DataFrame):
+        df = pd.DataFrame(df)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}; have {list(df.columns)}")
+    return df
+
+
+def _finite_rows(df, cols, dropna, what):
+    """Rows whose ``cols`` are all finite; raise (naming the rows) unless ``dropna``."""
+    vals = df[list(cols)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(vals).all(axis=1)
+    if not ok.all() and not dropna:
+        bad = df.index[~ok].tolist()
+        raise ValueError(
+            f"{what}: {len(bad)} row(s) have NaN/inf in {list(cols)} (index {bad[:10]}"
+            f"{'...' if len(bad) > 10 else ''}); pass dropna=True to ignore them "
+            "(e.g. failed or unfinished trials)"
+        )
+    return df[ok]
+
+
+def pareto_frontier(df, x: str = "flops", y: str = "top1", *, dropna: bool = False) -> pd.DataFrame:
+    """Models on the Pareto front of ``y`` (higher is better) vs ``x`` (lower is better).
+
+    Returns the front's rows (all original columns, original index kept) sorted by
+    ``x`` ascending, so ``y`` is strictly increasing along it. Among exact
+    duplicates in both ``x`` and ``y`` the first row is kept.
+
+    Raises ``ValueError`` for an empty table, missing columns, non-positive ``x``
+    or NaN values (unless ``dropna=True``, which drops those rows first).
+    """
+    df = _check_columns(df, [x, y], "pareto_frontier")
+    if len(df) == 0:
+        raise ValueError("pareto_frontier: the table is empty (no finished trials?)")
+    df = _finite_rows(df, [x, y], dropna, "pareto_frontier")
+    if len(df) == 0:
+        raise ValueError(f"pareto_frontier: no row has finite {x!r} and {y!r}")
+    xs = df[x].astype(float).to_numpy()
+    ys = df[y].astype(float).to_numpy()
+    if (xs < 0).any():
+        raise ValueError(f"pareto_frontier: negative {x!r} values")
+    # sort by x ascending, then y descending, so the best of equal-x points comes first
+    order = np.lexsort((-ys, xs))
+    keep, best = [], -math.inf
+    for i in order:
+        if ys[i] > best:
+            keep.append(i)
+            best = ys[i]
+    return df.iloc[keep]
+
+
+def on_frontier(df, x: str = "flops", y: str = "top1", *, dropna: bool = True) -> pd.Series:
+    """Boolean Series over ``df.index``: is this row on the Pareto front?"""
+    df = _check_columns(df, [x, y], "on_frontier")
+    front = pareto_frontier(df, x, y, dropna=dropna)
+    return pd.Series(df.index.isin(front.index), index=df.index, name="on_frontier")
+
+
+def flops_bands(df, n_bands: int = 4, x: str = "flops", *, edges=None) -> pd.Series:
+    """Band label for each row: equal-count bands of log ``x`` (or given ``edges``).
+
+    Labels are strings like ``"12M-25M"``; use them to facet accuracy-vs-dial
+    plots so that each panel compares models of similar cost.
+    """
+    df = _check_columns(df, [x], "flops_bands")
+    if len(df) == 0:
+        raise ValueError("flops_bands: the table is empty")
+    v = df[x].astype(float)
+    if not np.isfinite(v).all() or (v <= 0).any():
+        raise ValueError(f"flops_bands: {x!r} must be finite and > 0")
+    if edges is None:
+        if n_bands < 1:
+            raise ValueError(f"flops_bands: n_bands must be >= 1, got {n_bands}")
+        q = np.quantile(np.log(v), np.linspace(0, 1, n_bands + 1))
+        edges = np.exp(q)
+    edges = np.unique(np.asarray(edges, dtype=float))
+    edges[0], edges[-1] = min(edges[0], v.min()), max(edges[-1], v.max())
+    labels = [f"{_human(a)}-{_human(b)}" for a, b in zip(edges[:-1], edges[1:])]
+    if len(labels) == 0:  # all values equal
+        return pd.Series([_human(v.iloc[0])] * len(v), index=df.index, name="band")
+    cut = pd.cut(v, edges, labels=labels, include_lowest=True, duplicates="drop")
+    return cut.astype(str).rename("band")
+
+
+def _human(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def _residualise(v, z):
+    """OLS residuals of ``v`` on ``[1, z]``."""
+    A = np.column_stack([np.ones_like(z), z])
+    coef, *_ = np.linalg.lstsq(A, v, rcond=None)
+    return v - A @ coef
+
+
+def _rank(a):
+    return pd.Series(a).rank().to_numpy(dtype=float)
+
+
+def _stats(y, logx, logk):
+    ry, rk = _residualise(y, logx), _residualise(logk, logx)
+    den = float(rk @ rk)
+    slope = float(ry @ rk) / den if den > 1e-12 else float("nan")
+    ryr, rkr = _residualise(_rank(y), _rank(logx)), _residualise(_rank(logk), _rank(logx))
+    nrm = math.sqrt(float(ryr @ ryr) * float(rkr @ rkr))
+    rho = float(ryr @ rkr) / nrm if nrm > 1e-12 else float("nan")
+    return slope, rho
+
+
+def dial_importance(df, y: str = "top1", x: str = "flops", dials=DIALS, *, n_boot: int = 1000,
+                    ci: float = 0.95, seed: int = 0, dropna: bool = False) -> pd.DataFrame:
+    """How much each dial buys at matched FLOPs (see the module docstring).
+
+    Returns one row per dial: ``dial, slope, slope_lo, slope_hi,
+    partial_spearman, rho_lo, rho_hi, n``; ``slope`` is in units of ``y`` per
+    doubling of the dial at fixed ``x``; ``*_lo/*_hi`` are the bootstrap
+    percentile interval at level ``ci``. Rows are sorted by ``slope``
+    (largest first), so the first row is the dial to spend FLOPs on.
+    """
+    df = _check_columns(df, [y, x, *dials], "dial_importance")
+    df = _finite_rows(df, [y, x, *dials], dropna, "dial_importance")
+    n = len(df)
+    if n < 4:
+        raise ValueError(f"dial_importance: need at least 4 models with finite values, got {n}")
+    if (df[[x, *dials]].astype(float) <= 0).to_numpy().any():
+        raise ValueError(f"dial_importance: {x!r} and the dials must be > 0")
+    yv = df[y].astype(float).to_numpy()
+    logx = np.log2(df[x].astype(float).to_numpy())
+    rng = np.random.default_rng(seed)
+    boots = rng.integers(0, n, size=(n_boot, n))
+    a = (1 - ci) / 2
+    rows = []
+    for k in dials:
+        logk = np.log2(df[k].astype(float).to_numpy())
+        slope, rho = _stats(yv, logx, logk)
+        bs = np.array([_stats(yv[b], logx[b], logk[b]) for b in boots]) if n_boot else np.empty((0, 2))
+        lo = np.nanquantile(bs, a, axis=0) if n_boot else [np.nan, np.nan]
+        hi = np.nanquantile(bs, 1 - a, axis=0) if n_boot else [np.nan, np.nan]
+        rows.append(dict(dial=k, slope=slope, slope_lo=lo[0], slope_hi=hi[0],
+                         partial_spearman=rho, rho_lo=lo[1], rho_hi=hi[1], n=n))
+    return pd.DataFrame(rows).sort_values("slope", ascending=False, ignore_index=True)
+
+
+def dial_table(df, y: str = "top1", x: str = "flops", dials=DIALS, n_bands: int = 4) -> pd.DataFrame:
+    """Long table ``band, dial, value, y`` for accuracy-vs-dial plots per FLOPs band."""
+    df = _check_columns(df, [y, x, *dials], "dial_table")
+    band = flops_bands(df, n_bands, x)
+    parts = [pd.DataFrame({"band": band, "dial": k, "value": df[k].astype(float), y: df[y]})
+             for k in dials]
+    return pd.concat(parts, ignore_index=True)

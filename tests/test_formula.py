@@ -1,0 +1,72 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from rubik.formula import TinyFormula, derive_family, synthetic_frontier
+
+
+def naive_width(r, d, c):
+    return float(np.sqrt(c / (r * r * d)))
+
+
+def test_gpr_recovers_known_curves_within_uncertainty():
+    df = synthetic_frontier(30, noise=0.02, seed=1)
+    f = TinyFormula(width_solver=naive_width).fit(df)
+    cs = np.exp(np.linspace(np.log(0.06), np.log(0.95), 15))
+    mean, std = f.predict(cs, return_std=True)
+    truth = np.column_stack([0.5 + 0.5 * np.sqrt(cs), 0.45 + 0.55 * cs ** 0.4])
+    z = np.abs(mean - truth) / std
+    assert mean.shape == std.shape == (15, 2)
+    assert (z < 3).all(), z.max()
+    assert np.abs(mean - truth).max() < 0.05
+    # the uncertainty reflects the noise level (0.02), not wildly over-confident or vague
+    assert 0.003 < std.mean() < 0.06
+
+
+def test_predict_scalar_and_twist():
+    f = TinyFormula(width_solver=naive_width).fit(synthetic_frontier(20, seed=2))
+    m, s = f.predict(0.25, return_std=True)
+    assert m.shape == (2,) and s.shape == (2,) and (s > 0).all()
+    t = f.twist(0.25)
+    assert t.resolution == pytest.approx(m[0]) and t.depth == pytest.approx(m[1])
+    assert t.resolution ** 2 * t.depth * t.width ** 2 == pytest.approx(0.25)
+    assert f.get_params()["width_solver"] is naive_width
+    assert f.set_params(log_target=True).log_target
+
+
+def test_log_target():
+    df = synthetic_frontier(20, seed=3)
+    m = TinyFormula(log_target=True).fit(df).predict([0.1, 0.5])
+    assert np.abs(m - np.column_stack([0.5 + 0.5 * np.sqrt([0.1, 0.5]),
+                                       0.45 + 0.55 * np.array([0.1, 0.5]) ** 0.4])).max() < 0.06
+
+
+def test_bad_inputs():
+    f = TinyFormula()
+    with pytest.raises(ValueError, match="fit"):
+        f.predict(0.5)
+    with pytest.raises(ValueError, match="at least 2"):
+        f.fit(pd.DataFrame({"flops_ratio": [], "r": [], "d": []}))
+    with pytest.raises(ValueError, match="at least 2"):
+        f.fit(pd.DataFrame({"flops_ratio": [0.5], "r": [0.8], "d": [0.8]}))
+    with pytest.raises(ValueError, match="NaN"):
+        f.fit(pd.DataFrame({"flops_ratio": [0.5, 0.2], "r": [0.8, np.nan], "d": [0.8, 0.6]}))
+    with pytest.raises(ValueError, match="lacks column"):
+        f.fit(pd.DataFrame({"flops_ratio": [0.5, 0.2]}))
+    f.fit(synthetic_frontier(10))
+    with pytest.raises(ValueError, match="above the base"):
+        f.predict(1.5)
+    with pytest.raises(ValueError, match="> 0"):
+        f.twist(0.0)
+
+
+def test_derive_family_naive_solver():
+    f = TinyFormula(width_solver=naive_width).fit(synthetic_frontier(20, seed=4))
+    fam = derive_family(f, [0.5, 0.25, 0.125, 0.0625])
+    assert list(fam.kind) == ["tiny", "giant"] * 4
+    g = fam[fam.kind == "giant"]
+    assert list(g.phi) == [-1, -2, -3, -4]
+    assert g.iloc[3].r == pytest.approx(1.15 ** -4)
+    t = fam[fam.kind == "tiny"]
+    assert (t.r ** 2 * t.d * t.w ** 2).to_numpy() == pytest.approx(t.target_c.to_numpy())
+    assert fam.train_kwargs.iloc[0]["model"] == "efficientnet_b0"
