@@ -1,0 +1,498 @@
+"""Train one (twisted) model: ``train(TrainConfig) -> dict``, the ``rubik train`` CLI, torchrun-ready.
+
+Read top to bottom: recipes, config, helpers, then ``train`` (setup -> data -> model ->
+optimizer -> resume -> epochs of train/eval/checkpoint -> summary).
+
+Recipes (``Recipe.named(name, **overrides)``):
+
+* ``efficientnet`` -- the paper's ImageNet recipe: TF-style RMSProp (decay 0.9, momentum 0.9,
+  eps 1e-3), lr 0.048 per 1024 images (scaled linearly with the global batch), 3 warmup epochs
+  from 1e-6, x0.97 every 2.4 epochs, 450 epochs, wd 1e-5 (not on BN/bias), BN momentum 0.01
+  (PyTorch convention), dropout 0.2, label smoothing 0.1, EMA 0.9999, drop-connect 0,
+  RandomResizedCrop(0.08-1) + flip + ColorJitter 0.4.
+* ``resnet`` -- SGD momentum 0.9, wd 1e-4, lr 0.4 per 1024, x0.1 every 30 epochs, 90 epochs.
+* ``proxy`` -- the short schedule for ranking many small models on Imagenette / ImageNet-100 at a
+  small base resolution on CPU. Same optimizer family (TF-RMSProp, eps 1e-3), but what matters in a
+  run of ~1,000 steps is different: lr 0.048 * 4 per 1024 (schedules this short need the larger lr),
+  1 warmup epoch, cosine decay to 0 (the x0.97/2.4-epoch staircase would barely decay), BN momentum
+  0.1 (running statistics must follow weights that move fast, or eval accuracy lags), EMA with
+  decay chosen from the run length (``ema_decay=None``: time constant = 1/10 of the run) and
+  warmup, RandomResizedCrop scale (0.25, 1) (at 64 px the 8 % crops of the 0.08 floor are
+  mostly noise), no colour jitter, dropout 0.2, label smoothing 0.1, 15 epochs, batch 128.
+* ``proxy_resnet`` -- the same short schedule with SGD (lr 0.8 per 1024, wd 5e-5).
+* ``smoke`` -- a few steps for tests (2 epochs, batch 16, no warmup, small EMA).
+
+``batch_size`` is per process; the learning rate is ``lr_per_1024 * batch_size * world_size / 1024``.
+
+Devices: CPU (channels_last, ``threads``), CUDA (bf16 autocast, channels_last, optional
+``torch.compile``). Several GPUs / nodes: ``torchrun --nproc_per_node=N -m rubik train ...``
+(detected from ``RANK``/``WORLD_SIZE``; DistributedDataParallel, sharded data, rank 0 writes).
+
+Outputs in ``out_dir``: ``checkpoint.pt`` (every epoch, atomic: model, EMA, optimizer, scheduler,
+RNG states, epoch, history), ``metrics.jsonl`` (one JSON line per epoch), ``config.json``.
+``resume=True`` continues from ``checkpoint.pt``; on CPU with the tensor pipeline a resumed run ends
+with exactly the weights of an uninterrupted one. Accuracies are percentages.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rubik.data import DataConfig, atomic_torch_save, build_loaders, dataset_samples
+from rubik.optim import LRSchedule, ModelEMA, build_optimizer, param_groups
+
+
+# ----------------------------------------------------------------------------- recipes
+
+@dataclass
+class Recipe:
+    name: str = "custom"
+    epochs: int = 450
+    batch_size: int = 128                # per process
+    optimizer: str = "rmsproptf"         # "rmsproptf" | "sgd" | "adamw"
+    lr_per_1024: float = 0.048           # lr = lr_per_1024 * global_batch / 1024
+    momentum: float = 0.9
+    rmsprop_decay: float = 0.9
+    rmsprop_eps: float = 1e-3
+    weight_decay: float = 1e-5           # not on BN parameters and biases
+    schedule: str = "step"               # "step" | "exp" | "cosine" | "constant"
+    decay_rate: float = 0.97
+    decay_epochs: float = 2.4
+    min_lr: float = 0.0                  # cosine floor
+    warmup_epochs: float = 3.0
+    warmup_lr: float = 1e-6
+    bn_momentum: float | None = 0.01     # PyTorch convention (TF 0.99); None -> leave the model's
+    bn_eps: float | None = 1e-3
+    dropout: float | None = 0.2          # before the classifier; None -> leave the model's
+    drop_connect: float = 0.0            # stochastic depth, max prob (linear over blocks)
+    label_smoothing: float = 0.1
+    ema_decay: float | None = 0.9999     # None -> from the run length (time constant = ema_horizon * steps)
+    ema: bool = True
+    ema_warmup: bool = False
+    ema_horizon: float = 0.1
+    crop_scale: tuple[float, float] = (0.08, 1.0)
+    color_jitter: float = 0.4
+    rand_augment: bool = False
+    grad_clip: float | None = None
+    eval_every: int = 1                  # the last epoch is always evaluated
+
+    @classmethod
+    def named(cls, name: str, **overrides) -> "Recipe":
+        if name not in RECIPES:
+            raise ValueError(f"unknown recipe {name!r}; expected one of {sorted(RECIPES)}")
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown recipe fields {sorted(unknown)}")
+        return dataclasses.replace(RECIPES[name], **overrides)
+
+
+RECIPES = {
+    "efficientnet": Recipe(name="efficientnet"),
+    "resnet": Recipe(name="resnet", epochs=90, optimizer="sgd", lr_per_1024=0.4, weight_decay=1e-4,
+                     schedule="step", decay_rate=0.1, decay_epochs=30, warmup_epochs=0, bn_momentum=0.1,
+                     bn_eps=1e-5, dropout=None, label_smoothing=0.0, ema=False, color_jitter=0.4),
+    "proxy": Recipe(name="proxy", epochs=15, lr_per_1024=0.192, schedule="cosine", warmup_epochs=1.0,
+                    bn_momentum=0.1, ema_decay=None, ema_warmup=True, crop_scale=(0.25, 1.0), color_jitter=0.0),
+    "proxy_resnet": Recipe(name="proxy_resnet", epochs=15, optimizer="sgd", lr_per_1024=0.8, weight_decay=5e-5,
+                           schedule="cosine", warmup_epochs=1.0, bn_momentum=0.1, bn_eps=1e-5, dropout=None,
+                           ema_decay=None, ema_warmup=True, crop_scale=(0.25, 1.0), color_jitter=0.0),
+    "smoke": Recipe(name="smoke", epochs=2, batch_size=16, lr_per_1024=0.5, schedule="cosine", warmup_epochs=0.0,
+                    bn_momentum=0.1, dropout=0.0, label_smoothing=0.0, ema_decay=0.9, ema_warmup=True,
+                    crop_scale=(0.35, 1.0), color_jitter=0.0),
+}
+
+
+@dataclass
+class TrainConfig:                   # JSON-serialisable (dataclasses.asdict); the sweep stores it
+    model: str = "efficientnet_b0"   # registered name or base
+    twist: tuple[float, float, float] | None = None
+    base_resolution: int | None = None   # proxy runs: r scales from this instead of 224
+    data: DataConfig = field(default_factory=DataConfig)
+    recipe: str | Recipe = "proxy"
+    epochs: int | None = None        # None -> the recipe's
+    batch_size: int | None = None    # per process; None -> the recipe's
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    out_dir: str | None = None       # checkpoints + metrics.jsonl; None -> no checkpoints
+    resume: bool = False
+    compile: bool = False
+    progress: bool = True
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def resolve_recipe(recipe) -> Recipe:
+    if isinstance(recipe, Recipe):
+        return recipe
+    if isinstance(recipe, dict):
+        d = dict(recipe)
+        if "crop_scale" in d:
+            d["crop_scale"] = tuple(d["crop_scale"])
+        return Recipe(**d)
+    return Recipe.named(recipe)
+
+
+def setup_distributed():
+    """``(rank, world_size, local_rank, initialised_here)`` from torchrun's environment."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or "RANK" not in os.environ:
+        return 0, 1, 0, False
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), local_rank, False
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend=backend)
+    return dist.get_rank(), dist.get_world_size(), local_rank, True
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        name = f"cuda:{local_rank}"
+    return torch.device(name)
+
+
+def seed_everything(seed: int):
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+        np.random.seed(seed % 2**32)
+    except ImportError:
+        pass
+
+
+def rng_state() -> dict:
+    import numpy as np
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict):
+    import numpy as np
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def apply_recipe_to_model(model: nn.Module, r: Recipe):
+    """BN momentum/eps, classifier dropout and drop-connect (stochastic depth) from the recipe."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if r.bn_momentum is not None:
+                m.momentum = r.bn_momentum
+            if r.bn_eps is not None:
+                m.eps = r.bn_eps
+        elif isinstance(m, nn.Dropout) and r.dropout is not None:
+            m.p = r.dropout
+    try:
+        from torchvision.ops import StochasticDepth
+    except ImportError:
+        return
+    sds = [m for m in model.modules() if isinstance(m, StochasticDepth)]
+    for i, m in enumerate(sds):   # torchvision's rule: p grows linearly with the block index
+        m.p = r.drop_connect * i / len(sds)
+
+
+def make_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
+    from rubik.models import create_model
+
+    return create_model(cfg.model, num_classes, twist=cfg.twist, base_resolution=cfg.base_resolution)
+
+
+def model_resolution(model: nn.Module, cfg: TrainConfig) -> int:
+    res = getattr(model, "resolution", None)
+    return int(res) if res else int(cfg.base_resolution or 224)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, device, amp_dtype=None, world_size: int = 1) -> dict:
+    """Top-1 / top-5 (%) and mean loss over the loader (summed over ranks)."""
+    was_training = model.training
+    model.eval()
+    stats = torch.zeros(4, dtype=torch.float64, device=device)   # correct1, correct5, loss_sum, n
+    for x, y in loader:
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(x)
+        logits = logits.float()
+        k = min(5, logits.shape[1])
+        topk = logits.topk(k, dim=1).indices
+        hit = topk.eq(y[:, None])
+        stats[0] += hit[:, 0].sum()
+        stats[1] += hit.any(1).sum()
+        stats[2] += F.cross_entropy(logits, y, reduction="sum")
+        stats[3] += len(y)
+    if world_size > 1:
+        torch.distributed.all_reduce(stats)
+    model.train(was_training)
+    n = max(stats[3].item(), 1)
+    return {"top1": 100 * stats[0].item() / n, "top5": 100 * stats[1].item() / n, "loss": stats[2].item() / n}
+
+
+def save_checkpoint(path, state: dict):
+    """Atomic (temp file + os.replace). A module-level function so tests can interrupt a run here."""
+    atomic_torch_save(state, path)
+
+
+def _jsonable(cfg: TrainConfig) -> dict:
+    d = dataclasses.asdict(cfg)
+    return json.loads(json.dumps(d, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
+    """Train ``cfg.model`` (or the given ``model``, for tests) with ``cfg.recipe``; see the module docstring.
+
+    Returns ``{"top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs", "train_time_s",
+    "images_per_s", "params", "flops", "resolution", "history"}`` (accuracies in %; the ema_* are
+    None when the recipe has no EMA).
+    """
+    # --- setup: processes, device, threads, seeds
+    r = resolve_recipe(cfg.recipe)
+    epochs = cfg.epochs if cfg.epochs is not None else r.epochs
+    batch_size = cfg.batch_size or r.batch_size
+    rank, world, local_rank, own_pg = setup_distributed()
+    device = resolve_device(cfg.device, local_rank)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    amp_dtype = torch.bfloat16 if device.type == "cuda" else None
+    master = rank == 0
+    show = cfg.progress and master
+    out = Path(cfg.out_dir) if cfg.out_dir else None
+    seed_everything(cfg.seed)
+
+    # --- model (built before the loaders: its resolution sets the image size)
+    _, classes, _ = dataset_samples(cfg.data, "val")
+    if model is None:
+        model = make_model(cfg, len(classes))
+    resolution = model_resolution(model, cfg)
+    apply_recipe_to_model(model, r)
+    model.to(device, memory_format=torch.channels_last)
+    params = sum(p.numel() for p in model.parameters())
+    flops = None
+    try:
+        from rubik.flops import count_flops
+        flops = int(count_flops(model, resolution))
+    except Exception:  # FLOPs are informative here; a model the counter cannot handle still trains
+        pass
+    model.to(device, memory_format=torch.channels_last)
+    torch.manual_seed(cfg.seed * 1000 + 1 + rank)   # dropout / drop-connect stream, per rank
+
+    # --- data
+    train_loader, val_loader, num_classes = build_loaders(
+        cfg.data, resolution, batch_size, device=device, distributed=world > 1, rand_augment=r.rand_augment,
+        color_jitter=r.color_jitter, scale=tuple(r.crop_scale), progress=show)
+    steps_per_epoch = len(train_loader)
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch size {batch_size} is larger than the training set ({len(train_loader.dataset)} images)")
+    total_steps = steps_per_epoch * epochs
+
+    # --- optimizer, schedule, EMA, loss
+    lr = r.lr_per_1024 * batch_size * world / 1024
+    optimizer = build_optimizer(r.optimizer, param_groups(model, r.weight_decay), lr=lr, momentum=r.momentum,
+                                alpha=r.rmsprop_decay, eps=r.rmsprop_eps)
+    schedule = LRSchedule(optimizer, lr=lr, steps_per_epoch=steps_per_epoch, epochs=epochs, kind=r.schedule,
+                          warmup_epochs=r.warmup_epochs, warmup_lr=r.warmup_lr, decay_rate=r.decay_rate,
+                          decay_epochs=r.decay_epochs, min_lr=r.min_lr)
+    ema = None
+    if r.ema:
+        decay = r.ema_decay if r.ema_decay is not None else 1 - 1 / max(1.0, r.ema_horizon * total_steps)
+        ema = ModelEMA(model, decay, warmup=r.ema_warmup)
+    criterion = nn.CrossEntropyLoss(label_smoothing=r.label_smoothing)
+
+    # --- resume
+    start_epoch, history, best_top1, train_time = 0, [], 0.0, 0.0
+    ckpt_path = out / "checkpoint.pt" if out else None
+    if cfg.resume and ckpt_path is not None and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        schedule.load_state_dict(ck["scheduler"])
+        if ema is not None and ck.get("ema") is not None:
+            ema.load_state_dict(ck["ema"])
+        start_epoch, history = ck["epoch"], ck["history"]
+        best_top1, train_time = ck["best_top1"], ck["train_time_s"]
+        set_rng_state(ck["rng"][rank] if isinstance(ck["rng"], list) and rank < len(ck["rng"]) else ck["rng"])
+        if show:
+            print(f"[rubik.train] resumed from {ckpt_path} at epoch {start_epoch}/{epochs}")
+    if master and out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(_jsonable(cfg), indent=1))
+        # metrics.jsonl always mirrors the checkpoint's history (a run killed mid-epoch leaves no stray line)
+        (out / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+
+    # --- wrap for speed / several processes (after loading: state dicts keep plain names)
+    train_model = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
+
+    from tqdm.auto import tqdm
+
+    images_seen = 0
+    for epoch in range(start_epoch, epochs):
+        # --- train one epoch
+        train_loader.set_epoch(epoch)
+        train_model.train()
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not show, leave=False, unit="batch")
+        for x, y in bar:
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                loss = criterion(train_model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if r.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), r.grad_clip)
+            optimizer.step()
+            schedule.step()
+            if ema is not None:
+                ema.update(model)
+            loss_sum += loss.detach()
+            images_seen += len(y) * world
+            if show and bar.n % 10 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{schedule.get_last_lr()[0]:.2e}")
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        epoch_time = time.perf_counter() - t0
+        train_time += epoch_time
+        train_loss = loss_sum.item() / steps_per_epoch
+        if world > 1:
+            t = torch.tensor([train_loss], device=device)
+            torch.distributed.all_reduce(t)
+            train_loss = t.item() / world
+
+        # --- evaluate raw and EMA weights
+        rec = {"epoch": epoch + 1, "train_loss": train_loss, "lr": schedule.get_last_lr()[0],
+               "epoch_time_s": epoch_time, "images_per_s": steps_per_epoch * batch_size * world / epoch_time}
+        if (epoch + 1) % r.eval_every == 0 or epoch + 1 == epochs:
+            m = evaluate(model, val_loader, device, amp_dtype, world)
+            rec.update(top1=m["top1"], top5=m["top5"], val_loss=m["loss"])
+            if ema is not None:
+                m = evaluate(ema.module, val_loader, device, amp_dtype, world)
+                rec.update(ema_top1=m["top1"], ema_top5=m["top5"], ema_val_loss=m["loss"])
+            best_top1 = max(best_top1, rec["top1"], rec.get("ema_top1", 0.0))
+        history.append(rec)
+        if show:
+            acc = f" top1 {rec['top1']:.2f} top5 {rec['top5']:.2f}" if "top1" in rec else ""
+            acc += f" | ema top1 {rec['ema_top1']:.2f}" if "ema_top1" in rec else ""
+            print(f"[rubik.train] epoch {epoch + 1}/{epochs} loss {train_loss:.4f}{acc}"
+                  f" | {rec['images_per_s']:.0f} img/s", flush=True)
+
+        # --- checkpoint (atomic) then the metrics line
+        if master and out is not None:
+            save_checkpoint(ckpt_path, {
+                "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
+                "rng": rng_state(), "epoch": epoch + 1, "history": history, "best_top1": best_top1,
+                "train_time_s": train_time, "config": _jsonable(cfg), "recipe": dataclasses.asdict(r)})
+            with open(out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+
+    # --- summary
+    last = next((h for h in reversed(history) if "top1" in h), {})
+    result = {
+        "top1": last.get("top1"), "top5": last.get("top5"),
+        "ema_top1": last.get("ema_top1"), "ema_top5": last.get("ema_top5"),
+        "best_top1": best_top1, "epochs": epochs, "train_time_s": train_time,
+        "images_per_s": (sum(h["epoch_time_s"] * h["images_per_s"] for h in history) / train_time) if train_time else None,
+        "params": params, "flops": flops, "resolution": resolution, "history": history,
+    }
+    if master and out is not None:
+        (out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
+    if own_pg:
+        torch.distributed.destroy_process_group()
+    return result
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def add_arguments(p: argparse.ArgumentParser):
+    p.add_argument("--model", default="efficientnet_b0", help="registered model name or base (default efficientnet_b0)")
+    p.add_argument("--twist", type=float, nargs=3, metavar=("R", "D", "W"), help="resolution, depth, width dials")
+    p.add_argument("--base-resolution", type=int, help="r scales from this instead of 224 (proxy runs, e.g. 64)")
+    p.add_argument("--data", help="dataset root with train/ and val/ (default $RUBIK_DATA_DIR)")
+    p.add_argument("--dataset", default="imagenette", choices=["imagenette", "imagenet", "imagenet100", "folder"])
+    p.add_argument("--manifest", help="ImageNet-100 manifest JSON")
+    p.add_argument("--train-per-class", type=int)
+    p.add_argument("--val-per-class", type=int)
+    p.add_argument("--pipeline", default="auto", choices=["auto", "tensor", "folder"])
+    p.add_argument("--cache-dir")
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--download", action="store_true", help="download Imagenette with torchvision if no data is found")
+    p.add_argument("--recipe", default="proxy", help="efficientnet | resnet | proxy | proxy_resnet | smoke")
+    p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="recipe field override, e.g. -o lr_per_1024=0.1 -o ema_decay=0.999 (repeatable)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="per process")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--out", help="output folder (checkpoint.pt, metrics.jsonl)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+
+
+def _parse_override(recipe: Recipe, item: str):
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise SystemExit(f"override {item!r} is not KEY=VALUE")
+    fields = {f.name: f for f in dataclasses.fields(Recipe)}
+    if key not in fields:
+        raise SystemExit(f"unknown recipe field {key!r}; known: {', '.join(fields)}")
+    cur = getattr(recipe, key)
+    if value.lower() == "none":
+        return key, None
+    if isinstance(cur, bool):
+        return key, value.lower() in ("1", "true", "yes", "on")
+    if isinstance(cur, tuple):
+        return key, tuple(float(v) for v in value.split(","))
+    if isinstance(cur, int):
+        return key, int(value)
+    if isinstance(cur, float) or cur is None:
+        try:
+            return key, float(value)
+        except ValueError:
+            return key, value
+    return key, value
+
+
+def main(args) -> int:
+    recipe = Recipe.named(args.recipe)
+    recipe = dataclasses.replace(recipe, **dict(_parse_override(recipe, o) for o in args.override))
+    cfg = TrainConfig(
+        model=args.model, twist=tuple(args.twist) if args.twist else None, base_resolution=args.base_resolution,
+        data=DataConfig(root=args.data, name=args.dataset, train_per_class=args.train_per_class,
+                        val_per_class=args.val_per_class, manifest=args.manifest, pipeline=args.pipeline,
+                        cache_dir=args.cache_dir, workers=args.workers, seed=args.seed, download=args.download),
+        recipe=recipe, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=args.device,
+        threads=args.threads, out_dir=args.out, resume=args.resume, compile=args.compile, progress=not args.quiet)
+    result = train(cfg)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
+    return 0

@@ -1,0 +1,59 @@
+"""Shared test fixtures: tiny generated ImageFolders (no real data needed)."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def make_imagefolder(root, classes=3, per_class=(8, 4), size=48, seed=0, grey_every=5, odd_size=True):
+    """Write ``root/{train,val}/class_k/*.jpg``: class k is a coloured blob on noise, so it is learnable.
+
+    ``per_class`` = (train, val) images per class. Every ``grey_every``-th image is greyscale (like
+    Imagenette's), and with ``odd_size`` some images are not square, to exercise resizing.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    colours = [(220, 40, 40), (40, 200, 40), (40, 60, 220), (220, 200, 40), (200, 40, 200), (40, 200, 200)]
+    for split, n in zip(("train", "val"), per_class):
+        for c in range(classes):
+            d = root / split / f"class_{c}"
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                h, w = (size, size + 16) if odd_size and i % 3 == 1 else (size, size)
+                img = rng.integers(0, 80, size=(h, w, 3), dtype=np.uint8)
+                y0, x0 = rng.integers(0, h // 3), rng.integers(0, w // 3)
+                s = size // 2
+                img[y0:y0 + s, x0:x0 + s] = colours[c % len(colours)]
+                im = Image.fromarray(img)
+                if grey_every and i % grey_every == grey_every - 1:
+                    im = im.convert("L")
+                im.save(d / f"img_{i:03d}.jpg", quality=90)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_imagefolder(tmp_path_factory):
+    """A 3-class ImageFolder with 8 train / 4 val 48x48 JPEGs per class (session-scoped: do not modify)."""
+    return make_imagefolder(tmp_path_factory.mktemp("tiny_imagefolder"))
+
+
+@pytest.fixture()
+def cache_dir(tmp_path, monkeypatch):
+    """A fresh tensor-cache folder, also exported as RUBIK_CACHE_DIR."""
+    d = tmp_path / "cache"
+    monkeypatch.setenv("RUBIK_CACHE_DIR", str(d))
+    return d
+
+
+@pytest.fixture(autouse=True)
+def _single_thread_torch():
+    """Tests share 2 cores with other jobs: keep torch to one thread for stable timings."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("RUBIK_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(n)
