@@ -1,0 +1,533 @@
+"""Figures and tables for the study.
+
+Every ``plot_*`` function takes pandas DataFrames and returns a matplotlib
+``Figure`` (nothing is shown or written here). ``save_figure`` writes it as PNG
+and PDF under stable names; ``save_table`` writes a DataFrame as CSV and
+Markdown. The notebooks only glue these together.
+
+Conventions (as in the paper's Figure 1): random models grey, inversed giant
+formula models green, the accuracy/FLOPs frontier red, TinyNets / our formula
+blue; FLOPs on a log x axis, in millions of multiply-accumulates ("MFLOPs").
+Column names are looked up flexibly (``resolution`` or ``r``, ``flops`` or
+``flops_m``...) so the same functions work on sweep results and on the
+transcribed paper tables.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import matplotlib  # the backend is the caller's choice (inline in notebooks, Agg in tests)
+import matplotlib.colors
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+__all__ = [
+    "COLORS", "save_figure", "save_table", "to_markdown", "mflops",
+    "plot_sampling", "plot_flops_histogram", "plot_frontier", "plot_frontier_dials",
+    "plot_dial_importance", "plot_dial_scatter", "plot_formula_fit", "plot_accuracy_vs_flops",
+    "plot_tiny_vs_giant", "plot_latency", "plot_flops_check", "plot_training_curves",
+]
+
+COLORS = {
+    "random": "#9e9e9e",     # grey: randomly twisted models
+    "giant": "#2ca02c",      # green: inversed giant formula (EfficientNet B^-phi)
+    "frontier": "#d62728",   # red: accuracy/FLOPs frontier
+    "tiny": "#1f77b4",       # blue: TinyNets / tiny formula
+    "reference": "#000000",  # black: EfficientNet-B0 and other anchors
+    "ours": "#ff7f0e",       # orange: our measured points overlaid on paper numbers
+}
+DIAL_COLORS = {"r": "#1f77b4", "d": "#ff7f0e", "w": "#9467bd"}
+DIAL_NAMES = {"r": "resolution r", "d": "depth d", "w": "width w"}
+# extra colours for other families (paper comparison figures)
+_CYCLE = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+          "#17becf", "#bcbd22", "#7f7f7f", "#ff7f0e"]
+
+# --------------------------------------------------------------------------- helpers
+
+_ALIASES = {
+    "r": ("r", "resolution", "res_mult"),
+    "d": ("d", "depth", "depth_mult"),
+    "w": ("w", "width", "width_mult"),
+    "flops": ("flops", "macs", "flops_m", "mflops", "paper_flops", "paper_flops_m"),
+    "params": ("params", "params_m", "paper_params", "paper_params_m"),
+    "top1": ("top1", "top1_acc", "acc", "accuracy", "best_top1", "ema_top1", "paper_top1"),
+    "name": ("name", "model", "label", "variant"),
+}
+
+
+def col(df: pd.DataFrame, key: str, required: bool = True) -> str | None:
+    """The column of ``df`` that holds ``key`` (``"r"``, ``"flops"``, ``"top1"``...)."""
+    if key in df.columns:
+        return key
+    for c in _ALIASES.get(key, ()):
+        if c in df.columns:
+            return c
+    if required:
+        raise KeyError(f"no column for {key!r} in {list(df.columns)} "
+                       f"(accepted: {', '.join(_ALIASES.get(key, (key,)))})")
+    return None
+
+
+def mflops(df: pd.DataFrame, column: str | None = None) -> pd.Series:
+    """FLOPs in millions, whatever the column's unit (``*_m`` columns are already M)."""
+    c = column or col(df, "flops")
+    s = pd.to_numeric(df[c], errors="coerce").astype(float)
+    if c.endswith("_m") or c.startswith("m") or (s.dropna().abs().max() if s.notna().any() else 0) < 1e5:
+        return s
+    return s / 1e6
+
+
+def _percent(s: pd.Series) -> pd.Series:
+    """Accuracy in percent (accepts fractions in [0, 1])."""
+    s = pd.to_numeric(s, errors="coerce").astype(float)
+    if s.notna().any() and s.dropna().max() <= 1.0:
+        return s * 100.0
+    return s
+
+
+def _log_flops_axis(ax, axis="x"):
+    """Log scale with plain-number tick labels (10, 20, 50, 100, 200...)."""
+    set_scale = ax.set_xscale if axis == "x" else ax.set_yscale
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    set_scale("log")
+    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    narrow = lo > 0 and hi / lo < 30  # less than ~1.5 decades: more ticks
+    a.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if narrow else (1.0, 2.0, 5.0)))
+    a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    a.set_minor_formatter(NullFormatter())
+
+
+def _new(figsize=(6.4, 4.4), **kw):
+    fig, ax = plt.subplots(figsize=figsize, constrained_layout=True, **kw)
+    return fig, ax
+
+
+def _annotate(ax, xs, ys, labels, fontsize=7, color="0.2", offset=(4, 3)):
+    for x, y, t in zip(xs, ys, labels):
+        if t is None or (isinstance(t, float) and math.isnan(t)) or not np.isfinite([x, y]).all():
+            continue
+        ax.annotate(str(t), (x, y), textcoords="offset points", xytext=offset,
+                    fontsize=fontsize, color=color)
+
+
+# --------------------------------------------------------------------------- output
+
+def save_figure(fig, name: str, out_dir, formats: Sequence[str] = ("png", "pdf"), dpi: int = 150):
+    """Write ``fig`` as ``out_dir/name.png`` and ``.pdf``; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(name).stem if Path(name).suffix in (".png", ".pdf") else name
+    paths = []
+    for fmt in formats:
+        p = out / f"{stem}.{fmt}"
+        fig.savefig(p, dpi=dpi, bbox_inches="tight")
+        paths.append(p)
+    return paths
+
+
+def _fmt(v, floatfmt):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return format(float(v), floatfmt)
+    if isinstance(v, (list, tuple)):
+        return "(" + ", ".join(_fmt(x, floatfmt) for x in v) + ")"
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g", index: bool = False) -> str:
+    """A GitHub-flavoured Markdown table (no dependency on ``tabulate``)."""
+    d = df.reset_index() if index else df
+    head = [str(c) for c in d.columns]
+    rows = [[_fmt(v, floatfmt) for v in r] for r in d.itertuples(index=False, name=None)]
+    num = [pd.api.types.is_numeric_dtype(d[c]) for c in d.columns]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join("---:" if n else "---" for n in num) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def save_table(df: pd.DataFrame, name: str, out_dir, floatfmt: str = ".4g", index: bool = False):
+    """Write ``df`` as ``out_dir/name.csv`` and ``name.md``; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv, md = out / f"{name}.csv", out / f"{name}.md"
+    df.to_csv(csv, index=index)
+    md.write_text(to_markdown(df, floatfmt=floatfmt, index=index))
+    return [csv, md]
+
+
+# --------------------------------------------------------------------------- 01 sampling
+
+def plot_sampling(df: pd.DataFrame, color_by: str = "flops", references: pd.DataFrame | None = None,
+                  title: str | None = "Randomly twisted models (r, d, w)"):
+    """The (r, d, w) cloud as three pairwise scatter panels coloured by FLOPs.
+
+    ``references`` (optional): named points (e.g. TinyNet-A..E, giant B^-phi)
+    drawn as labelled markers.
+    """
+    r, d, w = col(df, "r"), col(df, "d"), col(df, "w")
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.9), constrained_layout=True)
+    c = mflops(df) if color_by == "flops" else df[color_by]
+    pairs = [(r, d, "r", "d"), (r, w, "r", "w"), (d, w, "d", "w")]
+    sc = None
+    for ax, (xc, yc, xl, yl) in zip(axes, pairs):
+        sc = ax.scatter(df[xc], df[yc], c=c, cmap="viridis", s=22, alpha=0.85, edgecolors="none",
+                        norm=matplotlib.colors.LogNorm() if color_by == "flops" and (c > 0).all() else None)
+        if references is not None and len(references):
+            rx, ry = references[col(references, xl)], references[col(references, yl)]
+            ax.scatter(rx, ry, marker="*", s=90, c=COLORS["frontier"], edgecolors="k", linewidths=0.4,
+                       zorder=3, label="reference models")
+            _annotate(ax, rx, ry, references[col(references, "name")])
+        ax.set_xlabel(DIAL_NAMES[xl])
+        ax.set_ylabel(DIAL_NAMES[yl])
+        ax.grid(alpha=0.3)
+    if references is not None and len(references):
+        axes[0].legend(loc="best", fontsize=8)
+    cb = fig.colorbar(sc, ax=axes, shrink=0.9, pad=0.01)
+    cb.set_label("FLOPs (M)" if color_by == "flops" else color_by)
+    if title:
+        fig.suptitle(f"{title} — n = {len(df)}")
+    return fig
+
+
+def plot_flops_histogram(df: pd.DataFrame, reference_flops: float | None = None, bins: int = 20,
+                         reference_label: str = "base (EfficientNet-B0)",
+                         title: str | None = "FLOPs of the sampled models"):
+    """Histogram of FLOPs (log-spaced bins); a dashed line marks the base model."""
+    f = mflops(df).dropna()
+    f = f[f > 0]
+    fig, ax = _new()
+    lo, hi = f.min(), f.max()
+    if reference_flops:
+        ref = reference_flops / 1e6 if reference_flops > 1e5 else reference_flops
+        hi = max(hi, ref)
+    edges = np.geomspace(lo * 0.95, hi * 1.05, bins + 1) if hi > lo else bins
+    ax.hist(f, bins=edges, color=COLORS["random"], edgecolor="white")
+    if reference_flops:
+        ax.axvline(ref, ls="--", color=COLORS["reference"], lw=1.2, label=f"{reference_label}: {ref:.0f}M")
+        ax.legend(fontsize=8)
+    _log_flops_axis(ax)
+    ax.set_xlabel("FLOPs (M, log scale)")
+    ax.set_ylabel("number of models")
+    if title:
+        ax.set_title(f"{title} (n = {len(f)})")
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+# --------------------------------------------------------------------------- 03 frontier
+
+def plot_frontier(results: pd.DataFrame, frontier: pd.DataFrame | None = None,
+                  giant: pd.DataFrame | None = None, tiny: pd.DataFrame | None = None,
+                  y: str | None = None, title: str | None = None,
+                  ylabel: str = "top-1 accuracy (%)", label_points: bool = True):
+    """The paper's Figure 1: accuracy vs FLOPs of random models (grey), inversed
+    giant formula models (green line), the frontier (red line), optionally
+    TinyNet-like models (blue)."""
+    yc = y or col(results, "top1")
+    fig, ax = _new((6.8, 4.6))
+    ax.scatter(mflops(results), _percent(results[yc]), s=18, color=COLORS["random"], alpha=0.8,
+               label=f"random models (n = {len(results)})", zorder=1)
+    if frontier is not None and len(frontier):
+        fr = frontier.assign(_x=mflops(frontier), _y=_percent(frontier[col(frontier, "top1") if y is None else y]))
+        fr = fr.sort_values("_x")
+        ax.plot(fr["_x"], fr["_y"], "-o", color=COLORS["frontier"], ms=5, lw=1.6,
+                label=f"frontier (n = {len(fr)})", zorder=3)
+    for extra, key, lab, marker in ((giant, "giant", "inversed giant formula", "s"),
+                                    (tiny, "tiny", "TinyNet-like (tiny formula)", "^")):
+        if extra is None or not len(extra):
+            continue
+        e = extra.assign(_x=mflops(extra), _y=_percent(extra[col(extra, "top1") if y is None else y]))
+        e = e.sort_values("_x")
+        ax.plot(e["_x"], e["_y"], "-" + marker, color=COLORS[key], ms=6, lw=1.6, label=lab, zorder=4)
+        if label_points and col(e, "name", required=False):
+            _annotate(ax, e["_x"], e["_y"], e[col(e, "name")], color=COLORS[key])
+    _log_flops_axis(ax)
+    ax.set_xlabel("FLOPs (M, log scale)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or "Accuracy vs FLOPs of models twisted from EfficientNet-B0")
+    return fig
+
+
+def plot_frontier_dials(frontier: pd.DataFrame, giant: pd.DataFrame | None = None,
+                        tiny: pd.DataFrame | None = None,
+                        title: str | None = "Resolution, depth and width of the frontier models"):
+    """The paper's Figure 3: r, d and w of the frontier models against FLOPs
+    (one panel per dial), with the inversed giant formula for comparison."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharex=True, constrained_layout=True)
+    fr = frontier.assign(_x=mflops(frontier)).sort_values("_x")
+    for ax, dial in zip(axes, "rdw"):
+        ax.plot(fr["_x"], fr[col(fr, dial)], "o-", color=COLORS["frontier"], label="frontier models")
+        for extra, key, lab, m in ((giant, "giant", "inversed giant formula", "s--"),
+                                   (tiny, "tiny", "TinyNet / tiny formula", "^:")):
+            if extra is not None and len(extra):
+                e = extra.assign(_x=mflops(extra)).sort_values("_x")
+                ax.plot(e["_x"], e[col(e, dial)], m, color=COLORS[key], label=lab, ms=5)
+        ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
+        _log_flops_axis(ax)
+        ax.set_xlabel("FLOPs (M, log scale)")
+        ax.set_ylabel(DIAL_NAMES[dial])
+        ax.set_title(DIAL_NAMES[dial])
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_dial_importance(importance: pd.DataFrame, values: Sequence[str] = ("slope", "partial_spearman"),
+                         title: str | None = "Which dial matters at fixed FLOPs?"):
+    """One horizontal-bar panel per statistic of ``rubik.frontier.dial_importance``
+    (``slope``: accuracy change per doubling of the dial at fixed FLOPs;
+    ``partial_spearman``: rank partial correlation given FLOPs), with the
+    bootstrap interval (``slope_lo/slope_hi``, ``rho_lo/rho_hi``) as error bars."""
+    dcol = "dial" if "dial" in importance.columns else importance.columns[0]
+    values = [v for v in values if v in importance.columns] or [importance.columns[1]]
+    dials = [d for d in "rdw" if d in set(importance[dcol])] or list(importance[dcol])
+    imp = importance.set_index(dcol).reindex(dials)
+    fig, axes = plt.subplots(1, len(values), figsize=(4.6 * len(values), 0.9 + 0.75 * len(dials)),
+                             constrained_layout=True, squeeze=False)
+    labels = {"slope": "top-1 change per doubling of the dial (pp)",
+              "partial_spearman": "partial Spearman correlation with top-1"}
+    for ax, v in zip(axes[0], values):
+        prefix = "rho" if v == "partial_spearman" else v
+        lo, hi = f"{prefix}_lo", f"{prefix}_hi"
+        xerr = None
+        if lo in imp and hi in imp:
+            xerr = np.vstack([(imp[v] - imp[lo]).clip(lower=0), (imp[hi] - imp[v]).clip(lower=0)])
+            xerr = np.nan_to_num(xerr)
+        colors = [DIAL_COLORS.get(str(d), "0.5") for d in dials]
+        ax.barh(np.arange(len(dials)), imp[v], color=colors, xerr=xerr, capsize=4, alpha=0.9, height=0.6)
+        ax.set_yticks(np.arange(len(dials)))
+        ax.set_yticklabels([DIAL_NAMES.get(str(d), str(d)) for d in dials])
+        ax.invert_yaxis()
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_xlabel(labels.get(v, v.replace("_", " ")) + ("\n(bars: bootstrap 95% interval)" if xerr is not None else ""))
+        ax.grid(alpha=0.3, axis="x")
+    if title:
+        n = int(importance["n"].iloc[0]) if "n" in importance else None
+        fig.suptitle(title + (f" (n = {n} models)" if n else ""))
+    return fig
+
+
+def plot_dial_scatter(results: pd.DataFrame, y: str | None = None, residual: str | None = None,
+                      title: str | None = "Accuracy against each dial"):
+    """Accuracy (or its residual after FLOPs, if ``residual`` names a column)
+    against log r, log d, log w; one panel per dial, coloured by FLOPs."""
+    yc = residual or y or col(results, "top1")
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True, constrained_layout=True)
+    c = mflops(results)
+    sc = None
+    for ax, dial in zip(axes, "rdw"):
+        sc = ax.scatter(results[col(results, dial)], results[yc], c=c, cmap="viridis", s=18,
+                        norm=matplotlib.colors.LogNorm() if (c > 0).all() else None)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel(DIAL_NAMES[dial] + " (log scale)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("top-1 residual at fixed FLOPs (pp)" if residual else "top-1 accuracy (%)")
+    fig.colorbar(sc, ax=axes, shrink=0.9, pad=0.01).set_label("FLOPs (M)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------- 04 tiny formula
+
+def plot_formula_fit(curve: pd.DataFrame, points: pd.DataFrame | None = None,
+                     marks: pd.DataFrame | None = None, dials: Iterable[str] = ("r", "d", "w"),
+                     x: str = "c", n_sigma: float = 2.0,
+                     title: str | None = "Tiny formula: Gaussian process fits on the frontier"):
+    """GPR fits of each dial against the FLOPs ratio ``c`` with ``n_sigma`` bands.
+
+    ``curve``: columns ``c``, ``r``, ``d``, ``w`` and optionally ``r_std``,
+    ``d_std``... (the predictive mean and std). ``points``: the frontier models
+    the GPs were fitted on (columns ``c`` and dials). ``marks``: named models to
+    draw on top (TinyNet-A..E, giant B^-phi), with a ``name`` and optional
+    ``family`` column.
+    """
+    dials = [d for d in dials if col(curve, d, required=False)]
+    fig, axes = plt.subplots(1, len(dials), figsize=(4.1 * len(dials), 3.8), sharex=True,
+                             constrained_layout=True, squeeze=False)
+    cv = curve.sort_values(x)
+    for ax, dial in zip(axes[0], dials):
+        dc = col(cv, dial)
+        ax.plot(cv[x], cv[dc], "-", color=DIAL_COLORS[dial], lw=2, label="GP mean")
+        std = f"{dial}_std" if f"{dial}_std" in cv else (f"{dc}_std" if f"{dc}_std" in cv else None)
+        if std:
+            ax.fill_between(cv[x], cv[dc] - n_sigma * cv[std], cv[dc] + n_sigma * cv[std],
+                            color=DIAL_COLORS[dial], alpha=0.18, lw=0, label=f"±{n_sigma:g}σ")
+        if points is not None and len(points):
+            ax.scatter(points[x], points[col(points, dial)], color=COLORS["frontier"], s=22, zorder=3,
+                       label="frontier models")
+        if marks is not None and len(marks):
+            fams = marks["family"] if "family" in marks else pd.Series(["reference"] * len(marks))
+            for fam in dict.fromkeys(fams):
+                m = marks[fams.values == fam]
+                key = "giant" if "giant" in str(fam).lower() else ("tiny" if "tiny" in str(fam).lower() else "reference")
+                ax.scatter(m[x], m[col(m, dial)], marker="s" if key == "giant" else "^", s=30,
+                           color=COLORS[key], zorder=4, label=str(fam))
+                if col(m, "name", required=False):
+                    _annotate(ax, m[x], m[col(m, dial)], m[col(m, "name")], color=COLORS[key], fontsize=6)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("FLOPs ratio c = FLOPs / FLOPs(B0) (log scale)")
+        ax.set_ylabel(DIAL_NAMES[dial])
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------- comparisons
+
+def plot_accuracy_vs_flops(df: pd.DataFrame, group: str = "family", y: str | None = None,
+                           label: str | None = "name", overlay: pd.DataFrame | None = None,
+                           overlay_label: str = "ours (measured)", connect: Iterable[str] | None = None,
+                           highlight: Sequence[str] = (), label_groups: Iterable[str] | None = None,
+                           title: str | None = None, ylabel: str = "ImageNet top-1 accuracy (%)",
+                           logx: bool = True):
+    """Accuracy vs FLOPs, one colour per ``group``; families listed in
+    ``connect`` (default: every family with more than one model) are joined by a
+    line. ``overlay``: our measured points (same columns) in orange.
+    ``highlight``: families drawn thicker (e.g. the TinyNets)."""
+    yc = y or col(df, "top1")
+    d = df.assign(_x=mflops(df), _y=_percent(df[yc])).dropna(subset=["_x", "_y"])
+    fig, ax = _new((7.2, 5.0))
+    groups = list(dict.fromkeys(d[group])) if group in d else [None]
+    cycle = [c for c in _CYCLE if c != COLORS["tiny"]] if highlight else _CYCLE
+    label_groups = None if label_groups is None else set(label_groups)
+    k = 0
+    for g in groups:
+        sub = (d if g is None else d[d[group] == g]).sort_values("_x")
+        hl = g in highlight
+        if hl and len(highlight) == 1:
+            color = COLORS["tiny"]
+        else:
+            color, k = cycle[k % len(cycle)], k + 1
+        join = (len(sub) > 1) if connect is None else (g in connect)
+        ax.plot(sub["_x"], sub["_y"], ("-" if join else "") + ("o" if not hl else "*"), color=color,
+                lw=2.2 if hl else 1.2, ms=10 if hl else 6, label=str(g) if g is not None else None,
+                zorder=4 if hl else 2)
+        if label and label in sub and (label_groups is None or g in label_groups):
+            _annotate(ax, sub["_x"], sub["_y"], sub[label], color=color, fontsize=6.5)
+    if overlay is not None and len(overlay):
+        o = overlay.assign(_x=mflops(overlay), _y=_percent(overlay[col(overlay, "top1")]))
+        ax.scatter(o["_x"], o["_y"], marker="D", s=40, color=COLORS["ours"], edgecolors="k",
+                   linewidths=0.5, zorder=5, label=overlay_label)
+        if label and label in o:
+            _annotate(ax, o["_x"], o["_y"], o[label], color=COLORS["ours"], fontsize=6.5, offset=(4, -9))
+    if logx:
+        _log_flops_axis(ax)
+        ax.set_xlabel("FLOPs (M, log scale)")
+    else:
+        ax.set_xlabel("FLOPs (M)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_tiny_vs_giant(runs: pd.DataFrame, group: str = "family", x: str | None = None,
+                       y: str | None = None, title: str | None = "Tiny formula vs inversed giant formula"):
+    """Mean ± std (over seeds) accuracy of each family at matching FLOPs.
+
+    ``runs``: one row per trained model and seed, with the family, FLOPs and
+    accuracy; individual seeds are drawn as small dots."""
+    yc = y or col(runs, "top1")
+    d = runs.assign(_x=mflops(runs, x), _y=_percent(runs[yc]))
+    key = "level" if "level" in d else "_x"
+    fig, ax = _new((6.8, 4.6))
+    for i, (fam, sub) in enumerate(d.groupby(group, sort=False)):
+        k = "giant" if "giant" in str(fam).lower() else ("tiny" if "tiny" in str(fam).lower() else None)
+        color = COLORS[k] if k else _CYCLE[(i + 3) % len(_CYCLE)]
+        agg = sub.groupby(key).agg(x=("_x", "mean"), m=("_y", "mean"), s=("_y", "std"), n=("_y", "size"))
+        agg = agg.sort_values("x")
+        ax.errorbar(agg["x"], agg["m"], yerr=agg["s"].fillna(0), fmt="-o", color=color, capsize=4,
+                    lw=1.6, label=f"{fam} (mean ± std, {int(agg['n'].max())} seed(s))")
+        ax.scatter(sub["_x"], sub["_y"], color=color, s=8, alpha=0.5)
+    _log_flops_axis(ax)
+    ax.set_xlabel("FLOPs (M, log scale)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_latency(df: pd.DataFrame, value: str = "latency_ms", label: str = "name",
+                 title: str | None = "Latency on Huawei P40 (MindSpore Lite)"):
+    """Horizontal bars of latency per model (paper/README numbers)."""
+    d = df.sort_values(value)
+    fig, ax = _new((6.4, 0.8 + 0.45 * len(d)))
+    colors = [COLORS["giant"] if "giant" in str(n).lower() or "^-" in str(n) or "b-" in str(n).lower()
+              else (COLORS["tiny"] if "tinynet" in str(n).lower() else COLORS["reference"])
+              for n in d[label]]
+    bars = ax.barh(d[label].astype(str), d[value], color=colors, alpha=0.85)
+    fc = col(d, "flops", required=False)
+    for b, (_, row) in zip(bars, d.iterrows()):
+        txt = f"{row[value]:.2f} ms"
+        if fc and pd.notna(row[fc]):
+            txt += f"  ({mflops(d.loc[[_]]).iloc[0]:.0f}M FLOPs)"
+        ax.annotate(txt, (b.get_width(), b.get_y() + b.get_height() / 2), xytext=(3, 0),
+                    textcoords="offset points", va="center", fontsize=8)
+    ax.set_xlabel("latency (ms)")
+    ax.set_xlim(0, d[value].max() * 1.45)
+    ax.grid(alpha=0.3, axis="x")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_flops_check(df: pd.DataFrame, paper: str = "paper_flops", ours: str = "flops",
+                     label: str = "name", title: str | None = "Our FLOPs count vs the paper's"):
+    """Scatter of our counted FLOPs against the paper's, with the y = x line."""
+    d = df.dropna(subset=[paper, ours])
+    px, oy = mflops(d, paper), mflops(d, ours)
+    fig, ax = _new((5.2, 4.8))
+    lo, hi = min(px.min(), oy.min()) * 0.8, max(px.max(), oy.max()) * 1.25
+    ax.plot([lo, hi], [lo, hi], "--", color="0.5", lw=1, label="y = x")
+    ax.scatter(px, oy, color=COLORS["ours"], edgecolors="k", linewidths=0.5, zorder=3, label="models")
+    if label in d:
+        _annotate(ax, px, oy, d[label], fontsize=7)
+    _log_flops_axis(ax, "x")
+    _log_flops_axis(ax, "y")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("paper FLOPs (M)")
+    ax.set_ylabel("our FLOPs (M)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper left")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_training_curves(history: pd.DataFrame, run: str = "run", x: str = "epoch", y: str = "top1",
+                         max_runs: int = 12, title: str | None = "Validation accuracy per epoch"):
+    """Per-epoch validation accuracy, one line per run (at most ``max_runs``)."""
+    fig, ax = _new()
+    for i, (name, sub) in enumerate(history.groupby(run, sort=False)):
+        if i >= max_runs:
+            break
+        ax.plot(sub[x], _percent(sub[y]), "-o", ms=3, lw=1, label=str(name), color=_CYCLE[i % len(_CYCLE)])
+    ax.set_xlabel(x)
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.grid(alpha=0.3)
+    if history[run].nunique() <= max_runs:
+        ax.legend(fontsize=6, ncol=2)
+    if title:
+        ax.set_title(title)
+    return fig
