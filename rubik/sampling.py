@@ -1,0 +1,230 @@
+"""Random twisted models for the study (``sample_twists``, re-exported by ``rubik.sweep``).
+
+The paper samples 100 ``(r, d, w)`` from EfficientNet-B0 "with FLOPs no more than the base"
+but gives neither ranges nor distribution. Our choices (all parameters):
+
+* Ranges (``DEFAULT_RANGES``): ``r`` in [0.3, 1.5], ``d`` in [0.3, 1.6], ``w`` in [0.3, 1.5].
+  Each dial may exceed 1 (TinyNet-A has d = 1.2) as long as the others pay for it; the lower
+  ends reach TinyNet-E-like models (r 0.475, d 0.6, w 0.51 -> c = 0.06) and below. With the
+  FLOPs window ``c_min = 0.05 <= c <= 1`` the paper-like uniform mode puts roughly 10-15 % of
+  the accepted samples in the smallest octave [0.05, 0.1) and 20-30 % in each of the others
+  (measured on B0's real FLOPs, see tests), so every FLOPs octave gets frontier candidates.
+  (Uniform in the dials; log-uniform would crowd the small octaves instead.)
+* Modes. ``"uniform"`` (paper-like): each dial uniform in its range, candidates outside
+  ``[c_min, 1]`` rejected. ``"stratified"``: the log-FLOPs window is cut into octave-wide strata
+  (``ceil(log2(1 / c_min))`` of them, the last one narrower), each stratum receives an equal share
+  of the ``n`` samples (the remainder goes to the largest-c strata), and candidates are drawn
+  log-uniformly in each dial and kept only by the stratum that still needs them; the FLOPs
+  distribution is then flat in log FLOPs.
+* Resolution floor: ``Twist.image_size`` refuses inputs below 32 px, so ``r`` is clipped to
+  ``r >= min_px / base_resolution`` (``min_px = 32``): at the proxy's ``base_resolution = 64``
+  that is ``r >= 0.5`` (0.143 at 224). Reference models below the floor are skipped with a warning.
+* Duplicates: different ``(r, d, w)`` often round to the same network (same px, blocks, channels);
+  with ``unique=True`` (default) only the first is kept, so no compute is spent twice.
+
+Every sample row has: ``id, kind ("random" | "base" | "giant"), base, base_resolution, r, d, w,
+phi (giant only), resolution (input px), repeats, channels (comma-joined per stage), params,
+flops (analytic MACs at that px), flops_ratio (vs the base at the same base_resolution),
+sample_seed``. References come first: ``base`` (1, 1, 1) and the inversed giant formula
+``giant_m1..giant_m4`` (phi = -1..-4), then ``r000, r001, ...``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_RANGES = {"r": (0.3, 1.5), "d": (0.3, 1.6), "w": (0.3, 1.5)}
+DEFAULT_C_MIN = 0.05
+MIN_PX = 32
+GIANT_PHIS = (-1, -2, -3, -4)
+MODES = ("uniform", "stratified")
+
+
+def _bases():
+    try:
+        from rubik.models import BASES
+    except ImportError:  # pragma: no cover
+        BASES = ("efficientnet_b0", "ghostnet_a", "ghostnet_100", "resnet50")
+    return tuple(BASES)
+
+
+def family_resolution(base: str) -> int:
+    """The family's own input size at r = 1 (224 for B0 / ResNet, 240 GhostNet-A)."""
+    try:
+        from rubik.models import input_resolution
+
+        return int(input_resolution(base))
+    except Exception:
+        return {"ghostnet_a": 240}.get(base, 224)
+
+
+def architecture(base: str, twist, rules=None) -> dict:
+    """``{"repeats": "1,2,...", "channels": "16,24,..."}`` of a twisted base (blocks / output
+    channels per stage), or empty strings where the family has no plan helper."""
+    plan = None
+    try:
+        if base.startswith("efficientnet"):
+            from rubik.models.efficientnet import efficientnet_plan
+
+            plan = efficientnet_plan(twist, rules or "tinynet")
+        elif base.startswith("ghostnet"):
+            from rubik.models.ghostnet import ghostnet_plan
+
+            plan = ghostnet_plan(twist, base)
+        elif base.startswith("resnet"):
+            from rubik.models import resnet as _resnet
+
+            fn = getattr(_resnet, "resnet_plan", None)
+            plan = fn(twist, base) if fn is not None else None
+    except (ImportError, TypeError):
+        plan = None
+    if plan is None or not hasattr(plan, "stages"):
+        return {"repeats": "", "channels": ""}
+    reps, chans = [], []
+    for st in plan.stages:
+        if hasattr(st, "num_layers"):
+            reps.append(st.num_layers)
+            chans.append(st.out_channels)
+        elif isinstance(st, (tuple, list)) and st:
+            reps.append(len(st))
+            last = st[-1]
+            chans.append(getattr(last, "out_channels", getattr(last, "planes", 0)))
+        else:
+            reps.append(getattr(st, "blocks", getattr(st, "num_blocks", 0)))
+            chans.append(getattr(st, "out_channels", getattr(st, "planes", 0)))
+    return {"repeats": ",".join(map(str, reps)), "channels": ",".join(map(str, chans))}
+
+
+def _check_ranges(ranges, r_floor):
+    rng = dict(DEFAULT_RANGES)
+    if ranges:
+        unknown = set(ranges) - set(rng)
+        if unknown:
+            raise ValueError(f"sample_twists: unknown dial(s) in ranges {sorted(unknown)}; use 'r', 'd', 'w'")
+        rng.update({k: tuple(float(x) for x in v) for k, v in ranges.items()})
+    for k, (lo, hi) in rng.items():
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0 or hi < lo:
+            raise ValueError(f"sample_twists: range of {k!r} must satisfy 0 < lo <= hi, got ({lo}, {hi})")
+    lo, hi = rng["r"]
+    if hi < r_floor:
+        raise ValueError(f"sample_twists: the r range ({lo}, {hi}) is entirely below the {r_floor:.3g} floor "
+                         f"({MIN_PX} px at this base_resolution)")
+    rng["r"] = (max(lo, r_floor), hi)
+    return rng
+
+
+def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0, mode: str = "uniform",
+                  ranges: dict | None = None, base_resolution: int | None = None, num_classes: int = 1000,
+                  include_references: bool = True, c_min: float = DEFAULT_C_MIN, c_max: float = 1.0,
+                  unique: bool = True, rules: str | None = None, max_draws: int | None = None) -> pd.DataFrame:
+    """``n`` random twists of ``base`` with ``c_min <= FLOPs / base FLOPs <= c_max`` (+ references).
+
+    See the module docstring for the ranges, the two modes and the resolution floor. Seeded and
+    reproducible: the same arguments give the same table. ``max_draws`` caps the number of
+    candidates tried (default ``2000 * n + 10000``); a ValueError names the unreachable FLOPs band.
+    """
+    from rubik.cube import Twist, giant_twist
+    from rubik.flops import analytic_flops, analytic_params
+
+    if base not in _bases():
+        raise ValueError(f"sample_twists: unknown base model {base!r}; expected one of {_bases()}")
+    if mode not in MODES:
+        raise ValueError(f"sample_twists: unknown mode {mode!r}; expected one of {MODES}")
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"sample_twists: n must be a non-negative integer, got {n!r}")
+    if not (0 < c_min <= c_max) or c_max > 1 + 1e-9:
+        raise ValueError(f"sample_twists: need 0 < c_min <= c_max <= 1 (FLOPs at most the base's), "
+                         f"got c_min={c_min}, c_max={c_max}")
+    br = int(base_resolution or family_resolution(base))
+    if br < MIN_PX:
+        raise ValueError(f"sample_twists: base_resolution {br} px is below the {MIN_PX} px minimum")
+    r_floor = MIN_PX / br
+    rng_ = _check_ranges(ranges, r_floor)
+    fkw = dict(num_classes=num_classes, base_resolution=br)
+    if rules is not None:
+        fkw["rules"] = rules
+    f0 = float(analytic_flops(base, (1.0, 1.0, 1.0), **fkw))
+    pkw = dict(num_classes=num_classes, **({"rules": rules} if rules is not None else {}))
+    seen = set()
+
+    def describe(twist, kind, idx, phi=np.nan):
+        px = twist.image_size(br, MIN_PX)
+        arch = architecture(base, twist, rules)
+        flops = int(analytic_flops(base, twist, **fkw))
+        key = (px, arch["repeats"], arch["channels"]) if arch["repeats"] else (px, flops)
+        return key, dict(id=idx, kind=kind, base=base, base_resolution=br, r=twist.resolution, d=twist.depth,
+                         w=twist.width, phi=phi, resolution=px, repeats=arch["repeats"],
+                         channels=arch["channels"], flops=flops, flops_ratio=flops / f0, sample_seed=seed)
+
+    rows = []
+    if include_references:
+        key, row = describe(Twist(1.0, 1.0, 1.0), "base", "base")
+        rows.append(row)
+        seen.add(key)
+        for phi in GIANT_PHIS:
+            t = giant_twist(phi)
+            if int(br * t.resolution) < MIN_PX:
+                warnings.warn(f"giant phi={phi} needs {int(br * t.resolution)} px < {MIN_PX} at base_resolution "
+                              f"{br}; skipped", stacklevel=2)
+                continue
+            key, row = describe(t, "giant", f"giant_m{-phi}", float(phi))
+            rows.append(row)
+            seen.add(key)
+
+    gen = np.random.default_rng(seed)
+    lo = np.array([rng_[k][0] for k in "rdw"])
+    hi = np.array([rng_[k][1] for k in "rdw"])
+    max_draws = max_draws or 2000 * n + 10000
+    lc_lo, lc_hi = math.log(c_min), math.log(c_max)
+    if mode == "stratified":
+        n_strata = max(1, math.ceil((lc_hi - lc_lo) / math.log(2) - 1e-9))
+        edges = np.linspace(lc_lo, lc_hi, n_strata + 1) if n_strata == 1 else \
+            np.array([lc_lo + k * math.log(2) for k in range(n_strata)] + [lc_hi])
+        need = np.full(n_strata, n // n_strata)
+        need[n_strata - n % n_strata:] += 1 if n % n_strata else 0
+    draws, picked = 0, []
+    while len(picked) < n:
+        if draws >= max_draws:
+            msg = f"sample_twists: only {len(picked)}/{n} samples after {draws} draws"
+            if mode == "stratified":
+                empty = [f"[{math.exp(edges[i]):.3g}, {math.exp(edges[i + 1]):.3g}]" for i in range(n_strata)
+                         if need[i] > 0]
+                msg += f"; FLOPs-ratio band(s) {empty} not reachable with ranges {rng_}"
+            else:
+                msg += f"; widen the ranges {rng_} or the FLOPs window [{c_min}, {c_max}]"
+            raise ValueError(msg)
+        draws += 1
+        u = gen.random(3)
+        if mode == "uniform":
+            v = lo + u * (hi - lo)
+        else:
+            v = np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo)))
+        try:
+            twist = Twist(*(round(float(x), 4) for x in v))
+            key, row = describe(twist, "random", None)
+        except ValueError:  # e.g. a width that rounds a layer to zero channels
+            continue
+        lc = math.log(row["flops_ratio"])
+        if not (lc_lo - 1e-12 <= lc <= lc_hi + 1e-12):
+            continue
+        if unique and key in seen:
+            continue
+        if mode == "stratified":
+            s = int(np.clip(np.searchsorted(edges, lc, side="right") - 1, 0, n_strata - 1))
+            if need[s] <= 0:
+                continue
+            need[s] -= 1
+        seen.add(key)
+        picked.append(row)
+    for i, row in enumerate(picked):
+        row["id"] = f"r{i:03d}"
+    df = pd.DataFrame(rows + picked)
+    if len(df):
+        df["params"] = [int(analytic_params(base, (a, b, c), **pkw)) for a, b, c in zip(df.r, df.d, df.w)]
+        cols = ["id", "kind", "base", "base_resolution", "r", "d", "w", "phi", "resolution", "repeats",
+                "channels", "params", "flops", "flops_ratio", "sample_seed"]
+        df = df[cols]
+    return df

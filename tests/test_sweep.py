@@ -1,0 +1,224 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rubik import sweep as S
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------- a fake, fast trainer
+
+def fake_train(cfg: dict) -> dict:
+    """Logs start/end lines (O_APPEND) to $RUBIK_FAKE_LOG, sleeps $RUBIK_FAKE_SLEEP, fails on r=0.13."""
+    key = ",".join(f"{x:g}" for x in cfg["twist"])
+    log = os.environ.get("RUBIK_FAKE_LOG")
+
+    def note(what):
+        if log:
+            fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            os.write(fd, f"{what} {key} {os.getpid()}\n".encode())
+            os.close(fd)
+
+    note("start")
+    time.sleep(float(os.environ.get("RUBIK_FAKE_SLEEP", "0")))
+    if cfg["twist"][0] == 0.13:
+        raise RuntimeError("boom")
+    note("end")
+    r, d, w = cfg["twist"]
+    return {"top1": 50 + 10 * r + 5 * d + 2 * w, "top5": 90.0, "ema_top1": 49.0, "history": [{"epoch": 0}]}
+
+
+def _samples(n, bad=()):
+    rows = [dict(id=f"r{i:03d}", kind="random", base="efficientnet_b0", base_resolution=64,
+                 r=0.13 if i in bad else round(0.5 + i / 100, 3), d=0.9, w=0.8, resolution=40,
+                 flops=1000 + i, flops_ratio=0.5) for i in range(n)]
+    return pd.DataFrame(rows)
+
+
+TEMPLATE = {"model": "efficientnet_b0", "twist": None, "base_resolution": None, "data": {"root": None},
+            "recipe": "smoke", "epochs": 1, "seed": 7, "device": "cpu", "threads": None, "out_dir": None,
+            "resume": False, "progress": False}
+
+
+def _log_lines(path):
+    return Path(path).read_text().split() if Path(path).exists() else []
+
+
+def _counts(path, what):
+    lines = [ln.split() for ln in Path(path).read_text().splitlines()] if Path(path).exists() else []
+    out = {}
+    for w, key, _ in lines:
+        if w == what:
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+@pytest.fixture()
+def fake_env(tmp_path, monkeypatch):
+    log = tmp_path / "fake.log"
+    monkeypatch.setenv("RUBIK_FAKE_LOG", str(log))
+    monkeypatch.setenv("RUBIK_FAKE_SLEEP", "0")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return log, env
+
+
+# ----------------------------------------------------------------------------- store, records, resume
+
+def test_init_run_resume_in_process(tmp_path, fake_env):
+    log, _ = fake_env
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(5), TEMPLATE)
+    df0 = S.load_results(d)
+    assert list(df0.status) == ["pending"] * 5 and df0.top1.isna().all()
+    df = S.run_sweep(d, train_fn=fake_train, progress=False)
+    assert (df.status == "done").all() and df.top1.notna().all()
+    rec = json.loads((d / "trials" / "r002.json").read_text())
+    assert rec["status"] == "done" and rec["config"]["twist"] == [0.52, 0.9, 0.8]
+    assert rec["config"]["base_resolution"] == 64 and rec["seed"] == 7 and rec["code_version"]
+    assert rec["sample"]["flops"] == 1002 and rec["time_s"] >= 0 and rec["metrics"]["history"]
+    assert not list((d / "claims").glob("*.claim"))
+    n_lines = len(_log_lines(log))
+    S.run_sweep(d, train_fn=fake_train, progress=False)  # nothing left: no training
+    assert len(_log_lines(log)) == n_lines
+    assert S.sweep_status(d) == dict(total=5, done=5, failed=0, running=0, stale=0, left=0)
+    # re-init with the same spec is a no-op; a different one is refused
+    S.init_sweep(d, _samples(5), TEMPLATE)
+    with pytest.raises(ValueError, match="exists with different"):
+        S.init_sweep(d, _samples(6), TEMPLATE)
+    with pytest.raises(ValueError, match="finished trial"):
+        S.init_sweep(d, _samples(6), TEMPLATE, force=True)
+
+
+def test_failed_trials_recorded_and_retried_on_request(tmp_path, fake_env):
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(3, bad=(1,)), TEMPLATE)
+    df = S.run_sweep(d, train_fn=fake_train, progress=False)
+    assert list(df.status) == ["done", "failed", "done"]
+    assert "boom" in df.error[1]
+    assert S.run_worker(d, train_fn=fake_train) == []            # failed is not retried by default
+    assert S.run_worker(d, train_fn=fake_train, retry_failed=True) == ["r001"]  # once per run
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(ValueError, match="not a sweep directory"):
+        S.load_results(tmp_path)
+    with pytest.raises(ValueError, match="duplicate"):
+        S.init_sweep(tmp_path / "x", pd.concat([_samples(2), _samples(1)]), TEMPLATE)
+    with pytest.raises(ValueError, match="no samples"):
+        S.init_sweep(tmp_path / "x", _samples(0), TEMPLATE)
+    S.init_sweep(tmp_path / "y", _samples(1), TEMPLATE)
+    with pytest.raises(ValueError, match="worker"):
+        S.run_worker(tmp_path / "y", worker=2, workers=2, train_fn=fake_train)
+
+
+# ----------------------------------------------------------------------------- claims
+
+def _dead_pid():
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_claims_exclusive_and_stale_recovery(tmp_path):
+    S.init_sweep(tmp_path, _samples(1), TEMPLATE)
+    c = S.try_claim(tmp_path, "r000", heartbeat=0)
+    assert c is not None and S.try_claim(tmp_path, "r000", heartbeat=0) is None  # our own live pid
+    c.release()
+    assert not (tmp_path / "claims" / "r000.claim").exists()
+    path = tmp_path / "claims" / "r000.claim"
+    info = S._claim_info(0)
+    # a dead local process: stale, taken over
+    path.write_text(json.dumps(dict(info, pid=_dead_pid(), pid_start=None)))
+    assert S.claim_state(path) == "stale"
+    c = S.try_claim(tmp_path, "r000", heartbeat=0)
+    assert c is not None and json.loads(path.read_text())["pid"] == os.getpid()
+    c.release()
+    # another host: live until its heartbeat is older than stale_after
+    path.write_text(json.dumps(dict(info, host="elsewhere", pid=1)))
+    assert S.claim_state(path) == "live" and S.try_claim(tmp_path, "r000", heartbeat=0) is None
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    assert S.claim_state(path, stale_after=600) == "stale"
+    assert S.claim_state(path, stale_after=None) == "live"
+    assert S.try_claim(tmp_path, "r000", heartbeat=0) is not None
+
+
+def test_two_concurrent_workers_no_duplicates(tmp_path, fake_env):
+    log, env = fake_env
+    env["RUBIK_FAKE_SLEEP"] = "0.15"
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(12), TEMPLATE)
+    cmd = [sys.executable, "-m", "rubik", "sweep", "run", str(d), "--train-fn", "tests.test_sweep:fake_train",
+           "--no-progress", "--workers", "2"]
+    procs = [subprocess.Popen(cmd + ["--worker", str(i)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=60)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    ends = _counts(log, "end")
+    assert len(ends) == 12 and set(ends.values()) == {1}, ends
+    assert sum(_counts(log, "start").values()) == 12
+    pids = {ln.split()[2] for ln in Path(log).read_text().splitlines()}
+    assert len(pids) == 2  # both workers trained something
+    df = S.load_results(d)
+    assert (df.status == "done").all() and set(df.columns) >= {"top1", "time_s", "code_version"}
+
+
+def test_local_processes(tmp_path, fake_env, monkeypatch):
+    log, env = fake_env
+    monkeypatch.setenv("RUBIK_FAKE_SLEEP", "0.1")
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(6), TEMPLATE)
+    monkeypatch.syspath_prepend(str(ROOT))  # spawned children import tests.test_sweep
+    df = S.run_sweep(d, processes=2, train_fn="tests.test_sweep:fake_train", progress=True, poll=0.2)
+    assert (df.status == "done").all()
+    ends = _counts(log, "end")
+    assert len(ends) == 6 and set(ends.values()) == {1}
+
+
+def test_kill_and_resume(tmp_path, fake_env):
+    log, env = fake_env
+    env["RUBIK_FAKE_SLEEP"] = "0.6"
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(4), TEMPLATE)
+    cmd = [sys.executable, "-m", "rubik", "sweep", "run", str(d), "--train-fn", "tests.test_sweep:fake_train",
+           "--no-progress"]
+    p = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    deadline = time.time() + 30
+    while time.time() < deadline:  # wait for: one trial finished, the next one in flight
+        if len(_counts(log, "end")) >= 1 and sum(_counts(log, "start").values()) >= 2:
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    st = S.sweep_status(d)
+    assert st["done"] >= 1 and st["done"] < 4 and st["stale"] == 1  # the in-flight claim is left behind
+    r = subprocess.run(cmd, env=env, cwd=ROOT, timeout=60)
+    assert r.returncode == 0
+    ends = _counts(log, "end")
+    assert len(ends) == 4 and set(ends.values()) == {1}, ends  # every trial finished exactly once
+    assert max(_counts(log, "start").values()) == 2            # only the killed one was started twice
+    assert S.sweep_status(d)["done"] == 4 and not list((d / "claims").glob("*.claim"))
+    out = subprocess.run([sys.executable, "-m", "rubik", "sweep", "status", str(d)], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "4/4 done" in out.stdout
+
+
+def test_env_worker(monkeypatch):
+    for k in ("RANK", "WORLD_SIZE", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_PROCID", "SLURM_NTASKS"):
+        monkeypatch.delenv(k, raising=False)
+    assert S._env_worker() == (0, 1, None)
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "8")
+    assert S._env_worker()[:2] == (3, 8)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert S._env_worker() == (1, 4, 1)
