@@ -189,6 +189,22 @@ class TinyFormula:
             mean, std = mean[0], std[0]
         return (mean, std) if return_std else mean
 
+    def curve(self, cs=None, *, n: int = 60, with_width: bool = True) -> pd.DataFrame:
+        """The fitted curves on a grid: columns ``c, r, d, r_std, d_std`` (+ ``w`` solved per c).
+
+        ``cs`` default: ``n`` points log-spaced over the fitted range of ``c`` (for plotting with
+        ``rubik.plots.plot_formula_fit``).
+        """
+        self._check_fitted()
+        if cs is None:
+            cs = np.exp(np.linspace(np.log(self.c_range_[0]), np.log(self.c_range_[1]), n))
+        cs = _as_c(cs, "TinyFormula.curve")
+        mean, std = self.predict(cs, return_std=True)
+        df = pd.DataFrame(dict(c=cs, r=mean[:, 0], d=mean[:, 1], r_std=std[:, 0], d_std=std[:, 1]))
+        if with_width:
+            df["w"] = [self.solve_width(a, b, c) for a, b, c in zip(df.r, df.d, df.c)]
+        return df
+
     def solve_width(self, r: float, d: float, c: float) -> float:
         """Width giving FLOPs ratio ``c`` at dials ``r, d`` (real rounded architecture)."""
         if self.width_solver is not None:

@@ -41,6 +41,7 @@ DEFAULT_C_MIN = 0.05
 MIN_PX = 32
 GIANT_PHIS = (-1, -2, -3, -4)
 MODES = ("uniform", "stratified")
+_ALIASES = {"resolution": "r", "depth": "d", "width": "w"}
 
 
 def _bases():
@@ -101,9 +102,11 @@ def architecture(base: str, twist, rules=None) -> dict:
 def _check_ranges(ranges, r_floor):
     rng = dict(DEFAULT_RANGES)
     if ranges:
+        ranges = {_ALIASES.get(k, k): v for k, v in dict(ranges).items()}
         unknown = set(ranges) - set(rng)
         if unknown:
-            raise ValueError(f"sample_twists: unknown dial(s) in ranges {sorted(unknown)}; use 'r', 'd', 'w'")
+            raise ValueError(f"sample_twists: unknown dial(s) in ranges {sorted(unknown)}; use 'r', 'd', 'w' "
+                             "(or 'resolution', 'depth', 'width')")
         rng.update({k: tuple(float(x) for x in v) for k, v in ranges.items()})
     for k, (lo, hi) in rng.items():
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0 or hi < lo:

@@ -70,3 +70,10 @@ def test_derive_family_naive_solver():
     t = fam[fam.kind == "tiny"]
     assert (t.r ** 2 * t.d * t.w ** 2).to_numpy() == pytest.approx(t.target_c.to_numpy())
     assert fam.train_kwargs.iloc[0]["model"] == "efficientnet_b0"
+
+
+def test_curve():
+    f = TinyFormula(width_solver=naive_width).fit(synthetic_frontier(15, seed=5))
+    cv = f.curve(n=7)
+    assert list(cv.columns) == ["c", "r", "d", "r_std", "d_std", "w"] and len(cv) == 7
+    assert cv.c.min() == pytest.approx(f.c_range_[0])
