@@ -1,0 +1,200 @@
+"""Registry of named models (timm-like): bases, TinyNets, inversed-giant models, GhostNets, ResNet-50.
+
+A registered name is a :class:`ModelSpec`: a *base* family plus a :class:`~rubik.cube.Twist`
+(and the rule set for the EfficientNet family). Paper numbers (params, FLOPs, top-1/5) are read
+from ``data/paper/models.csv`` in the repository; when that file is not there (a non-editable
+install) specs simply carry ``paper=None``.
+"""
+from __future__ import annotations
+
+import csv
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from ..cube import Twist, giant_twist
+
+BASES = ("efficientnet_b0", "ghostnet_a", "ghostnet_100", "resnet50")
+BASE_RESOLUTION = {"efficientnet_b0": 224, "ghostnet_a": 240, "ghostnet_100": 224, "resnet50": 224}
+DEFAULT_RULES = {"efficientnet_b0": "tinynet"}
+PAPER_CSV_ENV = "RUBIK_PAPER_CSV"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    base: str
+    twist: Twist
+    paper: dict | None = None
+    rules: str | None = None          # EfficientNet family only: "tinynet" | "efficientnet"
+    kwargs: dict = field(default_factory=dict)  # builder defaults (e.g. act="hswish")
+    description: str = ""
+
+    @property
+    def resolution(self) -> int:
+        return self.twist.image_size(BASE_RESOLUTION[self.base])
+
+
+@dataclass(frozen=True)
+class Family:
+    """How to build and how to cost one base family (functions imported lazily)."""
+
+    build: Callable[..., Any]                  # (twist, num_classes, rules, **kwargs) -> nn.Module
+    plan: Callable[..., Any]                   # (twist, rules, **kwargs) -> plan
+    count: Callable[..., Any]                  # (plan, image_size, num_classes) -> Counter
+    rules: tuple[str, ...] = (None,)
+
+
+def _efficientnet_family() -> Family:
+    from . import efficientnet as m
+
+    return Family(
+        build=lambda twist, num_classes, rules, **kw: m.build_efficientnet(twist, num_classes, rules=rules, **kw),
+        plan=lambda twist, rules, **kw: m.efficientnet_plan(twist, rules),
+        count=m.count_plan,
+        rules=m.RULES,
+    )
+
+
+def _ghostnet_family(variant: str) -> Callable[[], Family]:
+    def make() -> Family:
+        from . import ghostnet as m
+
+        return Family(
+            build=lambda twist, num_classes, rules, **kw: m.build_ghostnet(twist, num_classes, variant=variant, **kw),
+            plan=lambda twist, rules, se_ratio=None, **kw: m.ghostnet_plan(twist, variant, se_ratio=se_ratio),
+            count=m.count_plan,
+        )
+
+    return make
+
+
+def _resnet_family() -> Family:
+    from . import resnet as m
+
+    return Family(
+        build=lambda twist, num_classes, rules, **kw: m.build_resnet(twist, num_classes, **kw),
+        plan=lambda twist, rules, **kw: m.resnet_plan(twist),
+        count=m.count_plan,
+    )
+
+
+_FAMILY_FACTORIES = {
+    "efficientnet_b0": _efficientnet_family,
+    "ghostnet_a": _ghostnet_family("ghostnet_a"),
+    "ghostnet_100": _ghostnet_family("ghostnet_100"),
+    "resnet50": _resnet_family,
+}
+
+
+@lru_cache(maxsize=None)
+def get_family(base: str) -> Family:
+    if base not in _FAMILY_FACTORIES:
+        raise ValueError(f"unknown base {base!r}; expected one of {BASES}")
+    return _FAMILY_FACTORIES[base]()
+
+
+def check_rules(base: str, rules: str | None) -> str | None:
+    """The rule set to use for ``base`` (its default if None); ValueError if it does not apply."""
+    if rules is None:
+        return DEFAULT_RULES.get(base)
+    if base != "efficientnet_b0":
+        raise ValueError(f"rules={rules!r} only applies to the efficientnet_b0 family, not {base!r}")
+    if rules not in ("tinynet", "efficientnet"):
+        raise ValueError(f"unknown rules {rules!r}; expected 'tinynet' or 'efficientnet'")
+    return rules
+
+
+# --------------------------------------------------------------------------------------------
+# paper numbers
+def _paper_csv_path() -> Path | None:
+    env = os.environ.get(PAPER_CSV_ENV)
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    for parent in here.parents[1:4]:  # rubik/, repo root, ...
+        candidate = parent / "data" / "paper" / "models.csv"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _number(text: str):
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text else value
+
+
+@lru_cache(maxsize=1)
+def paper_table() -> dict[str, dict]:
+    """``{name: {"params_m", "flops_m", "top1", "top5", "resolution", "source"}}`` ({} if no CSV)."""
+    path = _paper_csv_path()
+    if path is None or not path.is_file():
+        return {}
+    table = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            name = row.pop("name").strip()
+            table[name] = {k: (v.strip() if k == "source" else _number(v)) for k, v in row.items()}
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# the registered names
+def _specs() -> dict[str, ModelSpec]:
+    specs: list[tuple[str, str, Any, str | None, dict, str]] = [
+        ("efficientnet_b0", "efficientnet_b0", (1, 1, 1), "tinynet", {}, "EfficientNet-B0 (the cube's origin)"),
+        ("tinynet_a", "efficientnet_b0", (0.86, 1.2, 1.0), "tinynet", {}, "TinyNet-A"),
+        ("tinynet_b", "efficientnet_b0", (0.84, 1.1, 0.75), "tinynet", {}, "TinyNet-B"),
+        ("tinynet_c", "efficientnet_b0", (0.825, 0.85, 0.54), "tinynet", {}, "TinyNet-C"),
+        ("tinynet_d", "efficientnet_b0", (0.68, 0.695, 0.54), "tinynet", {}, "TinyNet-D"),
+        ("tinynet_e", "efficientnet_b0", (0.475, 0.6, 0.51), "tinynet", {}, "TinyNet-E"),
+    ]
+    for phi in (1, 2, 3, 4):
+        t = giant_twist(-phi)
+        specs.append((f"efficientnet_b0_giant_m{phi}", "efficientnet_b0", t.as_tuple(), "tinynet", {},
+                      f"EfficientNet-B^-{phi}: inversed giant formula phi=-{phi} (nominal dials, TinyNet rounding)"))
+    for w in (0.5, 1.0, 1.3, 1.5):
+        specs.append((f"ghostnet_{int(round(w * 100)):03d}", "ghostnet_100", (1, 1, w), None, {},
+                      f"GhostNet {w:g}x (width multiplier only)"))
+    specs += [
+        ("ghostnet_a", "ghostnet_a", (1, 1, 1), None, {}, "GhostNet-A (appendix Table 2), ReLU"),
+        ("ghostnet_a_hswish", "ghostnet_a", (1, 1, 1), None, {"act": "hswish"}, "GhostNet-A + HSwish"),
+        ("resnet50", "resnet50", (1, 1, 1), None, {}, "ResNet-50"),
+    ]
+    paper = paper_table()
+    return {
+        name: ModelSpec(name, base, Twist.from_any(t), paper.get(name), rules, dict(kw), desc)
+        for name, base, t, rules, kw, desc in specs
+    }
+
+
+_REGISTRY: dict[str, ModelSpec] | None = None
+
+
+def registry() -> dict[str, ModelSpec]:
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = _specs()
+    return _REGISTRY
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered names matching a shell-style pattern, in registration order."""
+    return [n for n in registry() if fnmatch.fnmatchcase(n, pattern)]
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    specs = registry()
+    if name not in specs:
+        close = [n for n in specs if n.startswith(name.split("_")[0])] or list(specs)
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(close)}")
+    return specs[name]

@@ -1,0 +1,115 @@
+"""ResNet-50 twistable in (r, d, w), built from torchvision's ``Bottleneck``.
+
+* depth: blocks per stage ``max(1, round(n * d))`` for ResNet-50's (3, 4, 6, 3);
+* width: the stem (64) and every stage width (64, 128, 256, 512; bottleneck outputs are 4x)
+  become ``make_divisible(c * w, 8)``;
+* resolution: input ``int(224 * r)``.
+
+Module names follow torchvision's ``ResNet`` (conv1, bn1, layer1..layer4, fc), so an untwisted
+model loads torchvision ResNet-50 weights as is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torchvision.models.resnet import Bottleneck
+
+from ..cube import Twist
+from ._common import Counter, conv_out, scale_channels, scale_depth
+
+RESNET50_LAYERS = (3, 4, 6, 3)
+RESNET50_WIDTHS = (64, 128, 256, 512)
+RESNET50_STEM = 64
+BASE_RESOLUTION = 224
+
+
+@dataclass(frozen=True)
+class ResNetPlan:
+    stem: int
+    widths: tuple[int, ...]  # bottleneck inner width per stage (output = 4x)
+    layers: tuple[int, ...]
+
+
+def resnet_plan(twist=None) -> ResNetPlan:
+    twist = Twist.from_any(twist)
+    stem = scale_channels(RESNET50_STEM, twist.width, what="stem")
+    widths = tuple(scale_channels(c, twist.width, what=f"layer{i + 1}") for i, c in enumerate(RESNET50_WIDTHS))
+    layers = tuple(scale_depth(n, twist.depth) for n in RESNET50_LAYERS)
+    return ResNetPlan(stem, widths, layers)
+
+
+class ResNet(nn.Module):
+    """torchvision-style ResNet with free stem/stage widths (Bottleneck blocks)."""
+
+    def __init__(self, plan: ResNetPlan, num_classes: int = 1000, *, zero_init_residual: bool = False) -> None:
+        super().__init__()
+        self.plan = plan
+        self.conv1 = nn.Conv2d(3, plan.stem, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(plan.stem)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        inplanes = plan.stem
+        for i, (width, n) in enumerate(zip(plan.widths, plan.layers)):
+            stride = 1 if i == 0 else 2
+            blocks = []
+            for j in range(n):
+                downsample = None
+                if j == 0 and (stride != 1 or inplanes != width * Bottleneck.expansion):
+                    downsample = nn.Sequential(
+                        nn.Conv2d(inplanes, width * Bottleneck.expansion, kernel_size=1, stride=stride, bias=False),
+                        nn.BatchNorm2d(width * Bottleneck.expansion),
+                    )
+                blocks.append(Bottleneck(inplanes, width, stride=stride if j == 0 else 1, downsample=downsample))
+                inplanes = width * Bottleneck.expansion
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(inplanes, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    nn.init.zeros_(m.bn3.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def build_resnet(twist=None, num_classes: int = 1000, *, zero_init_residual: bool = False) -> ResNet:
+    return ResNet(resnet_plan(twist), num_classes, zero_init_residual=zero_init_residual)
+
+
+def count_plan(plan: ResNetPlan, image_size: int | None, num_classes: int = 1000) -> Counter:
+    """MACs (conv + linear) and params of a ResNet plan, mirroring :class:`ResNet`."""
+    c = Counter()
+    hw = 1 if image_size is None else conv_out(image_size, 7, 2)
+    c.conv(3, plan.stem, 7, hw)
+    if image_size is not None:
+        hw = conv_out(hw, 3, 2)
+    inplanes = plan.stem
+    for i, (width, n) in enumerate(zip(plan.widths, plan.layers)):
+        for j in range(n):
+            stride = 2 if (i > 0 and j == 0) else 1
+            out_hw = hw if image_size is None else conv_out(hw, 3, stride)
+            c.conv(inplanes, width, 1, hw)
+            c.conv(width, width, 3, out_hw)
+            c.conv(width, width * 4, 1, out_hw)
+            if j == 0 and (stride != 1 or inplanes != width * 4):
+                c.conv(inplanes, width * 4, 1, out_hw)
+            inplanes = width * 4
+            hw = out_hw
+    c.linear(inplanes, num_classes)
+    if image_size is None:
+        c.flops = 0
+    return c
+
+
+__all__ = ["ResNet", "ResNetPlan", "resnet_plan", "build_resnet", "count_plan", "RESNET50_LAYERS", "RESNET50_WIDTHS"]
