@@ -3,13 +3,17 @@
 The paper samples 100 ``(r, d, w)`` from EfficientNet-B0 "with FLOPs no more than the base"
 but gives neither ranges nor distribution. Our choices (all parameters):
 
-* Ranges (``DEFAULT_RANGES``): ``r`` in [0.3, 1.5], ``d`` in [0.3, 1.6], ``w`` in [0.3, 1.5].
+* Ranges (``DEFAULT_RANGES``): ``r`` in [0.25, 1.25], ``d`` in [0.25, 1.5], ``w`` in [0.25, 1.25].
   Each dial may exceed 1 (TinyNet-A has d = 1.2) as long as the others pay for it; the lower
-  ends reach TinyNet-E-like models (r 0.475, d 0.6, w 0.51 -> c = 0.06) and below. With the
-  FLOPs window ``c_min = 0.05 <= c <= 1`` the paper-like uniform mode puts roughly 10-15 % of
-  the accepted samples in the smallest octave [0.05, 0.1) and 20-30 % in each of the others
-  (measured on B0's real FLOPs, see tests), so every FLOPs octave gets frontier candidates.
-  (Uniform in the dials; log-uniform would crowd the small octaves instead.)
+  ends reach below TinyNet-E (r 0.475, d 0.6, w 0.51 -> c = 0.063). With the FLOPs window
+  ``c_min = 0.05 <= c <= 1``, the paper-like uniform mode puts (B0 at 224 px, real rounded
+  FLOPs, 400 draws) ~15 % of the accepted samples in [0.05, 0.1), ~24 % in [0.1, 0.2), ~27 %
+  in [0.2, 0.4), ~27 % in [0.4, 0.8) and ~8 % in the 1/3-octave [0.8, 1]: every FLOPs octave
+  gets frontier candidates (~15 of 100 in the smallest). Wider upper ends (1.5) put more
+  mass at large c and left only ~9 % in the smallest octave.
+  At the proxy's ``base_resolution = 64`` the resolution floor (below) lifts ``r >= 0.5`` and the
+  fixed stem/head weigh more, so uniform sampling gives only ~6 % in [0.05, 0.1): use
+  ``mode="stratified"`` there (the ``cpu`` preset does).
 * Modes. ``"uniform"`` (paper-like): each dial uniform in its range, candidates outside
   ``[c_min, 1]`` rejected. ``"stratified"``: the log-FLOPs window is cut into octave-wide strata
   (``ceil(log2(1 / c_min))`` of them, the last one narrower), each stratum receives an equal share
@@ -36,7 +40,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-DEFAULT_RANGES = {"r": (0.3, 1.5), "d": (0.3, 1.6), "w": (0.3, 1.5)}
+DEFAULT_RANGES = {"r": (0.25, 1.25), "d": (0.25, 1.5), "w": (0.25, 1.25)}
 DEFAULT_C_MIN = 0.05
 MIN_PX = 32
 GIANT_PHIS = (-1, -2, -3, -4)
@@ -65,22 +69,11 @@ def family_resolution(base: str) -> int:
 def architecture(base: str, twist, rules=None) -> dict:
     """``{"repeats": "1,2,...", "channels": "16,24,..."}`` of a twisted base (blocks / output
     channels per stage), or empty strings where the family has no plan helper."""
-    plan = None
     try:
-        if base.startswith("efficientnet"):
-            from rubik.models.efficientnet import efficientnet_plan
+        from rubik.models.registry import check_rules, get_family
 
-            plan = efficientnet_plan(twist, rules or "tinynet")
-        elif base.startswith("ghostnet"):
-            from rubik.models.ghostnet import ghostnet_plan
-
-            plan = ghostnet_plan(twist, base)
-        elif base.startswith("resnet"):
-            from rubik.models import resnet as _resnet
-
-            fn = getattr(_resnet, "resnet_plan", None)
-            plan = fn(twist, base) if fn is not None else None
-    except (ImportError, TypeError):
+        plan = get_family(base).plan(twist, check_rules(base, rules))
+    except (ImportError, AttributeError, TypeError):
         plan = None
     if plan is None or not hasattr(plan, "stages"):
         return {"repeats": "", "channels": ""}
@@ -138,9 +131,11 @@ def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0,
         raise ValueError(f"sample_twists: unknown mode {mode!r}; expected one of {MODES}")
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"sample_twists: n must be a non-negative integer, got {n!r}")
-    if not (0 < c_min <= c_max) or c_max > 1 + 1e-9:
-        raise ValueError(f"sample_twists: need 0 < c_min <= c_max <= 1 (FLOPs at most the base's), "
-                         f"got c_min={c_min}, c_max={c_max}")
+    if c_max > 1 + 1e-9:
+        raise ValueError(f"sample_twists: c_max={c_max} asks for FLOPs above the base (the study samples "
+                         "models with FLOPs <= base, c_max <= 1)")
+    if not (0 < c_min <= c_max):
+        raise ValueError(f"sample_twists: need 0 < c_min <= c_max <= 1, got c_min={c_min}, c_max={c_max}")
     br = int(base_resolution or family_resolution(base))
     if br < MIN_PX:
         raise ValueError(f"sample_twists: base_resolution {br} px is below the {MIN_PX} px minimum")
