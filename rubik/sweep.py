@@ -639,10 +639,11 @@ class _ProgressBar:
             return
         st = sweep_status(self.d)
         finished = st["done"] + st["failed"]
+        self._set(st)
         if finished > self.bar.n:
             self.bar.update(finished - self.bar.n)
-        self._set(st)
-        self.bar.refresh()
+        else:
+            self.bar.refresh()
 
     def close(self):
         if self.bar is not None:

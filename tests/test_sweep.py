@@ -222,3 +222,31 @@ def test_env_worker(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert S._env_worker() == (1, 4, 1)
+
+
+# ----------------------------------------------------------------------------- the real thing, tiny
+
+@pytest.mark.filterwarnings("ignore:giant phi")
+def test_cli_real_train_end_to_end(tmp_path, tiny_imagefolder, cache_dir, capsys):
+    """`rubik sweep init/run/status` with rubik.train on a 3-class 48 px ImageFolder (1 epoch)."""
+    from rubik.cli import main
+
+    d = tmp_path / "sw"
+    assert main(["sweep", "init", str(d), "--n", "1", "--base-resolution", "36", "--data", str(tiny_imagefolder),
+                 "--recipe", "smoke", "--epochs", "1", "--device", "cpu", "-p", 'data.pipeline="tensor"',
+                 "--ranges", "r=1.0:1.1,d=0.3:0.5,w=0.3:0.5", "--sample-seed", "1"]) == 0
+    spec = S.load_spec(d)
+    assert [t["kind"] for t in spec["trials"]] == ["base", "random"]  # giants would be < 32 px at 36
+    assert spec["template"]["data"]["pipeline"] == "tensor" and spec["template"]["epochs"] == 1
+    assert main(["sweep", "run", str(d), "--threads", "1", "--no-progress"]) == 0
+    df = S.load_results(d)
+    assert (df.status == "done").all(), df.error.tolist()
+    assert df.top1.between(0, 100).all() and (df.resolution >= 32).all()
+    rec = json.loads((d / "trials" / "r000.json").read_text())
+    assert rec["config"]["base_resolution"] == 36 and rec["metrics"]["epochs"] == 1
+    assert main(["sweep", "status", str(d)]) == 0
+    assert "2/2 done" in capsys.readouterr().out
+    # bad CLI inputs: a clear error and exit code 2, not a traceback
+    assert main(["sweep", "init", str(tmp_path / "x"), "--base", "vgg16", "--data", str(tiny_imagefolder)]) == 2
+    assert "unknown base model 'vgg16'" in capsys.readouterr().err
+    assert main(["sweep", "status", str(tmp_path / "nothing")]) == 2
