@@ -140,7 +140,7 @@ def list_classes(root: Path) -> list[str]:
     return classes
 
 
-def list_split(root: Path, split: str, classes: list[str]) -> list[tuple[str, int]]:
+def list_split(root: Path, split: str, classes: list[str], check_extra: bool = True) -> list[tuple[str, int]]:
     """``[(relative path, label)]`` for every image of ``split``, sorted; errors on empty / missing classes."""
     out = []
     for label, c in enumerate(classes):
@@ -151,7 +151,8 @@ def list_split(root: Path, split: str, classes: list[str]) -> list[tuple[str, in
         if not files:
             raise DataError(f"class folder {str(d)!r} contains no images ({', '.join(IMG_EXTENSIONS)})")
         out.extend((f"{split}/{c}/{f}", label) for f in files)
-    extra = sorted(e.name for e in os.scandir(Path(root) / split) if e.is_dir() and e.name not in set(classes))
+    extra = sorted(e.name for e in os.scandir(Path(root) / split)
+                   if e.is_dir() and not e.name.startswith(".") and e.name not in set(classes)) if check_extra else []
     if extra:
         raise DataError(f"{str(Path(root) / split)!r} has class folders not in train/: {extra[:5]}")
     return out
@@ -187,8 +188,8 @@ def build_imagenet100_manifest(imagenet_root: str, path: str | None = None, *, n
     if num_classes > len(all_classes):
         raise DataError(f"{root} has only {len(all_classes)} classes, cannot draw {num_classes}")
     classes = sorted(random.Random(seed).sample(all_classes, num_classes))
-    train = subsample(list_split(root, "train", classes), train_per_class, seed)
-    val = list_split(root, "val", classes)
+    train = subsample(list_split(root, "train", classes, check_extra=False), train_per_class, seed)
+    val = list_split(root, "val", classes, check_extra=False)
     manifest = {"name": "imagenet100", "seed": seed, "num_classes": num_classes,
                 "train_per_class": train_per_class, "classes": classes,
                 "train": [p for p, _ in train], "val": [p for p, _ in val]}
@@ -304,6 +305,7 @@ def atomic_torch_save(obj, path) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -564,7 +566,7 @@ def choose_pipeline(data: DataConfig, image_size: int, num_images: int, rand_aug
 
 def build_loaders(data: DataConfig, image_size: int, batch_size: int, *, device, distributed=False,
                   rand_augment=False, color_jitter: float = 0.0, scale=(0.08, 1.0), progress: bool = True,
-                  eval_batch_size: int | None = None):
+                  eval_batch_size: int | None = None, channels_last: bool = True):
     """``(train_loader, val_loader, num_classes)``; see the module docstring for the two pipelines.
 
     ``batch_size`` is per process. ``distributed`` shards both splits over the initialised process group.
@@ -584,7 +586,8 @@ def build_loaders(data: DataConfig, image_size: int, batch_size: int, *, device,
         va = tensor_cache(data, "val", image_size, progress=progress and rank == 0)
         if distributed and rank == 0:
             torch.distributed.barrier()
-        common = dict(image_size=image_size, device=device, seed=data.seed, rank=rank, world_size=world)
+        common = dict(image_size=image_size, device=device, seed=data.seed, rank=rank, world_size=world,
+                      channels_last=channels_last)
         train_loader = TensorLoader(tr["x"], tr["y"], batch_size, train=True, scale=scale,
                                     color_jitter=color_jitter, **common)
         val_loader = TensorLoader(va["x"], va["y"], eval_bs, train=False, **common)
@@ -593,8 +596,10 @@ def build_loaders(data: DataConfig, image_size: int, batch_size: int, *, device,
         tt = folder_transforms(image_size, True, scale=scale, color_jitter=color_jitter, rand_augment=rand_augment)
         vt = folder_transforms(image_size, False)
         train_loader = FolderLoader(FolderDataset(root, train_samples, tt), batch_size, train=True, device=device,
-                                    workers=data.workers, seed=data.seed, distributed=distributed)
+                                    workers=data.workers, seed=data.seed, distributed=distributed,
+                                    channels_last=channels_last)
         val_loader = FolderLoader(FolderDataset(root, val_samples, vt), eval_bs, train=False, device=device,
-                                  workers=data.workers, seed=data.seed, distributed=distributed)
+                                  workers=data.workers, seed=data.seed, distributed=distributed,
+                                  channels_last=channels_last)
     train_loader.pipeline = val_loader.pipeline = pipeline
     return train_loader, val_loader, len(classes)

@@ -24,7 +24,8 @@ Recipes (``Recipe.named(name, **overrides)``):
 
 ``batch_size`` is per process; the learning rate is ``lr_per_1024 * batch_size * world_size / 1024``.
 
-Devices: CPU (channels_last, ``threads``), CUDA (bf16 autocast, channels_last, optional
+Devices: CPU (``threads``; channels_last optional: measured 2x *slower* for B0 on our CPU, so off
+by default there), CUDA (bf16 autocast, channels_last, optional
 ``torch.compile``). Several GPUs / nodes: ``torchrun --nproc_per_node=N -m rubik train ...``
 (detected from ``RANK``/``WORLD_SIZE``; DistributedDataParallel, sharded data, rank 0 writes).
 
@@ -129,6 +130,7 @@ class TrainConfig:                   # JSON-serialisable (dataclasses.asdict); t
     resume: bool = False
     compile: bool = False
     progress: bool = True
+    channels_last: bool | None = None    # None -> on CUDA only (on CPU it halved B0's training speed here)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -278,6 +280,8 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     amp_dtype = torch.bfloat16 if device.type == "cuda" else None
+    channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     master = rank == 0
     show = cfg.progress and master
     out = Path(cfg.out_dir) if cfg.out_dir else None
@@ -289,7 +293,7 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
         model = make_model(cfg, len(classes))
     resolution = model_resolution(model, cfg)
     apply_recipe_to_model(model, r)
-    model.to(device, memory_format=torch.channels_last)
+    model.to(device, memory_format=memory_format)
     params = sum(p.numel() for p in model.parameters())
     flops = None
     try:
@@ -297,13 +301,13 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
         flops = int(count_flops(model, resolution))
     except Exception:  # FLOPs are informative here; a model the counter cannot handle still trains
         pass
-    model.to(device, memory_format=torch.channels_last)
+    model.to(device, memory_format=memory_format)
     torch.manual_seed(cfg.seed * 1000 + 1 + rank)   # dropout / drop-connect stream, per rank
 
     # --- data
     train_loader, val_loader, num_classes = build_loaders(
         cfg.data, resolution, batch_size, device=device, distributed=world > 1, rand_augment=r.rand_augment,
-        color_jitter=r.color_jitter, scale=tuple(r.crop_scale), progress=show)
+        color_jitter=r.color_jitter, scale=tuple(r.crop_scale), progress=show, channels_last=channels_last)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         raise ValueError(f"batch size {batch_size} is larger than the training set ({len(train_loader.dataset)} images)")
