@@ -45,8 +45,8 @@ def count_flops(model: nn.Module, resolution: int | None = None) -> int:
     resolution = int(resolution)
     ignore = [m for m in MODULES_MAPPING if not issubclass(m, _COUNTED)]
     was_training = model.training
-    added = [a for a in ("start_flops_count", "stop_flops_count", "reset_flops_count",
-                         "compute_average_flops_cost") if a not in model.__dict__]
+    # ptflops binds helper methods and counters onto the modules: remember what was there
+    before = {mod: set(mod.__dict__) for mod in model.modules()}
     try:
         with torch.no_grad():
             macs, _ = get_model_complexity_info(
@@ -56,8 +56,9 @@ def count_flops(model: nn.Module, resolution: int | None = None) -> int:
             )
     finally:
         model.train(was_training)
-        for attr in added:  # ptflops binds helper methods onto the model: take them off again
-            model.__dict__.pop(attr, None)
+        for mod, keys in before.items():
+            for attr in set(mod.__dict__) - keys:
+                del mod.__dict__[attr]
     if macs is None:
         raise RuntimeError("ptflops could not count this model (see the message printed above)")
     return int(macs)
