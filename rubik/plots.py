@@ -224,11 +224,11 @@ def plot_flops_histogram(df: pd.DataFrame, reference_flops: float | None = None,
 
 def plot_frontier(results: pd.DataFrame, frontier: pd.DataFrame | None = None,
                   giant: pd.DataFrame | None = None, tiny: pd.DataFrame | None = None,
-                  y: str | None = None, title: str | None = None,
+                  references: pd.DataFrame | None = None, y: str | None = None, title: str | None = None,
                   ylabel: str = "top-1 accuracy (%)", label_points: bool = True):
     """The paper's Figure 1: accuracy vs FLOPs of random models (grey), inversed
     giant formula models (green line), the frontier (red line), optionally
-    TinyNet-like models (blue)."""
+    TinyNet-like models (blue) and named references such as the base (black stars)."""
     yc = y or col(results, "top1")
     fig, ax = _new((6.8, 4.6))
     ax.scatter(mflops(results), _percent(results[yc]), s=18, color=COLORS["random"], alpha=0.8,
@@ -247,6 +247,11 @@ def plot_frontier(results: pd.DataFrame, frontier: pd.DataFrame | None = None,
         ax.plot(e["_x"], e["_y"], "-" + marker, color=COLORS[key], ms=6, lw=1.6, label=lab, zorder=4)
         if label_points and col(e, "name", required=False):
             _annotate(ax, e["_x"], e["_y"], e[col(e, "name")], color=COLORS[key])
+    if references is not None and len(references):
+        e = references.assign(_x=mflops(references), _y=_percent(references[col(references, "top1") if y is None else y]))
+        ax.scatter(e["_x"], e["_y"], marker="*", s=120, color=COLORS["reference"], zorder=5, label="base model")
+        if label_points and col(e, "name", required=False):
+            _annotate(ax, e["_x"], e["_y"], e[col(e, "name")], color=COLORS["reference"])
     _log_flops_axis(ax)
     ax.set_xlabel("FLOPs (M, log scale)")
     ax.set_ylabel(ylabel)

@@ -196,6 +196,7 @@ def resolve_data(cfg: dict, data: str | None, run_dir: Path) -> dict:
                                    size=max(32, int(cfg.get("base_resolution") or 32)),
                                    seed=int(cfg.get("seed") or 0))
         cfg["data_dir"] = str(root.resolve())
+        cfg["cache_dir"] = cfg.get("cache_dir") or str((run_dir / "cache").resolve())
         return cfg
     if not cfg.get("data_dir"):
         env = os.environ.get(DATA_ENV)
@@ -234,6 +235,10 @@ def make_synthetic_imagefolder(root, classes: int = 4, train_per_class: int = 16
                 size=size, seed=seed)
     if stamp.exists() and json.loads(stamp.read_text()) == spec:
         return root
+    import shutil
+
+    for split in ("train", "val"):  # a set of another shape: start over
+        shutil.rmtree(root / split, ignore_errors=True)
     rng = np.random.default_rng(seed)
     palette = np.array([[220, 40, 40], [40, 160, 60], [40, 80, 220], [230, 200, 40],
                         [160, 60, 200], [40, 200, 210], [240, 130, 30], [120, 120, 120]])
@@ -284,6 +289,7 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
     run_dir = Path(out_dir or Path("runs") / cfg["preset"]).resolve()
     notebooks = select_notebooks(list_notebooks(notebooks_dir), start=start, only=only)
     run_dir.mkdir(parents=True, exist_ok=True)
+    synthetic = not data and not needs_data(cfg)
     cfg = resolve_data(cfg, data, run_dir)
     cfg["run_dir"] = str(run_dir)
     for sub in ("figures", "tables", "logs"):
@@ -336,7 +342,9 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
                 f"  executed notebook (with the traceback): {out_nb}\n"
                 f"  log: {log}\n"
                 f"  fix it, then resume with: rubik reproduce --preset {cfg['preset']} --from {num}"
-                + (f" --data {cfg['data_dir']}" if needs_data(cfg) else ""))
+                + ("" if synthetic else f" --data {cfg['data_dir']}")
+                + "".join(f" -p {p}" for p in (overrides or []) if isinstance(overrides, (list, tuple)))
+                + (f" --out {out_dir}" if out_dir else ""))
         echo(f"[{i}/{len(notebooks)}] {nb.stem} done in {_fmt_s(dt)}")
     total = time.perf_counter() - t_all
     n_fig = len(list((run_dir / "figures").glob("*.png")))
@@ -479,3 +487,380 @@ def measured_results(results_dir: str | os.PathLike | None = None) -> "pandas.Da
         except Exception:  # a malformed file is skipped, not fatal
             continue
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# --------------------------------------------------------------------------- study helpers
+# Small glue used by the notebooks; the science lives in rubik.sweep / frontier / formula.
+
+PRETTY = {"efficientnet_b0": "EfficientNet-B0", "base": "EfficientNet-B0 (base)",
+          **{f"tinynet_{k}": f"TinyNet-{k.upper()}" for k in "abcde"},
+          **{f"giant_m{k}": f"B^-{k}" for k in range(1, 5)},
+          **{f"efficientnet_b0_giant_m{k}": f"EfficientNet-B^-{k}" for k in range(1, 5)}}
+TINYNETS = tuple(f"tinynet_{k}" for k in "abcde")
+# the paper pairs the inversed giant formula B^-phi with the TinyNet of the same FLOPs level
+GIANT_PAIRS = {1: "tinynet_b", 2: "tinynet_c", 3: "tinynet_d", 4: "tinynet_e"}
+
+
+def pretty(name) -> str:
+    return PRETTY.get(str(name), str(name))
+
+
+def count_classes(data_dir) -> int:
+    """Number of class folders under ``data_dir/train`` (1000 if unknown)."""
+    train = Path(data_dir or "") / "train"
+    if data_dir and train.is_dir():
+        n = sum(1 for p in train.iterdir() if p.is_dir())
+        if n:
+            return n
+    return 1000
+
+
+def train_template(*, data_dir, dataset="imagenette", train_per_class=None, val_per_class=None, manifest=None,
+                   pipeline="auto", workers=2, recipe="proxy", epochs=None, batch_size=None, seed=0,
+                   device="auto", threads=None, cache_dir=None):
+    """The ``TrainConfig`` every trial of a sweep starts from (no progress output)."""
+    from rubik.train import TrainConfig
+
+    data = data_config(data_dir, dataset, train_per_class=train_per_class, val_per_class=val_per_class,
+                       manifest=manifest, pipeline=pipeline, workers=workers, seed=seed, cache_dir=cache_dir)
+    return TrainConfig(data=data, recipe=recipe, epochs=epochs, batch_size=batch_size, seed=seed,
+                       device=device, threads=threads, progress=False)
+
+
+def init_sweep_dir(sweep_dir, samples, template, **kw):
+    """``rubik.sweep.init_sweep`` with a hint when the directory holds a different sweep."""
+    from rubik.sweep import init_sweep
+
+    try:
+        return init_sweep(sweep_dir, samples, template, **kw)
+    except ValueError as e:
+        raise ValueError(f"{e}\nThe run directory holds a sweep made with other parameters: run with another "
+                         f"--out DIR, or delete {sweep_dir} to start over.") from None
+
+
+def finished(results):
+    """The trials of ``load_results`` that finished; RuntimeError (with the first error) if none did."""
+    done = results[results["status"] == "done"]
+    if not len(done):
+        failed = results[results["status"] == "failed"]
+        err = failed["error"].iloc[0] if len(failed) and "error" in failed else "no trial has run yet"
+        raise RuntimeError(f"no finished trial among {len(results)} ({err}); see the sweep's trials/*.json")
+    return done.copy()
+
+
+def label_trials(df):
+    """Adds a display ``name`` (``B^-2``, ``EfficientNet-B0 (base)``, ``r007``)."""
+    df = df.copy()
+    df["name"] = [pretty(i) for i in df["id"]]
+    return df
+
+
+def sweep_histories(sweep_dir):
+    """Per-epoch metrics of every finished trial: ``id, epoch, top1, ...`` (long format)."""
+    import pandas as pd
+
+    rows = []
+    for p in sorted((Path(sweep_dir) / "trials").glob("*.json")):
+        try:
+            rec = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        for i, h in enumerate((rec.get("metrics") or {}).get("history") or []):
+            rows.append({"run": rec.get("id", p.stem), "epoch": h.get("epoch", i + 1),
+                         **{k: v for k, v in h.items() if k != "epoch" and isinstance(v, (int, float))}})
+    return pd.DataFrame(rows)
+
+
+def pareto_layers(df, x="flops", y="top1", min_points: int = 3):
+    """The Pareto frontier, plus the next frontier layers while it has fewer than
+    ``min_points`` models (a GP fit needs a few points; tiny sweeps have short fronts).
+    Adds a ``layer`` column (0 = the frontier itself)."""
+    import pandas as pd
+
+    from rubik.frontier import pareto_frontier
+
+    rest, parts, layer = df, [], 0
+    while len(rest) and sum(len(p) for p in parts) < min_points:
+        front = pareto_frontier(rest, x=x, y=y, dropna=True)
+        parts.append(front.assign(layer=layer))
+        rest = rest.drop(front.index)
+        layer += 1
+    return pd.concat(parts).sort_values(x) if parts else df.iloc[:0].assign(layer=[])
+
+
+def frontier_gap(frontier, others, x="flops", y="top1"):
+    """For each model in ``others`` (e.g. the giant formula): the frontier's accuracy
+    interpolated (in log FLOPs) at its FLOPs, and the gap frontier - model."""
+    import numpy as np
+
+    f = frontier.sort_values(x)
+    lx = np.log(f[x].astype(float).to_numpy())
+    out = others[[c for c in ("id", "name", x, y) if c in others]].copy()
+    xs = np.log(out[x].astype(float).to_numpy())
+    inside = (xs >= lx.min()) & (xs <= lx.max())
+    out["frontier_" + y] = np.where(inside, np.interp(xs, lx, f[y].astype(float).to_numpy()), np.nan)
+    out["gap"] = out["frontier_" + y] - out[y]
+    return out
+
+
+def registry_table(names=None, *, base_resolution=None, num_classes: int = 1000):
+    """Registered models with their dials, our analytic params/FLOPs and the paper's numbers."""
+    import pandas as pd
+
+    from rubik.flops import analytic_flops, analytic_params
+    from rubik.models import get_model_spec, list_models
+
+    rows = []
+    for name in (names or list_models()):
+        spec = get_model_spec(name)
+        t = spec.twist
+        kw = dict(num_classes=num_classes)
+        if spec.rules is not None:
+            kw["rules"] = spec.rules
+        f = analytic_flops(spec.base, t, base_resolution=base_resolution, **kw)
+        f0 = analytic_flops(spec.base, (1.0, 1.0, 1.0), base_resolution=base_resolution, **kw)
+        paper = spec.paper or {}
+        from rubik.models.registry import BASE_RESOLUTION
+
+        rows.append(dict(name=name, model=pretty(name), base=spec.base, r=t.resolution, d=t.depth, w=t.width,
+                         resolution=t.image_size(base_resolution or BASE_RESOLUTION[spec.base]),
+                         params=analytic_params(spec.base, t, **kw), flops=f, flops_ratio=f / f0,
+                         paper_params_m=paper.get("params_m"), paper_flops_m=paper.get("flops_m"),
+                         paper_top1=paper.get("top1")))
+    df = pd.DataFrame(rows)
+    for c in ("paper_params_m", "paper_flops_m", "paper_top1"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    return df
+
+
+def formula_curve(formula, c_min: float, c_max: float = 1.0, n: int = 40, solve_w: bool = True):
+    """The GP means/stds of r and d on a log grid of FLOPs ratios, and the solved width."""
+    import numpy as np
+    import pandas as pd
+
+    cs = np.geomspace(c_min, c_max, n)
+    mean, std = formula.predict(cs, return_std=True)
+    df = pd.DataFrame({"c": cs, "r": mean[:, 0], "d": mean[:, 1], "r_std": std[:, 0], "d_std": std[:, 1]})
+    if solve_w:
+        ws = []
+        for c, r, d in zip(cs, df.r, df.d):
+            try:
+                ws.append(formula.solve_width(float(r), float(d), float(c)) if r > 0 and d > 0 else np.nan)
+            except (ValueError, ArithmeticError):
+                ws.append(np.nan)
+        df["w"] = ws
+    return df
+
+
+def reference_dials(base_resolution=None, num_classes: int = 1000, phis=(1, 2, 3, 4)):
+    """Released TinyNet-A..E and the inversed giant B^-phi: name, family, r, d, w, c, FLOPs
+    (at the family's own resolution, 224 px, by default: small proxy resolutions cannot
+    build TinyNet-E, and the FLOPs ratio c hardly depends on the base resolution)."""
+    import pandas as pd
+
+    from rubik.cube import giant_twist
+    from rubik.flops import analytic_flops
+
+    reg = registry_table(list(TINYNETS), base_resolution=base_resolution, num_classes=num_classes)
+    tiny = pd.DataFrame(dict(name=[n[-1].upper() for n in reg.name], family="TinyNet (released)", r=reg.r,
+                             d=reg.d, w=reg.w, c=reg.flops_ratio, flops=reg.flops))
+    f0 = analytic_flops("efficientnet_b0", (1.0, 1.0, 1.0), base_resolution=base_resolution, num_classes=num_classes)
+    g = []
+    for p in phis:
+        t = giant_twist(-p)
+        f = analytic_flops("efficientnet_b0", t, base_resolution=base_resolution, num_classes=num_classes)
+        g.append(dict(name=f"B^-{p}", family="inversed giant formula", r=t.resolution, d=t.depth, w=t.width,
+                      c=f / f0, flops=f))
+    return pd.concat([tiny, pd.DataFrame(g)], ignore_index=True)
+
+
+def compare_families(derived, num_classes: int = 1000):
+    """Per FLOPs level: our tiny-formula model, the released TinyNet and the inversed
+    giant model at the same FLOPs ratio (dials, px, params, FLOPs).
+
+    ``derived``: ``rubik.formula.derive_family(formula, {"tinynet_a": c_A, ...})``
+    (tiny rows named after the TinyNet whose FLOPs level they target)."""
+    import numpy as np
+    import pandas as pd
+
+    ref = registry_table(list(TINYNETS), num_classes=num_classes).set_index("name")
+    tiny, giant = derived[derived["kind"] == "tiny"], derived[derived["kind"] == "giant"]
+
+    def row(level, model, kind, r, d, w, px, params, flops, c, top1=np.nan):
+        return dict(level=level, model=model, kind=kind, r=r, d=d, w=w, resolution=px,
+                    params_m=params / 1e6, flops_m=flops / 1e6, c=c, paper_top1=top1)
+
+    rows = []
+    for _, t in tiny.iterrows():
+        level = f"{pretty(t['name'])} level (c={t['target_c']:.3g})"
+        rows.append(row(level, f"ours @ {pretty(t['name'])}", "tiny formula (ours)", t.r, t.d, t.w,
+                        t.get("resolution"), t.get("params", np.nan), t.get("flops", np.nan), t.get("flops_ratio")))
+        if t["name"] in ref.index:
+            x = ref.loc[t["name"]]
+            rows.append(row(level, pretty(t["name"]), "TinyNet (released)", x.r, x.d, x.w, x.resolution, x.params,
+                            x.flops, x.flops_ratio, x.paper_top1))
+        for _, g in giant[np.isclose(giant["target_c"], t["target_c"])].iterrows():
+            rows.append(row(level, f"B^{g['phi']:.2g}", "inversed giant formula", g.r, g.d, g.w, g.get("resolution"),
+                            g.get("params", np.nan), g.get("flops", np.nan), g.get("flops_ratio")))
+    return pd.DataFrame(rows)
+
+
+def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, base="efficientnet_b0", base_resolution=None,
+                         num_classes: int = 1000):
+    """Trials for the tiny-vs-giant comparison: for each phi, the inversed giant B^-phi
+    and, at the same FLOPs level, the released TinyNet (``tiny="released"``: B^-1..-4 vs
+    TinyNet-B..E as in the paper) or our tiny formula at the giant's FLOPs ratio
+    (``tiny="formula"``, needs ``formula``). Rows are ``rubik.sweep.init_sweep`` samples."""
+    import pandas as pd
+
+    from rubik.cube import Twist, giant_twist
+    from rubik.flops import analytic_flops, analytic_params
+    from rubik.models import get_model_spec
+    from rubik.models.registry import BASE_RESOLUTION
+
+    br = int(base_resolution or BASE_RESOLUTION[base])
+    kw = dict(num_classes=num_classes, base_resolution=br)
+    f0 = analytic_flops(base, (1.0, 1.0, 1.0), **kw)
+    rows = []
+    for phi in phis:
+        phi = int(phi)
+        g = giant_twist(-phi)
+        if tiny == "released":
+            tn = GIANT_PAIRS.get(phi)
+            if tn is None:
+                raise ValueError(f"no released TinyNet pairs with phi={phi} (have {sorted(GIANT_PAIRS)})")
+            t, tname = get_model_spec(tn).twist, pretty(tn)
+        elif tiny == "formula":
+            if formula is None:
+                raise ValueError("tvg_tiny='formula' needs the fitted tiny formula (run notebook 04 first)")
+            c = analytic_flops(base, g, **kw) / f0
+            t, tname = formula.twist(min(c, 1.0)), f"tiny formula c={c:.3g}"
+        else:
+            raise ValueError(f"tvg_tiny must be 'released' or 'formula', got {tiny!r}")
+        for family, twist, name, tid in (("giant", g, f"B^-{phi}", f"giant_m{phi}"),
+                                         ("tiny", Twist.from_any(t), tname, f"tiny_m{phi}")):
+            px = int(br * twist.resolution)
+            if px < 32:
+                raise ValueError(f"{name}: {px} px at base_resolution {br} is below 32 px; raise "
+                                 f"base_resolution or drop phi={phi} from tvg_phis")
+            f = analytic_flops(base, twist, **kw)
+            rows.append(dict(id=tid, kind=family, family=family, level=phi, name=name, base=base,
+                             base_resolution=br, r=twist.resolution, d=twist.depth, w=twist.width,
+                             resolution=px, params=analytic_params(base, twist, num_classes=num_classes),
+                             flops=f, flops_ratio=f / f0))
+    return pd.DataFrame(rows)
+
+
+def run_seeded_sweeps(root, trials, template, seeds, *, processes: int = 1, threads=None, progress=True):
+    """One sweep per seed under ``root/seed<k>`` (resumable); all results with a ``seed`` column."""
+    import dataclasses
+
+    import pandas as pd
+
+    from rubik.sweep import load_results, run_sweep
+
+    frames = []
+    for s in seeds:
+        tmpl = dataclasses.replace(template, seed=int(s))
+        d = Path(root) / f"seed{s}"
+        init_sweep_dir(d, trials, tmpl)
+        print(f"seed {s}: {d}")
+        run_sweep(d, processes=processes, threads=threads, progress=progress)
+        frames.append(load_results(d).assign(seed=int(s)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize_tiny_vs_giant(runs, metric="top1"):
+    """Mean and std over seeds per FLOPs level: TinyNet-like vs inversed giant, and the gain."""
+    import pandas as pd
+
+    d = runs[runs["status"] == "done"]
+    rows = []
+    for level, sub in d.groupby("level"):
+        row = {"level": f"phi=-{level}"}
+        for fam in ("tiny", "giant"):
+            f = sub[sub["family"] == fam]
+            if not len(f):
+                continue
+            row[f"{fam}_model"] = f["name"].iloc[0]
+            row[f"{fam}_mflops"] = float(f["flops"].iloc[0]) / 1e6
+            row[f"{fam}_px"] = int(f["resolution"].iloc[0])
+            row[f"{fam}_{metric}"] = float(f[metric].mean())
+            row[f"{fam}_std"] = float(f[metric].std()) if len(f) > 1 else float("nan")
+            row["seeds"] = int(f["seed"].nunique())
+        if f"tiny_{metric}" in row and f"giant_{metric}" in row:
+            row["gain"] = row[f"tiny_{metric}"] - row[f"giant_{metric}"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def launch_commands(models, *, data="/path/to/imagenet", nproc_per_node: int = 8, out_root="runs/imagenet"):
+    """``torchrun`` commands that train ``models`` on ImageNet-1k with the paper's recipes."""
+    import pandas as pd
+
+    from rubik.models import get_model_spec
+
+    rows = []
+    for name in models:
+        spec = get_model_spec(name)
+        recipe = "resnet" if spec.base == "resnet50" else "efficientnet"
+        # the paper: 128 images per GPU x 8 GPUs for EfficientNet-like models; ResNets batch 1024 total
+        bs = 128 if recipe == "efficientnet" else max(1, 1024 // nproc_per_node)
+        cmd = (f"torchrun --standalone --nproc_per_node={nproc_per_node} -m rubik train --model {name} "
+               f"--recipe {recipe} --dataset imagenet --data {data} --batch-size {bs} "
+               f"--out {out_root}/{name} --resume")
+        rows.append(dict(model=name, name=pretty(name), base=spec.base, recipe=recipe,
+                         epochs=450 if recipe == "efficientnet" else 90, batch_per_gpu=bs, command=cmd))
+    return pd.DataFrame(rows)
+
+
+def evaluate_checkpoint(name, checkpoint, *, data_dir, dataset="imagenet", val_per_class=None, batch_size=64,
+                        device="auto", workers=4):
+    """Top-1/top-5 of a registered model on the validation set of ``data_dir``.
+
+    ``checkpoint``: a state-dict path (ours or timm format), or ``"random"`` for
+    untrained weights (a plumbing check: accuracy at chance)."""
+    import torch
+
+    from rubik.data import DataConfig, build_loaders
+    from rubik.models import create_model
+    from rubik.train import evaluate, resolve_device
+
+    n_cls = count_classes(data_dir)
+    ckpt = None if str(checkpoint).lower() in ("random", "none") else str(checkpoint)
+    if ckpt is not None and not Path(ckpt).expanduser().is_file():
+        raise FileNotFoundError(f"checkpoint for {name}: {ckpt} not found")
+    model = create_model(name, num_classes=1000 if ckpt else n_cls, checkpoint=ckpt)
+    if ckpt and n_cls != 1000:
+        raise ValueError(f"{name}: a 1000-class checkpoint needs the full ImageNet val set "
+                         f"({data_dir} has {n_cls} classes)")
+    dev = resolve_device(device)
+    data = DataConfig(root=data_dir, name=dataset, val_per_class=val_per_class, train_per_class=1,
+                      pipeline="folder", workers=workers)
+    _, val_loader, _ = build_loaders(data, model.resolution, batch_size, device=dev)
+    model.to(dev).eval()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        m = evaluate(model, val_loader, dev)
+    return {"model": name, "name": pretty(name), "checkpoint": str(checkpoint), "resolution": model.resolution,
+            "top1": m.get("top1"), "top5": m.get("top5"), "eval_s": round(time.perf_counter() - t0, 2),
+            "images": len(val_loader.dataset) if hasattr(val_loader, "dataset") else None}
+
+
+def paper_comparison():
+    """The main comparison (TinyNet-A..E, EfficientNet-B0, B^-4 and the baselines of
+    appendix Table 1) as one table: ``name, family, params_m, flops_m, top1, source``."""
+    import pandas as pd
+
+    models = paper_table("models")
+    fam = {"efficientnet_b0": "EfficientNet", "efficientnet_b1": "EfficientNet",
+           **{t: "TinyNet (tiny formula)" for t in TINYNETS},
+           "efficientnet_b0_giant_m4": "EfficientNet, inversed giant formula"}
+    m = models[models["name"].isin(fam)].copy()
+    m["family"] = m["name"].map(fam)
+    m["model"] = m["name"].map(pretty).where(m["name"] != "efficientnet_b1", "EfficientNet-B1")
+    extra = paper_table("tinynet_extra")
+    t1 = paper_table("ghostnet_table1")
+    base = t1[t1["family"].isin(["MobileNetV3", "GhostNet (width)"])]
+    cols = ["model", "family", "params_m", "flops_m", "top1", "source"]
+    return pd.concat([m[cols], extra[cols], base[cols]], ignore_index=True)

@@ -1,0 +1,445 @@
+"""Generate the study notebooks (``NN_name.ipynb``) from the cell sources below.
+
+    python notebooks/build_notebooks.py          # rewrite every notebook
+    python notebooks/build_notebooks.py --check  # exit 1 if a committed notebook is stale
+
+The notebooks are thin: each cell calls ``rubik`` (the computations) and
+``rubik.plots`` (the figures). They are committed without outputs; ``rubik
+reproduce`` executes them with papermill into ``runs/<preset>/``. The
+``parameters`` cell's defaults are the ``cpu`` preset's values (so a notebook
+opened by hand runs the default study); ``rubik reproduce`` overrides them.
+Cell ids are stable (``<notebook>-<n>``) so regenerating gives clean diffs.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from rubik.reproduce import load_preset  # noqa: E402
+
+DEFAULTS = load_preset("cpu")
+DEFAULTS["run_dir"] = "runs/interactive"
+
+DATA = ["data_dir", "dataset", "train_per_class", "val_per_class", "manifest", "pipeline", "workers", "cache_dir"]
+TRAIN = ["recipe", "epochs", "batch_size", "device", "threads", "processes"]
+COMMON = ["run_dir", "preset"]
+
+SETUP = """\
+%matplotlib inline
+import pandas as pd
+from rubik import plots
+from rubik import reproduce as R
+
+pd.set_option("display.max_columns", 30, "display.width", 160)
+run = R.RunDir(run_dir)
+run"""
+
+
+def md(text):
+    return ("markdown", text)
+
+
+def code(text):
+    return ("code", text)
+
+
+# --------------------------------------------------------------------------- 01
+NB01 = dict(
+    params=COMMON + ["base", "base_resolution", "n_models", "sample_mode", "ranges", "seed"] + DATA + TRAIN,
+    cells=[
+        md("""# 01 · Random sampling of twisted models
+
+The paper twists EfficientNet-B0's three dials — resolution *r*, depth *d*, width *w* — at random
+and keeps 100 models with FLOPs no larger than the base (Figure 1). Here we draw `n_models` such
+`(r, d, w)` (`rubik.sweep.sample_twists`: ranges, sampling mode and the 32 px floor are documented
+there), add the references (the base and the inversed giant formula B^-1..B^-4), and describe the
+sweep that notebook 02 trains (`rubik.sweep.init_sweep`)."""),
+        code(SETUP),
+        code("""from rubik.sweep import sample_twists
+
+num_classes = R.count_classes(data_dir)
+samples = sample_twists(n_models, base, seed=seed, mode=sample_mode, ranges=ranges,
+                        base_resolution=base_resolution, num_classes=num_classes)
+samples = R.label_trials(samples)
+print(f"{len(samples)} models ({(samples.kind == 'random').sum()} random) of {base} at base "
+      f"{base_resolution} px, {num_classes} classes")
+samples.groupby("kind").size()"""),
+        md("""## The (r, d, w) cloud and the FLOPs distribution
+Each point is one sampled model, coloured by its FLOPs (multiply-accumulates at the proxy
+resolution); the stars are the references."""),
+        code("""random = samples[samples.kind == "random"]
+refs = samples[samples.kind != "random"]
+run.figure(plots.plot_sampling(random, references=refs), "fig_sampling_rdw")
+base_flops = float(samples.loc[samples.kind == "base", "flops"].iloc[0]) if (samples.kind == "base").any() else None
+run.figure(plots.plot_flops_histogram(random, reference_flops=base_flops), "fig_sampling_flops_hist")"""),
+        code("""cols = ["id", "name", "kind", "r", "d", "w", "resolution", "repeats", "channels", "params", "flops", "flops_ratio"]
+run.table(samples[cols], "sampled_models", show=False)
+samples[cols].describe().T[["mean", "min", "max"]]"""),
+        md("""## The sweep
+Every sampled model is one trial of the same training recipe. The sweep directory is resumable:
+re-running notebook 02 skips the trials already recorded."""),
+        code("""template = R.train_template(data_dir=data_dir, dataset=dataset, train_per_class=train_per_class,
+                            val_per_class=val_per_class, manifest=manifest, pipeline=pipeline, workers=workers,
+                            recipe=recipe, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
+                            threads=threads, cache_dir=cache_dir)
+sweep_dir = run.path("sweep")
+R.init_sweep_dir(sweep_dir, samples.drop(columns=["name"]), template,
+                 meta={"preset": preset, "n_models": n_models, "sample_mode": sample_mode})
+print("sweep:", sweep_dir)
+template"""),
+    ],
+)
+
+# --------------------------------------------------------------------------- 02
+NB02 = dict(
+    params=COMMON + ["processes", "threads"],
+    cells=[
+        md("""# 02 · Train the sampled models (the sweep)
+
+`rubik.sweep.run_sweep` trains every trial of `runs/<preset>/sweep` that has no record yet
+(finished trials are loaded, so a killed run resumes), with a progress bar. On several machines
+or GPUs, run `rubik sweep run DIR --processes N` (or torchrun / SLURM, see `rubik.sweep`) and
+re-run this notebook to collect the results."""),
+        code(SETUP),
+        code("""from rubik.sweep import load_results, run_sweep, sweep_status
+
+sweep_dir = run.path("sweep")
+print("before:", sweep_status(sweep_dir))
+results = run_sweep(sweep_dir, processes=processes, threads=threads, progress=True)
+print("after: ", sweep_status(sweep_dir))"""),
+        code("""results = R.label_trials(results)
+failed = results[results.status == "failed"]
+if len(failed):
+    print(f"{len(failed)} trial(s) failed:")
+    display(failed[["id", "error"]])
+done = R.finished(results)
+print(f"{len(done)} finished trials; training time {done.time_s.sum() / 60:.1f} min "
+      f"(mean {done.time_s.mean():.1f} s per trial, {done.images_per_s.mean():.0f} img/s)")"""),
+        md("## Results"),
+        code("""cols = [c for c in ["id", "name", "kind", "r", "d", "w", "resolution", "params", "flops", "flops_ratio",
+                    "top1", "top5", "ema_top1", "best_top1", "time_s"] if c in results]
+run.table(results.sort_values("flops")[cols + ["status"]], "sweep_results")"""),
+        code("""hist = R.sweep_histories(sweep_dir)
+if len(hist) and "top1" in hist:
+    run.figure(plots.plot_training_curves(hist, run="run", y="top1", max_runs=12), "fig_sweep_curves")"""),
+    ],
+)
+
+# --------------------------------------------------------------------------- 03
+NB03 = dict(
+    params=COMMON + ["metric", "n_boot"],
+    cells=[
+        md("""# 03 · The frontier (paper Figures 1 and 3) and which dial matters
+
+* **Figure 1**: accuracy against FLOPs of the random models (grey), the inversed giant formula
+  B^-1..B^-4 (green) and the Pareto frontier (red: no other model has fewer FLOPs *and* higher
+  accuracy), `rubik.frontier.pareto_frontier`.
+* **Figure 3**: *r*, *d*, *w* of the frontier models against FLOPs.
+* **Dial importance**: at matched FLOPs, does more of a dial buy accuracy?
+  (`rubik.frontier.dial_importance`: slope per doubling and partial rank correlation, bootstrap
+  intervals). The paper's finding: resolution and depth matter more than width."""),
+        code(SETUP),
+        code("""from rubik.frontier import dial_importance, pareto_frontier
+from rubik.sweep import load_results
+
+results = R.label_trials(load_results(run.path("sweep")))
+done = R.finished(results)
+frontier = pareto_frontier(done, x="flops", y=metric, dropna=True)
+giant = done[done.kind == "giant"]
+print(f"{len(done)} models, {len(frontier)} on the frontier")"""),
+        code("""run.figure(plots.plot_frontier(done[done.kind == "random"], frontier, giant=giant,
+                               references=done[done.kind == "base"], y=metric,
+                               title=f"Figure 1: accuracy vs FLOPs ({preset}: {len(done)} models)"),
+           "fig1_frontier")"""),
+        code("""cols = [c for c in ["id", "name", "kind", "r", "d", "w", "resolution", "flops", "flops_ratio", metric] if c in frontier]
+run.table(frontier[cols], "frontier")
+if len(giant):
+    run.table(R.frontier_gap(frontier, giant, y=metric), "frontier_vs_giant")"""),
+        code("""run.figure(plots.plot_frontier_dials(frontier, giant=giant,
+                                     title="Figure 3: resolution, depth and width of the frontier models"),
+           "fig3_frontier_dials")"""),
+        md("""## Which dial matters at fixed FLOPs?
+A positive slope means: among models of equal FLOPs, those with more of this dial are more
+accurate. Bars show the bootstrap 95% interval; with few models they are wide."""),
+        code("""if len(done) >= 4:
+    imp = dial_importance(done, y=metric, x="flops", n_boot=n_boot, dropna=True)
+    run.table(imp, "dial_importance")
+    run.figure(plots.plot_dial_importance(imp), "fig_dial_importance")
+else:
+    print(f"dial importance needs at least 4 finished models, have {len(done)}")
+run.figure(plots.plot_dial_scatter(done, y=metric), "fig_dial_scatter")"""),
+    ],
+)
+
+# --------------------------------------------------------------------------- 04
+NB04 = dict(
+    params=COMMON + ["base", "base_resolution", "metric", "formula_levels", "formula_min_points", "data_dir"],
+    cells=[
+        md("""# 04 · The tiny formula
+
+Gaussian process regressions of *r* and of *d* against the FLOPs ratio *c* on the frontier models
+(`rubik.formula.TinyFormula`; kernel and its justification in the module docstring); the width
+then follows from the FLOPs constraint, solved against the real, rounded architecture. We derive
+TinyNet-like models at the FLOPs levels of the released TinyNet-A..E and compare them with the
+released TinyNets and the inversed giant formula."""),
+        code(SETUP),
+        code("""from rubik.formula import TinyFormula, derive_family
+from rubik.sweep import load_results
+
+done = R.finished(R.label_trials(load_results(run.path("sweep"))))
+points = R.pareto_layers(done, x="flops", y=metric, min_points=formula_min_points)
+print(f"fitting on {len(points)} models (frontier layers {sorted(points.layer.unique())})")
+num_classes = R.count_classes(data_dir)
+formula = TinyFormula(base=base, base_resolution=base_resolution, num_classes=num_classes).fit(points)
+formula"""),
+        code("""refs = R.reference_dials()  # TinyNet-A..E and B^-1..B^-4 (FLOPs ratios at 224 px)
+c_lo = min(points.flops_ratio.min(), refs.c.min())
+curve = R.formula_curve(formula, c_min=c_lo, c_max=1.0)
+run.table(curve, "tiny_formula_curve", show=False)
+run.figure(plots.plot_formula_fit(curve, points.rename(columns={"flops_ratio": "c"}), marks=refs,
+                                  title=f"Tiny formula: GP fits of r(c), d(c) on {len(points)} frontier models; "
+                                        "w from the FLOPs constraint"),
+           "fig_tiny_formula_gpr")"""),
+        md("""## TinyNet-like models from our formula
+At each FLOPs level of TinyNet-A..E (ratio of the released model's FLOPs to B0's, at 224 px), our
+formula's model, the released TinyNet and the inversed giant formula model. Params and FLOPs are at
+224 px and 1000 classes so they compare with the paper."""),
+        code("""reg = R.registry_table(list(R.TINYNETS))
+levels = formula_levels or dict(zip(reg.name, reg.flops_ratio.clip(upper=1.0)))
+family = derive_family(formula, levels, include_giant=True)
+table = R.compare_families(family)
+run.table(family.drop(columns=["train_kwargs"]), "tiny_formula_family", show=False)
+run.table(table, "tiny_formula_vs_tinynet_vs_giant")"""),
+        code("""ours = family[family.kind == "tiny"].assign(c=lambda x: x.flops_ratio)
+run.figure(plots.plot_frontier_dials(ours.assign(flops=ours.flops), giant=refs[refs.family != "TinyNet (released)"].assign(flops=lambda x: x.c * 387e6),
+                                     tiny=refs[refs.family == "TinyNet (released)"].assign(flops=lambda x: x.c * 387e6),
+                                     title="Our tiny-formula models (red) vs released TinyNets (blue) and giant (green), FLOPs at 224 px"),
+           "fig_tiny_formula_dials")"""),
+    ],
+)
+
+# --------------------------------------------------------------------------- 05
+NB05 = dict(
+    params=COMMON + ["base", "base_resolution", "tvg_phis", "tvg_tiny", "tvg_seeds", "tvg_epochs", "epochs",
+                     "metric", "seed"] + DATA + TRAIN,
+    cells=[
+        md("""# 05 · Tiny formula vs inversed giant formula at matching FLOPs
+
+The paper's ImageNet-100 comparison: for each FLOPs level, the inversed giant formula model
+B^-phi (EfficientNet's compound scaling run backwards) against the TinyNet of the same FLOPs
+(`tvg_tiny: released`: TinyNet-B..E vs B^-1..B^-4) or our own tiny-formula model at the giant's
+FLOPs (`tvg_tiny: formula`). Several seeds; mean ± std. Each seed is a resumable sweep under
+`tiny_vs_giant/seed<k>`."""),
+        code(SETUP),
+        code("""import json
+from rubik.formula import TinyFormula
+from rubik.sweep import load_results
+
+num_classes = R.count_classes(data_dir)
+formula = None
+if tvg_tiny == "formula":
+    done = R.finished(load_results(run.path("sweep")))
+    formula = TinyFormula(base=base, base_resolution=base_resolution, num_classes=num_classes).fit(
+        R.pareto_layers(done, y=metric, min_points=3))
+trials = R.tiny_vs_giant_trials(tvg_phis, tiny=tvg_tiny, formula=formula, base=base,
+                                base_resolution=base_resolution, num_classes=num_classes)
+trials[["id", "name", "family", "level", "r", "d", "w", "resolution", "params", "flops", "flops_ratio"]]"""),
+        code("""template = R.train_template(data_dir=data_dir, dataset=dataset, train_per_class=train_per_class,
+                            val_per_class=val_per_class, manifest=manifest, pipeline=pipeline, workers=workers,
+                            recipe=recipe, epochs=tvg_epochs or epochs, batch_size=batch_size, seed=seed,
+                            device=device, threads=threads, cache_dir=cache_dir)
+runs = R.run_seeded_sweeps(run.path("tiny_vs_giant"), trials.drop(columns=["name", "family", "level"]), template,
+                           tvg_seeds, processes=processes, threads=threads)
+runs = runs.merge(trials[["id", "name", "family", "level"]], on="id")
+failed = runs[runs.status != "done"]
+if len(failed):
+    display(failed[["id", "seed", "status", "error"]])"""),
+        code("""summary = R.summarize_tiny_vs_giant(runs, metric=metric)
+run.table(runs[["id", "name", "family", "level", "seed", "resolution", "flops", metric, "time_s"]], "tiny_vs_giant_runs", show=False)
+run.table(summary, "tiny_vs_giant")"""),
+        code("""run.figure(plots.plot_tiny_vs_giant(runs[runs.status == "done"].assign(
+    family=lambda x: x.family.map({"tiny": f"TinyNet ({tvg_tiny})", "giant": "inversed giant formula"})), y=metric,
+    title=f"Tiny vs giant at matching FLOPs ({len(tvg_seeds)} seed(s), base {base_resolution} px)"),
+    "fig_tiny_vs_giant")"""),
+    ],
+)
+
+# --------------------------------------------------------------------------- 06
+NB06 = dict(
+    params=COMMON + ["imagenet_dir", "checkpoints", "eval_per_class", "nproc_per_node", "device", "data_dir",
+                     "dataset", "results_dir"],
+    cells=[
+        md("""# 06 · TinyNet, GhostNet and ResNet on ImageNet
+
+Full-scale training is a GPU job (the paper: 450 epochs on 8 V100s for each TinyNet). This
+notebook (1) writes the `torchrun` launch commands with the paper's recipes, (2) evaluates released
+or trained checkpoints given in `checkpoints` (`{model: path}`; timm-format TinyNet weights load
+directly), and (3) assembles the appendix comparison (GhostNet-A..D, TinyNet-A..E vs baselines)
+from the paper's numbers and whatever results exist."""),
+        code(SETUP),
+        code("""models = list(R.TINYNETS) + ["efficientnet_b0", "efficientnet_b0_giant_m4", "ghostnet_a", "ghostnet_100", "resnet50"]
+cmds = R.launch_commands(models, data=imagenet_dir or "/path/to/imagenet", nproc_per_node=nproc_per_node)
+script = run.path("imagenet_launch.sh")
+script.write_text("#!/bin/sh\\n# ImageNet-1k training with the paper's recipes (resumable: --resume)\\nset -e\\n"
+                  + "\\n".join(cmds.command) + "\\n")
+print(f"launch script: {script}")
+run.table(cmds, "imagenet_launch_commands")"""),
+        md("""## Our models vs the paper's numbers (architecture check)
+Dials, input size, parameters and FLOPs (analytic count at 1000 classes) of every registered model
+next to the numbers printed in the paper / official READMEs."""),
+        code("""reg = R.registry_table()
+reg["params_vs_paper_%"] = 100 * (reg.params / 1e6 / reg.paper_params_m - 1)
+reg["flops_vs_paper_%"] = 100 * (reg.flops / 1e6 / reg.paper_flops_m - 1)
+run.table(reg, "registry_vs_paper")"""),
+        md("## Evaluation of checkpoints"),
+        code("""evals = []
+for name, path in (checkpoints or {}).items():
+    root = imagenet_dir or data_dir
+    print(f"evaluating {name} ({path}) on {root} ...")
+    evals.append(R.evaluate_checkpoint(name, path, data_dir=root, dataset=dataset if root == data_dir else "imagenet",
+                                       val_per_class=eval_per_class, device=device))
+evals = pd.DataFrame(evals)
+if len(evals):
+    evals["dataset"] = "imagenet" if imagenet_dir else dataset
+    run.table(evals, "imagenet_eval")
+else:
+    print("no checkpoints given: pass -p 'checkpoints={tinynet_a: /path/to/tinynet_a.pth}'")"""),
+        md("""## Appendix comparison (Table 1): GhostNet-A..D and TinyNet-A..E vs baselines
+Paper numbers, with our measured ImageNet top-1 where a result exists (this run's evaluations or
+CSVs under `data/results/` with `dataset == imagenet`)."""),
+        code("""measured = R.measured_results(results_dir)
+if len(evals):
+    measured = pd.concat([measured, evals.assign(file="this run")], ignore_index=True)
+imnet = measured[measured.get("dataset", pd.Series(dtype=str)).astype(str).eq("imagenet")] if len(measured) else measured
+t1 = R.paper_table("ghostnet_table1")
+main = R.paper_comparison()
+table = pd.concat([main[main.family.str.startswith(("TinyNet", "EfficientNet"))], t1], ignore_index=True)
+table = table.drop_duplicates(subset=["model"]).sort_values("flops_m", ascending=False)
+if len(imnet) and "name" in imnet:
+    ours = imnet.groupby("name")["top1"].max()
+    table["our_top1"] = table.model.map(ours)
+run.table(table, "appendix_comparison")"""),
+    ],
+)
+
+# --------------------------------------------------------------------------- 07
+NB07 = dict(
+    params=COMMON + ["results_dir"],
+    cells=[
+        md("""# 07 · The paper's comparison figures and tables
+
+Regenerated from the numbers transcribed in `data/paper/*.csv` (each row names its source: the
+paper, its appendix, the official READMEs), with our measured ImageNet points overlaid (orange
+diamonds) where we have them. Nothing here is re-measured except the FLOPs/params check."""),
+        code(SETUP),
+        code("""measured = R.measured_results(results_dir)
+this_run = run.tables / "imagenet_eval.csv"
+if this_run.exists():
+    measured = pd.concat([measured, pd.read_csv(this_run).assign(file="this run")], ignore_index=True)
+overlay = measured[measured["dataset"].astype(str).eq("imagenet")] if "dataset" in measured else measured.iloc[:0]
+print(f"{len(overlay)} measured ImageNet result(s) to overlay")
+if len(overlay):
+    reg = R.registry_table()
+    overlay = overlay.merge(reg[["name", "flops"]].rename(columns={"name": "model", "flops": "flops_ours"}),
+                            on="model", how="left")
+    overlay["flops_m"] = overlay["flops_ours"] / 1e6
+    overlay = overlay.rename(columns={"model": "id"}).rename(columns={"name": "model"})"""),
+        md("""## TinyNet-A..E vs EfficientNet-B0, the inversed giant formula and the baselines
+(the paper's main ImageNet comparison; baselines as printed in appendix Table 1)"""),
+        code("""main = R.paper_comparison()
+run.table(main, "paper_tinynet_comparison")
+run.figure(plots.plot_accuracy_vs_flops(main, group="family", label="model", highlight=["TinyNet (tiny formula)"],
+                                        overlay=overlay if len(overlay) else None,
+                                        title="TinyNets vs other small models on ImageNet (paper numbers)"),
+           "fig_paper_tinynet_imagenet")"""),
+        md("## Appendix Figure 1 / Table 1: GhostNet shrunk by the tiny formula"),
+        code("""t1 = R.paper_table("ghostnet_table1")
+run.table(t1, "paper_appendix_table1")
+run.figure(plots.plot_accuracy_vs_flops(t1, group="family", label="model", highlight=["GhostNet (tiny formula)"],
+                                        label_groups=["GhostNet (tiny formula)", "GhostNet (width)", "MobileNetV3", "EfficientNet"],
+                                        overlay=overlay if len(overlay) else None,
+                                        title="Appendix Fig. 1: GhostNet-A..D (tiny formula) vs width-scaled GhostNets"),
+           "fig_paper_appendix_ghostnet")"""),
+        md("## Latency on a phone (Huawei P40, MindSpore Lite; official README)"),
+        code("""lat = R.paper_table("latency_p40")
+run.table(lat, "paper_latency_p40")
+run.figure(plots.plot_latency(lat), "fig_paper_latency_p40")"""),
+        md("""## Our FLOPs and parameter counts vs the paper's
+Analytic multiply-accumulates of convolutions and linear layers at each model's input size, 1000
+classes (the paper's convention, see FACTS.md)."""),
+        code("""reg = R.registry_table()
+chk = reg.dropna(subset=["paper_flops_m"]).assign(label=lambda x: x.model)
+chk["flops_diff_%"] = 100 * (chk.flops / 1e6 / chk.paper_flops_m - 1)
+chk["params_diff_%"] = 100 * (chk.params / 1e6 / chk.paper_params_m - 1)
+run.table(chk[["name", "model", "r", "d", "w", "resolution", "params", "paper_params_m", "params_diff_%",
+               "flops", "paper_flops_m", "flops_diff_%"]], "flops_check")
+run.figure(plots.plot_flops_check(chk, paper="paper_flops_m", ours="flops", label="label"), "fig_flops_check")"""),
+    ],
+)
+
+NOTEBOOKS = {
+    "01_sampling": NB01,
+    "02_sweep": NB02,
+    "03_frontier": NB03,
+    "04_tiny_formula": NB04,
+    "05_tiny_vs_giant": NB05,
+    "06_imagenet": NB06,
+    "07_paper_figures": NB07,
+}
+
+
+def _param_cell(names):
+    lines = ["# parameters (rubik reproduce passes a preset's values; defaults: the cpu preset)"]
+    for n in dict.fromkeys(names):
+        if n not in DEFAULTS:
+            raise KeyError(f"parameter {n!r} is in no preset (add it to rubik/presets/_base.yaml)")
+        lines.append(f"{n} = {DEFAULTS[n]!r}")
+    return "\n".join(lines)
+
+
+def build(name, spec) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    }
+    cells = [spec["cells"][0], ("code", _param_cell(spec["params"]))] + spec["cells"][1:]
+    for i, (kind, src) in enumerate(cells):
+        cell = nbformat.v4.new_markdown_cell(src) if kind == "markdown" else nbformat.v4.new_code_cell(src)
+        cell.id = f"{name.split('_')[0]}-{i:02d}"
+        if i == 1:
+            cell.metadata["tags"] = ["parameters"]
+        nb.cells.append(cell)
+    nbformat.validate(nb)
+    return nb
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="fail if a notebook differs from its generated version")
+    ap.add_argument("--out", default=str(HERE), help="output folder (default: notebooks/)")
+    args = ap.parse_args(argv)
+    stale = []
+    for name, spec in NOTEBOOKS.items():
+        text = nbformat.writes(build(name, spec)) + "\n"
+        path = Path(args.out) / f"{name}.ipynb"
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(path.name)
+            continue
+        path.write_text(text)
+        print(f"wrote {path}")
+    if stale:
+        print(f"stale notebooks (run python notebooks/build_notebooks.py): {', '.join(stale)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
