@@ -16,12 +16,14 @@ Two bases:
     channel count (``make_divisible(c * w, 4)``), the 1280-wide head stays fixed; SE squeeze
     ``make_divisible(mid / 4, 4)``.
 ``ghostnet_a`` (appendix Table 2): 240 px, SE in every G-neck, 1680 -> 1400 head. Table 2 gives
-    expansion ratios, outputs, strides and repeats but not kernel sizes; we take GhostNet's
-    (3x3 depthwise in the 28/44 and 140/196 stages, 5x5 in the 72 and 280 stages, as in the
-    original network whose stages these widen) and expansion relative to the block input.
-    "SE reduction ratio 10" is read as squeeze = ``make_divisible(mid / 10, 4)``: with it the
-    model has 11.91M params (paper 11.9M) and 582.8M FLOPs (paper 591M, -1.4%); GhostNet's
-    usual mid / 4 would give 17.8M params. ``se_ratio`` is a parameter of :func:`build_ghostnet`.
+    expansion ratios, outputs, strides and repeats but not kernel sizes. We use 5x5 depthwise
+    convolutions in the four stride-2 G-necks and 3x3 everywhere else (kernels only matter where
+    a G-neck has a depthwise conv: stride 2, or a shortcut when the width changes): of all 2^10
+    per-row choices this one gives 591.0M FLOPs, the paper's number (GhostNet's own per-stage
+    kernels would give 582.8M). Expansion is relative to the block input (as in GhostNet:
+    480 = 6 x 80). "SE reduction ratio 10" is read as squeeze = ``make_divisible(mid / 10, 4)``:
+    11.92M params (paper 11.9M); GhostNet's usual mid / 4 would give 17.8M.
+    ``se_ratio`` is a parameter of :func:`build_ghostnet`.
     Twisting GhostNet-A scales every channel count including the 1680/1400 head by ``w``
     (``make_divisible(c * w, 4)``) and every row's repeats by ``max(1, round(n * d))``.
 
@@ -62,15 +64,15 @@ GHOSTNET_HEAD = 1280
 # input channels), out channels, stride, repeats. SE in every G-neck.
 GHOSTNET_A_ROWS = (
     (3, 1.0, 28, 1, 1),
-    (3, 3.0, 44, 2, 1),
+    (5, 3.0, 44, 2, 1),
     (3, 3.0, 44, 1, 1),
     (5, 3.0, 72, 2, 1),
-    (5, 3.0, 72, 1, 2),
-    (3, 6.0, 140, 2, 1),
+    (3, 3.0, 72, 1, 2),
+    (5, 6.0, 140, 2, 1),
     (3, 2.5, 140, 1, 3),
     (3, 6.0, 196, 1, 3),
     (5, 6.0, 280, 2, 1),
-    (5, 6.0, 280, 1, 5),
+    (3, 6.0, 280, 1, 5),
 )
 GHOSTNET_A_STEM = 28
 GHOSTNET_A_LAST = 1680
