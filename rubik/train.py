@@ -20,7 +20,10 @@ Recipes (``Recipe.named(name, **overrides)``):
   warmup, RandomResizedCrop scale (0.25, 1) (at 64 px the 8 % crops of the 0.08 floor are
   mostly noise), no colour jitter, dropout 0.2, label smoothing 0.1, 15 epochs, batch 128.
 * ``proxy_resnet`` -- the same short schedule with SGD (lr 0.8 per 1024, wd 5e-5).
-* ``smoke`` -- a few steps for tests (2 epochs, batch 16, no warmup, small EMA).
+* ``smoke`` -- a few steps for tests (2 epochs, batch 16, no warmup, small EMA). With ~20 steps in all,
+  BN momentum is 0.5 (running statistics must converge in a few steps, or eval-mode outputs collapse:
+  running_var starts at 1) and the classifier starts at zero (torchvision/TF init the head with
+  U(+-1/sqrt(num_classes)): huge logits for 3 classes).
 
 ``batch_size`` is per process; the learning rate is ``lr_per_1024 * batch_size * world_size / 1024``.
 
@@ -78,6 +81,7 @@ class Recipe:
     dropout: float | None = 0.2          # before the classifier; None -> leave the model's
     drop_connect: float = 0.0            # stochastic depth, max prob (linear over blocks)
     label_smoothing: float = 0.1
+    head_init: str | None = None         # "zero": zero the classifier (weights, bias); None: the model's init
     ema_decay: float | None = 0.9999     # None -> from the run length (time constant = ema_horizon * steps)
     ema: bool = True
     ema_warmup: bool = False
@@ -108,8 +112,8 @@ RECIPES = {
     "proxy_resnet": Recipe(name="proxy_resnet", epochs=15, optimizer="sgd", lr_per_1024=0.8, weight_decay=5e-5,
                            schedule="cosine", warmup_epochs=1.0, bn_momentum=0.1, bn_eps=1e-5, dropout=None,
                            ema_decay=None, ema_warmup=True, crop_scale=(0.25, 1.0), color_jitter=0.0),
-    "smoke": Recipe(name="smoke", epochs=2, batch_size=16, lr_per_1024=0.5, schedule="cosine", warmup_epochs=0.0,
-                    bn_momentum=0.1, dropout=0.0, label_smoothing=0.0, ema_decay=0.9, ema_warmup=True,
+    "smoke": Recipe(name="smoke", epochs=2, batch_size=16, lr_per_1024=0.2, schedule="cosine", warmup_epochs=0.0,
+                    bn_momentum=0.5, head_init="zero", dropout=0.0, label_smoothing=0.0, ema_decay=0.9, ema_warmup=True,
                     crop_scale=(0.35, 1.0), color_jitter=0.0),
 }
 
@@ -208,6 +212,13 @@ def apply_recipe_to_model(model: nn.Module, r: Recipe):
                 m.eps = r.bn_eps
         elif isinstance(m, nn.Dropout) and r.dropout is not None:
             m.p = r.dropout
+    if r.head_init == "zero":
+        head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+        nn.init.zeros_(head.weight)
+        if head.bias is not None:
+            nn.init.zeros_(head.bias)
+    elif r.head_init is not None:
+        raise ValueError(f"unknown head_init {r.head_init!r}; expected None or 'zero'")
     try:
         from torchvision.ops import StochasticDepth
     except ImportError:
