@@ -132,6 +132,15 @@ def solve_width(base: str, r: float, d: float, target_flops: float, *, num_class
     up to 4 decimals (so it is not always the released number, e.g. 0.75, but it builds the same
     channels: see tests/test_flops.py).
 
+    TinyNet-B..E from their r, d and *paper* FLOPs: C (100M) and D (52M) give exactly the released
+    channels. B (202M) and E (24M) differ in the last stage only, by one 8-channel step: B solves
+    to 248 channels (201.3M) instead of 240 (200.7M), E to 152 (24.12M) instead of 160 (24.36M).
+    That step of the 320-channel stage moves FLOPs by 0.6M / 0.24M, less than the 1M rounding of
+    the paper's figures (and than the ~0.3% convention gap, B0 385.8M vs 387M), so the paper's
+    FLOPs cannot tell the two apart; the released widths are the authors' rounded choices inside
+    that tolerance. Given the released architecture's exact FLOPs as target, the solver returns
+    its channels for all four.
+
     Raises ValueError for an unknown base, a target above what ``w <= max_width`` reaches, or
     below the FLOPs of the narrowest network (every channel count at its minimum).
     """

@@ -97,6 +97,9 @@ def test_solve_width_reproduces_released_channels(name):
         f_released = analytic_flops("efficientnet_b0", (r, d, w_released))
         assert abs(f_solved - f_released) < 1e6  # below the paper's rounding
         assert abs(f_solved - target) <= abs(f_released - target)
+    # with the released architecture's exact FLOPs as target, the solver finds it (all four)
+    exact = analytic_flops("efficientnet_b0", (r, d, w_released))
+    assert efficientnet_plan((r, d, solve_width("efficientnet_b0", r, d, exact))) == released
     # the naive formula is far off (FACTS.md): B 0.82, C 0.67, D 0.65, E 0.68
     naive = (target / analytic_flops("efficientnet_b0") / (r * r * d)) ** 0.5
     assert abs(naive - w_released) > abs(w - w_released)
