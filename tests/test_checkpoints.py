@@ -56,3 +56,16 @@ def test_mismatching_checkpoint_raises():
         rubik.load_timm_checkpoint(rubik.create_model("tinynet_c", num_classes=5), ref.state_dict())
     with pytest.raises(ValueError, match="does not fit"):
         load_checkpoint(rubik.create_model("tinynet_e", num_classes=7), ref.state_dict())
+
+
+def test_efficientnet_rules_checkpoint_b2():
+    """The mapping is structural: timm's EfficientNet-B2 loads into our B0 twisted by
+    (1.0, 1.2, 1.1) with the EfficientNet rule set (ceil depth, scaled stem/head)."""
+    torch.manual_seed(2)
+    ref = timm.create_model("efficientnet_b2", pretrained=False, num_classes=4).eval()
+    _randomize_bn(ref, seed=2)
+    ours = rubik.create_model("efficientnet_b0", num_classes=4, twist=(1.0, 1.2, 1.1), rules="efficientnet").eval()
+    rubik.load_timm_checkpoint(ours, ref.state_dict())
+    x = torch.randn(1, 3, 40, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-5)
