@@ -48,6 +48,7 @@ def model_rows(pattern: str = "*", *, base_resolution: int | None = None, num_cl
             "r": round(t.resolution, 4),
             "d": round(t.depth, 4),
             "w": round(t.width, 4),
+            "rules": use_rules or "",
             "resolution": t.image_size(base_res),
             "params_m": round(analytic_params(spec.base, t, **kw) / 1e6, 3),
             "flops_m": round(flops / 1e6, 2),

@@ -158,6 +158,11 @@ def _specs() -> dict[str, ModelSpec]:
         ("tinynet_d", "efficientnet_b0", (0.68, 0.695, 0.54), "tinynet", {}, "TinyNet-D"),
         ("tinynet_e", "efficientnet_b0", (0.475, 0.6, 0.51), "tinynet", {}, "TinyNet-E"),
     ]
+    # Inversed giant formula B^-1..B^-4 at their nominal dials, built with the TinyNet generator
+    # (same rounding as the TinyNets, so only the dials differ; rules="efficientnet" gives the
+    # EfficientNet rounding). Note: at phi = -4 the real network has 41.6M FLOPs (46.4M with
+    # EfficientNet rules), not the paper's 24M for "EfficientNet-B^-4": the fixed stem/head and
+    # min-1 depth keep the FLOPs well above 2^phi x B0; the paper's dials for it are unknown.
     for phi in (1, 2, 3, 4):
         t = giant_twist(-phi)
         specs.append((f"efficientnet_b0_giant_m{phi}", "efficientnet_b0", t.as_tuple(), "tinynet", {},
