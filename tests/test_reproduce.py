@@ -1,0 +1,173 @@
+"""rubik reproduce: presets, errors, the notebooks, and the whole smoke reproduction.
+
+The smoke run executes every notebook through papermill on a tiny synthetic data
+set (seconds per notebook; the whole module well under 3 minutes on 2 cores).
+"""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from rubik import reproduce as R
+from rubik.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ["01_sampling", "02_sweep", "03_frontier", "04_tiny_formula", "05_tiny_vs_giant", "06_imagenet",
+             "07_paper_figures"]
+FIGURES = ["fig_sampling_rdw", "fig_sampling_flops_hist", "fig_sweep_curves", "fig1_frontier",
+           "fig3_frontier_dials", "fig_dial_importance", "fig_dial_scatter", "fig_tiny_formula_gpr",
+           "fig_tiny_formula_dials", "fig_tiny_vs_giant", "fig_paper_tinynet_imagenet",
+           "fig_paper_appendix_ghostnet", "fig_paper_latency_p40", "fig_flops_check"]
+TABLES = ["sampled_models", "sweep_results", "frontier", "frontier_vs_giant", "dial_importance",
+          "tiny_formula_family", "tiny_formula_vs_tinynet_vs_giant", "tiny_vs_giant", "tiny_vs_giant_runs",
+          "imagenet_launch_commands", "registry_vs_paper", "imagenet_eval", "appendix_comparison",
+          "paper_tinynet_comparison", "paper_appendix_table1", "paper_latency_p40", "flops_check"]
+
+
+# ----------------------------------------------------------------------------- presets
+
+def test_presets_load_and_are_complete():
+    names = R.list_presets()
+    assert set(names) >= {"smoke", "cpu", "proxy", "imagenet100", "imagenet"}
+    base = R.load_preset("smoke").keys()
+    for name in names:
+        cfg = R.load_preset(name)
+        assert cfg["preset"] == name and cfg["description"]
+        assert set(cfg) == set(base), name
+    assert R.load_preset("imagenet")["dataset"] == "imagenet100"  # extends imagenet100
+    assert R.load_preset("cpu")["base_resolution"] == 64
+
+
+def test_overrides_are_yaml_parsed():
+    cfg = R.load_preset("cpu", ["n_models=4", "tvg_seeds=[0, 1]", "epochs=null", "recipe=smoke",
+                                "checkpoints={tinynet_a: /x.pth}"])
+    assert cfg["n_models"] == 4 and cfg["tvg_seeds"] == [0, 1] and cfg["epochs"] is None
+    assert cfg["recipe"] == "smoke" and cfg["checkpoints"] == {"tinynet_a": "/x.pth"}
+    with pytest.raises(R.ReproduceError, match="unknown parameter.*n_modles"):
+        R.load_preset("cpu", ["n_modles=4"])
+    with pytest.raises(R.ReproduceError, match="use -p key=value"):
+        R.load_preset("cpu", ["n_models"])
+
+
+def test_bad_preset_name_is_a_clear_error(capsys):
+    with pytest.raises(R.ReproduceError, match=r"unknown preset 'nope': choose one of .*cpu.*smoke"):
+        R.load_preset("nope")
+    assert cli_main(["reproduce", "--preset", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown preset 'nope'" in err and "smoke" in err
+
+
+def test_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(R.DATA_ENV, raising=False)
+    with pytest.raises(R.ReproduceError, match=r"preset 'cpu' needs a data set.*--data PATH"):
+        R.run("cpu", out_dir=tmp_path / "a")
+    with pytest.raises(R.ReproduceError, match=r"data path '.*does-not-exist' does not exist"):
+        R.run("cpu", data=str(tmp_path / "does-not-exist"), out_dir=tmp_path / "b")
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(R.ReproduceError, match=r"has no train or val/ folder"):
+        R.run("imagenet100", data=str(tmp_path / "flat"), out_dir=tmp_path / "c")
+    assert cli_main(["reproduce", "--preset", "imagenet", "--out", str(tmp_path / "d")]) == 1
+    assert "needs a data set" in capsys.readouterr().err
+
+
+def test_select_notebooks():
+    nbs = R.list_notebooks()
+    assert [n.stem for n in nbs] == NOTEBOOKS
+    for key in ("03", "3", "frontier", "03_frontier", "03_frontier.ipynb"):
+        assert [n.stem for n in R.select_notebooks(nbs, start=key)][0] == "03_frontier"
+    assert [n.stem for n in R.select_notebooks(nbs, only=["07", "01"])] == ["01_sampling", "07_paper_figures"]
+    with pytest.raises(R.ReproduceError, match="matches no notebook"):
+        R.select_notebooks(nbs, start="99")
+
+
+# ----------------------------------------------------------------------------- the notebooks
+
+def test_notebooks_are_clean_and_generated():
+    for name in NOTEBOOKS:
+        nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        nbformat.validate(nb)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{name} has outputs"
+        tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{name}: one parameters cell"
+        declared = R.notebook_parameters(ROOT / "notebooks" / f"{name}.ipynb")
+        assert "run_dir" in declared
+        assert set(declared) <= set(R.load_preset("smoke")) | set(R.RUN_KEYS), name
+    out = subprocess.run([sys.executable, str(ROOT / "notebooks" / "build_notebooks.py"), "--check"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_synthetic_data(tmp_path):
+    root = R.make_synthetic_imagefolder(tmp_path / "d", classes=3, train_per_class=2, val_per_class=1, size=32)
+    assert len(list((root / "train").glob("*/*.png"))) == 6 and len(list((root / "val").glob("*/*.png"))) == 3
+    R.make_synthetic_imagefolder(tmp_path / "d", classes=2, train_per_class=1, val_per_class=1, size=32)
+    assert len(list((root / "train").glob("*/*.png"))) == 2  # a different shape starts over
+
+
+def test_failing_notebook_stops_with_a_clear_message(tmp_path):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    for i, src in ((1, "x = 1"), (2, "raise ValueError('boom from the test')"), (3, "y = 2")):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        p = nbformat.v4.new_code_cell("run_dir = None")
+        p.metadata["tags"] = ["parameters"]
+        nb.cells = [p, nbformat.v4.new_code_cell(src)]
+        nbformat.write(nb, nbdir / f"0{i}_step.ipynb")
+    lines = []
+    with pytest.raises(R.ReproduceError) as e:
+        R.run("smoke", out_dir=tmp_path / "run", notebooks_dir=nbdir, echo=lines.append)
+    msg = str(e.value)
+    assert "notebook 02_step failed" in msg and "ValueError: boom from the test" in msg
+    assert str(tmp_path / "run" / "logs" / "02_step.log") in msg and "--from 02" in msg
+    assert (tmp_path / "run" / "01_step.ipynb").exists() and not (tmp_path / "run" / "03_step.ipynb").exists()
+    assert any("01_step done in" in s for s in lines) and any("02_step FAILED" in s for s in lines)
+    assert "boom from the test" in (tmp_path / "run" / "logs" / "02_step.log").read_text()
+
+
+# ----------------------------------------------------------------------------- the smoke reproduction
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    lines = []
+    t0 = time.perf_counter()
+    results = R.run("smoke", out_dir=out, echo=lines.append)
+    return out, results, lines, time.perf_counter() - t0
+
+
+@pytest.mark.slow
+def test_smoke_reproduction_end_to_end(smoke_run):
+    out, results, lines, seconds = smoke_run
+    assert [r.name for r in results] == NOTEBOOKS and all(r.ok for r in results)
+    for name in NOTEBOOKS:
+        nb = nbformat.read(out / f"{name}.ipynb", as_version=4)
+        assert nb.metadata["papermill"]["parameters"]["run_dir"] == str(out)
+        assert (out / "logs" / f"{name}.log").exists()
+        assert any(f"{name} done in" in s for s in lines) and any(f"{name} ... started" in s for s in lines)
+    for fig in FIGURES:
+        for ext in ("png", "pdf"):
+            p = out / "figures" / f"{fig}.{ext}"
+            assert p.exists() and p.stat().st_size > 1000, p
+    for tab in TABLES:
+        assert (out / "tables" / f"{tab}.csv").exists() and (out / "tables" / f"{tab}.md").exists(), tab
+    assert (out / "imagenet_launch.sh").read_text().count("torchrun") >= 5
+    timings = json.loads((out / "timings.json").read_text())
+    assert set(timings) == set(NOTEBOOKS) | {"total"}
+    assert seconds < 240, f"smoke reproduction took {seconds:.0f} s"
+
+
+@pytest.mark.slow
+def test_smoke_resume_from_a_notebook(smoke_run):
+    out, _, _, _ = smoke_run
+    before = (out / "02_sweep.ipynb").stat().st_mtime
+    lines = []
+    results = R.run("smoke", out_dir=out, start="07", echo=lines.append)
+    assert [r.name for r in results] == ["07_paper_figures"]
+    assert (out / "02_sweep.ipynb").stat().st_mtime == before
+    assert any("07_paper_figures done in" in s for s in lines)
