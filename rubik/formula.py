@@ -227,66 +227,134 @@ class TinyFormula:
 
 
 def giant_phi(c: float) -> float:
-    """The inversed giant formula's phi for FLOPs ratio ``c``: ``log2 c`` (c=1/2 -> phi=-1).
+    """The inversed giant formula's *nominal* phi for FLOPs ratio ``c``: ``log2 c`` (c=1/2 -> phi=-1).
 
     EfficientNet's convention treats alpha*beta^2*gamma^2 (= 1.92) as 2, so phi = -k is the
-    model "at 1/2^k of the FLOPs"; that is how the paper pairs B^-1..B^-4 with c = 1/2..1/16.
+    model "at 1/2^k of the FLOPs". With real rounded networks this is far off at small c (B0's
+    stem and 1280-channel head do not shrink: phi = -4 has c = 0.108, not 1/16), hence
+    ``matched_giant_phi``.
     """
     return math.log2(c)
 
 
+def matched_giant_phi(base: str, c: float, *, base_resolution: int | None = None, num_classes: int = 1000,
+                      rules: str | None = None, tol: float = 1e-5) -> float:
+    """The (continuous) phi whose inversed-giant network has real FLOPs closest to ``c`` x base.
+
+    FLOPs are a non-decreasing step function of phi (r, d and w all grow with it); we bisect
+    for the last phi at or below the target and take the closer of that network and the next
+    one up. ValueError if the target is below what phi reaches before the input drops under
+    32 px at ``base_resolution``.
+    """
+    from rubik.cube import giant_twist
+    from rubik.flops import analytic_flops
+
+    (c,) = _as_c(c, "matched_giant_phi")
+    from rubik.sampling import family_resolution
+
+    br = base_resolution or family_resolution(base)
+    kw = dict(base_resolution=base_resolution, num_classes=num_classes, rules=rules)
+    target = c * analytic_flops(base, (1.0, 1.0, 1.0), **kw)
+
+    def flops(phi):
+        return analytic_flops(base, giant_twist(phi), **kw)
+
+    lo = math.log(32.0 / br) / math.log(1.15) + 1e-6  # smallest phi with >= 32 px
+    lo = max(lo, -30.0)
+    while True:  # move up past widths that round a layer to nothing
+        try:
+            f_lo = flops(lo)
+            break
+        except ValueError:
+            lo += 0.05
+            if lo >= 0:
+                raise
+    if target < f_lo:
+        raise ValueError(f"matched_giant_phi: FLOPs ratio {c:g} is below the smallest inversed-giant "
+                         f"{base} at >= 32 px (phi={lo:.2f}, ratio {f_lo / (target / c):.3g})")
+    a, b = lo, 0.0
+    if flops(b) <= target:
+        return 0.0
+    while b - a > tol:
+        mid = 0.5 * (a + b)
+        if flops(mid) <= target:
+            a = mid
+        else:
+            b = mid
+    return a if abs(flops(a) - target) <= abs(flops(b) - target) else b
+
+
 def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float] | None = None,
-                  base: str | None = None, *, include_giant: bool = True,
+                  base: str | None = None, *, giant: str | None = "matched",
                   base_resolution: int | None = None, num_classes: int = 1000) -> pd.DataFrame:
     """Models of the tiny formula (and the matching inversed giant formula) at FLOPs ratios ``cs``.
 
     ``cs``: ratios, or ``{name: ratio}``; None -> ``TINY_FAMILY`` for EfficientNet-B0
     and ``GHOSTNET_FAMILY`` (GhostNet-B/C/D at 300M/141M/52M of GhostNet-A's 591M)
     for ``ghostnet_a``. For each ratio: one ``kind="tiny"`` row (r, d from the GP,
-    w solved) and, if ``include_giant``, one ``kind="giant"`` row with
-    ``phi = log2 c`` (phi = -1..-4 for c = 1/2..1/16, as the paper's B^-1..B^-4).
+    w solved) and one ``kind="giant"`` row (EfficientNet's inversed giant formula): with
+    ``giant="matched"`` (default) phi is solved so the real FLOPs match ``c`` (a fair
+    comparison at equal FLOPs, as the paper's B^-4 at 24M), with ``"nominal"`` it is
+    ``log2 c`` (phi = -1..-4 for c = 1/2..1/16; real FLOPs then much higher, see ``giant_phi``),
+    None: no giant rows. Giant rows are named ``<name>_giant``.
 
     Columns: ``name, kind, target_c, r, d, w, r_std, d_std, phi, resolution (px),
     flops, params, flops_ratio, train_kwargs`` where ``train_kwargs`` is a dict for
     ``TrainConfig(**template_fields, **train_kwargs)`` (model, twist, base_resolution);
     see ``family_configs``.
     """
-    from rubik.cube import Twist, giant_twist
+    import copy
 
+    from rubik.cube import giant_twist
+
+    formula._check_fitted()
     base = base or formula.base
+    if base != formula.base:  # e.g. the B0 study's r(c), d(c) applied to GhostNet-A
+        formula = copy.copy(formula)
+        formula.base = base
+    if base_resolution is None:
+        base_resolution = formula.base_resolution
     if cs is None:
         cs = GHOSTNET_FAMILY if base.startswith("ghostnet") else TINY_FAMILY
     items = list(cs.items()) if isinstance(cs, Mapping) else [(f"tiny_c{c:g}", c) for c in cs]
     if not items:
         raise ValueError("derive_family: no FLOPs ratios given")
     _as_c([c for _, c in items], "derive_family")
+    if giant not in ("matched", "nominal", None, False):
+        raise ValueError(f"derive_family: giant must be 'matched', 'nominal' or None, got {giant!r}")
     rows = []
     for name, c in items:
         (r, d), (sr, sd) = formula.predict(float(c), return_std=True)
         w = formula.solve_width(float(r), float(d), float(c))
         rows.append(dict(name=name, kind="tiny", target_c=float(c), r=float(r), d=float(d), w=w,
                          r_std=float(sr), d_std=float(sd), phi=np.nan))
-        if include_giant:
-            phi = giant_phi(c)
+        if giant:
+            phi = (matched_giant_phi(base, float(c), base_resolution=base_resolution, num_classes=num_classes,
+                                     rules=formula.rules) if giant == "matched" else giant_phi(float(c)))
             g = giant_twist(phi)
-            rows.append(dict(name=f"giant_phi{phi:g}", kind="giant", target_c=float(c), r=g.resolution,
+            rows.append(dict(name=f"{name}_giant", kind="giant", target_c=float(c), r=g.resolution,
                              d=g.depth, w=g.width, r_std=np.nan, d_std=np.nan, phi=phi))
     df = pd.DataFrame(rows)
-    try:  # real FLOPs / params / px when the model code is available
-        from rubik.flops import analytic_flops, analytic_params
-
-        kw = dict(base_resolution=base_resolution, num_classes=num_classes)
-        f0 = analytic_flops(base, (1.0, 1.0, 1.0), **kw)
-        df["flops"] = [analytic_flops(base, (a, b, c), **kw) for a, b, c in zip(df.r, df.d, df.w)]
-        df["params"] = [analytic_params(base, (a, b, c), num_classes=num_classes)
-                        for a, b, c in zip(df.r, df.d, df.w)]
-        df["flops_ratio"] = df["flops"] / f0
-        br = base_resolution or (240 if base.startswith("ghostnet") else 224)
-        df["resolution"] = [Twist(a, b, c).image_size(br) for a, b, c in zip(df.r, df.d, df.w)]
-    except ImportError:  # pragma: no cover - only before rubik.flops exists
-        pass
+    if formula.width_solver is None:  # real FLOPs / params / px (skipped with a custom cost model)
+        df = _add_costs(df, base, base_resolution=base_resolution, num_classes=num_classes, rules=formula.rules)
     df["train_kwargs"] = [dict(model=base, twist=(a, b, c), base_resolution=base_resolution)
                           for a, b, c in zip(df.r, df.d, df.w)]
+    return df
+
+
+def _add_costs(df, base, *, base_resolution, num_classes, rules):
+    from rubik.cube import Twist
+    from rubik.flops import analytic_flops, analytic_params
+    from rubik.sampling import family_resolution
+
+    kw = dict(base_resolution=base_resolution, num_classes=num_classes, rules=rules)
+    f0 = analytic_flops(base, (1.0, 1.0, 1.0), **kw)
+    df["flops"] = [analytic_flops(base, (a, b, c), **kw) for a, b, c in zip(df.r, df.d, df.w)]
+    df["params"] = [analytic_params(base, (a, b, c), num_classes=num_classes, rules=rules)
+                    for a, b, c in zip(df.r, df.d, df.w)]
+    df["flops_ratio"] = df["flops"] / f0
+    br = base_resolution or family_resolution(base)
+    df["resolution"] = [Twist(a, b, c).image_size(br) for a, b, c in zip(df.r, df.d, df.w)]
     return df
 
 

@@ -62,7 +62,7 @@ def test_bad_inputs():
 
 def test_derive_family_naive_solver():
     f = TinyFormula(width_solver=naive_width).fit(synthetic_frontier(20, seed=4))
-    fam = derive_family(f, [0.5, 0.25, 0.125, 0.0625])
+    fam = derive_family(f, [0.5, 0.25, 0.125, 0.0625], giant="nominal")
     assert list(fam.kind) == ["tiny", "giant"] * 4
     g = fam[fam.kind == "giant"]
     assert list(g.phi) == [-1, -2, -3, -4]
@@ -77,3 +77,24 @@ def test_curve():
     cv = f.curve(n=7)
     assert list(cv.columns) == ["c", "r", "d", "r_std", "d_std", "w"] and len(cv) == 7
     assert cv.c.min() == pytest.approx(f.c_range_[0])
+
+
+def test_real_width_solver_and_families():
+    from rubik.flops import flops_ratio
+
+    f = TinyFormula().fit(synthetic_frontier(15, seed=0))
+    t = f.twist(0.25)
+    assert flops_ratio("efficientnet_b0", t) == pytest.approx(0.25, rel=0.03)
+    fam = derive_family(f)  # TinyNet-like c = 1/2..1/16 + FLOPs-matched inversed giant models
+    assert len(fam) == 8 and list(fam.kind) == ["tiny", "giant"] * 4
+    t, g = fam[fam.kind == "tiny"], fam[fam.kind == "giant"]
+    assert t.flops_ratio.to_numpy() == pytest.approx(t.target_c.to_numpy(), rel=0.03)
+    # giant networks move in coarser FLOPs steps (r, d, w together): closest step within 10 %
+    assert g.flops_ratio.to_numpy() == pytest.approx(g.target_c.to_numpy(), rel=0.1)
+    assert g.phi.is_monotonic_decreasing and g.phi.iloc[-1] < -4  # real FLOPs need more than phi = -4
+    gh = derive_family(f, base="ghostnet_a")  # GhostNet-B/C/D at 300M/141M/52M of GhostNet-A
+    assert list(gh.name[gh.kind == "tiny"]) == ["ghostnet_b", "ghostnet_c", "ghostnet_d"]
+    assert gh.train_kwargs.iloc[0]["model"] == "ghostnet_a"
+    assert (gh.resolution[gh.kind == "tiny"] < 240).all()
+    with pytest.raises(ValueError, match="above the base"):
+        derive_family(f, [0.5, 2.0])
