@@ -14,13 +14,15 @@ Two bases:
 
 ``ghostnet_100`` (original GhostNet 1.0x, as timm ``ghostnet_100``): width multiplies every
     channel count (``make_divisible(c * w, 4)``), the 1280-wide head stays fixed; SE squeeze
-    ``make_divisible(mid / 4, 4)``.
+    ``make_divisible(mid / 4, 4)``. Depth scales each run of consecutive same-width blocks to
+    ``max(1, round(n * d))`` blocks (extra blocks repeat the run's last one, cuts from the end).
 ``ghostnet_a`` (appendix Table 2): 240 px, SE in every G-neck, 1680 -> 1400 head. Table 2 gives
     expansion ratios, outputs, strides and repeats but not kernel sizes. We use 5x5 depthwise
     convolutions in the four stride-2 G-necks and 3x3 everywhere else (kernels only matter where
-    a G-neck has a depthwise conv: stride 2, or a shortcut when the width changes): of all 2^10
-    per-row choices this one gives 591.0M FLOPs, the paper's number (GhostNet's own per-stage
-    kernels would give 582.8M). Expansion is relative to the block input (as in GhostNet:
+    a G-neck has a depthwise conv: stride 2, or a shortcut when the width changes). This is a fit:
+    searching all 2^10 per-row kernel choices, the only ones that give the paper's 591M (591.03M)
+    are those with 5x5 in every stride-2 row and 3x3 in the 140->196 row; GhostNet's own per-stage
+    kernels would give 582.8M. Expansion is relative to the block input (as in GhostNet:
     480 = 6 x 80). "SE reduction ratio 10" is read as squeeze = ``make_divisible(mid / 10, 4)``:
     11.92M params (paper 11.9M); GhostNet's usual mid / 4 would give 17.8M.
     ``se_ratio`` is a parameter of :func:`build_ghostnet`.
