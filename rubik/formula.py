@@ -126,6 +126,11 @@ class TinyFormula:
 
         if frontier is None:
             raise ValueError("TinyFormula.fit: frontier is None")
+        if self.width_solver is None:
+            from rubik.sampling import _bases
+
+            if self.base not in _bases():
+                raise ValueError(f"TinyFormula: unknown base model {self.base!r}; expected one of {_bases()}")
         df = frontier if isinstance(frontier, pd.DataFrame) else pd.DataFrame(frontier)
         cols = [self.c_col, self.r_col, self.d_col]
         missing = [c for c in cols if c not in df.columns]

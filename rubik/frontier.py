@@ -61,17 +61,26 @@ def _finite_rows(df, cols, dropna, what):
     return df[ok]
 
 
-def pareto_frontier(df, x: str = "flops", y: str = "top1", *, dropna: bool = False) -> pd.DataFrame:
+def pareto_frontier(df, x: str = "flops", y: str = "top1", *, dropna: bool = False,
+                    kinds=None) -> pd.DataFrame:
     """Models on the Pareto front of ``y`` (higher is better) vs ``x`` (lower is better).
 
     Returns the front's rows (all original columns, original index kept) sorted by
     ``x`` ascending, so ``y`` is strictly increasing along it. Among exact
     duplicates in both ``x`` and ``y`` the first row is kept.
 
-    Raises ``ValueError`` for an empty table, missing columns, non-positive ``x``
+    ``kinds``: keep only rows whose ``kind`` column is in it first (e.g. ``("random",)``: the
+    paper's frontier is over the random models; the base and giant references are compared
+    against it).
+
+    Raises ``ValueError`` for an empty table, missing columns, negative ``x``
     or NaN values (unless ``dropna=True``, which drops those rows first).
     """
     df = _check_columns(df, [x, y], "pareto_frontier")
+    if kinds is not None:
+        df = _check_columns(df, ["kind"], "pareto_frontier")
+        kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+        df = df[df["kind"].isin(kinds)]
     if len(df) == 0:
         raise ValueError("pareto_frontier: the table is empty (no finished trials?)")
     df = _finite_rows(df, [x, y], dropna, "pareto_frontier")

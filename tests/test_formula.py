@@ -98,3 +98,8 @@ def test_real_width_solver_and_families():
     assert (gh.resolution[gh.kind == "tiny"] < 240).all()
     with pytest.raises(ValueError, match="above the base"):
         derive_family(f, [0.5, 2.0])
+
+
+def test_unknown_base():
+    with pytest.raises(ValueError, match="unknown base model 'vgg'"):
+        TinyFormula(base="vgg").fit(synthetic_frontier(5))

@@ -68,3 +68,11 @@ def test_dial_importance_recovers_known_effect():
     assert row.slope_lo > 0 and row.partial_spearman > 0.3 and row.rho_lo < row.partial_spearman < row.rho_hi
     with pytest.raises(ValueError, match="at least 4"):
         dial_importance(pd.DataFrame(dict(r=r[:3], d=d[:3], w=w[:3], flops=flops[:3], top1=top1[:3])))
+
+
+def test_frontier_kinds_filter():
+    df = _points().assign(kind=["base", "random", "random", "random", "giant", "random", "random", "random"])
+    f = pareto_frontier(df, kinds=("random",))
+    assert list(f.index) == ["c", "f", "g"]
+    with pytest.raises(ValueError, match="empty"):
+        pareto_frontier(df, kinds="nothing")
