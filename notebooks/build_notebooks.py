@@ -63,7 +63,7 @@ sweep that notebook 02 trains (`rubik.sweep.init_sweep`)."""),
         code(SETUP),
         code("""from rubik.sweep import sample_twists
 
-num_classes = R.count_classes(data_dir)
+num_classes = R.count_classes(data_dir, manifest)
 samples = sample_twists(n_models, base, seed=seed, mode=sample_mode, ranges=ranges,
                         base_resolution=base_resolution, num_classes=num_classes)
 samples = R.label_trials(samples)
@@ -179,7 +179,7 @@ run.figure(plots.plot_dial_scatter(done, y=metric), "fig_dial_scatter")"""),
 
 # --------------------------------------------------------------------------- 04
 NB04 = dict(
-    params=COMMON + ["base", "base_resolution", "metric", "formula_levels", "formula_min_points", "data_dir"],
+    params=COMMON + ["base", "base_resolution", "metric", "formula_levels", "formula_min_points", "data_dir", "manifest"],
     cells=[
         md("""# 04 · The tiny formula
 
@@ -195,7 +195,7 @@ from rubik.sweep import load_results
 done = R.finished(R.label_trials(load_results(run.path("sweep"))))
 points = R.pareto_layers(done, x="flops", y=metric, min_points=formula_min_points)
 print(f"fitting on {len(points)} models (frontier layers {sorted(points.layer.unique())})")
-num_classes = R.count_classes(data_dir)
+num_classes = R.count_classes(data_dir, manifest)
 formula = TinyFormula(base=base, base_resolution=base_resolution, num_classes=num_classes).fit(points)
 formula"""),
         code("""refs = R.reference_dials()  # TinyNet-A..E and B^-1..B^-4 (FLOPs ratios at 224 px)
@@ -216,10 +216,10 @@ family = derive_family(formula, levels, include_giant=True)
 table = R.compare_families(family)
 run.table(family.drop(columns=["train_kwargs"]), "tiny_formula_family", show=False)
 run.table(table, "tiny_formula_vs_tinynet_vs_giant")"""),
-        code("""ours = family[family.kind == "tiny"].assign(c=lambda x: x.flops_ratio)
-run.figure(plots.plot_frontier_dials(ours.assign(flops=ours.flops), giant=refs[refs.family != "TinyNet (released)"].assign(flops=lambda x: x.c * 387e6),
-                                     tiny=refs[refs.family == "TinyNet (released)"].assign(flops=lambda x: x.c * 387e6),
-                                     title="Our tiny-formula models (red) vs released TinyNets (blue) and giant (green), FLOPs at 224 px"),
+        code("""run.figure(plots.plot_frontier_dials(family[family.kind == "tiny"], label="our tiny formula",
+                                     giant=refs[refs.family == "inversed giant formula"],
+                                     tiny=refs[refs.family == "TinyNet (released)"],
+                                     title="Dials of our tiny-formula models vs the released TinyNets and the giant formula (FLOPs at 224 px)"),
            "fig_tiny_formula_dials")"""),
     ],
 )
@@ -241,7 +241,7 @@ FLOPs (`tvg_tiny: formula`). Several seeds; mean ± std. Each seed is a resumabl
 from rubik.formula import TinyFormula
 from rubik.sweep import load_results
 
-num_classes = R.count_classes(data_dir)
+num_classes = R.count_classes(data_dir, manifest)
 formula = None
 if tvg_tiny == "formula":
     done = R.finished(load_results(run.path("sweep")))
@@ -298,15 +298,16 @@ reg["params_vs_paper_%"] = 100 * (reg.params / 1e6 / reg.paper_params_m - 1)
 reg["flops_vs_paper_%"] = 100 * (reg.flops / 1e6 / reg.paper_flops_m - 1)
 run.table(reg, "registry_vs_paper")"""),
         md("## Evaluation of checkpoints"),
-        code("""evals = []
+        code("""# ImageNet-1k val when imagenet_dir is set, else this run's data (smoke: a plumbing check)
+root, ds = (imagenet_dir, "imagenet") if imagenet_dir else (data_dir, dataset)
+evals = []
 for name, path in (checkpoints or {}).items():
-    root = imagenet_dir or data_dir
-    print(f"evaluating {name} ({path}) on {root} ...")
-    evals.append(R.evaluate_checkpoint(name, path, data_dir=root, dataset=dataset if root == data_dir else "imagenet",
-                                       val_per_class=eval_per_class, device=device))
+    print(f"evaluating {name} ({path}) on {root} ({ds}) ...")
+    evals.append(R.evaluate_checkpoint(name, path, data_dir=root, dataset=ds, val_per_class=eval_per_class,
+                                       device=device))
 evals = pd.DataFrame(evals)
 if len(evals):
-    evals["dataset"] = "imagenet" if imagenet_dir else dataset
+    evals["dataset"] = ds
     run.table(evals, "imagenet_eval")
 else:
     print("no checkpoints given: pass -p 'checkpoints={tinynet_a: /path/to/tinynet_a.pth}'")"""),

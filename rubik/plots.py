@@ -262,16 +262,16 @@ def plot_frontier(results: pd.DataFrame, frontier: pd.DataFrame | None = None,
 
 
 def plot_frontier_dials(frontier: pd.DataFrame, giant: pd.DataFrame | None = None,
-                        tiny: pd.DataFrame | None = None,
+                        tiny: pd.DataFrame | None = None, label: str = "frontier models",
                         title: str | None = "Resolution, depth and width of the frontier models"):
     """The paper's Figure 3: r, d and w of the frontier models against FLOPs
     (one panel per dial), with the inversed giant formula for comparison."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharex=True, constrained_layout=True)
     fr = frontier.assign(_x=mflops(frontier)).sort_values("_x")
     for ax, dial in zip(axes, "rdw"):
-        ax.plot(fr["_x"], fr[col(fr, dial)], "o-", color=COLORS["frontier"], label="frontier models")
+        ax.plot(fr["_x"], fr[col(fr, dial)], "o-", color=COLORS["frontier"], label=label)
         for extra, key, lab, m in ((giant, "giant", "inversed giant formula", "s--"),
-                                   (tiny, "tiny", "TinyNet / tiny formula", "^:")):
+                                   (tiny, "tiny", "TinyNet (released)", "^:")):
             if extra is not None and len(extra):
                 e = extra.assign(_x=mflops(extra)).sort_values("_x")
                 ax.plot(e["_x"], e[col(e, dial)], m, color=COLORS[key], label=lab, ms=5)
@@ -281,7 +281,8 @@ def plot_frontier_dials(frontier: pd.DataFrame, giant: pd.DataFrame | None = Non
         ax.set_ylabel(DIAL_NAMES[dial])
         ax.set_title(DIAL_NAMES[dial])
         ax.grid(alpha=0.3, which="both")
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
     return fig
@@ -372,7 +373,7 @@ def plot_formula_fit(curve: pd.DataFrame, points: pd.DataFrame | None = None,
                             color=DIAL_COLORS[dial], alpha=0.18, lw=0, label=f"±{n_sigma:g}σ")
         if points is not None and len(points):
             ax.scatter(points[x], points[col(points, dial)], color=COLORS["frontier"], s=22, zorder=3,
-                       label="frontier models")
+                       label="fitted (frontier) models")
         if marks is not None and len(marks):
             fams = marks["family"] if "family" in marks else pd.Series(["reference"] * len(marks))
             for fam in dict.fromkeys(fams):
@@ -387,7 +388,8 @@ def plot_formula_fit(curve: pd.DataFrame, points: pd.DataFrame | None = None,
         ax.set_xlabel("FLOPs ratio c = FLOPs / FLOPs(B0) (log scale)")
         ax.set_ylabel(DIAL_NAMES[dial])
         ax.grid(alpha=0.3, which="both")
-    axes[0][0].legend(fontsize=7, loc="best")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
     return fig

@@ -216,6 +216,16 @@ def resolve_data(cfg: dict, data: str | None, run_dir: Path) -> dict:
     cfg["data_dir"] = str(root.resolve())
     if cfg.get("manifest") and not Path(cfg["manifest"]).expanduser().is_file():
         raise ReproduceError(f"manifest {cfg['manifest']!r} does not exist")
+    if cfg.get("dataset") == "imagenet100" and not cfg.get("manifest"):
+        # the paper's ImageNet-100: 100 random classes x 500 random train images, drawn from the
+        # seed once and recorded in the run directory (pass -p manifest=PATH to reuse a subset)
+        from rubik.data import build_imagenet100_manifest
+
+        path = run_dir / "imagenet100_manifest.json"
+        if not path.exists():
+            build_imagenet100_manifest(cfg["data_dir"], str(path), train_per_class=int(cfg.get("train_per_class") or 500),
+                                       seed=int(cfg.get("seed") or 0))
+        cfg["manifest"] = str(path)
     if cfg.get("imagenet_dir") is None and cfg.get("dataset") in ("imagenet", "imagenet100"):
         cfg["imagenet_dir"] = cfg["data_dir"]
     return cfg
@@ -505,8 +515,11 @@ def pretty(name) -> str:
     return PRETTY.get(str(name), str(name))
 
 
-def count_classes(data_dir) -> int:
-    """Number of class folders under ``data_dir/train`` (1000 if unknown)."""
+def count_classes(data_dir, manifest=None) -> int:
+    """Number of classes: the ImageNet-100 ``manifest``'s, else the class folders under
+    ``data_dir/train`` (1000 if unknown)."""
+    if manifest:
+        return len(json.loads(Path(manifest).read_text())["classes"])
     train = Path(data_dir or "") / "train"
     if data_dir and train.is_dir():
         n = sum(1 for p in train.iterdir() if p.is_dir())
