@@ -138,8 +138,8 @@ NB03 = dict(
         md("""# 03 · The frontier (paper Figures 1 and 3) and which dial matters
 
 * **Figure 1**: accuracy against FLOPs of the random models (grey), the inversed giant formula
-  B^-1..B^-4 (green) and the Pareto frontier (red: no other model has fewer FLOPs *and* higher
-  accuracy), `rubik.frontier.pareto_frontier`.
+  B^-1..B^-4 (green) and the Pareto frontier of the random models (red: no other model has fewer
+  FLOPs *and* higher accuracy), `rubik.frontier.pareto_frontier`.
 * **Figure 3**: *r*, *d*, *w* of the frontier models against FLOPs.
 * **Dial importance**: at matched FLOPs, does more of a dial buy accuracy?
   (`rubik.frontier.dial_importance`: slope per doubling and partial rank correlation, bootstrap
@@ -150,7 +150,7 @@ from rubik.sweep import load_results
 
 results = R.label_trials(load_results(run.path("sweep")))
 done = R.finished(results)
-frontier = pareto_frontier(done, x="flops", y=metric, dropna=True)
+frontier = pareto_frontier(done, x="flops", y=metric, dropna=True, kinds=("random",))  # as the paper: over the random models
 giant = done[done.kind == "giant"]
 print(f"{len(done)} models, {len(frontier)} on the frontier")"""),
         code("""run.figure(plots.plot_frontier(done[done.kind == "random"], frontier, giant=giant,
@@ -193,7 +193,7 @@ released TinyNets and the inversed giant formula."""),
 from rubik.sweep import load_results
 
 done = R.finished(R.label_trials(load_results(run.path("sweep"))))
-points = R.pareto_layers(done, x="flops", y=metric, min_points=formula_min_points)
+points = R.pareto_layers(done[done.kind == "random"], x="flops", y=metric, min_points=formula_min_points)
 print(f"fitting on {len(points)} models (frontier layers {sorted(points.layer.unique())})")
 num_classes = R.count_classes(data_dir, manifest)
 formula = TinyFormula(base=base, base_resolution=base_resolution, num_classes=num_classes).fit(points)
@@ -246,7 +246,7 @@ formula = None
 if tvg_tiny == "formula":
     done = R.finished(load_results(run.path("sweep")))
     formula = TinyFormula(base=base, base_resolution=base_resolution, num_classes=num_classes).fit(
-        R.pareto_layers(done, y=metric, min_points=3))
+        R.pareto_layers(done[done.kind == "random"], y=metric, min_points=3))
 trials = R.tiny_vs_giant_trials(tvg_phis, tiny=tvg_tiny, formula=formula, base=base,
                                 base_resolution=base_resolution, num_classes=num_classes)
 trials[["id", "name", "family", "level", "r", "d", "w", "resolution", "params", "flops", "flops_ratio"]]"""),
