@@ -488,6 +488,7 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
     d = _sweep_dir(sweep_dir)
     spec = load_spec(d)
     fn = _resolve_train_fn(train_fn)
+    _pop_torchrun_env()  # each trial trains alone, never as one rank of a DDP job
     if threads is not None:
         with contextlib.suppress(ImportError):
             import torch
@@ -565,7 +566,8 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
 
     Local process ``k`` is global worker ``worker * processes + k`` of ``workers * processes``.
     ``devices``: one device string per local process (default: ``cuda:k`` when the template's device
-    is auto/cuda and GPUs exist, else the template's). ``progress`` shows a tqdm bar (trials done
+    is auto/cuda and GPUs exist, else the template's). On CPU with several processes, ``threads``
+    defaults to ``cpu_count // processes``. ``progress`` shows a tqdm bar (trials done
     across all workers / total, running, failed, ETA).
     """
     d = _sweep_dir(sweep_dir)
@@ -578,6 +580,8 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
         devices = [x for x in devices.split(",") if x]
     if devices is None:
         devices = _auto_devices(spec, processes)
+    if threads is None and processes > 1 and not devices:  # CPU: share the cores, don't oversubscribe
+        threads = max(1, (os.cpu_count() or 1) // processes)
     common = dict(threads=threads, train_fn=train_fn, steal=steal, retry_failed=retry_failed,
                   stale_after=stale_after, heartbeat=heartbeat)
     bar = _ProgressBar(d, spec, enabled=progress)
