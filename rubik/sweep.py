@@ -46,7 +46,8 @@ Launching (there is no scheduler beyond the claims; use what you have)::
 
     rubik sweep status runs/sweep        # done / running / failed / left, best trials
 
-Without ``--worker/--workers`` the worker index is read from torchrun (``RANK``/``WORLD_SIZE``)
+With ``--processes P``, local process ``k`` of ``--worker i`` is global worker ``i * P + k`` of
+``n * P`` (give every machine the same ``P``). Without ``--worker/--workers`` the worker index is read from torchrun (``RANK``/``WORLD_SIZE``)
 or SLURM (``SLURM_ARRAY_TASK_ID``/``SLURM_ARRAY_TASK_COUNT``, else ``SLURM_PROCID``/``SLURM_NTASKS``).
 The torchrun variables are removed before training, so each worker trains its models alone
 (no DistributedDataParallel inside a sweep).
@@ -844,6 +845,7 @@ def _cmd_run(args) -> int:
             if torch.cuda.is_available():
                 devices = f"cuda:{local_rank % torch.cuda.device_count()}"
     _pop_torchrun_env()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # scancel / kill: release the claim first
     df = run_sweep(args.dir, worker=worker, workers=workers, processes=args.processes, threads=args.threads,
                    devices=devices, train_fn=args.train_fn, steal=not args.no_steal,
                    retry_failed=args.retry_failed, stale_after=args.stale_after, progress=not args.no_progress)
