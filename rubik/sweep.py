@@ -476,13 +476,15 @@ def _pop_torchrun_env():
 def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | None = None,
                device: str | None = None, train_fn=None, steal: bool = True, retry_failed: bool = False,
                max_trials: int | None = None, stale_after: float | None = STALE_AFTER_S,
-               heartbeat: float = HEARTBEAT_S, on_trial: Callable | None = None) -> list:
+               heartbeat: float = HEARTBEAT_S, on_trial: Callable | None = None,
+               on_start: Callable | None = None) -> list:
     """Train unclaimed, unfinished trials one after another in this process; return their ids.
 
     ``worker``/``workers`` choose this worker's share (visited first); ``threads`` sets torch's
     intra-op threads and the trial's ``TrainConfig.threads``; ``device`` overrides the template's;
     ``train_fn`` (callable or ``"module:function"``, taking the config dict and returning a metrics
-    dict) replaces ``rubik.train.train``; ``max_trials`` stops after that many trials.
+    dict) replaces ``rubik.train.train``; ``max_trials`` stops after that many trials;
+    ``on_start(trial_id)`` / ``on_trial(record)`` are called around each trial.
     """
     if workers < 1 or not 0 <= worker < workers:
         raise ValueError(f"worker index must satisfy 0 <= worker < workers, got worker={worker}, workers={workers}")
@@ -517,6 +519,8 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
                 if rec is not None and (rec.get("status") == "done" or not retry_failed):
                     continue
                 attempted.add(tid)
+                if on_start is not None:
+                    on_start(tid)
                 rec = _run_trial(d, spec, trials[tid], fn, worker=worker, threads=threads, device=device)
                 done_here.append(tid)
             if on_trial is not None:
@@ -589,7 +593,8 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
     try:
         if processes == 1:
             dev = devices[0] if devices else None
-            run_worker(d, worker=worker, workers=workers, device=dev, on_trial=lambda rec: bar.refresh(), **common)
+            run_worker(d, worker=worker, workers=workers, device=dev, on_trial=lambda rec: bar.refresh(),
+                       on_start=lambda tid: bar.refresh(), **common)
         else:
             import multiprocessing as mp
 
