@@ -29,6 +29,7 @@ width"): two views, both *at matched FLOPs*.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -179,6 +180,9 @@ def dial_importance(df, y: str = "top1", x: str = "flops", dials=DIALS, *, n_boo
     if (df[[x, *dials]].astype(float) <= 0).to_numpy().any():
         raise ValueError(f"dial_importance: {x!r} and the dials must be > 0")
     yv = df[y].astype(float).to_numpy()
+    if np.ptp(yv) == 0:
+        raise ValueError(f"dial_importance: every model has the same {y!r} ({yv[0]:g}); nothing to explain "
+                         "(trained too briefly?)")
     logx = np.log2(df[x].astype(float).to_numpy())
     rng = np.random.default_rng(seed)
     boots = rng.integers(0, n, size=(n_boot, n))
@@ -188,8 +192,10 @@ def dial_importance(df, y: str = "top1", x: str = "flops", dials=DIALS, *, n_boo
         logk = np.log2(df[k].astype(float).to_numpy())
         slope, rho = _stats(yv, logx, logk)
         bs = np.array([_stats(yv[b], logx[b], logk[b]) for b in boots]) if n_boot else np.empty((0, 2))
-        lo = np.nanquantile(bs, a, axis=0) if n_boot else [np.nan, np.nan]
-        hi = np.nanquantile(bs, 1 - a, axis=0) if n_boot else [np.nan, np.nan]
+        with warnings.catch_warnings():  # degenerate resamples give NaN; all-NaN columns stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo = np.nanquantile(bs, a, axis=0) if n_boot else [np.nan, np.nan]
+            hi = np.nanquantile(bs, 1 - a, axis=0) if n_boot else [np.nan, np.nan]
         rows.append(dict(dial=k, slope=slope, slope_lo=lo[0], slope_hi=hi[0],
                          partial_spearman=rho, rho_lo=lo[1], rho_hi=hi[1], n=n))
     return pd.DataFrame(rows).sort_values("slope", ascending=False, ignore_index=True)

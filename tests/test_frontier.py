@@ -76,3 +76,10 @@ def test_frontier_kinds_filter():
     assert list(f.index) == ["c", "f", "g"]
     with pytest.raises(ValueError, match="empty"):
         pareto_frontier(df, kinds="nothing")
+
+
+def test_dial_importance_constant_accuracy():
+    df = pd.DataFrame(dict(r=[0.5, 0.6, 0.7, 0.8, 0.9], d=[1.0, 0.9, 0.8, 0.7, 0.6], w=[0.5] * 5,
+                           flops=[1, 2, 3, 4, 5], top1=[10.0] * 5))
+    with pytest.raises(ValueError, match="same 'top1'"):
+        dial_importance(df)
