@@ -31,6 +31,10 @@ def test_predict_scalar_and_twist():
     assert t.resolution == pytest.approx(m[0]) and t.depth == pytest.approx(m[1])
     assert t.resolution ** 2 * t.depth * t.width ** 2 == pytest.approx(0.25)
     assert f.get_params()["width_solver"] is naive_width
+    from sklearn.base import clone
+
+    g = clone(f)
+    assert g.get_params() == f.get_params() and not hasattr(g, "gp_r_")
     assert f.set_params(log_target=True).log_target
 
 
