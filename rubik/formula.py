@@ -291,7 +291,8 @@ def matched_giant_phi(base: str, c: float, *, base_resolution: int | None = None
 
 def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float] | None = None,
                   base: str | None = None, *, giant: str | None = "matched",
-                  base_resolution: int | None = None, num_classes: int = 1000) -> pd.DataFrame:
+                  base_resolution: int | None = None, num_classes: int = 1000,
+                  include_giant: bool | None = None) -> pd.DataFrame:
     """Models of the tiny formula (and the matching inversed giant formula) at FLOPs ratios ``cs``.
 
     ``cs``: ratios, or ``{name: ratio}``; None -> ``TINY_FAMILY`` for EfficientNet-B0
@@ -301,7 +302,7 @@ def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float
     ``giant="matched"`` (default) phi is solved so the real FLOPs match ``c`` (a fair
     comparison at equal FLOPs, as the paper's B^-4 at 24M), with ``"nominal"`` it is
     ``log2 c`` (phi = -1..-4 for c = 1/2..1/16; real FLOPs then much higher, see ``giant_phi``),
-    None: no giant rows. Giant rows are named ``<name>_giant``.
+    None: no giant rows (``include_giant=False`` is the same). Giant rows are named ``<name>_giant``.
 
     Columns: ``name, kind, target_c, r, d, w, r_std, d_std, phi, resolution (px),
     flops, params, flops_ratio, train_kwargs`` where ``train_kwargs`` is a dict for
@@ -313,6 +314,8 @@ def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float
     from rubik.cube import giant_twist
 
     formula._check_fitted()
+    if include_giant is not None and not include_giant:
+        giant = None
     base = base or formula.base
     if base != formula.base:  # e.g. the B0 study's r(c), d(c) applied to GhostNet-A
         formula = copy.copy(formula)

@@ -66,6 +66,7 @@ def test_bad_inputs():
 
 def test_derive_family_naive_solver():
     f = TinyFormula(width_solver=naive_width).fit(synthetic_frontier(20, seed=4))
+    assert len(derive_family(f, [0.5], include_giant=False)) == 1
     fam = derive_family(f, [0.5, 0.25, 0.125, 0.0625], giant="nominal")
     assert list(fam.kind) == ["tiny", "giant"] * 4
     g = fam[fam.kind == "giant"]
