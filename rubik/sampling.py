@@ -75,6 +75,8 @@ def architecture(base: str, twist, rules=None) -> dict:
         plan = get_family(base).plan(twist, check_rules(base, rules))
     except (ImportError, AttributeError, TypeError):
         plan = None
+    if plan is not None and hasattr(plan, "layers") and hasattr(plan, "widths"):  # ResNet: output = 4 x inner
+        return {"repeats": ",".join(map(str, plan.layers)), "channels": ",".join(str(4 * c) for c in plan.widths)}
     if plan is None or not hasattr(plan, "stages"):
         return {"repeats": "", "channels": ""}
     reps, chans = [], []

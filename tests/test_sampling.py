@@ -59,6 +59,7 @@ def test_other_bases():
     pytest.importorskip("rubik.models.resnet")
     r = sample_twists(5, "resnet50", seed=0)
     assert (r.flops_ratio <= 1).all() and r.iloc[0].resolution == 224
+    assert r.iloc[0].repeats == "3,4,6,3" and r.iloc[0].channels == "256,512,1024,2048"
 
 
 def test_bad_inputs():
