@@ -52,8 +52,19 @@ or SLURM (``SLURM_ARRAY_TASK_ID``/``SLURM_ARRAY_TASK_COUNT``, else ``SLURM_PROCI
 The torchrun variables are removed before training, so each worker trains its models alone
 (no DistributedDataParallel inside a sweep).
 
+From Python (what the notebooks do)::
+
+    from rubik.sweep import sample_twists, init_sweep, run_sweep, load_results
+    samples = sample_twists(100, "efficientnet_b0", base_resolution=64, num_classes=10, mode="stratified")
+    init_sweep("runs/sweep", samples, TrainConfig(data=DataConfig(root=...), recipe="proxy", epochs=30))
+    results = run_sweep("runs/sweep", processes=2, threads=1)      # == load_results("runs/sweep")
+
 ``load_results(DIR)`` gives one row per trial (sample columns, ``status``, metrics), ready for
 ``rubik.frontier.pareto_frontier`` and ``rubik.formula.TinyFormula``.
+
+Tested: two concurrent workers and two local processes train every trial exactly once; a worker
+killed with SIGKILL mid-trial leaves a stale claim that the next run takes over (only that
+trial is trained again); SIGTERM (``scancel``, ``kill``) releases the claims on the way out.
 """
 from __future__ import annotations
 
