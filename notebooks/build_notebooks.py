@@ -214,7 +214,7 @@ formula's model, the released TinyNet and the inversed giant formula model. Para
 224 px and 1000 classes so they compare with the paper."""),
         code("""reg = R.registry_table(list(R.TINYNETS))
 levels = formula_levels or dict(zip(reg.name, reg.flops_ratio.clip(upper=1.0)))
-family = R.derive_levels(formula, levels, include_giant=True)
+family = R.derive_levels(formula, levels, base_resolution=224)  # costs at 224 px, as the paper
 table = R.compare_families(family)
 run.table(family.drop(columns=["train_kwargs"]), "tiny_formula_family", show=False)
 run.table(table, "tiny_formula_vs_tinynet_vs_giant")"""),

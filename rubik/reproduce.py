@@ -690,38 +690,21 @@ def reference_dials(base_resolution=None, num_classes: int = 1000, phis=(1, 2, 3
     return pd.concat([tiny, pd.DataFrame(g)], ignore_index=True)
 
 
-def giant_phi_for_flops(target_flops: float, base: str = "efficientnet_b0", *, base_resolution=None,
-                        num_classes: int = 1000, lo: float = -12.0, hi: float = 0.0, iters: int = 40) -> float:
-    """The inversed-giant phi (< 0) whose model has ``target_flops`` (bisection on the real,
-    rounded architecture). The nominal phi = -k does not give 1/2^k of the FLOPs: the fixed stem
-    and head (TinyNet rules) keep B^-4 at ~42M, not the paper's 24M; so comparisons "at the same
-    FLOPs" solve phi instead. Models below the 32 px floor count as 0 FLOPs."""
-    from rubik.cube import giant_twist
-    from rubik.flops import analytic_flops
-
-    def flops(phi):
-        try:
-            return analytic_flops(base, giant_twist(phi), base_resolution=base_resolution, num_classes=num_classes)
-        except ValueError:  # resolution below the minimum
-            return 0.0
-
-    if flops(hi) < target_flops:
-        return hi
-    for _ in range(iters):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if flops(mid) < target_flops else (lo, mid)
-    # the rounded architecture moves in steps: take the end closer in FLOPs
-    return lo if abs(flops(lo) - target_flops) < abs(flops(hi) - target_flops) else hi
-
-
 def derive_levels(formula, levels, **kw):
     """``rubik.formula.derive_family`` one FLOPs level at a time, skipping (with a printed
     note) levels where the width cannot be solved: a formula fitted on a short, noisy
-    frontier can ask for r and d that alone exceed the FLOPs budget."""
+    frontier can ask for r and d that alone exceed the FLOPs budget. With
+    ``base_resolution`` the widths are solved at that resolution too (r(c) and d(c)
+    are ratios; the rounding of the real network depends on the px)."""
+    import copy
+
     import pandas as pd
 
     from rubik.formula import derive_family
 
+    if "base_resolution" in kw:  # solve the widths at the resolution the costs are reported at
+        formula = copy.copy(formula).set_params(base_resolution=kw["base_resolution"],
+                                                num_classes=kw.get("num_classes", 1000))
     parts = []
     for name, c in dict(levels).items():
         try:
@@ -737,8 +720,9 @@ def compare_families(derived, num_classes: int = 1000):
     """Per FLOPs level: our tiny-formula model, the released TinyNet and the inversed
     giant model at the same FLOPs ratio (dials, px, params, FLOPs).
 
-    ``derived``: ``rubik.formula.derive_family(formula, {"tinynet_a": c_A, ...})``
-    (tiny rows named after the TinyNet whose FLOPs level they target)."""
+    ``derived``: ``rubik.formula.derive_family(formula, {"tinynet_a": c_A, ...},
+    base_resolution=224)`` (tiny rows named after the TinyNet whose FLOPs level they
+    target; its giant rows have phi solved for the real FLOPs, ``matched_giant_phi``)."""
     import numpy as np
     import pandas as pd
 
@@ -759,20 +743,9 @@ def compare_families(derived, num_classes: int = 1000):
             rows.append(row(level, pretty(t["name"]), "TinyNet (released)", x.r, x.d, x.w, x.resolution, x.params,
                             x.flops, x.flops_ratio, x.paper_top1))
         for _, g in giant[np.isclose(giant["target_c"], t["target_c"])].iterrows():
-            rows.append(row(level, f"B^{g['phi']:.2g} (phi = log2 c)", "inversed giant formula (nominal phi)",
+            rows.append(row(level, f"B^{g['phi']:.2f}", "inversed giant formula (FLOPs-matched phi)",
                             g.r, g.d, g.w, g.get("resolution"), g.get("params", np.nan), g.get("flops", np.nan),
                             g.get("flops_ratio")))
-        if t["name"] in ref.index:  # the giant model with the released TinyNet's FLOPs
-            from rubik.cube import giant_twist
-            from rubik.flops import analytic_flops, analytic_params
-
-            x = ref.loc[t["name"]]
-            phi = giant_phi_for_flops(x.flops, num_classes=num_classes)
-            gt = giant_twist(phi)
-            f = analytic_flops("efficientnet_b0", gt, num_classes=num_classes)
-            rows.append(row(level, f"B^{phi:.2f} (FLOPs-matched)", "inversed giant formula (FLOPs-matched)",
-                            gt.resolution, gt.depth, gt.width, gt.image_size(224),
-                            analytic_params("efficientnet_b0", gt, num_classes=num_classes), f, f / x.flops * x.flops_ratio))
     return pd.DataFrame(rows)
 
 
@@ -816,7 +789,16 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
         if int(br * t.resolution) < 32:
             raise ValueError(f"{tname}: {int(br * t.resolution)} px at base_resolution {br} is below 32 px; "
                              f"raise base_resolution or drop phi={phi} from tvg_phis")
-        gphi = giant_phi_for_flops(analytic_flops(base, t, **kw), base, **kw) if match_flops else float(-phi)
+        if match_flops:
+            from rubik.formula import matched_giant_phi
+
+            try:
+                gphi = matched_giant_phi(base, min(1.0, analytic_flops(base, t, **kw) / f0), **kw)
+            except ValueError as e:
+                raise ValueError(f"level phi={phi} ({tname}): {e}; raise base_resolution or drop it from "
+                                 "tvg_phis") from None
+        else:
+            gphi = float(-phi)
         g = giant_twist(gphi)
         for family, twist, name, tid, p in (("giant", g, f"B^{gphi:.2f}", f"giant_m{phi}", gphi),
                                             ("tiny", t, tname, f"tiny_m{phi}", float("nan"))):
