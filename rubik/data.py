@@ -466,8 +466,9 @@ class TensorLoader:
         return perm[self.rank::self.world_size]
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 7919 + self.rank)
-        idx = self._indices(g)
+        # the permutation must be the same on every rank (each takes its shard); augmentation differs per rank
+        idx = self._indices(torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 7919))
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 7919 + 1 + self.rank)
         for k in range(len(self)):
             bi = idx[k * self.batch_size:(k + 1) * self.batch_size]
             xb = self.x[bi.to(self.x.device)].to(self.device, non_blocking=True).float()

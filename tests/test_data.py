@@ -170,3 +170,15 @@ def test_corrupt_image_names_it(tmp_path, cache_dir, pipeline):
         tr, _, _ = build_loaders(DataConfig(root=str(root), pipeline=pipeline, workers=0), 32, 4, device="cpu",
                                  progress=False)
         list(tr)
+
+
+def test_tensor_loader_shards_cover_the_epoch():
+    x = torch.zeros(10, 3, 8, 8, dtype=torch.uint8)
+    y = torch.arange(10)
+    seen = []
+    for rank in range(3):
+        ld = D.TensorLoader(x, y, 2, image_size=8, train=True, seed=1, rank=rank, world_size=3)
+        ld.set_epoch(5)
+        assert len(ld) == 2          # ceil(10 / 3) = 4 per rank, 2 full batches
+        seen += [int(v) for _, yb in ld for v in yb]
+    assert set(seen) == set(range(10)) and len(seen) == 12      # disjoint shards of one permutation (+2 padded)
