@@ -32,10 +32,13 @@ COMMON = ["run_dir", "preset"]
 
 SETUP = """\
 %matplotlib inline
+import warnings
+
 import pandas as pd
 from rubik import plots
 from rubik import reproduce as R
 
+warnings.filterwarnings("ignore", message="IProgress not found")  # text progress bars are fine
 pd.set_option("display.max_columns", 30, "display.width", 160)
 run = R.RunDir(run_dir)
 run"""

@@ -426,16 +426,16 @@ class RunDir:
         return p
 
     def figure(self, fig, name: str, show: bool = True):
-        """Save ``fig`` as figures/<name>.png/.pdf, display it (in a notebook), close it."""
+        """Save ``fig`` as figures/<name>.png/.pdf, display it (in a notebook), close it.
+        Returns None, so a cell ending with it shows the figure once."""
         import matplotlib.pyplot as plt
 
         from rubik.plots import save_figure
 
-        paths = save_figure(fig, name, self.figures)
+        save_figure(fig, name, self.figures)
         if show:
             _display(fig)
         plt.close(fig)
-        return paths
 
     def table(self, df, name: str, show: bool = True, floatfmt: str = ".4g"):
         """Save ``df`` as tables/<name>.csv/.md and display it."""
@@ -444,7 +444,6 @@ class RunDir:
         save_table(df, name, self.tables, floatfmt=floatfmt)
         if show:
             _display(df)
-        return df
 
     def __repr__(self):
         return f"RunDir({str(self.root)!r})"
