@@ -567,11 +567,13 @@ def choose_pipeline(data: DataConfig, image_size: int, num_images: int, rand_aug
 
 def build_loaders(data: DataConfig, image_size: int, batch_size: int, *, device, distributed=False,
                   rand_augment=False, color_jitter: float = 0.0, scale=(0.08, 1.0), progress: bool = True,
-                  eval_batch_size: int | None = None, channels_last: bool = True):
+                  eval_batch_size: int | None = None, channels_last: bool = True, seed: int | None = None):
     """``(train_loader, val_loader, num_classes)``; see the module docstring for the two pipelines.
 
     ``batch_size`` is per process. ``distributed`` shards both splits over the initialised process group.
+    ``seed`` drives shuffling and augmentation (default ``data.seed``, which also picks the subsample).
     """
+    seed = data.seed if seed is None else seed
     device = torch.device(device)
     rank, world = _dist_info() if distributed else (0, 1)
     root, classes, train_samples = dataset_samples(data, "train")
@@ -587,7 +589,7 @@ def build_loaders(data: DataConfig, image_size: int, batch_size: int, *, device,
         va = tensor_cache(data, "val", image_size, progress=progress and rank == 0)
         if distributed and rank == 0:
             torch.distributed.barrier()
-        common = dict(image_size=image_size, device=device, seed=data.seed, rank=rank, world_size=world,
+        common = dict(image_size=image_size, device=device, seed=seed, rank=rank, world_size=world,
                       channels_last=channels_last)
         train_loader = TensorLoader(tr["x"], tr["y"], batch_size, train=True, scale=scale,
                                     color_jitter=color_jitter, **common)
@@ -597,10 +599,10 @@ def build_loaders(data: DataConfig, image_size: int, batch_size: int, *, device,
         tt = folder_transforms(image_size, True, scale=scale, color_jitter=color_jitter, rand_augment=rand_augment)
         vt = folder_transforms(image_size, False)
         train_loader = FolderLoader(FolderDataset(root, train_samples, tt), batch_size, train=True, device=device,
-                                    workers=data.workers, seed=data.seed, distributed=distributed,
+                                    workers=data.workers, seed=seed, distributed=distributed,
                                     channels_last=channels_last)
         val_loader = FolderLoader(FolderDataset(root, val_samples, vt), eval_bs, train=False, device=device,
-                                  workers=data.workers, seed=data.seed, distributed=distributed,
+                                  workers=data.workers, seed=seed, distributed=distributed,
                                   channels_last=channels_last)
     train_loader.pipeline = val_loader.pipeline = pipeline
     return train_loader, val_loader, len(classes)

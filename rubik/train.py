@@ -51,6 +51,7 @@ with exactly the weights of an uninterrupted one. Accuracies are percentages.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import math
@@ -317,12 +318,11 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
         model = make_model(cfg, len(classes))
     resolution = model_resolution(model, cfg)
     apply_recipe_to_model(model, r)
-    model.to(device, memory_format=memory_format)
     params = sum(p.numel() for p in model.parameters())
     flops = None
-    try:
+    try:  # on a CPU copy in eval mode: the counter's forward must not touch BN statistics or the RNG
         from rubik.flops import count_flops
-        flops = int(count_flops(model, resolution))
+        flops = int(count_flops(copy.deepcopy(model).cpu().eval(), resolution))
     except Exception:  # FLOPs are informative here; a model the counter cannot handle still trains
         pass
     model.to(device, memory_format=memory_format)
@@ -331,7 +331,8 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
     # --- data
     train_loader, val_loader, num_classes = build_loaders(
         cfg.data, resolution, batch_size, device=device, distributed=world > 1, rand_augment=r.rand_augment,
-        color_jitter=r.color_jitter, scale=tuple(r.crop_scale), progress=show, channels_last=channels_last)
+        color_jitter=r.color_jitter, scale=tuple(r.crop_scale), progress=show, channels_last=channels_last,
+        seed=cfg.seed)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         raise ValueError(f"batch size {batch_size} is larger than the training set ({len(train_loader.dataset)} images)")
