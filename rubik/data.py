@@ -421,6 +421,14 @@ def color_jitter_batch(x: torch.Tensor, strength: float, generator=None) -> torc
     return x.clamp_(0, 1)
 
 
+class _Sized:
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+
 class TensorLoader:
     """Batches from a uint8 tensor cache, augmented as tensors; yields ``(x, y)`` on ``device``.
 
@@ -445,7 +453,7 @@ class TensorLoader:
         self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1) * 255
         n = len(self.x)
         self.num_samples = math.ceil(n / world_size) if train else len(range(rank, n, world_size))
-        self.dataset = self  # duck-typing for ``len(loader.dataset)``
+        self.dataset = _Sized(n)  # ``len(loader.dataset)``: number of images, as for a DataLoader
 
     def __len__(self):
         if self.drop_last:

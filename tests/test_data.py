@@ -14,7 +14,7 @@ def test_tensor_pipeline_batches(tiny_imagefolder, cache_dir):
     cfg = DataConfig(root=str(tiny_imagefolder), pipeline="tensor", workers=0)
     tr, va, n = build_loaders(cfg, 32, 8, device="cpu", progress=False)
     assert n == 3 and tr.pipeline == "tensor"
-    assert len(tr) == 24 // 8 and len(va) == 1
+    assert len(tr) == 24 // 8 and len(va) == 1 and len(tr.dataset) == 24 and len(va.dataset) == 12
     x, y = next(iter(tr))
     assert x.shape == (8, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert -3 < x.mean() < 3 and x.std() > 0.1                                     # normalised
