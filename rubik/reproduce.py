@@ -361,8 +361,12 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
     n_tab = len(list((run_dir / "tables").glob("*.csv")))
     echo(f"all {len(results)} notebooks done in {_fmt_s(total)}: {n_fig} figures in {run_dir / 'figures'}, "
          f"{n_tab} tables in {run_dir / 'tables'}")
-    (run_dir / "timings.json").write_text(json.dumps(
-        {r.name: round(r.seconds, 2) for r in results} | {"total": round(total, 2)}, indent=1))
+    tfile = run_dir / "timings.json"  # merged over resumed runs: the latest time of each notebook
+    timings = json.loads(tfile.read_text()) if tfile.exists() else {}
+    timings.update({r.name: round(r.seconds, 2) for r in results})
+    timings.pop("total", None)
+    timings["total"] = round(sum(timings.values()), 2)
+    tfile.write_text(json.dumps(dict(sorted(timings.items())), indent=1))
     return results
 
 
