@@ -59,6 +59,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -528,7 +529,13 @@ def main(args) -> int:
                         cache_dir=args.cache_dir, workers=args.workers, seed=args.seed, download=args.download),
         recipe=recipe, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=args.device,
         threads=args.threads, out_dir=args.out, resume=args.resume, compile=args.compile, progress=not args.quiet)
-    result = train(cfg)
+    from rubik.data import DataError
+
+    try:
+        result = train(cfg)
+    except DataError as e:   # a data problem: the message says what and where; no traceback needed
+        print(f"rubik train: error: {e}", file=sys.stderr)
+        return 2
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
     return 0

@@ -137,3 +137,11 @@ def test_ddp_two_processes_gloo(tiny_imagefolder, cache_dir, tmp_path):
     assert not any(k.startswith("module.") for k in ck["model"])  # plain names, loadable without DDP
     # 24 train images / (2 ranks x 4) = 3 steps per epoch per rank
     assert ck["scheduler"]["last_step"] == 6
+
+
+def test_cli_bad_data_path_is_a_clear_error(tmp_path, capsys):
+    from rubik.cli import main
+
+    assert main(["train", "--data", str(tmp_path / "missing"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and "does not exist" in err
