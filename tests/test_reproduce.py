@@ -174,3 +174,14 @@ def test_smoke_resume_from_a_notebook(smoke_run):
     assert [r.name for r in results] == ["07_paper_figures"]
     assert (out / "02_sweep.ipynb").stat().st_mtime == before
     assert any("07_paper_figures done in" in s for s in lines)
+
+
+def test_imagenet100_subset_is_drawn_into_the_run_dir(tmp_path):
+    fake = R.make_synthetic_imagefolder(tmp_path / "imagenet", classes=102, train_per_class=2, val_per_class=1,
+                                        size=32)
+    cfg = R.resolve_data(R.load_preset("imagenet100"), str(fake), tmp_path / "run")
+    assert cfg["manifest"] == str(tmp_path / "run" / "imagenet100_manifest.json")
+    assert R.count_classes(cfg["data_dir"], cfg["manifest"]) == 100
+    assert cfg["imagenet_dir"] == cfg["data_dir"]
+    again = R.resolve_data(R.load_preset("imagenet100"), str(fake), tmp_path / "run")
+    assert again["manifest"] == cfg["manifest"]  # drawn once, then reused
