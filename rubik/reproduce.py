@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -352,9 +353,9 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
                 f"  executed notebook (with the traceback): {out_nb}\n"
                 f"  log: {log}\n"
                 f"  fix it, then resume with: rubik reproduce --preset {cfg['preset']} --from {num}"
-                + ("" if synthetic else f" --data {cfg['data_dir']}")
-                + "".join(f" -p {p}" for p in (overrides or []) if isinstance(overrides, (list, tuple)))
-                + (f" --out {out_dir}" if out_dir else ""))
+                + ("" if synthetic else f" --data {shlex.quote(cfg['data_dir'])}")
+                + "".join(f" -p {shlex.quote(p)}" for p in (overrides or []) if isinstance(overrides, (list, tuple)))
+                + (f" --out {shlex.quote(str(out_dir))}" if out_dir else ""))
         echo(f"[{i}/{len(notebooks)}] {nb.stem} done in {_fmt_s(dt)}")
     total = time.perf_counter() - t_all
     n_fig = len(list((run_dir / "figures").glob("*.png")))
