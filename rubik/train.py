@@ -30,6 +30,9 @@ Recipes (``Recipe.named(name, **overrides)``):
     no colour jitter; 10 epochs;
   - batch 32: twice the steps in the same time (CPU images/s of B0 at 64 px are about the same at
     batch 32 and 64 with one thread): 45 % vs 40 % at batch 64.
+  Measured with these defaults: B0 at base 64 px, Imagenette 500 img/class, 6 epochs (936 steps),
+  1 CPU thread on a shared 2-core box: top-1 14.2, 23.5, 31.1, 44.1, 46.5, 49.1 % (EMA 48.9 %),
+  top-5 90.4 %, 17 min wall.
 * ``proxy_resnet`` -- the same short schedule with SGD (lr 0.8 per 1024, wd 5e-5; not tuned).
 * ``smoke`` -- a few steps for tests (2 epochs, batch 16, no warmup, small EMA). With ~20 steps in all,
   BN momentum is 0.5 (running statistics must converge in a few steps, or eval-mode outputs collapse:
@@ -39,7 +42,8 @@ Recipes (``Recipe.named(name, **overrides)``):
 ``batch_size`` is per process; the learning rate is ``lr_per_1024 * batch_size * world_size / 1024``.
 
 Devices: CPU (``threads``; channels_last optional: measured 2x *slower* for B0 on our CPU, so off
-by default there), CUDA (bf16 autocast, channels_last, optional
+by default there; ``torch.compile`` on CPU took 213 s to compile B0 and gave no speed-up; on a shared
+2-core box, sweeps should run 2 processes x 1 thread: 7x the aggregate images/s of 1 x 2), CUDA (bf16 autocast, channels_last, optional
 ``torch.compile``). Several GPUs / nodes: ``torchrun --nproc_per_node=N -m rubik train ...``
 (detected from ``RANK``/``WORLD_SIZE``; DistributedDataParallel, sharded data, rank 0 writes).
 
