@@ -23,7 +23,7 @@ import matplotlib.colors
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 __all__ = [
     "COLORS", "save_figure", "save_table", "to_markdown", "mflops",
@@ -256,7 +256,7 @@ def plot_frontier(results: pd.DataFrame, frontier: pd.DataFrame | None = None,
     ax.set_xlabel("FLOPs (M, log scale)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     ax.set_title(title or "Accuracy vs FLOPs of models twisted from EfficientNet-B0")
     return fig
 
@@ -468,7 +468,7 @@ def plot_tiny_vs_giant(runs: pd.DataFrame, group: str = "family", x: str | None 
     ax.set_xlabel("FLOPs (M, log scale)")
     ax.set_ylabel("top-1 accuracy (%)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     if title:
         ax.set_title(title)
     return fig
@@ -531,6 +531,7 @@ def plot_training_curves(history: pd.DataFrame, run: str = "run", x: str = "epoc
             break
         ax.plot(sub[x], _percent(sub[y]), "-o", ms=3, lw=1, label=str(name), color=_CYCLE[i % len(_CYCLE)])
     ax.set_xlabel(x)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("top-1 accuracy (%)")
     ax.grid(alpha=0.3)
     if history[run].nunique() <= max_runs:
