@@ -336,6 +336,9 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
                                     request_save_on_cell_execute=True)
             except pm.PapermillExecutionError as e:
                 err = f"cell {e.cell_index + 1 if isinstance(e.cell_index, int) else '?'}: {e.ename}: {e.evalue}"
+                if e.ename == "ModuleNotFoundError" and "rubik" in str(e.evalue):
+                    err += (f" (the kernel runs another Python than {sys.executable}: register this one with "
+                            f"`{sys.executable} -m ipykernel install --user --name python3`, or pass --kernel NAME)")
             except Exception as e:  # kernel missing, timeout, bad notebook...
                 hint = ""
                 if type(e).__name__ == "NoSuchKernel":
