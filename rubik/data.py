@@ -270,10 +270,12 @@ def _decode_all(paths: list[str], resize: int, crop: int, workers: int, progress
     bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False)
     workers = min(workers, os.cpu_count() or 1, max(1, n // 64))
     if workers > 1:
-        import multiprocessing as mp
+        # Threads, not processes: PIL releases the GIL while decoding and resizing, and forking a
+        # process whose torch/OpenMP threads are running (a sweep worker) can deadlock the child.
+        from concurrent.futures import ThreadPoolExecutor
 
-        with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(workers) as pool:
-            for i, a in enumerate(pool.imap(_decode_task, tasks, chunksize=32)):
+        with ThreadPoolExecutor(workers) as pool:
+            for i, a in enumerate(pool.map(_decode_task, tasks)):
                 x[i] = torch.from_numpy(a)
                 bar.update(1)
     else:

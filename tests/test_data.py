@@ -74,6 +74,32 @@ def test_parallel_decode_matches_serial(tmp_path, cache_dir):
     assert torch.equal(a, b)
 
 
+def _decode_in_busy_process(paths, queue):
+    torch.set_num_threads(2)
+    torch.randn(256, 256) @ torch.randn(256, 256)        # start torch's intra-op threads first
+    queue.put(tuple(D._decode_all(paths, 36, 36, workers=2, progress=False, desc="").shape))
+
+
+def test_parallel_decode_inside_a_worker_process(tmp_path):
+    # Sweep workers are spawned processes whose torch threads are already running; the earlier
+    # fork-based decode pool hung there once in a real `cpu` preset run. The hang was
+    # intermittent, so this guards the setting rather than reproducing it every time.
+    import multiprocessing as mp
+
+    root = make_imagefolder(tmp_path / "ds", classes=2, per_class=(70, 1), size=40)
+    paths = sorted(str(p) for p in (root / "train").rglob("*.jpg"))
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_decode_in_busy_process, args=(paths, queue))
+    proc.start()
+    proc.join(120)
+    alive = proc.is_alive()
+    if alive:
+        proc.kill()
+    assert not alive, "decoding in a worker process hung"
+    assert queue.get(timeout=5) == (len(paths), 3, 36, 36)
+
+
 def test_folder_pipeline_batches(tiny_imagefolder):
     cfg = DataConfig(root=str(tiny_imagefolder), pipeline="folder", workers=0)
     tr, va, n = build_loaders(cfg, 32, 8, device="cpu", color_jitter=0.4, rand_augment=True, progress=False)
