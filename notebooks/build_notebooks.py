@@ -231,15 +231,18 @@ run.table(table, "tiny_formula_vs_tinynet_vs_giant")"""),
 
 # --------------------------------------------------------------------------- 05
 NB05 = dict(
-    params=COMMON + ["base", "base_resolution", "tvg_phis", "tvg_tiny", "tvg_match_flops", "tvg_seeds", "tvg_epochs", "epochs",
+    params=COMMON + ["base", "base_resolution", "tvg_phis", "tvg_tiny", "tvg_levels", "tvg_match_flops", "tvg_seeds",
+                     "tvg_epochs", "epochs",
                      "metric", "seed"] + DATA + TRAIN,
     cells=[
         md("""# 05 · Tiny formula vs inversed giant formula at matching FLOPs
 
 The paper's ImageNet-100 comparison: for each FLOPs level, the inversed giant formula model
 B^phi (EfficientNet's compound scaling run backwards) against TinyNet-B..E (`tvg_tiny: released`,
-levels phi = 1..4 as the paper's B^-1..B^-4) or our own tiny-formula model at the same FLOPs
-(`tvg_tiny: formula`). With `tvg_match_flops` (default) the giant's phi is solved so that its
+levels phi = 1..4 as the paper's B^-1..B^-4), our own tiny-formula model at the same FLOPs
+(`tvg_tiny: formula`) or both (`tvg_tiny: both`). A level's FLOPs ratio is the released
+TinyNet's (`tvg_levels: tinynet`) or exactly c = 2^-phi (`tvg_levels: c`; the TinyNet contender
+then keeps its r and d and solves w, as the paper's tiny formula does). With `tvg_match_flops` (default) the giant's phi is solved so that its
 real, rounded architecture has the tiny model's FLOPs: the nominal phi = -k keeps far more than
 1/2^k of the FLOPs (fixed stem and head). Several seeds; mean ± std. Each seed is a resumable
 sweep under `tiny_vs_giant/seed<k>`."""),
@@ -250,12 +253,12 @@ from rubik.sweep import load_results
 
 num_classes = R.count_classes(data_dir, manifest)
 formula = None
-if tvg_tiny == "formula":
+if tvg_tiny in ("formula", "both"):
     done = R.finished(load_results(run.path("sweep")))
     formula = TinyFormula(base=base, base_resolution=base_resolution, num_classes=num_classes).fit(
         R.pareto_layers(done[done.kind == "random"], y=metric, min_points=3))
 trials = R.tiny_vs_giant_trials(tvg_phis, tiny=tvg_tiny, formula=formula, match_flops=tvg_match_flops,
-                                base=base, base_resolution=base_resolution, num_classes=num_classes)
+                                levels=tvg_levels, base=base, base_resolution=base_resolution, num_classes=num_classes)
 trials[["id", "name", "family", "level", "phi", "r", "d", "w", "resolution", "params", "flops", "flops_ratio"]]"""),
         code("""template = R.train_template(data_dir=data_dir, dataset=dataset, train_per_class=train_per_class,
                             val_per_class=val_per_class, manifest=manifest, pipeline=pipeline, workers=workers,
@@ -271,7 +274,7 @@ if len(failed):
 run.table(runs[["id", "name", "family", "level", "seed", "resolution", "flops", metric, "time_s"]], "tiny_vs_giant_runs", show=False)
 run.table(summary, "tiny_vs_giant")"""),
         code("""run.figure(plots.plot_tiny_vs_giant(runs[runs.status == "done"].assign(
-    family=lambda x: x.family.map({"tiny": f"TinyNet ({tvg_tiny})", "giant": "inversed giant formula"})), y=metric,
+    family=lambda x: x.family.map(R.TVG_LABELS)), y=metric,
     title=f"Tiny vs giant at matching FLOPs ({len(tvg_seeds)} seed(s), base {base_resolution} px)"),
     "fig_tiny_vs_giant")"""),
     ],

@@ -22,6 +22,11 @@ MAX_DIAL = 8.0
 # (alpha * beta**2 * gamma**2 ~= 2, so each phi step roughly doubles the FLOPs).
 GIANT_ALPHA, GIANT_BETA, GIANT_GAMMA = 1.2, 1.1, 1.15
 
+MIN_IMAGE_SIZE = 24
+"""Smallest input side (px) a twist may ask for. EfficientNet's last stage still sees a 1x1 map
+at 24 px (five stride-2 layers, padded), and CPU proxies at ``base_resolution = 64`` need it:
+TinyNet-E's r = 0.475 gives 30 px there, and the inversed giant model matched to its FLOPs ~26 px."""
+
 _DIALS = ("resolution", "depth", "width")
 
 
@@ -67,11 +72,12 @@ class Twist:
         """``(r, d, w)``."""
         return (self.resolution, self.depth, self.width)
 
-    def image_size(self, base_resolution: int = 224, min_size: int = 32) -> int:
+    def image_size(self, base_resolution: int = 224, min_size: int | None = None) -> int:
         """Input side in pixels: ``int(base_resolution * r)`` (the TinyNet convention).
 
-        Raises ValueError if it falls below ``min_size`` (default 32 px).
+        Raises ValueError if it falls below ``min_size`` (default ``MIN_IMAGE_SIZE``, 24 px).
         """
+        min_size = MIN_IMAGE_SIZE if min_size is None else min_size
         if base_resolution is None or base_resolution <= 0:
             raise ValueError(f"base_resolution must be a positive integer, got {base_resolution!r}")
         size = int(base_resolution * self.resolution)

@@ -249,7 +249,7 @@ def matched_giant_phi(base: str, c: float, *, base_resolution: int | None = None
     FLOPs are a non-decreasing step function of phi (r, d and w all grow with it); we bisect
     for the last phi at or below the target and take the closer of that network and the next
     one up. ValueError if the target is below what phi reaches before the input drops under
-    32 px at ``base_resolution``.
+    ``rubik.cube.MIN_IMAGE_SIZE`` px at ``base_resolution``.
     """
     from rubik.cube import giant_twist
     from rubik.flops import analytic_flops
@@ -264,7 +264,9 @@ def matched_giant_phi(base: str, c: float, *, base_resolution: int | None = None
     def flops(phi):
         return analytic_flops(base, giant_twist(phi), **kw)
 
-    lo = math.log(32.0 / br) / math.log(1.15) + 1e-6  # smallest phi with >= 32 px
+    from rubik.cube import MIN_IMAGE_SIZE
+
+    lo = math.log(MIN_IMAGE_SIZE / br) / math.log(1.15) + 1e-6  # smallest phi with a valid input size
     lo = max(lo, -30.0)
     while True:  # move up past widths that round a layer to nothing
         try:
@@ -276,7 +278,7 @@ def matched_giant_phi(base: str, c: float, *, base_resolution: int | None = None
                 raise
     if target < f_lo:
         raise ValueError(f"matched_giant_phi: FLOPs ratio {c:g} is below the smallest inversed-giant "
-                         f"{base} at >= 32 px (phi={lo:.2f}, ratio {f_lo / (target / c):.3g})")
+                         f"{base} at >= {MIN_IMAGE_SIZE} px (phi={lo:.2f}, ratio {f_lo / (target / c):.3g})")
     a, b = lo, 0.0
     if flops(b) <= target:
         return 0.0

@@ -457,7 +457,9 @@ def plot_tiny_vs_giant(runs: pd.DataFrame, group: str = "family", x: str | None 
     key = "level" if "level" in d else "_x"
     fig, ax = _new((6.8, 4.6))
     for i, (fam, sub) in enumerate(d.groupby(group, sort=False)):
-        k = "giant" if "giant" in str(fam).lower() else ("tiny" if "tiny" in str(fam).lower() else None)
+        name = str(fam).lower()
+        k = next((k for k, words in (("giant", ("giant",)), ("ours", ("ours", "our ")), ("tiny", ("tiny",)))
+                  if any(w in name for w in words)), None)
         color = COLORS[k] if k else _CYCLE[(i + 3) % len(_CYCLE)]
         agg = sub.groupby(key).agg(x=("_x", "mean"), m=("_y", "mean"), s=("_y", "std"), n=("_y", "size"))
         agg = agg.sort_values("x")

@@ -541,8 +541,18 @@ def count_classes(data_dir, manifest=None) -> int:
 def train_template(*, data_dir, dataset="imagenette", train_per_class=None, val_per_class=None, manifest=None,
                    pipeline="auto", workers=2, recipe="proxy", epochs=None, batch_size=None, seed=0,
                    device="auto", threads=None, cache_dir=None):
-    """The ``TrainConfig`` every trial of a sweep starts from (no progress output)."""
-    from rubik.train import TrainConfig
+    """The ``TrainConfig`` every trial of a sweep starts from (no progress output).
+
+    ``recipe`` is a recipe name or a mapping ``{name: proxy, eval_every: 100, ...}`` (a named
+    recipe with some fields changed); a mapping is spelled out in full so the sweep records it.
+    """
+    from rubik.train import TrainConfig, resolve_recipe
+
+    if isinstance(recipe, dict):
+        try:
+            recipe = resolve_recipe(recipe)
+        except (TypeError, ValueError) as e:
+            raise ReproduceError(f"recipe {recipe!r}: {e}") from None
 
     data = data_config(data_dir, dataset, train_per_class=train_per_class, val_per_class=val_per_class,
                        manifest=manifest, pipeline=pipeline, workers=workers, seed=seed, cache_dir=cache_dir)
@@ -756,19 +766,31 @@ def compare_families(derived, num_classes: int = 1000):
     return pd.DataFrame(rows)
 
 
-def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bool = True,
+TVG_LABELS = {"tiny": "TinyNet dials (paper)", "ours": "our fitted formula", "giant": "inversed giant formula"}
+"""Legend labels of the tiny-vs-giant families (``tiny_vs_giant_trials``'s ``family`` column)."""
+
+
+def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bool = True, levels="tinynet",
                          base="efficientnet_b0", base_resolution=None, num_classes: int = 1000):
     """Trials for the tiny-vs-giant comparison, one FLOPs level per ``phi`` in ``phis``.
 
-    Level ``phi`` is the paper's pair B^-phi / TinyNet-{B,C,D,E} (phi = 1..4). The tiny model
-    is the released TinyNet (``tiny="released"``) or our formula at that TinyNet's FLOPs
-    ratio (``tiny="formula"``, needs ``formula``). The giant model is the inversed giant
-    formula at the phi that gives the tiny model's FLOPs (``match_flops``, default: the
-    paper compares at equal FLOPs) or at the nominal ``-phi``. Rows are
-    ``rubik.sweep.init_sweep`` samples (plus ``family``, ``level``, ``name``, ``phi``)."""
+    Level ``phi`` is the paper's pair B^-phi / TinyNet-{B,C,D,E} (phi = 1..4). Its FLOPs ratio:
+
+    * ``levels="tinynet"``: the released TinyNet's own ratio in this setting (at a proxy's small
+      base resolution that is not 2^-phi: TinyNet-B is c = 0.64 at 64 px, 10 classes);
+    * ``levels="c"``: exactly ``c = 2^-phi`` (0.5, 0.25, 0.125, 0.0625); the TinyNet contender
+      then keeps the released r and d and solves w for c (the paper's own recipe: r, d from the
+      formula, w from the budget).
+
+    Contenders (``tiny``): ``"released"`` the TinyNet dials (family ``tiny``), ``"formula"`` our
+    fitted formula at the level's c (family ``tiny``; needs ``formula``), ``"both"`` the two
+    (families ``tiny`` and ``ours``). The giant model is the inversed giant formula at the phi that
+    gives the first contender's FLOPs (``match_flops``, default: the paper compares at equal
+    FLOPs) or at the nominal ``-phi``. Rows are ``rubik.sweep.init_sweep`` samples (plus
+    ``family``, ``level``, ``name``, ``phi``)."""
     import pandas as pd
 
-    from rubik.cube import Twist, giant_twist
+    from rubik.cube import MIN_IMAGE_SIZE, Twist, giant_twist
     from rubik.flops import analytic_flops, analytic_params
     from rubik.models import get_model_spec
     from rubik.models.registry import BASE_RESOLUTION
@@ -776,26 +798,41 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
     br = int(base_resolution or BASE_RESOLUTION[base])
     kw = dict(num_classes=num_classes, base_resolution=br)
     f0 = analytic_flops(base, (1.0, 1.0, 1.0), **kw)
+    if tiny not in ("released", "formula", "both"):
+        raise ValueError(f"tvg_tiny must be 'released', 'formula' or 'both', got {tiny!r}")
+    if tiny in ("formula", "both") and formula is None:
+        raise ValueError(f"tvg_tiny={tiny!r} needs the fitted tiny formula (run notebook 04 first)")
     rows = []
     for phi in phis:
         phi = int(phi)
         tn = GIANT_PAIRS.get(phi)
         if tn is None:
             raise ValueError(f"tvg_phis: no TinyNet level for phi={phi} (have {sorted(GIANT_PAIRS)})")
-        if tiny == "released":
-            t, tname = get_model_spec(tn).twist, pretty(tn)
-        elif tiny == "formula":
-            if formula is None:
-                raise ValueError("tvg_tiny='formula' needs the fitted tiny formula (run notebook 04 first)")
-            c = analytic_flops(base, get_model_spec(tn).twist, num_classes=num_classes) / \
-                analytic_flops(base, (1.0, 1.0, 1.0), num_classes=num_classes)
-            t, tname = formula.twist(min(c, 1.0)), f"ours @ {pretty(tn)}"
+        released = Twist.from_any(get_model_spec(tn).twist)
+        if levels == "tinynet":
+            c, tiny_name = analytic_flops(base, released, **kw) / f0, pretty(tn)
+        elif levels == "c":
+            from rubik.flops import solve_width
+
+            c = 2.0 ** -phi
+            released = Twist(released.resolution, released.depth,
+                             solve_width(base, released.resolution, released.depth, c * f0, **kw))
+            tiny_name = f"{pretty(tn)} r, d (w solved)"
         else:
-            raise ValueError(f"tvg_tiny must be 'released' or 'formula', got {tiny!r}")
-        t = Twist.from_any(t)
-        if int(br * t.resolution) < 32:
-            raise ValueError(f"{tname}: {int(br * t.resolution)} px at base_resolution {br} is below 32 px; "
-                             f"raise base_resolution or drop phi={phi} from tvg_phis")
+            raise ValueError(f"tvg levels must be 'tinynet' or 'c', got {levels!r}")
+        # contenders at this level: (family, twist, name, id); the giant is matched to the first one
+        contenders = []
+        if tiny in ("released", "both"):
+            contenders.append(("tiny", released, tiny_name, f"tiny_m{phi}"))
+        if tiny in ("formula", "both"):
+            family, tid = ("ours", f"ours_m{phi}") if tiny == "both" else ("tiny", f"tiny_m{phi}")
+            contenders.append((family, Twist.from_any(formula.twist(min(c, 1.0))), f"ours @ c={c:.3g}", tid))
+        for _, t, tname, _ in contenders:
+            if int(br * t.resolution) < MIN_IMAGE_SIZE:
+                raise ValueError(f"{tname}: {int(br * t.resolution)} px at base_resolution {br} is below "
+                                 f"{MIN_IMAGE_SIZE} px; "
+                                 f"raise base_resolution or drop phi={phi} from tvg_phis")
+        t, tname = contenders[0][1], contenders[0][2]
         if match_flops:
             from rubik.formula import matched_giant_phi
 
@@ -807,11 +844,11 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
         else:
             gphi = float(-phi)
         g = giant_twist(gphi)
-        for family, twist, name, tid, p in (("giant", g, f"B^{gphi:.2f}", f"giant_m{phi}", gphi),
-                                            ("tiny", t, tname, f"tiny_m{phi}", float("nan"))):
+        for family, twist, name, tid, p in [("giant", g, f"B^{gphi:.2f}", f"giant_m{phi}", gphi)] + \
+                [(fam, tw, nm, i, float("nan")) for fam, tw, nm, i in contenders]:
             px = int(br * twist.resolution)
-            if px < 32:
-                raise ValueError(f"{name}: {px} px at base_resolution {br} is below 32 px; raise "
+            if px < MIN_IMAGE_SIZE:
+                raise ValueError(f"{name}: {px} px at base_resolution {br} is below {MIN_IMAGE_SIZE} px; raise "
                                  f"base_resolution or drop phi={phi} from tvg_phis")
             f = analytic_flops(base, twist, **kw)
             rows.append(dict(id=tid, kind=family, family=family, level=phi, name=name, phi=p, base=base,
@@ -848,7 +885,7 @@ def summarize_tiny_vs_giant(runs, metric="top1"):
     rows = []
     for level, sub in d.groupby("level"):
         row = {"level": f"phi=-{level}"}
-        for fam in ("tiny", "giant"):
+        for fam in ("tiny", "ours", "giant"):
             f = sub[sub["family"] == fam]
             if not len(f):
                 continue
@@ -858,8 +895,9 @@ def summarize_tiny_vs_giant(runs, metric="top1"):
             row[f"{fam}_{metric}"] = float(f[metric].mean())
             row[f"{fam}_std"] = float(f[metric].std()) if len(f) > 1 else float("nan")
             row["seeds"] = int(f["seed"].nunique())
-        if f"tiny_{metric}" in row and f"giant_{metric}" in row:
-            row["gain"] = row[f"tiny_{metric}"] - row[f"giant_{metric}"]
+        for fam, gain in (("tiny", "gain"), ("ours", "ours_gain")):   # accuracy points over the giant
+            if f"{fam}_{metric}" in row and f"giant_{metric}" in row:
+                row[gain] = row[f"{fam}_{metric}"] - row[f"giant_{metric}"]
         rows.append(row)
     return pd.DataFrame(rows)
 

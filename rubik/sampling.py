@@ -20,9 +20,9 @@ but gives neither ranges nor distribution. Our choices (all parameters):
   of the ``n`` samples (the remainder goes to the largest-c strata), and candidates are drawn
   log-uniformly in each dial and kept only by the stratum that still needs them; the FLOPs
   distribution is then flat in log FLOPs.
-* Resolution floor: ``Twist.image_size`` refuses inputs below 32 px, so ``r`` is clipped to
-  ``r >= min_px / base_resolution`` (``min_px = 32``): at the proxy's ``base_resolution = 64``
-  that is ``r >= 0.5`` (0.143 at 224). Reference models below the floor are skipped with a warning.
+* Resolution floor: ``Twist.image_size`` refuses inputs below ``rubik.cube.MIN_IMAGE_SIZE``
+  (24 px), so ``r`` is clipped to ``r >= min_px / base_resolution`` (``min_px = 24``): at the
+  proxy's ``base_resolution = 64`` that is ``r >= 0.375`` (0.107 at 224). Reference models below the floor are skipped with a warning.
 * Duplicates: different ``(r, d, w)`` often round to the same network (same px, blocks, channels);
   with ``unique=True`` (default) only the first is kept, so no compute is spent twice.
 
@@ -40,9 +40,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from rubik.cube import MIN_IMAGE_SIZE
+
 DEFAULT_RANGES = {"r": (0.25, 1.25), "d": (0.25, 1.5), "w": (0.25, 1.25)}
 DEFAULT_C_MIN = 0.05
-MIN_PX = 32
+MIN_PX = MIN_IMAGE_SIZE   # 24 px
 GIANT_PHIS = (-1, -2, -3, -4)
 MODES = ("uniform", "stratified")
 _ALIASES = {"resolution": "r", "depth": "d", "width": "w"}

@@ -791,7 +791,8 @@ def add_arguments(parser) -> None:
     p.add_argument("--seed", type=int, default=0, help="training seed (the same for every trial)")
     p.add_argument("--device", default="auto")
     p.add_argument("-p", "--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other TrainConfig field (data.KEY for DataConfig), JSON-parsed; repeatable")
+                   help="any other TrainConfig field (data.KEY for DataConfig, recipe.KEY for a recipe field), "
+                        "JSON-parsed; repeatable")
     p.add_argument("--trial-checkpoints", action="store_true",
                    help="checkpoint every trial in DIR/runs/<id> so a killed trial resumes mid-way")
     p.add_argument("--force", action="store_true", help="overwrite a sweep.json that has no finished trials")
@@ -830,9 +831,19 @@ def _cmd_init(args) -> int:
         key, eq, value = item.partition("=")
         if not eq:
             raise ValueError(f"-p {item!r}: expected KEY=VALUE")
-        target, field = (tmpl["data"], key[5:]) if key.startswith("data.") else (tmpl, key)
+        if key.startswith("recipe."):
+            # -p recipe.eval_every=4: change one field of the named recipe
+            from rubik.train import resolve_recipe
+
+            tmpl["recipe"] = _jsonable(dataclasses.asdict(resolve_recipe(tmpl["recipe"])))
+            target, field = tmpl["recipe"], key[7:]
+        elif key.startswith("data."):
+            target, field = tmpl["data"], key[5:]
+        else:
+            target, field = tmpl, key
         if field not in target:
-            raise ValueError(f"-p {key}: unknown field; TrainConfig has {sorted(tmpl)}, DataConfig {sorted(tmpl['data'])}")
+            raise ValueError(f"-p {key}: unknown field {field!r}; expected one of {sorted(target)} "
+                             f"(data.KEY for DataConfig, recipe.KEY for the recipe)")
         target[field] = _parse_value(value)
     num_classes = args.num_classes or (_count_classes(args.data) if args.data else None) or 1000
     kw = dict(mode=args.mode, ranges=_parse_ranges(args.ranges), base_resolution=args.base_resolution,

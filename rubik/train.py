@@ -164,10 +164,18 @@ def resolve_recipe(recipe) -> Recipe:
     if isinstance(recipe, Recipe):
         return recipe
     if isinstance(recipe, dict):
+        # {"name": "proxy", "epochs": 4, ...}: a named recipe with some fields changed (a full
+        # asdict(Recipe) round-trips too); an unregistered name starts from Recipe's defaults
         d = dict(recipe)
         if "crop_scale" in d:
             d["crop_scale"] = tuple(d["crop_scale"])
-        return Recipe(**d)
+        name = d.pop("name", "custom")
+        if name in RECIPES:
+            return Recipe.named(name, **d)
+        unknown = set(d) - {f.name for f in dataclasses.fields(Recipe)}
+        if unknown:
+            raise ValueError(f"unknown recipe fields {sorted(unknown)}")
+        return Recipe(name=name, **d)
     return Recipe.named(recipe)
 
 

@@ -45,7 +45,7 @@ def test_image_size():
         assert Twist(r, 1, 1).image_size() == px
     assert Twist(0.5).image_size(64) == 32
     with pytest.raises(ValueError, match="resolution"):
-        Twist(0.4).image_size(64)  # 25 px < 32
+        Twist(0.35).image_size(64)  # 22 px < MIN_IMAGE_SIZE (24)
     with pytest.raises(ValueError, match="resolution"):
         Twist(0.1).image_size()  # 22 px
     assert Twist(0.1).image_size(min_size=16) == 22

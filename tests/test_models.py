@@ -176,7 +176,7 @@ def test_absurd_twists_raise():
     with pytest.raises(ValueError, match="resolution"):
         create_model("efficientnet_b0", twist=(0.1, 1, 1))
     with pytest.raises(ValueError, match="resolution"):
-        create_model("efficientnet_b0", twist=(0.4, 1, 1), base_resolution=64)
+        create_model("efficientnet_b0", twist=(0.35, 1, 1), base_resolution=64)  # 22 px
     with pytest.raises(ValueError, match="depth"):
         create_model("efficientnet_b0", twist=(1, -1, 1))
     with pytest.raises(ValueError, match="width"):
@@ -207,6 +207,6 @@ def test_models_cli(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "tinynet_e" in out and "efficientnet_b0" in out and "diff_pct" in out
     path = tmp_path / "t.csv"
-    assert main(["models", "--filter", "tinynet_e", "--base-resolution", "64", "--csv", str(path)]) == 0
-    assert "resolution" in path.read_text() and "30 px" in path.read_text()  # 30 px < 32 reported, not raised
+    assert main(["models", "--filter", "tinynet_e", "--base-resolution", "48", "--csv", str(path)]) == 0
+    assert "resolution" in path.read_text() and "22 px" in path.read_text()  # 22 px < 24 reported, not raised
     assert main(["models", "--filter", "nothing_*"]) == 1

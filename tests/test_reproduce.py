@@ -185,3 +185,29 @@ def test_imagenet100_subset_is_drawn_into_the_run_dir(tmp_path):
     assert cfg["imagenet_dir"] == cfg["data_dir"]
     again = R.resolve_data(R.load_preset("imagenet100"), str(fake), tmp_path / "run")
     assert again["manifest"] == cfg["manifest"]  # drawn once, then reused
+
+
+def test_tiny_vs_giant_levels_at_exact_c():
+    """levels='c': every contender sits at c = 2^-phi (within the rounding of the real networks),
+    the TinyNet contender keeps the released r and d, and tiny='both' adds our formula."""
+    from rubik.formula import TinyFormula, synthetic_frontier
+    from rubik.models import get_model_spec
+
+    formula = TinyFormula(base_resolution=64, num_classes=10).fit(synthetic_frontier(30, seed=0))
+    t = R.tiny_vs_giant_trials([1, 2, 4], tiny="both", formula=formula, levels="c", base_resolution=64,
+                               num_classes=10)
+    assert list(t.id) == ["giant_m1", "tiny_m1", "ours_m1", "giant_m2", "tiny_m2", "ours_m2",
+                          "giant_m4", "tiny_m4", "ours_m4"]
+    for _, row in t[t.family != "giant"].iterrows():
+        assert abs(row.flops_ratio / 2.0 ** -row.level - 1) < 0.06, row.to_dict()
+    e = t[t.id == "tiny_m4"].iloc[0]
+    assert (e.r, e.d) == get_model_spec("tinynet_e").twist.as_tuple()[:2] and e.resolution == 30  # 30 px >= 24 px floor
+    assert set(R.TVG_LABELS) == set(t.family)
+    # released levels: the TinyNet's own dials and FLOPs ratio (0.64 for TinyNet-B at 64 px, 10 classes)
+    r = R.tiny_vs_giant_trials([1], tiny="released", base_resolution=64, num_classes=10)
+    assert tuple(r[r.family == "tiny"][["r", "d", "w"]].iloc[0]) == get_model_spec("tinynet_b").twist.as_tuple()
+    assert r.flops_ratio.max() > 0.6
+    with pytest.raises(ValueError, match="needs the fitted tiny formula"):
+        R.tiny_vs_giant_trials([1], tiny="both", base_resolution=64, num_classes=10)
+    with pytest.raises(ValueError, match="'tinynet' or 'c'"):
+        R.tiny_vs_giant_trials([1], levels="paper", base_resolution=64, num_classes=10)

@@ -45,11 +45,12 @@ def test_stratified_covers_every_octave():
 
 def test_resolution_floor_at_proxy_base():
     df = sample_twists(15, base_resolution=64, num_classes=10, ranges={"resolution": (0.2, 1.0)}, seed=2)
-    assert (df.r >= 0.5).all() and (df.resolution >= 32).all() and (df.base_resolution == 64).all()
+    assert (df.r >= 24 / 64).all() and (df.resolution >= 24).all() and (df.base_resolution == 64).all()
+    assert df.resolution.min() < 32     # the floor is MIN_IMAGE_SIZE = 24 px, not 32
     assert df.iloc[0].resolution == 64
     with pytest.raises(ValueError, match="floor"):
-        sample_twists(5, base_resolution=64, ranges={"r": (0.2, 0.4)})
-    with pytest.raises(ValueError, match="below the 32 px"):
+        sample_twists(5, base_resolution=64, ranges={"r": (0.2, 0.35)})
+    with pytest.raises(ValueError, match="below the 24 px"):
         sample_twists(5, base_resolution=16)
 
 

@@ -232,21 +232,27 @@ def test_cli_real_train_end_to_end(tmp_path, tiny_imagefolder, cache_dir, capsys
     from rubik.cli import main
 
     d = tmp_path / "sw"
-    assert main(["sweep", "init", str(d), "--n", "1", "--base-resolution", "36", "--data", str(tiny_imagefolder),
+    assert main(["sweep", "init", str(d), "--n", "1", "--base-resolution", "26", "--data", str(tiny_imagefolder),
                  "--recipe", "smoke", "--epochs", "1", "--device", "cpu", "-p", 'data.pipeline="tensor"',
+                 "-p", "recipe.label_smoothing=0.0", "-p", "recipe.eval_every=3",
                  "--ranges", "r=1.0:1.1,d=0.3:0.5,w=0.3:0.5", "--sample-seed", "1"]) == 0
     spec = S.load_spec(d)
-    assert [t["kind"] for t in spec["trials"]] == ["base", "random"]  # giants would be < 32 px at 36
+    # recipe.KEY changes one field of the named recipe; the template spells the recipe out
+    assert spec["template"]["recipe"]["name"] == "smoke"
+    assert spec["template"]["recipe"]["label_smoothing"] == 0.0 and spec["template"]["recipe"]["eval_every"] == 3
+    assert [t["kind"] for t in spec["trials"]] == ["base", "random"]  # giants would be < 24 px at 26
     assert spec["template"]["data"]["pipeline"] == "tensor" and spec["template"]["epochs"] == 1
     assert main(["sweep", "run", str(d), "--threads", "1", "--no-progress"]) == 0
     df = S.load_results(d)
     assert (df.status == "done").all(), df.error.tolist()
-    assert df.top1.between(0, 100).all() and (df.resolution >= 32).all()
+    assert df.top1.between(0, 100).all() and (df.resolution >= 24).all()
     rec = json.loads((d / "trials" / "r000.json").read_text())
-    assert rec["config"]["base_resolution"] == 36 and rec["metrics"]["epochs"] == 1
+    assert rec["config"]["base_resolution"] == 26 and rec["metrics"]["epochs"] == 1
     assert main(["sweep", "status", str(d)]) == 0
     assert "2/2 done" in capsys.readouterr().out
     # bad CLI inputs: a clear error and exit code 2, not a traceback
     assert main(["sweep", "init", str(tmp_path / "x"), "--base", "vgg16", "--data", str(tiny_imagefolder)]) == 2
     assert "unknown base model 'vgg16'" in capsys.readouterr().err
     assert main(["sweep", "status", str(tmp_path / "nothing")]) == 2
+    assert main(["sweep", "init", str(tmp_path / "y"), "--data", str(tiny_imagefolder), "-p", "recipe.lr=1"]) == 2
+    assert "unknown field 'lr'" in capsys.readouterr().err

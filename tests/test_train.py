@@ -93,6 +93,23 @@ def test_recipes():
         Recipe.named("proxy", lrr=1)
 
 
+def test_resolve_recipe_mapping_changes_named_fields():
+    import dataclasses
+
+    from rubik.train import resolve_recipe
+
+    r = resolve_recipe({"name": "proxy", "eval_every": 100})
+    assert r == Recipe.named("proxy", eval_every=100) and r != Recipe.named("proxy")
+    full = dataclasses.asdict(Recipe.named("resnet", epochs=7))      # what a sweep record stores
+    assert resolve_recipe(full) == Recipe.named("resnet", epochs=7)
+    custom = resolve_recipe({"name": "mine", "epochs": 2})           # unregistered: Recipe defaults
+    assert custom.name == "mine" and custom.epochs == 2 and custom.lr_per_1024 == Recipe().lr_per_1024
+    with pytest.raises(ValueError, match="unknown recipe fields"):
+        resolve_recipe({"name": "proxy", "lrr": 1})
+    with pytest.raises(ValueError, match="unknown recipe fields"):
+        resolve_recipe({"name": "mine", "lrr": 1})
+
+
 def test_apply_recipe_sets_bn_dropout_drop_connect():
     from rubik.models import create_model
     from torchvision.ops import StochasticDepth

@@ -38,7 +38,7 @@ def model_rows(pattern: str = "*", *, base_resolution: int | None = None, num_cl
         kw = dict(num_classes=num_classes, rules=use_rules)
         try:
             flops = analytic_flops(spec.base, t, base_resolution=base_res, **kw)
-        except ValueError as e:  # e.g. resolution below 32 px at a small base resolution
+        except ValueError as e:  # e.g. resolution below MIN_IMAGE_SIZE px at a small base resolution
             rows.append({"name": name, "base": spec.base, "r": round(t.resolution, 4), "d": round(t.depth, 4),
                          "w": round(t.width, 4), "error": str(e)})
             continue
