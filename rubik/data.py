@@ -325,15 +325,18 @@ def tensor_cache(data: DataConfig, split: str, image_size: int, *, progress: boo
     store = int(image_size / CROP_PCT)
     resize, crop = (store, store) if split == "train" else (store, image_size)
     h = hashlib.sha1()
+    per_class = data.train_per_class if split == "train" else data.val_per_class
+    # the seed only picks the subsample: a whole split is cached once for every seed
+    seed = None if per_class is None else data.seed
     header = {"v": CACHE_VERSION, "name": data.name, "split": split, "resize": resize, "crop": crop,
-              "per_class": data.train_per_class if split == "train" else data.val_per_class,
-              "seed": data.seed, "classes": classes}
+              "per_class": per_class, "seed": seed, "classes": classes}
     h.update(json.dumps(header, sort_keys=True).encode())
     for rel, label in samples:
         st = os.stat(root / rel)
         h.update(f"{rel}\0{label}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     pc = header["per_class"]
-    fname = f"{data.name}_{split}_{'all' if pc is None else pc}pc_s{data.seed}_{resize}-{crop}px_{h.hexdigest()[:16]}.pt"
+    subset = "all" if pc is None else f"{pc}pc_s{seed}"
+    fname = f"{data.name}_{split}_{subset}_{resize}-{crop}px_{h.hexdigest()[:16]}.pt"
     path = _default_cache_dir(data) / fname
     if path.is_file():
         try:

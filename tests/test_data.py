@@ -63,6 +63,10 @@ def test_cache_reused_then_rebuilt_when_source_changes(tmp_path, cache_dir, monk
     assert out["x"].shape == (6, 3, 36, 36)
     D.tensor_cache(DataConfig(**{**cfg.__dict__, "train_per_class": 2}), "train", 32, progress=False)
     assert len(calls) == 3                                   # subsample is part of the key
+    D.tensor_cache(DataConfig(**{**cfg.__dict__, "seed": 5}), "train", 32, progress=False)
+    assert len(calls) == 3                                   # the whole split: one cache for every seed
+    D.tensor_cache(DataConfig(**{**cfg.__dict__, "train_per_class": 2, "seed": 5}), "train", 32, progress=False)
+    assert len(calls) == 4                                   # another seed draws another subsample
     assert not list(cache_dir.glob("*.tmp"))                 # atomic writes leave no temp files
 
 
