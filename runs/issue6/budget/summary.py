@@ -11,7 +11,7 @@ from rubik.train import Recipe
 
 HERE = Path(__file__).resolve().parent
 rows = []
-for d in sorted(p for p in HERE.iterdir() if (p / "config.json").is_file()):
+for d in sorted(p for p in [*HERE.iterdir(), *HERE.parent.glob("b0_seed*")] if (p / "config.json").is_file()):
     cfg = json.loads((d / "config.json").read_text())
     rec = cfg["recipe"]
     res = json.loads((d / "result.json").read_text()) if (d / "result.json").is_file() else None
