@@ -778,9 +778,11 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
 
     * ``levels="tinynet"``: the released TinyNet's own ratio in this setting (at a proxy's small
       base resolution that is not 2^-phi: TinyNet-B is c = 0.64 at 64 px, 10 classes);
-    * ``levels="c"``: exactly ``c = 2^-phi`` (0.5, 0.25, 0.125, 0.0625); the TinyNet contender
-      then keeps the released r and d and solves w for c (the paper's own recipe: r, d from the
-      formula, w from the budget).
+    * ``levels="c"``: ``c = 2^-phi`` (0.5, 0.25, 0.125, 0.0625); the TinyNet contender then keeps
+      the released r and d and solves w for c (the paper's own recipe: r, d from the formula, w
+      from the budget). With ``match_flops`` the giant model nearest to c comes first and every
+      contender is put at *its* FLOPs: the giant family is a coarse staircase at small inputs
+      (at 64 px the giant nearest c = 0.125 has c = 0.165), and equal FLOPs is the comparison.
 
     Contenders (``tiny``): ``"released"`` the TinyNet dials (family ``tiny``), ``"formula"`` our
     fitted formula at the level's c (family ``tiny``; needs ``formula``), ``"both"`` the two
@@ -815,6 +817,14 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
             from rubik.flops import solve_width
 
             c = 2.0 ** -phi
+            if match_flops:   # the contenders go to the FLOPs of the giant nearest to c
+                from rubik.formula import matched_giant_phi
+
+                try:
+                    c = analytic_flops(base, giant_twist(matched_giant_phi(base, c, **kw)), **kw) / f0
+                except ValueError as e:
+                    raise ValueError(f"level phi={phi} (c={c:g}): {e}; raise base_resolution or drop it from "
+                                     "tvg_phis") from None
             released = Twist(released.resolution, released.depth,
                              solve_width(base, released.resolution, released.depth, c * f0, **kw))
             tiny_name = f"{pretty(tn)} r, d (w solved)"
