@@ -643,7 +643,10 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
 class _ProgressBar:
     def __init__(self, d, spec, enabled=True):
         self.d, self.total = d, len(spec["trials"])
-        self.bar = None
+        self.bar, self._last, self._shown = None, None, 0.0
+        # redraw the clock every 2 s on a terminal; in logs and papermill outputs only on a change or
+        # once a minute (a 6-hour sweep would otherwise write ~1 MB of progress lines)
+        self._every = 2.0 if sys.stderr.isatty() else 60.0
         if enabled:
             from tqdm.auto import tqdm
 
@@ -661,10 +664,15 @@ class _ProgressBar:
         st = sweep_status(self.d)
         finished = st["done"] + st["failed"]
         self._set(st)
+        now, changed = time.monotonic(), st != self._last
+        self._last = st
         if finished > self.bar.n:
             self.bar.update(finished - self.bar.n)
-        else:
+        elif changed or now - self._shown >= self._every:
             self.bar.refresh()
+        else:
+            return
+        self._shown = now
 
     def close(self):
         if self.bar is not None:
