@@ -287,6 +287,39 @@ class NotebookResult:
     error: str | None = None
 
 
+def squash_carriage_returns(text: str) -> str:
+    """What a terminal shows of ``text``: of every ``\r``-redrawn line (progress bars), the last state."""
+    return "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def squash_progress(path) -> None:
+    """Keep only the last state of each progress bar in an executed notebook's stream outputs or in
+    a log file (a six-hour sweep redraws its bar thousands of times). Missing files are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    if path.suffix == ".ipynb":
+        import nbformat
+
+        nb = nbformat.read(path, as_version=4)
+        changed = False
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and "\r" in out.get("text", ""):
+                    out["text"] = squash_carriage_returns(out["text"])
+                    changed = True
+        if changed:
+            tmp = path.with_suffix(".ipynb.tmp")
+            nbformat.write(nb, tmp)
+            os.replace(tmp, path)
+    else:
+        text = path.read_bytes().decode("utf-8", errors="replace")   # keep the \r (no newline translation)
+        if "\r" in text:
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_bytes(squash_carriage_returns(text).encode("utf-8"))
+            os.replace(tmp, path)
+
+
 def run(preset: str, *, data: str | None = None, start: str | None = None, only: Sequence[str] | None = None,
         overrides: Iterable[str] | dict | None = None, out_dir: str | os.PathLike | None = None,
         notebooks_dir: str | os.PathLike | None = None, kernel: str | None = None,
@@ -346,6 +379,8 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
                 err = f"{type(e).__name__}: {e}{hint}"
             if err:
                 lf.write(f"\n# FAILED: {err}\n")
+        squash_progress(out_nb)
+        squash_progress(log)
         dt = time.perf_counter() - t0
         results.append(NotebookResult(nb.stem, out_nb, log, dt, err is None, err))
         if err:

@@ -216,3 +216,22 @@ def test_tiny_vs_giant_levels_at_exact_c():
         R.tiny_vs_giant_trials([1], tiny="both", base_resolution=64, num_classes=10)
     with pytest.raises(ValueError, match="'tinynet' or 'c'"):
         R.tiny_vs_giant_trials([1], levels="paper", base_resolution=64, num_classes=10)
+
+
+def test_squash_progress_keeps_the_last_state_of_each_bar(tmp_path):
+    import nbformat
+
+    assert R.squash_carriage_returns("a\rb\rc 3/3\nnext\r\n") == "c 3/3\nnext\n"
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="sweep 0/2\rsweep 1/2\rsweep 2/2\ndone\n")]
+    nb.cells = [cell]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    R.squash_progress(path)
+    assert nbformat.read(path, as_version=4).cells[0].outputs[0]["text"] == "sweep 2/2\ndone\n"
+    log = tmp_path / "x.log"
+    log.write_text("# head\n 10%\r 50%\r100%\nend\n")
+    R.squash_progress(log)
+    assert log.read_text() == "# head\n100%\nend\n"
+    R.squash_progress(tmp_path / "missing.log")   # nothing to do, no error
