@@ -10,8 +10,8 @@ while true; do
   sleep "$interval"
   existing=(); for p in "${paths[@]}"; do [ -e "$p" ] && existing+=("$p"); done
   git add -- "${existing[@]}" 2>/dev/null
-  n=$(git diff --cached --name-only -- "${existing[@]}" | wc -l)
-  if [ "$n" -gt 0 ]; then
-    git commit -q -m "Imagenette study: $n finished record file(s)" -- "${existing[@]}" && echo "$(date +%T) committed $n"
+  mapfile -t staged < <(git diff --cached --name-only -- "${existing[@]}")
+  if [ "${#staged[@]}" -gt 0 ]; then
+    git commit -q -m "Imagenette study: ${#staged[@]} record file(s)" -- "${staged[@]}" && echo "$(date +%T) committed ${#staged[@]}"
   fi
 done
