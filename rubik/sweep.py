@@ -889,6 +889,28 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def remaining_work(results) -> float:
+    """Worker-seconds the unfinished trials of ``load_results`` will take, from the finished ones.
+
+    Trial time is fitted as ``a + b * flops`` (a straight line: a per-step floor plus compute)
+    on the finished trials, when there are at least 3 with different FLOPs; otherwise every trial
+    is assumed to take the mean time. Each prediction is kept within the observed times.
+    """
+    import numpy as np
+
+    d = results[results["status"] == "done"].dropna(subset=["time_s"])
+    todo = results[results["status"] != "done"]
+    if not len(d) or not len(todo):
+        return 0.0
+    t = d["time_s"].to_numpy(float)
+    if "flops" in d and d["flops"].nunique() >= 3 and todo["flops"].notna().all():
+        b, a = np.polyfit(d["flops"].to_numpy(float), t, 1)
+        pred = np.clip(a + b * todo["flops"].to_numpy(float), t.min(), t.max())
+    else:
+        pred = np.full(len(todo), t.mean())
+    return float(pred.sum())
+
+
 def _cmd_status(args) -> int:
     st = sweep_status(args.dir)
     print(f"{args.dir}: {st['done']}/{st['total']} done, {st['running']} running, {st['failed']} failed, "
@@ -897,9 +919,9 @@ def _cmd_status(args) -> int:
     done = df[df.status == "done"]
     if len(done):
         if "time_s" in done and done["time_s"].notna().any() and st["left"] + st["running"]:
-            per = float(done["time_s"].mean())
-            print(f"mean trial time {per:.1f} s; remaining work ~{per * (st['left'] + st['running']) / 60:.1f} "
-                  "worker-minutes")
+            left_s = remaining_work(df)
+            print(f"mean trial time {float(done['time_s'].mean()):.1f} s; remaining work ~{left_s / 3600:.1f} "
+                  f"worker-hours (time fitted against FLOPs on {int(done['time_s'].notna().sum())} finished trials)")
         cols = [c for c in ("id", "kind", "r", "d", "w", "resolution", "flops_ratio", "top1", "ema_top1", "time_s")
                 if c in done]
         print(done.sort_values("top1", ascending=False)[cols].head(args.top).to_string(index=False))

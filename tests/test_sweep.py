@@ -256,3 +256,15 @@ def test_cli_real_train_end_to_end(tmp_path, tiny_imagefolder, cache_dir, capsys
     assert main(["sweep", "status", str(tmp_path / "nothing")]) == 2
     assert main(["sweep", "init", str(tmp_path / "y"), "--data", str(tiny_imagefolder), "-p", "recipe.lr=1"]) == 2
     assert "unknown field 'lr'" in capsys.readouterr().err
+
+
+def test_remaining_work_fits_time_against_flops():
+    import pandas as pd
+
+    df = pd.DataFrame(dict(status=["done", "done", "done", None, "failed"], flops=[1e6, 2e6, 4e6, 3e6, 8e6],
+                           time_s=[20.0, 30.0, 50.0, None, None]))
+    # time = 10 s + 10 s per MFLOP: 40 s for the 3 MFLOPs trial, 90 s clipped to the observed 50 s
+    assert S.remaining_work(df) == pytest.approx(40.0 + 50.0)
+    few = df.assign(flops=[1e6, 1e6, 1e6, 3e6, 8e6])       # no FLOPs spread: the mean time
+    assert S.remaining_work(few) == pytest.approx(2 * 100.0 / 3)
+    assert S.remaining_work(df[df.status == "done"]) == 0.0
