@@ -25,7 +25,7 @@ GIANT_ALPHA, GIANT_BETA, GIANT_GAMMA = 1.2, 1.1, 1.15
 MIN_IMAGE_SIZE = 24
 """Smallest input side (px) a twist may ask for. EfficientNet's last stage still sees a 1x1 map
 at 24 px (five stride-2 layers, padded), and CPU proxies at ``base_resolution = 64`` need it:
-TinyNet-E's r = 0.475 gives 30 px there, and the inversed giant model matched to its FLOPs ~26 px."""
+TinyNet-E's r = 0.475 gives 30 px there, and the inversed giant model matched to its FLOPs 28-30 px."""
 
 _DIALS = ("resolution", "depth", "width")
 
