@@ -839,6 +839,22 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
         raise ValueError(f"tvg_tiny must be 'released', 'formula' or 'both', got {tiny!r}")
     if tiny in ("formula", "both") and formula is None:
         raise ValueError(f"tvg_tiny={tiny!r} needs the fitted tiny formula (run notebook 04 first)")
+    from rubik.formula import matched_giant_phi
+
+    def check_px(name, twist, phi):
+        px = int(br * twist.resolution)
+        if px < MIN_IMAGE_SIZE:
+            raise ValueError(f"{name}: {px} px at base_resolution {br} is below {MIN_IMAGE_SIZE} px; raise "
+                             f"base_resolution or drop phi={phi} from tvg_phis")
+        return px
+
+    def giant_phi_at(c, phi, what):
+        try:
+            return matched_giant_phi(base, min(1.0, c), **kw)
+        except ValueError as e:
+            raise ValueError(f"level phi={phi} ({what}): {e}; raise base_resolution or drop it from "
+                             "tvg_phis") from None
+
     rows = []
     for phi in phis:
         phi = int(phi)
@@ -846,6 +862,7 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
         if tn is None:
             raise ValueError(f"tvg_phis: no TinyNet level for phi={phi} (have {sorted(GIANT_PAIRS)})")
         released = Twist.from_any(get_model_spec(tn).twist)
+        check_px(pretty(tn), released, phi)
         if levels == "tinynet":
             c, tiny_name = analytic_flops(base, released, **kw) / f0, pretty(tn)
         elif levels == "c":
@@ -853,13 +870,7 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
 
             c = 2.0 ** -phi
             if match_flops:   # the contenders go to the FLOPs of the giant nearest to c
-                from rubik.formula import matched_giant_phi
-
-                try:
-                    c = analytic_flops(base, giant_twist(matched_giant_phi(base, c, **kw)), **kw) / f0
-                except ValueError as e:
-                    raise ValueError(f"level phi={phi} (c={c:g}): {e}; raise base_resolution or drop it from "
-                                     "tvg_phis") from None
+                c = analytic_flops(base, giant_twist(giant_phi_at(c, phi, f"c={c:g}")), **kw) / f0
             released = Twist(released.resolution, released.depth,
                              solve_width(base, released.resolution, released.depth, c * f0, **kw))
             tiny_name = f"{pretty(tn)} r, d (w solved)"
@@ -872,29 +883,14 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
         if tiny in ("formula", "both"):
             family, tid = ("ours", f"ours_m{phi}") if tiny == "both" else ("tiny", f"tiny_m{phi}")
             contenders.append((family, Twist.from_any(formula.twist(min(c, 1.0))), f"ours @ c={c:.3g}", tid))
-        for _, t, tname, _ in contenders:
-            if int(br * t.resolution) < MIN_IMAGE_SIZE:
-                raise ValueError(f"{tname}: {int(br * t.resolution)} px at base_resolution {br} is below "
-                                 f"{MIN_IMAGE_SIZE} px; "
-                                 f"raise base_resolution or drop phi={phi} from tvg_phis")
+        for _, t, tname, _ in contenders:   # before matching: a clearer error than the FLOPs count's
+            check_px(tname, t, phi)
         t, tname = contenders[0][1], contenders[0][2]
-        if match_flops:
-            from rubik.formula import matched_giant_phi
-
-            try:
-                gphi = matched_giant_phi(base, min(1.0, analytic_flops(base, t, **kw) / f0), **kw)
-            except ValueError as e:
-                raise ValueError(f"level phi={phi} ({tname}): {e}; raise base_resolution or drop it from "
-                                 "tvg_phis") from None
-        else:
-            gphi = float(-phi)
+        gphi = giant_phi_at(analytic_flops(base, t, **kw) / f0, phi, tname) if match_flops else float(-phi)
         g = giant_twist(gphi)
         for family, twist, name, tid, p in [("giant", g, f"B^{gphi:.2f}", f"giant_m{phi}", gphi)] + \
                 [(fam, tw, nm, i, float("nan")) for fam, tw, nm, i in contenders]:
-            px = int(br * twist.resolution)
-            if px < MIN_IMAGE_SIZE:
-                raise ValueError(f"{name}: {px} px at base_resolution {br} is below {MIN_IMAGE_SIZE} px; raise "
-                                 f"base_resolution or drop phi={phi} from tvg_phis")
+            px = check_px(name, twist, phi)
             f = analytic_flops(base, twist, **kw)
             rows.append(dict(id=tid, kind=family, family=family, level=phi, name=name, phi=p, base=base,
                              base_resolution=br, r=twist.resolution, d=twist.depth, w=twist.width,
