@@ -93,3 +93,24 @@ if tvg_root.is_dir():
         if len(g) > 1:
             print(f"{fam:>4} - giant, all levels: {g.mean():+.2f} +- {g.std(ddof=1) / np.sqrt(len(g)):.2f} (sem), "
                   f"{int((g > 0).sum())}/{len(g)} pairs positive")
+
+family_csv = run / "tables" / "tiny_formula_family.csv"
+if family_csv.is_file():
+    section("claim 3: fitted r(c), d(c) (GP mean +- std) against the released TinyNet dials")
+    from rubik.models import get_model_spec
+
+    fam = pd.read_csv(family_csv)
+    rows = []
+    for _, f in fam[fam.kind == "tiny"].iterrows():
+        released = get_model_spec(f["name"]).twist
+        row = {"model": f["name"], "c": f["target_c"]}
+        for dial in ("r", "d"):
+            gap = (getattr(released, {"r": "resolution", "d": "depth"}[dial]) - f[dial]) / f[f"{dial}_std"]
+            row |= {f"{dial} fitted": f"{f[dial]:.3f} +- {f[f'{dial}_std']:.3f}",
+                    f"{dial} released": getattr(released, {"r": "resolution", "d": "depth"}[dial]),
+                    f"{dial} gap (std)": round(float(gap), 1)}
+        row |= {"w solved": round(float(f["w"]), 3), "w released": released.width}
+        rows.append(row)
+    print(pd.DataFrame(rows).to_string(index=False))
+    print("(gap: released minus fitted, in GP standard deviations; |gap| > 2 means the released dial "
+          "lies outside our fit's 95% band)")
