@@ -104,11 +104,10 @@ if family_csv.is_file():
     for _, f in fam[fam.kind == "tiny"].iterrows():
         released = get_model_spec(f["name"]).twist
         row = {"model": f["name"], "c": f["target_c"]}
-        for dial in ("r", "d"):
-            gap = (getattr(released, {"r": "resolution", "d": "depth"}[dial]) - f[dial]) / f[f"{dial}_std"]
+        for dial, value in (("r", released.resolution), ("d", released.depth)):
+            gap = (value - f[dial]) / f[f"{dial}_std"]
             row |= {f"{dial} fitted": f"{f[dial]:.3f} +- {f[f'{dial}_std']:.3f}",
-                    f"{dial} released": getattr(released, {"r": "resolution", "d": "depth"}[dial]),
-                    f"{dial} gap (std)": round(float(gap), 1)}
+                    f"{dial} released": value, f"{dial} gap (std)": round(float(gap), 1)}
         row |= {"w solved": round(float(f["w"]), 3), "w released": released.width}
         rows.append(row)
     print(pd.DataFrame(rows).to_string(index=False))
