@@ -129,8 +129,8 @@ print(f"{len(done)} finished trials; training time {done.time_s.sum() / 60:.1f} 
                     "top1", "top5", "ema_top1", "best_top1", "time_s"] if c in results]
 run.table(results.sort_values("flops")[cols + ["status"]], "sweep_results")"""),
         code("""hist = R.sweep_histories(sweep_dir)
-if len(hist) and "top1" in hist:
-    run.figure(plots.plot_training_curves(hist, run="run", y="top1", max_runs=12), "fig_sweep_curves")"""),
+if len(hist):
+    run.figure(plots.plot_training_curves(hist, run="run", max_runs=12), "fig_sweep_curves")"""),
     ],
 )
 

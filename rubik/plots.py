@@ -524,20 +524,32 @@ def plot_flops_check(df: pd.DataFrame, paper: str = "paper_flops", ours: str = "
     return fig
 
 
-def plot_training_curves(history: pd.DataFrame, run: str = "run", x: str = "epoch", y: str = "top1",
-                         max_runs: int = 12, title: str | None = "Validation accuracy per epoch"):
-    """Per-epoch validation accuracy, one line per run (at most ``max_runs``)."""
+def plot_training_curves(history: pd.DataFrame, run: str = "run", x: str = "epoch", y: str | None = None,
+                         max_runs: int = 12, title: str | None = None):
+    """Per-epoch curves, one line per run (at most ``max_runs``).
+
+    ``y=None`` picks validation top-1 when some run was evaluated at two epochs or more, and the
+    training loss otherwise: a budget that evaluates once, at the end, leaves one top-1 point per
+    run, which draws no curve.
+    """
+    if y is None:
+        evaluated = history.groupby(run)["top1"].count().max() if "top1" in history else 0
+        y = "top1" if evaluated > 1 or "train_loss" not in history else "train_loss"
+    is_accuracy = y in ("top1", "top5", "ema_top1", "ema_top5")
     fig, ax = _new()
-    for i, (name, sub) in enumerate(history.groupby(run, sort=False)):
+    for i, (name, sub) in enumerate(history.dropna(subset=[y]).groupby(run, sort=False)):
         if i >= max_runs:
             break
-        ax.plot(sub[x], _percent(sub[y]), "-o", ms=3, lw=1, label=str(name), color=_CYCLE[i % len(_CYCLE)])
+        values = _percent(sub[y]) if is_accuracy else sub[y]
+        ax.plot(sub[x], values, "-o", ms=3, lw=1, label=str(name), color=_CYCLE[i % len(_CYCLE)])
     ax.set_xlabel(x)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_ylabel(f"{y.replace('_', '-')} accuracy (%)" if is_accuracy else y.replace("_", " "))
     ax.grid(alpha=0.3)
     if history[run].nunique() <= max_runs:
         ax.legend(fontsize=6, ncol=2)
+    if title is None:
+        title = "Validation accuracy per epoch" if is_accuracy else f"{y.replace('_', ' ').capitalize()} per epoch"
     if title:
         ax.set_title(title)
     return fig

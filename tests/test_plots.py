@@ -91,6 +91,16 @@ def test_formula_fit_and_comparisons(sweep_df):
     _check(plots.plot_training_curves(hist))
 
 
+def test_training_curves_fall_back_to_loss_when_evaluated_once():
+    # one top-1 per run (evaluated at the end only): the curve is the training loss
+    hist = pd.DataFrame(dict(run=["a"] * 3 + ["b"] * 3, epoch=[1, 2, 3] * 2, train_loss=[2.0, 1.5, 1.2, 2.1, 1.7, 1.4],
+                             top1=[None, None, 40.0, None, None, 45.0]))
+    ax = plots.plot_training_curves(hist).axes[0]
+    assert ax.get_ylabel() == "train loss" and [len(line.get_xdata()) for line in ax.lines] == [3, 3]
+    ax = plots.plot_training_curves(hist.assign(top1=[10.0, 20, 40, 15, 25, 45])).axes[0]
+    assert "accuracy" in ax.get_ylabel()
+
+
 def test_paper_figures_from_csv():
     t1 = paper_table("ghostnet_table1")
     _check(plots.plot_accuracy_vs_flops(t1, group="family", label="model", highlight=["GhostNet (tiny formula)"],
