@@ -111,5 +111,5 @@ if family_csv.is_file():
         row |= {"w solved": round(float(f["w"]), 3), "w released": released.width}
         rows.append(row)
     print(pd.DataFrame(rows).to_string(index=False))
-    print("(gap: released minus fitted, in GP standard deviations; |gap| > 2 means the released dial "
-          "lies outside our fit's 95% band)")
+    print("(gap: released minus fitted, in GP predictive standard deviations (the fitted noise included); "
+          "|gap| > 2 means the released dial lies outside our fit's 95% predictive band)")
