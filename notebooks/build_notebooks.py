@@ -324,10 +324,9 @@ else:
         md("""## Appendix comparison (Table 1): GhostNet-A..D and TinyNet-A..E vs baselines
 Paper numbers, with our measured ImageNet top-1 where a result exists (this run's evaluations or
 CSVs under `data/results/` with `dataset == imagenet`)."""),
-        code("""measured = R.measured_results(results_dir)
-if len(evals):
-    measured = pd.concat([measured, evals.assign(file="this run")], ignore_index=True)
-imnet = measured[measured.get("dataset", pd.Series(dtype=str)).astype(str).eq("imagenet")] if len(measured) else measured
+        code("""imnet = R.measured_results(results_dir, dataset="imagenet")
+if len(evals) and ds == "imagenet":
+    imnet = pd.concat([imnet, evals.assign(file="this run")], ignore_index=True)
 t1 = R.paper_table("ghostnet_table1")
 main = R.paper_comparison()
 table = pd.concat([main[main.family.str.startswith(("TinyNet", "EfficientNet"))], t1], ignore_index=True)
@@ -349,11 +348,12 @@ Regenerated from the numbers transcribed in `data/paper/*.csv` (each row names i
 paper, its appendix, the official READMEs), with our measured ImageNet points overlaid (orange
 diamonds) where we have them. Nothing here is re-measured except the FLOPs/params check."""),
         code(SETUP),
-        code("""measured = R.measured_results(results_dir)
+        code("""overlay = R.measured_results(results_dir, dataset="imagenet")
 this_run = run.tables / "imagenet_eval.csv"
 if this_run.exists():
-    measured = pd.concat([measured, pd.read_csv(this_run).assign(file="this run")], ignore_index=True)
-overlay = measured[measured["dataset"].astype(str).eq("imagenet")] if "dataset" in measured else measured.iloc[:0]
+    evals = pd.read_csv(this_run)
+    overlay = pd.concat([overlay, evals[evals.dataset.astype(str) == "imagenet"].assign(file="this run")],
+                        ignore_index=True)
 print(f"{len(overlay)} measured ImageNet result(s) to overlay")
 if len(overlay):
     reg = R.registry_table()

@@ -526,18 +526,27 @@ def paper_table(name: str) -> "pandas.DataFrame":  # noqa: F821
     return pd.read_csv(p)
 
 
-def measured_results(results_dir: str | os.PathLike | None = None) -> "pandas.DataFrame":  # noqa: F821
+def measured_results(results_dir: str | os.PathLike | None = None,
+                     dataset: str | None = None) -> "pandas.DataFrame":  # noqa: F821
     """Every CSV under ``results_dir`` (default ``data/results/``) concatenated, with a
-    ``file`` column; an empty frame if there are none."""
+    ``file`` column; an empty frame if there are none. With ``dataset``, only the rows whose
+    ``dataset`` column equals it (tables without that column, such as a study's sweep tables,
+    say nothing about the dataset and are left out)."""
     import pandas as pd
 
     d = Path(results_dir) if results_dir else RESULTS_DIR
     frames = []
     for p in sorted(d.glob("**/*.csv")) if d.is_dir() else []:
         try:
-            frames.append(pd.read_csv(p).assign(file=str(p.relative_to(d))))
+            frame = pd.read_csv(p)
         except Exception:  # a malformed file is skipped, not fatal
             continue
+        if dataset is not None:
+            if "dataset" not in frame:
+                continue
+            frame = frame[frame["dataset"].astype(str) == dataset]
+        if len(frame):
+            frames.append(frame.assign(file=str(p.relative_to(d))))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

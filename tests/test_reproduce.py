@@ -235,3 +235,19 @@ def test_squash_progress_keeps_the_last_state_of_each_bar(tmp_path):
     R.squash_progress(log)
     assert log.read_text() == "# head\n100%\nend\n"
     R.squash_progress(tmp_path / "missing.log")   # nothing to do, no error
+
+
+def test_measured_results_filters_by_dataset(tmp_path):
+    import pandas as pd
+
+    # a study's sweep table has no dataset column; an evaluation table has one
+    (tmp_path / "study" / "tables").mkdir(parents=True)
+    pd.DataFrame({"id": ["giant_m1"], "top1": [60.0]}).to_csv(tmp_path / "study" / "tables" / "runs.csv", index=False)
+    pd.DataFrame({"name": ["tinynet_a", "tinynet_b"], "top1": [77.6, 75.0], "dataset": ["imagenet", "imagenette"]}
+                 ).to_csv(tmp_path / "eval.csv", index=False)
+    (tmp_path / "broken.csv").write_bytes(b"\xff\xfe\x00garbage")
+    assert len(R.measured_results(tmp_path)) >= 3
+    imnet = R.measured_results(tmp_path, dataset="imagenet")
+    assert imnet.name.tolist() == ["tinynet_a"] and imnet.file.tolist() == ["eval.csv"]
+    assert R.measured_results(tmp_path, dataset="imagenet100").empty
+    assert R.measured_results(tmp_path / "missing", dataset="imagenet").empty
