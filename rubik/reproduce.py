@@ -395,18 +395,25 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
                 + "".join(f" -p {shlex.quote(p)}" for p in (overrides or []) if isinstance(overrides, (list, tuple)))
                 + (f" --out {shlex.quote(str(out_dir))}" if out_dir else ""))
         echo(f"[{i}/{len(notebooks)}] {nb.stem} done in {_fmt_s(dt)}")
+        _record_timing(run_dir / "timings.json", nb.stem, dt)  # now, so a later failure keeps it
     total = time.perf_counter() - t_all
     n_fig = len(list((run_dir / "figures").glob("*.png")))
     n_tab = len(list((run_dir / "tables").glob("*.csv")))
     echo(f"all {len(results)} notebooks done in {_fmt_s(total)}: {n_fig} figures in {run_dir / 'figures'}, "
          f"{n_tab} tables in {run_dir / 'tables'}")
-    tfile = run_dir / "timings.json"  # merged over resumed runs: the latest time of each notebook
-    timings = json.loads(tfile.read_text()) if tfile.exists() else {}
-    timings.update({r.name: round(r.seconds, 2) for r in results})
-    timings.pop("total", None)
-    timings["total"] = round(sum(timings.values()), 2)
-    tfile.write_text(json.dumps(dict(sorted(timings.items())), indent=1))
     return results
+
+
+def _record_timing(tfile: Path, name: str, seconds: float) -> None:
+    """Merge one notebook's time into ``timings.json`` (over resumed runs: the latest finished
+    run of each notebook, plus their total), written atomically."""
+    timings = json.loads(tfile.read_text()) if tfile.exists() else {}
+    timings.pop("total", None)
+    timings[name] = round(seconds, 2)
+    timings["total"] = round(sum(timings.values()), 2)
+    tmp = tfile.with_name(tfile.name + ".tmp")
+    tmp.write_text(json.dumps(dict(sorted(timings.items())), indent=1))
+    os.replace(tmp, tfile)
 
 
 def add_arguments(parser) -> None:

@@ -128,6 +128,8 @@ def test_failing_notebook_stops_with_a_clear_message(tmp_path):
     assert (tmp_path / "run" / "01_step.ipynb").exists() and not (tmp_path / "run" / "03_step.ipynb").exists()
     assert any("01_step done in" in s for s in lines) and any("02_step FAILED" in s for s in lines)
     assert "boom from the test" in (tmp_path / "run" / "logs" / "02_step.log").read_text()
+    # the finished notebook's time is kept although the run stopped
+    assert set(json.loads((tmp_path / "run" / "timings.json").read_text())) == {"01_step", "total"}
 
 
 # ----------------------------------------------------------------------------- the smoke reproduction
