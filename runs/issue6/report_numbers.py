@@ -91,8 +91,10 @@ if tvg_root.is_dir():
                       f"(95% CI {g.mean() - half:+.2f}..{g.mean() + half:+.2f}, {len(g)} seeds)")
         g = (wide[fam] - wide["giant"]).dropna()
         if len(g) > 1:
-            print(f"{fam:>4} - giant, all levels: {g.mean():+.2f} +- {g.std(ddof=1) / np.sqrt(len(g)):.2f} (sem), "
-                  f"{int((g > 0).sum())}/{len(g)} pairs positive")
+            sem = g.std(ddof=1) / np.sqrt(len(g))
+            half = stats.t.ppf(0.975, len(g) - 1) * sem
+            print(f"{fam:>4} - giant, all levels: {g.mean():+.2f} +- {sem:.2f} (sem; 95% CI "
+                  f"{g.mean() - half:+.2f}..{g.mean() + half:+.2f}), {int((g > 0).sum())}/{len(g)} pairs positive")
 
 family_csv = run / "tables" / "tiny_formula_family.csv"
 if family_csv.is_file():
