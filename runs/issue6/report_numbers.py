@@ -96,6 +96,19 @@ if tvg_root.is_dir():
             print(f"{fam:>4} - giant, all levels: {g.mean():+.2f} +- {sem:.2f} (sem; 95% CI "
                   f"{g.mean() - half:+.2f}..{g.mean() + half:+.2f}), {int((g > 0).sum())}/{len(g)} pairs positive")
 
+    section("tiny vs giant: REPORT's table (top-1 mean +- std over seeds, input px)")
+    agg = tvg.groupby(["level", "family"]).agg(top1=("top1", "mean"), std=("top1", "std"), n=("top1", "size"),
+                                               px=("resolution", "first"), flops=("flops", "first"),
+                                               c=("flops_ratio", "first"))
+    fams = [f for f in ("giant", "tiny", "ours") if f in agg.index.get_level_values("family")]
+    print("| level (c) | MFLOPs | " + " | ".join(fams) + " |")
+    for level, sub in agg.groupby(level="level"):
+        sub = sub.droplevel("level")
+        best = sub.top1.idxmax()
+        cells = [f"{'**' if f == best else ''}{sub.top1[f]:.2f}{'**' if f == best else ''} +- {sub['std'][f]:.2f} "
+                 f"({sub.px[f]}, n={sub.n[f]})" for f in fams]
+        print(f"| {sub.c['giant']:.3g} | {sub.flops['giant'] / 1e6:.1f} | " + " | ".join(cells) + " |")
+
 family_csv = run / "tables" / "tiny_formula_family.csv"
 if family_csv.is_file():
     section("claim 3: fitted r(c), d(c) (GP mean +- std) against the released TinyNet dials")
