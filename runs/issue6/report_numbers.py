@@ -2,8 +2,8 @@
 
     .venv/bin/python runs/issue6/report_numbers.py [RUN_DIR]      # default data/results/imagenette
 
-Seed noise (EfficientNet-B0 x 3 seeds at the study budget, and every tiny-vs-giant model x 3
-seeds) against the spread between the sweep's models: in total, and at equal FLOPs (the
+Seed noise (EfficientNet-B0 x 3 seeds at the study budget, and every tiny-vs-giant model over
+its seeds) against the spread between the sweep's models: in total, and at equal FLOPs (the
 residual of a straight line of top-1 against log2 FLOPs, which is what the frontier and the
 dial analysis look at). Then the study's tables, printed as they are.
 """
@@ -82,19 +82,24 @@ if tvg_root.is_dir():
     tvg["level"] = tvg.id.str.extract(r"_m(\d+)$")[0].astype(int)
     tvg["family"] = tvg.id.str.extract(r"^(\w+?)_m")[0]
     wide = tvg.pivot_table(index=["level", "seed"], columns="family", values="top1")
+
+    def t_interval(g):
+        """Mean, sem and the 95 % t-interval's half-width of the paired gains ``g``."""
+        sem = g.std(ddof=1) / np.sqrt(len(g))
+        return g.mean(), sem, stats.t.ppf(0.975, len(g) - 1) * sem
+
     for fam in [f for f in ("tiny", "ours") if f in wide]:
         for level, sub in wide.groupby(level="level"):
             g = (sub[fam] - sub["giant"]).dropna()
             if len(g) > 1:
-                half = stats.t.ppf(0.975, len(g) - 1) * g.std(ddof=1) / np.sqrt(len(g))
-                print(f"{fam:>4} - giant, level {level}: {g.mean():+.2f} +- {g.std(ddof=1):.2f} "
-                      f"(95% CI {g.mean() - half:+.2f}..{g.mean() + half:+.2f}, {len(g)} seeds)")
+                mean, _, half = t_interval(g)
+                print(f"{fam:>4} - giant, level {level}: {mean:+.2f} +- {g.std(ddof=1):.2f} "
+                      f"(95% CI {mean - half:+.2f}..{mean + half:+.2f}, {len(g)} seeds)")
         g = (wide[fam] - wide["giant"]).dropna()
         if len(g) > 1:
-            sem = g.std(ddof=1) / np.sqrt(len(g))
-            half = stats.t.ppf(0.975, len(g) - 1) * sem
-            print(f"{fam:>4} - giant, all levels: {g.mean():+.2f} +- {sem:.2f} (sem; 95% CI "
-                  f"{g.mean() - half:+.2f}..{g.mean() + half:+.2f}), {int((g > 0).sum())}/{len(g)} pairs positive")
+            mean, sem, half = t_interval(g)
+            print(f"{fam:>4} - giant, all levels: {mean:+.2f} +- {sem:.2f} (sem; 95% CI "
+                  f"{mean - half:+.2f}..{mean + half:+.2f}), {int((g > 0).sum())}/{len(g)} pairs positive")
 
     section("tiny vs giant: REPORT's table (top-1 mean +- std over seeds, input px)")
     agg = tvg.groupby(["level", "family"]).agg(top1=("top1", "mean"), std=("top1", "std"), n=("top1", "size"),
