@@ -41,13 +41,15 @@ class RMSpropTF(torch.optim.Optimizer):
     ``tests/test_optim.py`` checks these numerically against a NumPy reference and shows the
     difference from ``torch.optim.RMSprop``.
 
-    ``foreach=True`` (the default) updates all parameters of a group with a handful of multi-tensor
+    ``foreach=True`` updates all parameters of a group with a handful of multi-tensor
     ``torch._foreach_*`` ops -- on a GPU a few fused kernels per step instead of ~6 per parameter
-    (B0 has ~213 parameters). ``foreach=False`` is the per-parameter loop, kept as the reference: on CPU
-    the two give bitwise the same parameters (``tests/test_optim.py``).
+    (B0 has ~213 parameters). ``foreach=False`` is the per-parameter loop: on CPU the two give bitwise
+    the same parameters (``tests/test_optim.py``), and the loop is not slower there (each parameter's
+    update stays in cache; ``benchmarks/optimizer_step.py``). ``None`` (default), as torch's optimizers:
+    multi-tensor when the parameters are on a GPU.
     """
 
-    def __init__(self, params, lr=1e-2, alpha=0.9, eps=1e-3, momentum=0.9, weight_decay=0.0, *, foreach=True):
+    def __init__(self, params, lr=1e-2, alpha=0.9, eps=1e-3, momentum=0.9, weight_decay=0.0, *, foreach=None):
         if lr < 0 or eps < 0 or not 0 <= alpha < 1 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"invalid RMSpropTF arguments lr={lr} alpha={alpha} eps={eps} "
                              f"momentum={momentum} weight_decay={weight_decay}")
@@ -73,8 +75,11 @@ class RMSpropTF(torch.optim.Optimizer):
             params = [p for p in group["params"] if p.grad is not None]
             if any(p.grad.is_sparse for p in params):
                 raise RuntimeError("RMSpropTF does not support sparse gradients")
+            foreach = group.get("foreach")
+            if foreach is None:
+                foreach = all(p.device.type == "cuda" for p in params)
             if params:
-                (self._foreach_step if group.get("foreach", True) else self._loop_step)(group, params)
+                (self._foreach_step if foreach else self._loop_step)(group, params)
         return loss
 
     def _loop_step(self, group, params):
@@ -136,8 +141,9 @@ def param_groups(model: nn.Module, weight_decay: float, *, decay_norm_and_bias: 
 
 
 def build_optimizer(name: str, groups, *, lr: float, momentum: float = 0.9, alpha: float = 0.9,
-                    eps: float = 1e-3, nesterov: bool = False, foreach: bool = True):
-    """``foreach``: multi-tensor updates (a few kernels per step instead of several per parameter)."""
+                    eps: float = 1e-3, nesterov: bool = False, foreach: bool | None = None):
+    """``foreach``: multi-tensor updates (a few kernels per step instead of several per parameter);
+    ``None``: on GPU parameters only (torch's rule)."""
     if name == "rmsproptf":
         return RMSpropTF(groups, lr=lr, alpha=alpha, eps=eps, momentum=momentum, foreach=foreach)
     if name == "sgd":

@@ -48,7 +48,7 @@ speed-up; on a shared 2-core box, sweeps should run 2 processes x 1 thread: 7x t
 of 1 x 2), CUDA (bf16 autocast, channels_last, optional ``torch.compile``: ``compile=True`` or a mode
 such as ``"reduce-overhead"``, CUDA graphs; the result's ``first_step_s`` holds the compile time).
 The step is shaped for a GPU running small models, where launches and host syncs cost more than
-FLOPs: multi-tensor (``torch._foreach_*``) TF-RMSProp, EMA and gradient clipping, the loss summed on
+FLOPs: multi-tensor (``torch._foreach_*``) EMA, gradient clipping and, on a GPU, TF-RMSProp, the loss summed on
 the device and read once per epoch (and every ``LOG_EVERY`` steps by the progress bar), and the
 tensor pipeline's cache and augmentation on the device with no per-batch sync. Several GPUs / nodes:
 ``torchrun --nproc_per_node=N -m rubik train ...`` (detected from ``RANK``/``WORLD_SIZE``;
