@@ -4,7 +4,8 @@ A sweep is a directory::
 
     DIR/sweep.json           the spec: sampled trials (one row of ``sample_twists`` each) + TrainConfig template
     DIR/trials/<id>.json     one record per finished trial, written atomically (tmp file + os.replace)
-    DIR/claims/<id>.claim    "a worker is training this trial" (created with O_CREAT|O_EXCL)
+    DIR/claims/<id>.claim    "a worker is training this trial" (a ``rubik.rundir`` lock file: written
+                             complete, then hard-linked into place)
     DIR/runs/<id>/           per-trial checkpoints, only with ``trial_checkpoints`` (then a killed
                              trial resumes from its last epoch instead of restarting)
 
@@ -13,15 +14,25 @@ full TrainConfig it ran with, the metrics ``train()`` returned, start/end time a
 code version (``git describe``), the seed, host, pid and worker. Re-running a sweep skips trials
 with a record, so a killed sweep loses at most the trials in flight; ``status == "failed"``
 records (the trainer raised) are kept with the traceback and are retried only with
-``--retry-failed``.
+``--retry-failed``; ``"diverged"`` records (non-finite loss) are results, listed by ``status``
+and left out of frontiers and fits. A setup error (``rubik.errors.UserError``: missing data, bad
+settings; or an ``OSError``: a full or read-only disk) is not a trial's result: the worker stops
+with one line and the trial runs again once it is fixed. A record that cannot be written is kept
+under ``unsaved_dir()`` and moved in by the next run, so no trained result is lost. An unreadable
+record is ``corrupt`` for ``sweep_status`` and ``load_results`` alike (``trial_state``) and is
+trained again (the damaged file is kept as ``<id>.json.corrupt``).
 
 Claims make parallel workers safe without a scheduler: a worker trains a trial only after creating
 its claim file atomically, re-checks that no record appeared meanwhile, and deletes the claim after
 the record is written. A claim is *stale* (and gets taken over) when its process is gone: same host
-and the pid is dead or was reused (process start time differs), or, for any host, its file has not
-been touched for ``stale_after`` seconds (a heartbeat thread touches live claims every 30 s).
+and the pid is dead or was reused (process start time differs), or, for another host, its file has
+not been touched for ``stale_after`` seconds (a heartbeat thread touches live claims every 30 s), or
+it cannot be read (claims are complete when they exist, so that is a damaged file).
 Stale take-overs happen under an ``fcntl`` lock on ``claims/.lock``, so two workers cannot both
-take over one stale claim.
+take over one stale claim. Local worker processes die with their parent (``PR_SET_PDEATHSIG``
+plus a parent-pid watcher); temp files of killed writes are removed when a worker starts.
+``run_sweep`` returns when every trial has a record (it waits for trials held elsewhere);
+``rubik sweep run --no-wait`` exits with status 2 while any trial is unfinished.
 
 Workers visit their own share first (trials ``i, i+n, i+2n, ...`` for ``--worker i --workers n``)
 and then help with the rest (claims keep that safe; ``--no-steal`` turns it off).

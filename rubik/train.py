@@ -49,7 +49,12 @@ by default there; ``torch.compile`` on CPU took 213 s to compile B0 and gave no 
 
 Outputs in ``out_dir``: ``checkpoint.pt`` (every epoch, atomic: model, EMA, optimizer, scheduler,
 RNG states, epoch, history), ``metrics.jsonl`` (one JSON line per epoch), ``config.json``.
-``resume=True`` continues from ``checkpoint.pt``; on CPU with the tensor pipeline a resumed run ends
+A folder holding a run (a checkpoint, metrics or result) is refused unless ``resume`` or
+``overwrite`` is set, and ``run.lock`` (pid + host, a ``rubik.rundir`` lock) keeps a second
+process out; ``result.json`` has ``status`` ``done`` or ``diverged`` (a NaN / infinite training
+loss stops the run at the end of that epoch). JSON files are strict (non-finite numbers are null).
+``resume=True`` continues from ``checkpoint.pt`` (an error if there is none, or if it was made with
+other settings: ``run_signature``); on CPU with the tensor pipeline a resumed run ends
 with exactly the weights of an uninterrupted one (tested). With the folder pipeline the epoch order is
 restored but not the DataLoader workers' augmentation streams, so a resumed run is statistically, not
 bitwise, the same. Accuracies are percentages.
