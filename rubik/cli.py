@@ -3,8 +3,14 @@
 Each module that offers a sub-command defines ``add_arguments(parser)`` and
 ``main(args) -> int``; they are imported only when their command is used, so
 ``rubik models`` does not pay for pandas or papermill.
+
+Errors the user can fix (``rubik.errors.UserError``: bad settings, missing data, a run
+directory in use; and ``OSError``: a full disk, a read-only folder) end every command the
+same way: one line ``rubik CMD: error: MESSAGE`` on stderr and exit status 2, no traceback
+(``RUBIK_DEBUG=1`` shows it). Modules raise them; only this file prints them.
 """
 import argparse
+import os
 import sys
 from importlib import import_module
 
@@ -28,13 +34,33 @@ def build_parser():
     return parser, sub
 
 
+def format_error(command: str, exc: BaseException) -> str:
+    """``rubik CMD: error: MESSAGE``: one line (an OSError names its file and the cause)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        msg = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        msg = str(exc) or type(exc).__name__
+    return f"rubik {command}: error: " + "; ".join(" ".join(ln.split()) for ln in msg.splitlines() if ln.strip())
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, sub = build_parser()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser.parse_args(argv)  # prints help / the error for an unknown command
         return 2
+    from rubik.errors import UserError
+
     module = import_module(COMMANDS[argv[0]][0])
     module.add_arguments(sub.choices[argv[0]])
     args = parser.parse_args(argv)
-    return int(module.main(args) or 0)
+    # "sweep run": the sub-command's own action, if it has one (dest "<name>_command")
+    action = next((v for k, v in vars(args).items() if k.endswith("_command") and isinstance(v, str)), None)
+    command = f"{argv[0]} {action}" if action else argv[0]
+    try:
+        return int(module.main(args) or 0)
+    except (UserError, OSError) as e:
+        if os.environ.get("RUBIK_DEBUG"):
+            raise
+        print(format_error(command, e), file=sys.stderr)
+        return 2

@@ -38,13 +38,15 @@ import json
 import math
 import os
 import random
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from rubik.errors import UserError
+from rubik.rundir import atomic_torch_save, atomic_write_bytes  # noqa: F401  (atomic_torch_save: re-exported)
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -69,7 +71,7 @@ class DataConfig:
     download: bool = False           # imagenette only: fetch torchvision's Imagenette (320px) if no root is found
 
 
-class DataError(RuntimeError):
+class DataError(UserError, RuntimeError):
     """A dataset problem (wrong path, empty class, unreadable image); the message names it."""
 
 
@@ -194,7 +196,7 @@ def build_imagenet100_manifest(imagenet_root: str, path: str | None = None, *, n
                 "train_per_class": train_per_class, "classes": classes,
                 "train": [p for p, _ in train], "val": [p for p, _ in val]}
     if path:
-        _atomic_write_bytes(Path(path), json.dumps(manifest, indent=1).encode())
+        atomic_write_bytes(Path(path), json.dumps(manifest, indent=1).encode())
     return manifest
 
 
@@ -284,35 +286,6 @@ def _decode_all(paths: list[str], resize: int, crop: int, workers: int, progress
             bar.update(1)
     bar.close()
     return x.permute(0, 3, 1, 2).contiguous()
-
-
-def _atomic_write_bytes(path: Path, payload: bytes):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_torch_save(obj, path) -> None:
-    """``torch.save`` to a temp file in the same folder, then ``os.replace`` (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def tensor_cache(data: DataConfig, split: str, image_size: int, *, progress: bool = True) -> dict:

@@ -29,6 +29,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
+from rubik.errors import UserError
+
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -39,7 +41,7 @@ DATA_ENV = "RUBIK_DATA_DIR"
 RUN_KEYS = ("preset", "run_dir")
 
 
-class ReproduceError(RuntimeError):
+class ReproduceError(UserError, RuntimeError):
     """A user-facing error (bad preset, missing data, failing notebook)."""
 
 
@@ -92,6 +94,92 @@ def parse_overrides(items: Iterable[str] | dict | None) -> dict:
     return out
 
 
+# Types of the parameters that are null in every shipped preset (the others take their types
+# from the presets' values: ``parameter_types``)
+NULL_DEFAULT_TYPES = {"data_dir": (str,), "manifest": (str,), "cache_dir": (str,), "ranges": (dict,),
+                      "formula_levels": (dict,), "tvg_epochs": (int,), "imagenet_dir": (str,),
+                      "eval_per_class": (int,), "results_dir": (str,)}
+POSITIVE = ("n_models", "epochs", "batch_size", "threads", "processes", "n_boot", "formula_min_points",
+            "tvg_epochs", "train_per_class", "val_per_class", "eval_per_class", "nproc_per_node",
+            "synthetic_classes")
+CHOICES = {"sample_mode": ("uniform", "stratified"), "metric": ("top1", "best_top1", "ema_top1"),
+           "tvg_tiny": ("released", "formula", "both"), "tvg_levels": ("tinynet", "c"),
+           "pipeline": ("auto", "tensor", "folder"), "dataset": ("imagenette", "imagenet100", "imagenet", "folder")}
+_TYPE_WORDS = {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list",
+               dict: "a mapping"}
+
+
+def parameter_types() -> dict:
+    """``{key: (allowed types, example value, null allowed)}`` over ``_base.yaml`` and every shipped
+    preset: a parameter may take any type some preset gives it (``recipe``: a name or a mapping)."""
+    seen: dict = {}
+    for path in [PRESET_DIR / "_base.yaml"] + [PRESET_DIR / f"{n}.yaml" for n in list_presets()]:
+        for k, v in _read_yaml(path).items():
+            if k in ("extends", "description"):
+                continue
+            types, example, nullable = seen.get(k, ((), None, False))
+            if v is None:
+                nullable = True
+            elif type(v) not in types:
+                types, example = types + (type(v),), example if example is not None else v
+            seen[k] = (types, example, nullable)
+    for k, types in NULL_DEFAULT_TYPES.items():
+        _, example, nullable = seen.get(k, ((), None, True))
+        seen[k] = (types, example, nullable)
+    return seen
+
+
+def _yaml(value) -> str:
+    """``value`` as it would be written after ``-p key=`` (one line of YAML)."""
+    if isinstance(value, str):
+        return value
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+
+
+def check_parameter(key: str, value) -> None:
+    """ReproduceError unless ``value`` has a type the presets give ``key`` (ints pass for numbers,
+    list items are checked too), is positive where it counts something, and is one of the choices
+    where there are some. Run before the first notebook, so a typo costs nothing."""
+    spec = parameter_types().get(key)
+    if spec is None:
+        return
+    types, example, nullable = spec
+    shown = f"-p {key}={_yaml(value)}"
+
+    def fail(why):
+        hint = ""
+        if list in types and isinstance(value, str) and "," in value:
+            hint = f"; write -p '{key}=[{value}]'"
+        raise ReproduceError(f"{shown}: {why}{hint}")
+
+    def fits(v, allowed):
+        if isinstance(v, bool):
+            return bool in allowed
+        if isinstance(v, int) and float in allowed:
+            return True
+        return type(v) in allowed
+
+    if value is None:
+        if not nullable:
+            fail(f"{key} cannot be null")
+        return
+    if not fits(value, types):
+        like = f" (like {_yaml(example)})" if example is not None else ""
+        fail(f"expected {' or '.join(_TYPE_WORDS.get(t, t.__name__) for t in types)}{like}, got "
+             f"{_TYPE_WORDS.get(type(value), type(value).__name__)} {value!r}")
+    if isinstance(value, list) and isinstance(example, list) and example:
+        item_types = tuple({type(x) for x in example})
+        bad = [x for x in value if not fits(x, item_types)]
+        if bad:
+            fail(f"list items must be {' or '.join(_TYPE_WORDS.get(t, t.__name__) for t in item_types)}, got {bad[0]!r}")
+    if key in POSITIVE and isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+        fail(f"{key} must be positive")
+    if key in CHOICES and value not in CHOICES[key]:
+        fail(f"expected one of {', '.join(CHOICES[key])}")
+    if key == "tvg_phis" and not set(value) <= set(GIANT_PAIRS):
+        fail(f"levels are phi = {', '.join(map(str, GIANT_PAIRS))} (TinyNet-B..E)")
+
+
 def load_preset(name: str, overrides: Iterable[str] | dict | None = None, *, strict: bool = True) -> dict:
     """The resolved parameters of preset ``name`` (``_base.yaml`` <- ``extends`` chain
     <- the preset <- ``overrides``). With ``strict``, unknown override keys are an error."""
@@ -115,6 +203,9 @@ def load_preset(name: str, overrides: Iterable[str] | dict | None = None, *, str
     unknown = sorted(set(ov) - set(cfg) - set(RUN_KEYS))
     if strict and unknown:
         raise ReproduceError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(cfg))}")
+    if strict:
+        for key, value in ov.items():
+            check_parameter(key, value)
     cfg.update(ov)
     cfg["preset"] = Path(name).stem if str(name).endswith((".yaml", ".yml")) else str(name)
     return cfg
@@ -434,22 +525,18 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    try:
-        if args.list:
-            for name in list_presets():
-                desc = load_preset(name).get("description", "")
-                print(f"{name:12s} {desc}")
-            print("notebooks: " + ", ".join(n.stem for n in list_notebooks()))
-            return 0
-        if args.show:
-            print(yaml.safe_dump(load_preset(args.preset, args.params), sort_keys=False), end="")
-            return 0
-        run(args.preset, data=args.data, start=args.start, only=args.only, overrides=args.params,
-            out_dir=args.out, kernel=args.kernel, timeout=args.timeout)
+    if args.list:
+        for name in list_presets():
+            desc = load_preset(name).get("description", "")
+            print(f"{name:12s} {desc}")
+        print("notebooks: " + ", ".join(n.stem for n in list_notebooks()))
         return 0
-    except ReproduceError as e:
-        print(f"rubik reproduce: error: {e}", file=sys.stderr)
-        return 1
+    if args.show:
+        print(yaml.safe_dump(load_preset(args.preset, args.params), sort_keys=False), end="")
+        return 0
+    run(args.preset, data=args.data, start=args.start, only=args.only, overrides=args.params,
+        out_dir=args.out, kernel=args.kernel, timeout=args.timeout)
+    return 0
 
 
 # =========================================================================== notebook helpers

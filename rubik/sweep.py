@@ -4,7 +4,8 @@ A sweep is a directory::
 
     DIR/sweep.json           the spec: sampled trials (one row of ``sample_twists`` each) + TrainConfig template
     DIR/trials/<id>.json     one record per finished trial, written atomically (tmp file + os.replace)
-    DIR/claims/<id>.claim    "a worker is training this trial" (created with O_CREAT|O_EXCL)
+    DIR/claims/<id>.claim    "a worker is training this trial" (a ``rubik.rundir`` lock file: written
+                             complete, then hard-linked into place)
     DIR/runs/<id>/           per-trial checkpoints, only with ``trial_checkpoints`` (then a killed
                              trial resumes from its last epoch instead of restarting)
 
@@ -13,15 +14,25 @@ full TrainConfig it ran with, the metrics ``train()`` returned, start/end time a
 code version (``git describe``), the seed, host, pid and worker. Re-running a sweep skips trials
 with a record, so a killed sweep loses at most the trials in flight; ``status == "failed"``
 records (the trainer raised) are kept with the traceback and are retried only with
-``--retry-failed``.
+``--retry-failed``; ``"diverged"`` records (non-finite loss) are results, listed by ``status``
+and left out of frontiers and fits. A setup error (``rubik.errors.UserError``: missing data, bad
+settings; or an ``OSError``: a full or read-only disk) is not a trial's result: the worker stops
+with one line and the trial runs again once it is fixed. A record that cannot be written is kept
+under ``unsaved_dir()`` and moved in by the next run, so no trained result is lost. An unreadable
+record is ``corrupt`` for ``sweep_status`` and ``load_results`` alike (``trial_state``) and is
+trained again (the damaged file is kept as ``<id>.json.corrupt``).
 
 Claims make parallel workers safe without a scheduler: a worker trains a trial only after creating
 its claim file atomically, re-checks that no record appeared meanwhile, and deletes the claim after
 the record is written. A claim is *stale* (and gets taken over) when its process is gone: same host
-and the pid is dead or was reused (process start time differs), or, for any host, its file has not
-been touched for ``stale_after`` seconds (a heartbeat thread touches live claims every 30 s).
+and the pid is dead or was reused (process start time differs), or, for another host, its file has
+not been touched for ``stale_after`` seconds (a heartbeat thread touches live claims every 30 s), or
+it cannot be read (claims are complete when they exist, so that is a damaged file).
 Stale take-overs happen under an ``fcntl`` lock on ``claims/.lock``, so two workers cannot both
-take over one stale claim.
+take over one stale claim. Local worker processes die with their parent (``PR_SET_PDEATHSIG``
+plus a parent-pid watcher); temp files of killed writes are removed when a worker starts.
+``run_sweep`` returns when every trial has a record (it waits for trials held elsewhere);
+``rubik sweep run --no-wait`` exits with status 2 while any trial is unfinished.
 
 Workers visit their own share first (trials ``i, i+n, i+2n, ...`` for ``--worker i --workers n``)
 and then help with the rest (claims keep that safe; ``--no-steal`` turns it off).
@@ -76,14 +87,11 @@ import copy
 import dataclasses
 import datetime as _dt
 import json
-import math
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import traceback
 from importlib import import_module
@@ -92,13 +100,15 @@ from typing import Callable
 
 SPEC_FILE = "sweep.json"
 SPEC_VERSION = 1
-HEARTBEAT_S = 30.0
-STALE_AFTER_S = 600.0
 #: scalar metrics copied from a record into ``load_results`` (the rest stays in the JSON)
 METRIC_COLUMNS = ("top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs", "train_time_s", "images_per_s")
 _TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
                  "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "GROUP_WORLD_SIZE")
 
+from rubik.errors import ConfigError, RunDirError, UserError  # noqa: E402
+from rubik.rundir import (HEARTBEAT_S, STALE_AFTER_S, Lock, acquire, atomic_write_json,  # noqa: E402
+                          clean_stale_tmp, lock_info, lock_state)
+from rubik.rundir import jsonable as _jsonable  # noqa: E402
 from rubik.sampling import sample_twists  # noqa: E402  (re-exported: rubik.sweep.sample_twists)
 
 __all__ = ["sample_twists", "init_sweep", "run_sweep", "run_worker", "load_results", "load_spec",
@@ -109,46 +119,6 @@ __all__ = ["sample_twists", "init_sweep", "run_sweep", "run_worker", "load_resul
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _jsonable(obj):
-    """Best-effort conversion to JSON types (numpy / torch scalars, tuples, dataclasses, paths)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _jsonable(dataclasses.asdict(obj))
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
-        try:
-            return _jsonable(obj.item())
-        except (TypeError, ValueError):
-            pass
-    if hasattr(obj, "tolist"):
-        return _jsonable(obj.tolist())
-    return str(obj)
-
-
-def atomic_write_json(path, obj) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically (same-dir tmp file, fsync, os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_jsonable(obj), f, indent=1, sort_keys=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _read_json(path):
@@ -176,30 +146,6 @@ def code_version() -> str:
     return _CODE_VERSION
 
 
-def _pid_start(pid: int):
-    """Process start time (clock ticks since boot) from /proc, or None where unavailable."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _pid_alive(pid: int, start=None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if start is not None:
-        now = _pid_start(pid)
-        if now is not None and now != start:
-            return False  # the pid was reused by another process
-    return True
-
-
 # ----------------------------------------------------------------------------- the spec
 
 def _sweep_dir(sweep_dir) -> Path:
@@ -210,10 +156,10 @@ def load_spec(sweep_dir) -> dict:
     """The ``sweep.json`` of a sweep directory (ValueError if there is none)."""
     path = _sweep_dir(sweep_dir) / SPEC_FILE
     if not path.is_file():
-        raise ValueError(f"{sweep_dir}: not a sweep directory (no {SPEC_FILE}); create one with `rubik sweep init`")
+        raise ConfigError(f"{sweep_dir}: not a sweep directory (no {SPEC_FILE}); create one with `rubik sweep init`")
     spec = _read_json(path)
     if spec.get("version") != SPEC_VERSION:
-        raise ValueError(f"{path}: unsupported sweep spec version {spec.get('version')!r}")
+        raise ConfigError(f"{path}: unsupported sweep spec version {spec.get('version')!r}")
     return spec
 
 
@@ -225,7 +171,7 @@ def _template_dict(template) -> dict:
     if dataclasses.is_dataclass(template):
         template = dataclasses.asdict(template)
     if not isinstance(template, dict):
-        raise ValueError(f"template must be a TrainConfig or a dict, got {type(template).__name__}")
+        raise ConfigError(f"template must be a TrainConfig or a dict, got {type(template).__name__}")
     return _jsonable(template)
 
 
@@ -244,15 +190,15 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
     if not isinstance(samples, pd.DataFrame):
         samples = pd.DataFrame(samples)
     if len(samples) == 0:
-        raise ValueError("init_sweep: no samples")
+        raise ConfigError("init_sweep: no samples")
     for col in ("id", "base", "r", "d", "w"):
         if col not in samples.columns:
-            raise ValueError(f"init_sweep: samples lack column {col!r}")
+            raise ConfigError(f"init_sweep: samples lack column {col!r}")
     if samples["id"].duplicated().any():
-        raise ValueError(f"init_sweep: duplicate trial ids {samples['id'][samples['id'].duplicated()].tolist()}")
+        raise ConfigError(f"init_sweep: duplicate trial ids {samples['id'][samples['id'].duplicated()].tolist()}")
     bad = [i for i in samples["id"] if not str(i) or "/" in str(i) or str(i).startswith(".")]
     if bad:
-        raise ValueError(f"init_sweep: trial ids must be plain file names, got {bad}")
+        raise ConfigError(f"init_sweep: trial ids must be plain file names, got {bad}")
     spec = {
         "version": SPEC_VERSION,
         "created": _now(),
@@ -270,10 +216,10 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
             return path
         n_done = len(list((d / "trials").glob("*.json"))) if (d / "trials").is_dir() else 0
         if not force:
-            raise ValueError(f"{path} exists with different trials/template; use another directory "
+            raise ConfigError(f"{path} exists with different trials/template; use another directory "
                              "(or force=True / --force if no trial has run)")
         if n_done:
-            raise ValueError(f"{path}: refusing to overwrite a sweep with {n_done} finished trial(s)")
+            raise ConfigError(f"{path}: refusing to overwrite a sweep with {n_done} finished trial(s)")
     for sub in ("trials", "claims"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, spec)
@@ -289,7 +235,7 @@ def trial_config(spec: dict, trial: dict, sweep_dir=None) -> dict:
         cfg["base_resolution"] = int(trial["base_resolution"])
     if spec.get("trial_checkpoints") and sweep_dir is not None:
         cfg["out_dir"] = str(_sweep_dir(sweep_dir) / "runs" / str(trial["id"]))
-        cfg["resume"] = True
+        cfg["resume"] = "auto"   # a killed trial continues from its last epoch
     return cfg
 
 
@@ -301,120 +247,73 @@ def _claim_path(d: Path, tid) -> Path:
     return d / "claims" / f"{tid}.claim"
 
 
+#: record statuses: the trainer finished (done), raised (failed; retried with --retry-failed) or
+#: stopped on a non-finite loss (diverged: a result, kept out of frontiers and fits)
+RECORD_STATUSES = ("done", "failed", "diverged")
+
+
 def _read_record(d: Path, tid):
+    """The trial's record, or None if it has none. Records are written atomically, so an
+    unreadable one was damaged afterwards: ``CorruptRecord`` (a ValueError) says how."""
+    path = _record_path(d, tid)
     try:
-        return _read_json(_record_path(d, tid))
+        rec = _read_json(path)
     except FileNotFoundError:
         return None
-    except (OSError, json.JSONDecodeError):  # unreadable: treat as missing (it was never os.replace'd)
-        return None
+    except (OSError, ValueError) as e:
+        raise CorruptRecord(f"{path}: unreadable record ({type(e).__name__}: {e})") from None
+    if not isinstance(rec, dict) or rec.get("status") not in RECORD_STATUSES:
+        raise CorruptRecord(f"{path}: not a trial record (status {rec.get('status') if isinstance(rec, dict) else rec!r})")
+    return rec
+
+
+class CorruptRecord(ValueError):
+    """A trial record that exists but cannot be read as one."""
+
+
+def trial_state(d: Path, tid, stale_after: float | None = STALE_AFTER_S) -> tuple[str, dict | None, str | None]:
+    """``(status, record, note)`` of one trial: the one reading that ``sweep_status``,
+    ``load_results`` and the workers share. ``status``: done | failed | diverged (its record),
+    corrupt (an unreadable record; ``note`` says why; the next run trains it again), running
+    (a live claim), pending (no record; ``note`` is ``"stale"`` when a dead worker's claim is left)."""
+    try:
+        rec = _read_record(d, tid)
+    except CorruptRecord as e:
+        return "corrupt", None, str(e)
+    if rec is not None:
+        return rec["status"], rec, rec.get("error")
+    state = claim_state(_claim_path(d, tid), stale_after)
+    if state == "live":
+        return "running", None, None
+    return "pending", None, "stale" if state == "stale" else None
 
 
 # ----------------------------------------------------------------------------- claims
 
-class Claim:
-    """An exclusive claim on one trial, with a heartbeat thread while it is held."""
-
-    def __init__(self, path: Path, info: dict, heartbeat: float = HEARTBEAT_S):
-        self.path = path
-        self.info = info
-        self._stop = threading.Event()
-        self._thread = None
-        if heartbeat and heartbeat > 0:
-            self._thread = threading.Thread(target=self._beat, args=(heartbeat,), daemon=True)
-            self._thread.start()
-
-    def _beat(self, every):
-        while not self._stop.wait(every):
-            with contextlib.suppress(OSError):
-                os.utime(self.path)
-
-    def release(self):
-        self._stop.set()
-        with contextlib.suppress(FileNotFoundError):
-            current = _read_json(self.path)
-            if current.get("token") == self.info["token"]:
-                os.unlink(self.path)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
+Claim = Lock   # a held claim: heartbeat-touched until released
 
 
 def _claim_info(worker) -> dict:
-    pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "pid_start": _pid_start(pid), "worker": worker,
-            "time": _now(), "token": f"{socket.gethostname()}:{pid}:{time.time_ns()}"}
-
-
-def _create_claim(path: Path, info: dict) -> bool:
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as f:
-        json.dump(info, f)
-        f.flush()
-        os.fsync(f.fileno())
-    return True
+    return lock_info(worker=worker)
 
 
 def claim_state(path: Path, stale_after: float | None = STALE_AFTER_S) -> str:
-    """``"free"`` (no claim), ``"live"`` or ``"stale"``."""
-    try:
-        info = _read_json(path)
-        mtime = path.stat().st_mtime
-    except FileNotFoundError:
-        return "free"
-    except (OSError, json.JSONDecodeError):
-        # being written right now, or a torn file from a crash: judge by age only
-        try:
-            age = time.time() - path.stat().st_mtime
-        except FileNotFoundError:
-            return "free"
-        return "stale" if age > 60 else "live"
-    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
-        if not _pid_alive(info["pid"], info.get("pid_start")):
-            return "stale"
-        return "live"
-    if stale_after is not None and time.time() - mtime > stale_after:
-        return "stale"
-    return "live"
-
-
-@contextlib.contextmanager
-def _lock(path: Path):
-    import fcntl
-
-    with open(path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    """``"free"`` (no claim), ``"live"`` or ``"stale"`` (see ``rubik.rundir.lock_state``)."""
+    return lock_state(path, stale_after)
 
 
 def try_claim(sweep_dir, tid, worker=0, *, stale_after: float | None = STALE_AFTER_S,
               heartbeat: float = HEARTBEAT_S):
-    """Claim trial ``tid``: a ``Claim`` if this process now owns it, else None."""
+    """Claim trial ``tid``: a ``Claim`` if this process now owns it, else None. A claims folder
+    that cannot be written (read-only, full) is a ``RunDirError`` naming it, before any training."""
     d = _sweep_dir(sweep_dir)
     path = _claim_path(d, tid)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    info = _claim_info(worker)
-    if _create_claim(path, info):
-        return Claim(path, info, heartbeat)
-    if claim_state(path, stale_after) != "stale":
-        return None
-    with _lock(d / "claims" / ".lock"):
-        # re-check under the lock: someone may have taken it over already
-        if claim_state(path, stale_after) == "stale":
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-        if _create_claim(path, info):
-            return Claim(path, info, heartbeat)
-    return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return acquire(path, _claim_info(worker), stale_after=stale_after, heartbeat=heartbeat)
+    except OSError as e:
+        raise RunDirError(f"cannot claim trial {tid} in {path.parent}: {e.strerror} "
+                          "(the sweep directory must be writable)") from e
 
 
 # ----------------------------------------------------------------------------- training one trial
@@ -427,7 +326,7 @@ def _resolve_train_fn(train_fn) -> Callable[[dict], dict]:
     if isinstance(train_fn, str) and ":" in train_fn:
         mod, _, attr = train_fn.partition(":")
         return getattr(import_module(mod), attr)
-    raise ValueError(f"train_fn must be a callable or 'module:function', got {train_fn!r}")
+    raise ConfigError(f"train_fn must be a callable or 'module:function', got {train_fn!r}")
 
 
 def default_train(config: dict) -> dict:
@@ -439,7 +338,7 @@ def default_train(config: dict) -> dict:
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(cfg) - known)
     if unknown:
-        raise ValueError(f"sweep template has fields TrainConfig does not know: {unknown}")
+        raise ConfigError(f"sweep template has fields TrainConfig does not know: {unknown}")
     if isinstance(cfg.get("data"), dict):
         cfg["data"] = DataConfig(**cfg["data"])
     # a dict recipe (a Recipe stored by asdict) is resolved by rubik.train itself
@@ -463,12 +362,84 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
         metrics = train_fn(copy.deepcopy(cfg))
         if not isinstance(metrics, dict):
             raise TypeError(f"train function returned {type(metrics).__name__}, expected a dict of metrics")
-        record.update(status="done", metrics=metrics)
+        record.update(status="diverged" if metrics.get("status") == "diverged" else "done", metrics=metrics)
+    except (UserError, OSError):
+        raise   # the setup is wrong (data, disk, settings): stop; unrecorded, the trial runs again once fixed
     except Exception as exc:  # a failed trial is a result too; KeyboardInterrupt/SystemExit propagate
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
     record.update(finished=_now(), time_s=round(time.time() - t0, 3))
-    atomic_write_json(_record_path(d, tid), record)
+    _write_record(d, tid, record)
     return record
+
+
+#: waits (s) between attempts to write a record before it is saved elsewhere (tests set them to 0)
+RECORD_RETRY_S = (1.0, 5.0, 20.0)
+
+
+def unsaved_dir() -> Path:
+    """Where records that could not be written into their sweep are kept until the next run."""
+    return Path(os.environ.get("RUBIK_CACHE_DIR") or Path.home() / ".cache" / "rubik") / "unsaved"
+
+
+def _unsaved_path(folder: Path, d: Path, tid) -> Path:
+    import hashlib
+
+    key = hashlib.sha1(str(d.resolve()).encode()).hexdigest()[:12]
+    return folder / f"{key}-{tid}.json"
+
+
+def _write_record(d: Path, tid, record: dict) -> None:
+    """Write the record, retrying a few times (a disk that is full for a moment); if it still
+    fails, keep the trained result in the cache (or the temp folder) so no training is lost:
+    the next ``run_worker`` on this sweep moves it in (``_recover_unsaved``)."""
+    path = _record_path(d, tid)
+    for wait in (*RECORD_RETRY_S, None):
+        try:
+            atomic_write_json(path, record)
+            return
+        except OSError as e:
+            err = e
+            if wait is not None:
+                time.sleep(wait)
+    import tempfile
+
+    for folder in (unsaved_dir(), Path(tempfile.gettempdir()) / "rubik-unsaved"):
+        keep = _unsaved_path(folder, d, tid)
+        try:
+            atomic_write_json(keep, {"sweep_dir": str(d.resolve()), "trial": tid, "record": record})
+        except OSError:
+            continue
+        raise RunDirError(f"cannot write {path}: {err.strerror}; the result of trial {tid} is kept in {keep} "
+                          f"and moved in by the next `rubik sweep run {d}` once the folder is writable")
+    print(_jsonable(record), file=sys.stderr)   # nowhere left to write it: the log keeps it
+    raise RunDirError(f"cannot write {path}: {err.strerror}; the result of trial {tid} could not be saved "
+                      "anywhere else either and is printed above")
+
+
+def _recover_unsaved(d: Path) -> list:
+    """Move records kept by ``_write_record`` back into the sweep; returns their trial ids."""
+    import tempfile
+
+    moved = []
+    for folder in (unsaved_dir(), Path(tempfile.gettempdir()) / "rubik-unsaved"):
+        for keep in sorted(folder.glob(_unsaved_path(folder, d, "*").name)) if folder.is_dir() else []:
+            try:
+                kept = _read_json(keep)
+            except (OSError, ValueError):
+                continue
+            if kept.get("sweep_dir") != str(d.resolve()):
+                continue
+            tid = kept["trial"]
+            try:
+                done = _read_record(d, tid)
+            except CorruptRecord:
+                done = None
+            if done is None:
+                atomic_write_json(_record_path(d, tid), kept["record"])
+                print(f"rubik sweep: moved the record of trial {tid} kept in {keep} into {d}", file=sys.stderr)
+                moved.append(tid)
+            keep.unlink()
+    return moved
 
 
 def _worker_order(ids, worker, workers, steal):
@@ -501,7 +472,7 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
     ``on_start(trial_id)`` / ``on_trial(record)`` are called around each trial.
     """
     if workers < 1 or not 0 <= worker < workers:
-        raise ValueError(f"worker index must satisfy 0 <= worker < workers, got worker={worker}, workers={workers}")
+        raise ConfigError(f"worker index must satisfy 0 <= worker < workers, got worker={worker}, workers={workers}")
     d = _sweep_dir(sweep_dir)
     spec = load_spec(d)
     fn = _resolve_train_fn(train_fn)
@@ -511,27 +482,35 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
             import torch
 
             torch.set_num_threads(int(threads))
+    for sub in ("trials", "claims"):   # temp files of writers killed mid-write
+        clean_stale_tmp(d / sub)
+    _recover_unsaved(d)
     trials = {str(t["id"]): t for t in spec["trials"]}
     order = _worker_order(list(trials), worker, workers, steal)
+
+    def wanted(tid):
+        status, _, _ = trial_state(d, tid, stale_after)
+        return status in ("pending", "corrupt") or (status == "failed" and retry_failed)
+
     done_here, attempted = [], set()
     while True:
         claimed_any = False
         for tid in order:
             if max_trials is not None and len(done_here) >= max_trials:
                 return done_here
-            if tid in attempted:  # at most one attempt per trial per run (failed ones too)
-                continue
-            rec = _read_record(d, tid)
-            if rec is not None and (rec.get("status") == "done" or not retry_failed):
+            if tid in attempted or not wanted(tid):  # at most one attempt per trial per run (failed ones too)
                 continue
             claim = try_claim(d, tid, worker, stale_after=stale_after, heartbeat=heartbeat)
             if claim is None:
                 continue
             with claim:
                 claimed_any = True
-                rec = _read_record(d, tid)  # finished by someone between our check and our claim?
-                if rec is not None and (rec.get("status") == "done" or not retry_failed):
+                status, _, _ = trial_state(d, tid, stale_after)  # finished by someone between check and claim?
+                if status not in ("pending", "running", "corrupt") and not (status == "failed" and retry_failed):
                     continue
+                if status == "corrupt":   # keep the damaged file for inspection; it is retrained
+                    path = _record_path(d, tid)
+                    os.replace(path, path.with_name(f"{path.name}.corrupt"))
                 attempted.add(tid)
                 if on_start is not None:
                     on_start(tid)
@@ -543,11 +522,39 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
             return done_here
 
 
-def _worker_main(sweep_dir, kwargs, env):
-    """Entry point of a spawned local worker process."""
+def _die_with_parent(parent_pid: int, every: float = 1.0) -> None:
+    """SIGTERM this process when its parent dies (a SIGKILLed ``sweep run`` must not leave
+    workers training as orphans): Linux's ``PR_SET_PDEATHSIG``, plus a thread that watches the
+    parent pid (other systems, and a parent that died before the ``prctl``)."""
+    import threading
+
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))   # 1 = PR_SET_PDEATHSIG
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="rubik-parent-watch").start()
+
+
+def _worker_main(sweep_dir, kwargs, env, parent_pid=None):
+    """Entry point of a spawned local worker process. A user error (data, disk, settings) is one
+    line on stderr and exit status 2; the parent then stops with one line too."""
     os.environ.update(env)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run `finally`s: release the claim
-    run_worker(sweep_dir, **kwargs)
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
+    try:
+        run_worker(sweep_dir, **kwargs)
+    except (UserError, OSError) as e:
+        from rubik.cli import format_error
+
+        print(format_error("sweep run", e), file=sys.stderr)
+        sys.exit(2)
 
 
 def _env_worker():
@@ -604,8 +611,12 @@ def _default_threads(devices, processes) -> int | None:
 def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 1, threads: int | None = None,
               progress: bool = True, devices=None, train_fn=None, steal: bool = True,
               retry_failed: bool = False, stale_after: float | None = STALE_AFTER_S,
-              heartbeat: float = HEARTBEAT_S, poll: float = 2.0, device: str | None = None):
+              heartbeat: float = HEARTBEAT_S, poll: float = 2.0, device: str | None = None, wait: bool = True):
     """Run this machine's part of a sweep: ``processes`` local workers, then return ``load_results``.
+
+    With ``wait`` (default) it returns only when every trial has a record: trials that other
+    processes are training are waited for, and taken over if those processes die. Without it,
+    it returns once this machine has nothing left to claim (check ``status`` in the result).
 
     Local process ``k`` is global worker ``worker * processes + k`` of ``workers * processes``.
     ``devices``: one device string per local process (default from ``device``, else the template's
@@ -617,9 +628,9 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
     d = _sweep_dir(sweep_dir)
     spec = load_spec(d)
     if processes < 1:
-        raise ValueError(f"processes must be >= 1, got {processes}")
+        raise ConfigError(f"processes must be >= 1, got {processes}")
     if workers < 1 or not 0 <= worker < workers:
-        raise ValueError(f"worker index must satisfy 0 <= worker < workers, got worker={worker}, workers={workers}")
+        raise ConfigError(f"worker index must satisfy 0 <= worker < workers, got worker={worker}, workers={workers}")
     if isinstance(devices, str):
         devices = [x for x in devices.split(",") if x]
     if devices is None:
@@ -630,42 +641,57 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
                   stale_after=stale_after, heartbeat=heartbeat)
     bar = _ProgressBar(d, spec, enabled=progress)
     try:
-        if processes == 1:
-            dev = devices[0] if devices else None
-            run_worker(d, worker=worker, workers=workers, device=dev, on_trial=lambda rec: bar.refresh(),
-                       on_start=lambda tid: bar.refresh(), **common)
-        else:
-            import multiprocessing as mp
-
-            if callable(train_fn) and getattr(train_fn, "__module__", None) == "__main__":
-                raise ValueError("with processes > 1, pass train_fn as an importable 'module:function'")
-            ctx = mp.get_context("spawn")
-            procs = []
-            for k in range(processes):
-                kw = dict(common, worker=worker * processes + k, workers=workers * processes,
-                          device=devices[k % len(devices)] if devices else None)
-                p = ctx.Process(target=_worker_main, args=(str(d), kw, {}), name=f"rubik-sweep-{k}")
-                p.start()
-                procs.append(p)
-            try:
-                while any(p.is_alive() for p in procs):
-                    bar.refresh()
-                    for p in procs:
-                        p.join(timeout=poll / max(len(procs), 1))
-            except BaseException:
-                for p in procs:
-                    if p.is_alive():
-                        p.terminate()
-                for p in procs:
-                    p.join(timeout=30)
-                raise
-            bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
-            if bad:
-                raise RuntimeError(f"sweep worker process(es) exited with {bad}; see their output above")
-        bar.refresh()
+        while True:
+            _run_local_workers(d, worker, workers, processes, devices, common, bar, poll)
+            bar.refresh()
+            st = sweep_status(d, spec=spec, stale_after=stale_after)
+            # done only when every trial has a record: trials claimed elsewhere are waited for (and
+            # taken over if their worker dies); unclaimed ones get another pass (our share only
+            # without steal: the others are other workers' to train)
+            if not wait or not (st["running"] or (st["left"] + st["corrupt"] and steal)):
+                break
+            time.sleep(poll)
     finally:
         bar.close()
     return load_results(d)
+
+
+def _run_local_workers(d, worker, workers, processes, devices, common, bar, poll):
+    if processes == 1:
+        dev = devices[0] if devices else None
+        run_worker(d, worker=worker, workers=workers, device=dev, on_trial=lambda rec: bar.refresh(),
+                   on_start=lambda tid: bar.refresh(), **common)
+        return
+    import multiprocessing as mp
+
+    train_fn = common["train_fn"]
+    if callable(train_fn) and getattr(train_fn, "__module__", None) == "__main__":
+        raise ConfigError("with processes > 1, pass train_fn as an importable 'module:function'")
+    ctx = mp.get_context("spawn")
+    procs = []
+    for k in range(processes):
+        kw = dict(common, worker=worker * processes + k, workers=workers * processes,
+                  device=devices[k % len(devices)] if devices else None)
+        p = ctx.Process(target=_worker_main, args=(str(d), kw, {}, os.getpid()), name=f"rubik-sweep-{k}")
+        p.start()
+        procs.append(p)
+    try:
+        while any(p.is_alive() for p in procs):
+            bar.refresh()
+            for p in procs:
+                p.join(timeout=poll / max(len(procs), 1))
+    except BaseException:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=30)
+        raise
+    bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
+    if 2 in bad:
+        raise UserError(f"{bad.count(2)} sweep worker process(es) stopped on the error(s) printed above")
+    if bad:
+        raise RuntimeError(f"sweep worker process(es) exited with {bad}; see their output above")
 
 
 class _ProgressBar:
@@ -679,18 +705,20 @@ class _ProgressBar:
             from tqdm.auto import tqdm
 
             st = sweep_status(d, spec=spec)
-            self.bar = tqdm(total=self.total, initial=st["done"] + st["failed"], desc="sweep", unit="trial",
+            self.bar = tqdm(total=self.total, initial=st["done"] + st["failed"] + st["diverged"], desc="sweep",
+                            unit="trial",
                             dynamic_ncols=True)
             self._set(st)
 
     def _set(self, st):
-        self.bar.set_postfix(running=st["running"], failed=st["failed"], left=st["left"], refresh=False)
+        self.bar.set_postfix(running=st["running"], failed=st["failed"] + st["diverged"], left=st["left"],
+                             refresh=False)
 
     def refresh(self):
         if self.bar is None:
             return
         st = sweep_status(self.d)
-        finished = st["done"] + st["failed"]
+        finished = st["done"] + st["failed"] + st["diverged"]
         self._set(st)
         now, changed = time.monotonic(), st != self._last
         self._last = st
@@ -710,32 +738,26 @@ class _ProgressBar:
 # ----------------------------------------------------------------------------- results
 
 def sweep_status(sweep_dir, *, spec=None, stale_after: float | None = STALE_AFTER_S) -> dict:
-    """Counts: ``total, done, failed, running, stale, left`` (left = no record and not running)."""
+    """Counts: ``total, done, failed, diverged, corrupt, running, stale, left`` (left = no record
+    and not running; stale = left with a dead worker's claim) from ``trial_state``."""
     d = _sweep_dir(sweep_dir)
     spec = spec or load_spec(d)
-    ids = [str(t["id"]) for t in spec["trials"]]
-    out = dict(total=len(ids), done=0, failed=0, running=0, stale=0, left=0)
-    for tid in ids:
-        path = _record_path(d, tid)
-        if path.exists():
-            rec = _read_record(d, tid) or {}
-            out["done" if rec.get("status") == "done" else "failed"] += 1
-            continue
-        state = claim_state(_claim_path(d, tid), stale_after)
-        if state == "live":
-            out["running"] += 1
-        else:
-            out["left"] += 1
-            out["stale"] += state == "stale"
+    out = dict(total=len(spec["trials"]), done=0, failed=0, diverged=0, corrupt=0, running=0, stale=0, left=0)
+    for t in spec["trials"]:
+        status, _, note = trial_state(d, str(t["id"]), stale_after)
+        out["left" if status == "pending" else status] += 1
+        out["stale"] += note == "stale"
     return out
 
 
 def load_results(sweep_dir, *, metrics=METRIC_COLUMNS):
-    """One row per trial: the sample columns, ``status`` (done | failed | running | pending), the
-    scalar ``metrics`` (NaN until done), ``time_s``, ``code_version``, ``error``.
+    """One row per trial: the sample columns, ``status`` (done | failed | diverged | corrupt |
+    running | pending, see ``trial_state``), the scalar ``metrics`` (NaN until done), ``time_s``,
+    ``code_version``, ``error``.
 
     Metric names that clash with sample columns (``params``, ``flops``, ``resolution``) are not
-    copied; the sample's analytic values are the reference. Filter with ``df[df.status == "done"]``.
+    copied; the sample's analytic values are the reference. Filter with ``df[df.status == "done"]``
+    (frontiers and fits do: a diverged trial's chance-level accuracy is not a result about its dials).
     """
     import numpy as np
     import pandas as pd
@@ -746,12 +768,10 @@ def load_results(sweep_dir, *, metrics=METRIC_COLUMNS):
     for t in spec["trials"]:
         row = dict(t)
         tid = str(t["id"])
-        rec = _read_record(d, tid)
-        if rec is None:
-            state = claim_state(_claim_path(d, tid))
-            row["status"] = "running" if state == "live" else "pending"
-        else:
-            row["status"] = rec.get("status", "failed")
+        row["status"], rec, note = trial_state(d, tid)
+        if row["status"] == "corrupt":
+            row["error"] = note
+        if rec is not None:
             row["time_s"] = rec.get("time_s")
             row["code_version"] = rec.get("code_version")
             row["error"] = rec.get("error")
@@ -782,7 +802,7 @@ def _parse_ranges(text):
             lo, _, hi = v.partition(":")
             out[k.strip()] = (float(lo), float(hi))
         except ValueError:
-            raise ValueError(f"--ranges: cannot parse {part!r}; expected e.g. r=0.5:1.4,d=0.3:1.6") from None
+            raise ConfigError(f"--ranges: cannot parse {part!r}; expected e.g. r=0.5:1.4,d=0.3:1.6") from None
     return out
 
 
@@ -850,6 +870,9 @@ def add_arguments(parser) -> None:
                    help="seconds without heartbeat after which another host's claim is stale")
     p.add_argument("--train-fn", default=None, help="module:function replacing rubik.train.train (testing)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-wait", action="store_true",
+                   help="return when nothing is left to claim here, without waiting for trials running elsewhere "
+                        "(exit status 2 while any trial is unfinished)")
 
     p = sub.add_parser("status", help="progress and the best trials so far")
     p.add_argument("dir")
@@ -870,7 +893,7 @@ def _cmd_init(args) -> int:
     for item in args.set:
         key, eq, value = item.partition("=")
         if not eq:
-            raise ValueError(f"-p {item!r}: expected KEY=VALUE")
+            raise ConfigError(f"-p {item!r}: expected KEY=VALUE")
         if key.startswith("recipe."):
             # -p recipe.eval_every=4: change one field of the named recipe
             from rubik.train import resolve_recipe
@@ -882,7 +905,7 @@ def _cmd_init(args) -> int:
         else:
             target, field = tmpl, key
         if field not in target:
-            raise ValueError(f"-p {key}: unknown field {field!r}; expected one of {sorted(target)} "
+            raise ConfigError(f"-p {key}: unknown field {field!r}; expected one of {sorted(target)} "
                              f"(data.KEY for DataConfig, recipe.KEY for the recipe)")
         target[field] = _parse_value(value)
     num_classes = args.num_classes or (_count_classes(args.data) if args.data else None) or 1000
@@ -890,7 +913,10 @@ def _cmd_init(args) -> int:
               num_classes=num_classes, include_references=not args.no_references, seed=args.sample_seed)
     if args.c_min is not None:
         kw["c_min"] = args.c_min
-    samples = sample_twists(args.n, args.base, **kw)
+    try:   # the sampler's ValueErrors are about these arguments (unknown base, impossible ranges)
+        samples = sample_twists(args.n, args.base, **kw)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
     meta = {"sampling": dict(kw, n=args.n, base=args.base), "command": " ".join(sys.argv)}
     path = init_sweep(args.dir, samples, tmpl, meta=meta, trial_checkpoints=args.trial_checkpoints, force=args.force)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -915,9 +941,15 @@ def _cmd_run(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # scancel / kill: release the claim first
     df = run_sweep(args.dir, worker=worker, workers=workers, processes=args.processes, threads=args.threads,
                    devices=devices, device=args.device, train_fn=args.train_fn, steal=not args.no_steal,
-                   retry_failed=args.retry_failed, stale_after=args.stale_after, progress=not args.no_progress)
+                   retry_failed=args.retry_failed, stale_after=args.stale_after, progress=not args.no_progress,
+                   wait=not args.no_wait)
     counts = df["status"].value_counts().to_dict()
     print(f"sweep {args.dir}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    unfinished = df[df["status"].isin(["pending", "running", "corrupt"])]
+    if len(unfinished):   # never report success while trials are left
+        raise RunDirError(f"{len(unfinished)} trial(s) not finished ({', '.join(unfinished['id'].astype(str)[:5])}"
+                          f"{', ...' if len(unfinished) > 5 else ''}): other workers hold them or they are not "
+                          f"this worker's share; rerun `rubik sweep run {args.dir}` to finish them")
     return 0
 
 
@@ -946,7 +978,7 @@ def remaining_work(results) -> float:
 def _cmd_status(args) -> int:
     st = sweep_status(args.dir)
     print(f"{args.dir}: {st['done']}/{st['total']} done, {st['running']} running, {st['failed']} failed, "
-          f"{st['left']} left" + (f" ({st['stale']} with stale claims)" if st["stale"] else ""))
+          + "".join(f"{st[k]} {k}, " for k in ("diverged", "corrupt") if st[k]) + f"{st['left']} left" + (f" ({st['stale']} with stale claims)" if st["stale"] else ""))
     df = load_results(args.dir)
     done = df[df.status == "done"]
     if len(done):
@@ -957,15 +989,11 @@ def _cmd_status(args) -> int:
         cols = [c for c in ("id", "kind", "r", "d", "w", "resolution", "flops_ratio", "top1", "ema_top1", "time_s")
                 if c in done]
         print(done.sort_values("top1", ascending=False)[cols].head(args.top).to_string(index=False))
-    failed = df[df.status == "failed"]
-    for row in failed.itertuples():
-        print(f"failed {row.id}: {row.error}")
+    for row in df[df.status.isin(["failed", "diverged", "corrupt"])].itertuples():
+        why = row.error if isinstance(row.error, str) else "non-finite training loss" if row.status == "diverged" else ""
+        print(f"{row.status} {row.id}: {why}")
     return 0
 
 
 def main(args) -> int:
-    try:
-        return {"init": _cmd_init, "run": _cmd_run, "status": _cmd_status}[args.sweep_command](args)
-    except ValueError as exc:
-        print(f"rubik sweep {args.sweep_command}: error: {exc}", file=sys.stderr)
-        return 2
+    return {"init": _cmd_init, "run": _cmd_run, "status": _cmd_status}[args.sweep_command](args)

@@ -57,7 +57,12 @@ DIR --device cuda --processes N``.
 
 Outputs in ``out_dir``: ``checkpoint.pt`` (every epoch, atomic: model, EMA, optimizer, scheduler,
 RNG states, epoch, history), ``metrics.jsonl`` (one JSON line per epoch), ``config.json``.
-``resume=True`` continues from ``checkpoint.pt``; on CPU with the tensor pipeline a resumed run ends
+A folder holding a run (a checkpoint, metrics or result) is refused unless ``resume`` or
+``overwrite`` is set, and ``run.lock`` (pid + host, a ``rubik.rundir`` lock) keeps a second
+process out; ``result.json`` has ``status`` ``done`` or ``diverged`` (a NaN / infinite training
+loss stops the run at the end of that epoch). JSON files are strict (non-finite numbers are null).
+``resume=True`` continues from ``checkpoint.pt`` (an error if there is none, or if it was made with
+other settings: ``run_signature``); on CPU with the tensor pipeline a resumed run ends
 with exactly the weights of an uninterrupted one (tested). With the folder pipeline the epoch order is
 restored but not the DataLoader workers' augmentation streams, so a resumed run is statistically, not
 bitwise, the same. Accuracies are percentages.
@@ -80,8 +85,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rubik.data import DataConfig, atomic_torch_save, build_loaders, dataset_samples
+from rubik.data import DataConfig, DataError, build_loaders, dataset_samples
+from rubik.errors import ConfigError, RunDirError
 from rubik.optim import LRSchedule, ModelEMA, build_optimizer, param_groups
+from rubik.rundir import (acquire, append_line, atomic_torch_save, atomic_write, atomic_write_json, clean_stale_tmp,
+                          dumps, jsonable, lock_info, read_lock)
 
 
 # ----------------------------------------------------------------------------- recipes
@@ -122,11 +130,55 @@ class Recipe:
     @classmethod
     def named(cls, name: str, **overrides) -> "Recipe":
         if name not in RECIPES:
-            raise ValueError(f"unknown recipe {name!r}; expected one of {sorted(RECIPES)}")
+            raise ConfigError(f"unknown recipe {name!r}; expected one of {sorted(RECIPES)}")
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"unknown recipe fields {sorted(unknown)}")
+            raise ConfigError(f"unknown recipe fields {sorted(unknown)}")
         return dataclasses.replace(RECIPES[name], **overrides)
+
+    def check(self) -> "Recipe":
+        """ConfigError naming the first field outside its range (``ema_decay=1.5``, ``lr_per_1024=nan``)."""
+        def bad(name, want):
+            raise ConfigError(f"recipe field {name}={getattr(self, name)!r}: {want}")
+
+        def num(name, lo=None, hi=None, lo_open=False, hi_open=False, none=False):
+            v = getattr(self, name)
+            if v is None and none:
+                return
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                bad(name, "expected a finite number" + (" or None" if none else ""))
+            if lo is not None and (v < lo or (lo_open and v == lo)):
+                bad(name, f"must be {'>' if lo_open else '>='} {lo}")
+            if hi is not None and (v > hi or (hi_open and v == hi)):
+                bad(name, f"must be {'<' if hi_open else '<='} {hi}")
+
+        for name in ("epochs", "batch_size", "eval_every"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) \
+                    or getattr(self, name) < 1:
+                bad(name, "expected a positive integer")
+        num("lr_per_1024", 0, lo_open=True)
+        num("ema_decay", 0, 1, hi_open=True, none=True)        # 1 would never move
+        num("ema_horizon", 0, lo_open=True)
+        for name in ("momentum", "rmsprop_decay", "label_smoothing", "drop_connect"):
+            num(name, 0, 1, hi_open=True)
+        num("dropout", 0, 1, hi_open=True, none=True)
+        num("bn_momentum", 0, 1, none=True)
+        num("bn_eps", 0, lo_open=True, none=True)
+        num("grad_clip", 0, lo_open=True, none=True)
+        for name in ("rmsprop_eps", "decay_rate", "decay_epochs"):
+            num(name, 0, lo_open=True)
+        for name in ("weight_decay", "warmup_epochs", "warmup_lr", "min_lr", "color_jitter"):
+            num(name, 0)
+        if self.optimizer not in ("rmsproptf", "sgd", "adamw"):
+            bad("optimizer", "expected rmsproptf, sgd or adamw")
+        if self.schedule not in ("step", "exp", "cosine", "constant"):
+            bad("schedule", "expected step, exp, cosine or constant")
+        if self.head_init not in (None, "zero"):
+            bad("head_init", "expected None or 'zero'")
+        lo, hi = (tuple(self.crop_scale) + (None, None))[:2]
+        if not all(isinstance(v, (int, float)) for v in (lo, hi)) or not 0 < lo <= hi <= 1:
+            bad("crop_scale", "expected (lo, hi) with 0 < lo <= hi <= 1")
+        return self
 
 
 RECIPES = {
@@ -160,7 +212,9 @@ class TrainConfig:                   # JSON-serialisable (dataclasses.asdict); t
     device: str = "auto"
     threads: int | None = None
     out_dir: str | None = None       # checkpoints + metrics.jsonl; None -> no checkpoints
-    resume: bool = False
+    resume: bool | str = False       # True: continue out_dir's run (error if it has no checkpoint);
+                                     # "auto": continue if there is a checkpoint, else start (sweeps)
+    overwrite: bool = False          # replace the run in out_dir (without it, a run there is an error)
     compile: bool | str = False      # torch.compile the model: True, or a mode ("reduce-overhead": CUDA graphs)
     progress: bool = True
     channels_last: bool | None = True    # NHWC model and batches (None, in older configs: the same)
@@ -310,6 +364,139 @@ def _jsonable(cfg: TrainConfig) -> dict:
     return json.loads(json.dumps(d, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
 
 
+def validate(cfg: TrainConfig, *, model_given: bool = False) -> Recipe:
+    """The resolved recipe, after checking every setting that can be checked without data: the model
+    name and dials, epochs, batch size, threads, the recipe's fields. ConfigError on the first bad one,
+    before anything expensive runs."""
+    try:
+        r = resolve_recipe(cfg.recipe)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"recipe: {e}") from None
+    for name in ("epochs", "batch_size", "threads"):
+        v = getattr(cfg, name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+    r = dataclasses.replace(r, epochs=cfg.epochs or r.epochs, batch_size=cfg.batch_size or r.batch_size).check()
+    if cfg.resume not in (False, True, "auto"):
+        raise ConfigError(f"resume must be True, False or 'auto', got {cfg.resume!r}")
+    if not model_given:
+        from rubik.cube import Twist
+        from rubik.models import get_model_spec
+        from rubik.models.registry import BASE_RESOLUTION
+
+        try:
+            spec = get_model_spec(cfg.model)
+            twist = spec.twist if cfg.twist is None else Twist.from_any(cfg.twist)
+            twist.image_size(cfg.base_resolution or BASE_RESOLUTION[spec.base])
+        except (ValueError, TypeError) as e:
+            raise ConfigError(str(e)) from None
+    return r
+
+
+# a run is the same run when these agree (device, threads, paths and data loading are not part of it)
+_RUN_KEYS = ("model", "twist", "base_resolution", "seed")
+_RUN_DATA_KEYS = ("name", "train_per_class", "val_per_class", "manifest", "seed")
+
+
+def run_signature(config: dict) -> dict:
+    """What must match for ``resume`` to continue a run: model, dials, seed, data subset, effective
+    epochs and batch size and every recipe field (a stored ``TrainConfig`` dict in, flat dict out)."""
+    r = resolve_recipe(config.get("recipe", "proxy"))
+    sig = {k: config.get(k) for k in _RUN_KEYS}
+    sig.update({f"data.{k}": (config.get("data") or {}).get(k) for k in _RUN_DATA_KEYS})
+    sig["epochs"] = config.get("epochs") or r.epochs
+    sig["batch_size"] = config.get("batch_size") or r.batch_size
+    sig.update({f"recipe.{k}": v for k, v in dataclasses.asdict(r).items() if k not in ("name", "epochs", "batch_size")})
+    return jsonable(sig)
+
+
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "result.json", "config.json")
+
+
+def _holds_run(out: Path) -> str | None:
+    """What in ``out`` shows a run that has done work (None if nothing: a run killed in its first
+    epoch lost nothing)."""
+    if (out / "result.json").is_file():
+        return "a finished run (result.json)"
+    if (out / "checkpoint.pt").is_file():
+        return "a run with a checkpoint"
+    m = out / "metrics.jsonl"
+    if m.is_file() and m.stat().st_size:
+        return "a run's metrics.jsonl"
+    return None
+
+
+def open_run_dir(cfg: TrainConfig, out: Path):
+    """Lock ``out`` for this run and decide how to use it: ``(lock, checkpoint or None)``.
+
+    Refuses (RunDirError) a folder that another live process is training into, or that holds a
+    run unless ``resume`` (continue it) or ``overwrite`` (delete it) is given; ``resume=True``
+    without a checkpoint, a checkpoint that cannot be read, and a checkpoint made with other
+    settings (``run_signature``) are errors too. Orphan temp files of killed writes are removed.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    lock = acquire(out / "run.lock", lock_info(out_dir=str(out)))
+    if lock is None:
+        who = read_lock(out / "run.lock") or {}
+        raise RunDirError(f"{out} is in use by another training (pid {who.get('pid')} on {who.get('host')}, "
+                          f"since {who.get('time')}); wait for it, or give another --out")
+    try:
+        clean_stale_tmp(out)
+        ckpt_path = out / "checkpoint.pt"
+        if cfg.overwrite:
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
+            return lock, None
+        if cfg.resume is True and not ckpt_path.is_file():
+            raise RunDirError(f"--resume: no checkpoint.pt in {out}, nothing to resume (start without --resume)")
+        if cfg.resume and ckpt_path.is_file():
+            return lock, load_run_checkpoint(ckpt_path, cfg)
+        held = _holds_run(out)
+        if held and not cfg.resume:
+            raise RunDirError(f"{out} holds {held}; pass --resume to continue it or --overwrite to replace it")
+        for name in RUN_FILES:   # resume="auto" without a checkpoint: start clean
+            (out / name).unlink(missing_ok=True)
+        return lock, None
+    except BaseException:
+        lock.release()
+        raise
+
+
+_CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "rng", "epoch", "history", "best_top1", "train_time_s")
+
+
+def load_run_checkpoint(path: Path, cfg: TrainConfig) -> dict:
+    """A ``train`` checkpoint on the CPU, checked: readable, complete, made with the same settings."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise RunDirError(f"cannot read checkpoint {path}: {type(e).__name__}: {e} (damaged? --overwrite "
+                          "starts the run over)") from None
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(ck, dict) or k not in ck]
+    if missing:
+        raise RunDirError(f"{path} is not a rubik.train checkpoint (no {', '.join(missing)}); --overwrite "
+                          "starts the run over")
+    if isinstance(ck.get("config"), dict):
+        before, now = run_signature(ck["config"]), run_signature(_jsonable(cfg))
+        diff = [f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in now if before.get(k) != now.get(k)]
+        if diff:
+            raise RunDirError(f"--resume: {path.parent} was trained with other settings ({'; '.join(diff)}); "
+                              "resume with the same settings, or --overwrite to start over")
+    return ck
+
+
+def _stop_diverged(rec: dict, out: Path | None, show: bool) -> str:
+    """A non-finite training loss: the weights are lost, so stop. The epoch's line is written (loss
+    null), the last good checkpoint is kept, and the run's status is ``diverged``."""
+    if out is not None:
+        append_line(out / "metrics.jsonl", rec)
+    print(f"[rubik.train] epoch {rec['epoch']}: training loss is {rec['train_loss']}; the run diverged "
+          "(lower the learning rate); stopping", file=sys.stderr, flush=True)
+    return "diverged"
+
+
 # ----------------------------------------------------------------------------- the loop
 
 LOG_EVERY = 50   # steps between progress-bar loss readings (each one waits for the GPU)
@@ -317,16 +504,37 @@ LOG_EVERY = 50   # steps between progress-bar loss readings (each one waits for 
 def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
     """Train ``cfg.model`` (or the given ``model``, for tests) with ``cfg.recipe``; see the module docstring.
 
-    Returns ``{"top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs", "train_time_s",
-    "images_per_s", "params", "flops", "resolution", "history", "first_step_s"}`` (accuracies in %;
-    the ema_* are None when the recipe has no EMA; ``first_step_s`` is the wall time of the run's first
-    step, which holds ``torch.compile``'s compilation when ``compile`` is on).
+    Returns ``{"status", "top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs", "train_time_s",
+    "images_per_s", "params", "flops", "resolution", "history", "first_step_s"}`` (accuracies in %; the
+    ema_* are None when the recipe has no EMA; ``first_step_s`` is the wall time of the run's first
+    step, which holds ``torch.compile``'s compilation when ``compile`` is on). ``status`` is ``"done"``,
+    or ``"diverged"`` when the training loss became NaN / infinite: the run stopped there and its
+    accuracies are None.
+
+    Bad settings raise ``ConfigError`` and an unusable ``out_dir`` ``RunDirError`` before any data is
+    read (see ``validate`` and ``open_run_dir``).
     """
-    # --- setup: processes, device, threads, seeds
-    r = resolve_recipe(cfg.recipe)
-    epochs = cfg.epochs if cfg.epochs is not None else r.epochs
-    batch_size = cfg.batch_size or r.batch_size
+    # --- setup: settings, run directory, processes, device, threads, seeds
+    r = validate(cfg, model_given=model is not None)
+    epochs, batch_size = r.epochs, r.batch_size
     rank, world, local_rank, own_pg = setup_distributed()
+    master = rank == 0
+    out = Path(cfg.out_dir) if cfg.out_dir else None
+    lock, ck = None, None
+    if master and out is not None:
+        lock, ck = open_run_dir(cfg, out)
+    elif out is not None and cfg.resume and (out / "checkpoint.pt").is_file():
+        ck = load_run_checkpoint(out / "checkpoint.pt", cfg)
+    try:
+        return _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck)
+    finally:
+        if lock is not None:
+            lock.release()
+        if own_pg:
+            torch.distributed.destroy_process_group()
+
+
+def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) -> dict:
     device = resolve_device(cfg.device, local_rank)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -336,11 +544,13 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     master = rank == 0
     show = cfg.progress and master
-    out = Path(cfg.out_dir) if cfg.out_dir else None
     seed_everything(cfg.seed)
 
     # --- model (built before the loaders: its resolution sets the image size)
-    _, classes, _ = dataset_samples(cfg.data, "val")
+    root, classes, _ = dataset_samples(cfg.data, "val")
+    if len(classes) < 2:
+        raise DataError(f"{root}: {len(classes)} class folder(s) ({', '.join(classes)}); classification needs "
+                        "at least 2 (every model would score 100 %)")
     if model is None:
         model = make_model(cfg, len(classes))
     resolution = model_resolution(model, cfg)
@@ -362,7 +572,7 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
         seed=cfg.seed)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
-        raise ValueError(f"batch size {batch_size} is larger than the training set ({len(train_loader.dataset)} images)")
+        raise ConfigError(f"batch size {batch_size} is larger than the training set ({len(train_loader.dataset)} images)")
     total_steps = steps_per_epoch * epochs
 
     # --- optimizer, schedule, EMA, loss
@@ -381,13 +591,16 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
     # --- resume
     start_epoch, history, best_top1, train_time = 0, [], 0.0, 0.0
     ckpt_path = out / "checkpoint.pt" if out else None
-    if cfg.resume and ckpt_path is not None and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        schedule.load_state_dict(ck["scheduler"])
-        if ema is not None and ck.get("ema") is not None:
-            ema.load_state_dict(ck["ema"])
+    if ck is not None:   # read and checked by open_run_dir before any data was loaded
+        try:
+            model.load_state_dict(ck["model"])
+            optimizer.load_state_dict(ck["optimizer"])
+            schedule.load_state_dict(ck["scheduler"])
+            if ema is not None and ck.get("ema") is not None:
+                ema.load_state_dict(ck["ema"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise RunDirError(f"{ckpt_path} does not fit this model ({' '.join(str(e).split())[:300]}); "
+                              "--overwrite starts the run over") from None
         start_epoch, history = ck["epoch"], ck["history"]
         best_top1, train_time = ck["best_top1"], ck["train_time_s"]
         rngs = ck["rng"] if isinstance(ck["rng"], list) else [ck["rng"]]
@@ -395,10 +608,10 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
         if show:
             print(f"[rubik.train] resumed from {ckpt_path} at epoch {start_epoch}/{epochs}")
     if master and out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(_jsonable(cfg), indent=1))
+        atomic_write_json(out / "config.json", _jsonable(cfg))
         # metrics.jsonl always mirrors the checkpoint's history (a run killed mid-epoch leaves no stray line)
-        (out / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+        atomic_write(out / "metrics.jsonl", lambda f: f.write("".join(dumps(h) + "\n" for h in history)),
+                     binary=False)
 
     # --- wrap for speed / several processes (after loading: state dicts keep plain names)
     train_model = model
@@ -411,7 +624,7 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
 
     from tqdm.auto import tqdm
 
-    images_seen, first_step_s = 0, None
+    images_seen, first_step_s, status = 0, None, "done"
     for epoch in range(start_epoch, epochs):
         # --- train one epoch
         train_loader.set_epoch(epoch)
@@ -453,6 +666,10 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
         # --- evaluate raw and EMA weights
         rec = {"epoch": epoch + 1, "train_loss": train_loss, "lr": schedule.get_last_lr()[0],
                "epoch_time_s": epoch_time, "images_per_s": steps_per_epoch * batch_size * world / epoch_time}
+        if not math.isfinite(train_loss):   # NaN / inf: checked where the loop syncs anyway (the epoch's loss)
+            history.append(rec)
+            status = _stop_diverged(rec, out if master else None, show)
+            break
         if (epoch + 1) % r.eval_every == 0 or epoch + 1 == epochs:
             m = evaluate(model, val_loader, device, amp_dtype, world)
             rec.update(top1=m["top1"], top5=m["top5"], val_loss=m["loss"])
@@ -473,17 +690,22 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
             rngs = [None] * world
             torch.distributed.all_gather_object(rngs, rng_state())
         if master and out is not None:
-            save_checkpoint(ckpt_path, {
-                "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
-                "rng": rngs, "epoch": epoch + 1, "history": history, "best_top1": best_top1,
-                "train_time_s": train_time, "config": _jsonable(cfg), "recipe": dataclasses.asdict(r)})
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(rec) + "\n")
+            try:
+                save_checkpoint(ckpt_path, {
+                    "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                    "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
+                    "rng": rngs, "epoch": epoch + 1, "history": history, "best_top1": best_top1,
+                    "train_time_s": train_time, "config": _jsonable(cfg), "recipe": dataclasses.asdict(r)})
+            except OSError as e:
+                kept = f"the checkpoint of epoch {epoch} is kept; fix it, then rerun with --resume" if epoch else \
+                    "no epoch was saved"
+                raise RunDirError(f"cannot write {e.filename or ckpt_path}: {e.strerror}; {kept}") from e
+            append_line(out / "metrics.jsonl", rec)
 
     # --- summary
-    last = next((h for h in reversed(history) if "top1" in h), {})
+    last = next((h for h in reversed(history) if "top1" in h), {}) if status == "done" else {}
     result = {
+        "status": status,   # "diverged": stopped on a non-finite loss; no accuracies (the weights are lost)
         "top1": last.get("top1"), "top5": last.get("top5"),
         "ema_top1": last.get("ema_top1"), "ema_top5": last.get("ema_top5"),
         "best_top1": best_top1, "epochs": epochs, "train_time_s": train_time,
@@ -492,9 +714,7 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
         "first_step_s": first_step_s,
     }
     if master and out is not None:
-        (out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
-    if own_pg:
-        torch.distributed.destroy_process_group()
+        atomic_write_json(out / "result.json", {k: v for k, v in result.items() if k != "history"})
     return result
 
 
@@ -522,7 +742,9 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int)
     p.add_argument("--out", help="output folder (checkpoint.pt, metrics.jsonl)")
-    p.add_argument("--resume", action="store_true")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (needs its checkpoint.pt)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, a run there is "
+                   "an error)")
     p.add_argument("--compile", nargs="?", const=True, default=False, metavar="MODE",
                    help="torch.compile the model; optional MODE, e.g. reduce-overhead (CUDA graphs)")
     p.add_argument("--quiet", action="store_true")
@@ -531,24 +753,31 @@ def add_arguments(p: argparse.ArgumentParser):
 def _parse_override(recipe: Recipe, item: str):
     key, sep, value = item.partition("=")
     if not sep:
-        raise SystemExit(f"override {item!r} is not KEY=VALUE")
+        raise ConfigError(f"-o {item!r}: expected KEY=VALUE")
     fields = {f.name: f for f in dataclasses.fields(Recipe)}
     if key not in fields:
-        raise SystemExit(f"unknown recipe field {key!r}; known: {', '.join(fields)}")
+        raise ConfigError(f"-o {item}: unknown recipe field {key!r}; known: {', '.join(fields)}")
     cur = getattr(recipe, key)
     if value.lower() == "none":
         return key, None
-    if isinstance(cur, bool):
-        return key, value.lower() in ("1", "true", "yes", "on")
-    if isinstance(cur, tuple):
-        return key, tuple(float(v) for v in value.split(","))
-    if isinstance(cur, int):
-        return key, int(value)
-    if isinstance(cur, float) or cur is None:
-        try:
-            return key, float(value)
-        except ValueError:
-            return key, value
+    try:
+        if isinstance(cur, bool):
+            if value.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError("expected true or false")
+            return key, value.lower() in ("1", "true", "yes", "on")
+        if isinstance(cur, tuple):
+            return key, tuple(float(v) for v in value.split(","))
+        if isinstance(cur, int):
+            return key, int(value)
+        if isinstance(cur, float) or cur is None:
+            try:
+                return key, float(value)
+            except ValueError:
+                if isinstance(cur, float):
+                    raise
+                return key, value
+    except ValueError as e:
+        raise ConfigError(f"-o {item}: {e}") from None
     return key, value
 
 
@@ -561,14 +790,13 @@ def main(args) -> int:
                         val_per_class=args.val_per_class, manifest=args.manifest, pipeline=args.pipeline,
                         cache_dir=args.cache_dir, workers=args.workers, seed=args.seed, download=args.download),
         recipe=recipe, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=args.device,
-        threads=args.threads, out_dir=args.out, resume=args.resume, compile=args.compile, progress=not args.quiet)
-    from rubik.data import DataError
-
-    try:
-        result = train(cfg)
-    except DataError as e:   # a data problem: the message says what and where; no traceback needed
-        print(f"rubik train: error: {e}", file=sys.stderr)
-        return 2
+        threads=args.threads, out_dir=args.out, resume=args.resume, overwrite=args.overwrite, compile=args.compile,
+        progress=not args.quiet)
+    validate(cfg)   # before anything is read: a typo costs nothing
+    result = train(cfg)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
+        print(dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
+    if result["status"] == "diverged":
+        raise ConfigError(f"training diverged (non-finite loss at epoch {len(result['history'])}); "
+                          "lower the learning rate (-o lr_per_1024=...)")
     return 0

@@ -56,7 +56,7 @@ def test_overrides_are_yaml_parsed():
 def test_bad_preset_name_is_a_clear_error(capsys):
     with pytest.raises(R.ReproduceError, match=r"unknown preset 'nope': choose one of .*cpu.*smoke"):
         R.load_preset("nope")
-    assert cli_main(["reproduce", "--preset", "nope"]) == 1
+    assert cli_main(["reproduce", "--preset", "nope"]) == 2          # every user error: one line, status 2
     err = capsys.readouterr().err
     assert "unknown preset 'nope'" in err and "smoke" in err
 
@@ -70,7 +70,7 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
     (tmp_path / "flat").mkdir()
     with pytest.raises(R.ReproduceError, match=r"has no train or val/ folder"):
         R.run("imagenet100", data=str(tmp_path / "flat"), out_dir=tmp_path / "c")
-    assert cli_main(["reproduce", "--preset", "imagenet", "--out", str(tmp_path / "d")]) == 1
+    assert cli_main(["reproduce", "--preset", "imagenet", "--out", str(tmp_path / "d")]) == 2
     assert "needs a data set" in capsys.readouterr().err
 
 

@@ -1,0 +1,20 @@
+"""User errors: problems with what the user asked for or with their machine, not bugs in rubik.
+
+``rubik.cli.main`` prints any :class:`UserError` (and any ``OSError``: a full disk, a read-only
+folder) as one line, ``rubik CMD: error: MESSAGE``, and exits with status 2, instead of a traceback.
+Library callers get ordinary exceptions: each concrete error also derives from the builtin it
+refines (``ConfigError`` is a ``ValueError``, ``DataError`` a ``RuntimeError``), so
+``except ValueError`` keeps working.
+"""
+
+
+class UserError(Exception):
+    """An error the user can fix; the message says what is wrong and where (one line is enough)."""
+
+
+class ConfigError(UserError, ValueError):
+    """A bad argument or setting (unknown model, ``epochs <= 0``, a wrongly typed parameter ...)."""
+
+
+class RunDirError(UserError, RuntimeError):
+    """A run or sweep directory that cannot be used as asked (it holds another run, is in use, ...)."""

@@ -1,0 +1,399 @@
+"""What a kill, a full or read-only disk, a second writer, a divergence and a wrong input do to runs
+and sweeps: the guarantees of the README's "Guarantees" section, one group of tests per guarantee.
+
+Faults are injected at exact points: ``rubik.rundir._write`` (every file write) is patched to raise
+``OSError(ENOSPC / EROFS)`` (the tests run as root, which ignores chmod), kills are real SIGKILLs of
+subprocesses or exceptions raised inside the writer.
+"""
+import dataclasses
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import rubik.rundir as RD
+import rubik.train as T
+from rubik import sweep as S
+from rubik.cli import main as cli_main
+from rubik.errors import ConfigError, RunDirError
+from rubik.train import Recipe, train
+from tests.conftest import make_imagefolder
+from tests.test_sweep import TEMPLATE, _counts, _samples, fake_env, fake_train  # noqa: F401 (fixture)
+from tests.test_train import tiny_cfg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _strict_json(text):
+    """json.loads that rejects NaN / Infinity tokens, as strict parsers do."""
+    def reject(tok):
+        raise ValueError(f"non-JSON token {tok}")
+    return json.loads(text, parse_constant=reject)
+
+
+def _one_line_error(capsys, command):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"rubik {command}: error: "), err
+    return err[0]
+
+
+def _spawn_holder(lock_path, seconds=60):
+    """Another process (a live pid of this host) holding the lock file ``lock_path``."""
+    code = ("import sys, time; from rubik.rundir import acquire; "
+            f"l = acquire({str(lock_path)!r}, heartbeat=0); print('held' if l else 'busy', flush=True); "
+            f"time.sleep({seconds})")
+    p = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+@pytest.fixture()
+def run_cfg(tiny_imagefolder, cache_dir, tmp_path):
+    return tiny_cfg(tiny_imagefolder, epochs=1, out_dir=str(tmp_path / "run"))
+
+
+# ----------------------------------------------------------------------------- 1. a run is never overwritten
+
+def test_train_refuses_a_folder_holding_a_run(run_cfg):
+    out = Path(run_cfg.out_dir)
+    train(run_cfg)
+    before = {n: (out / n).read_bytes() for n in ("checkpoint.pt", "metrics.jsonl", "result.json")}
+    with pytest.raises(RunDirError, match="holds a finished run.*--resume.*--overwrite"):
+        train(run_cfg)
+    assert {n: (out / n).read_bytes() for n in before} == before          # untouched
+    res = train(dataclasses.replace(run_cfg, overwrite=True))              # explicit: replaced
+    assert res["status"] == "done" and len(res["history"]) == 1
+
+
+def test_resume_without_checkpoint_is_an_error_before_any_data(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    rc = cli_main(["train", "--data", str(tmp_path / "no-such-data"), "--out", str(tmp_path / "empty"),
+                   "--resume", "--quiet"])
+    assert rc == 2 and "no checkpoint.pt" in _one_line_error(capsys, "train")   # not the data error
+
+
+# ----------------------------------------------------------------------------- 2. one writer per run folder
+
+def test_second_writer_is_refused_and_a_dead_ones_lock_is_taken_over(run_cfg):
+    out = Path(run_cfg.out_dir)
+    out.mkdir(parents=True)
+    holder = _spawn_holder(out / "run.lock")
+    try:
+        with pytest.raises(RunDirError, match=f"in use by another training \\(pid {holder.pid}"):
+            train(run_cfg)
+        assert not (out / "metrics.jsonl").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert train(run_cfg)["status"] == "done"        # the killed holder's lock is stale: taken over
+    assert not (out / "run.lock").exists()           # released at the end
+
+
+def test_two_concurrent_trainings_into_one_folder(tiny_imagefolder, cache_dir, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "rubik", "train", "--model", "efficientnet_b0", "--twist", "0.5", "0.25", "0.25",
+           "--base-resolution", "64", "--data", str(tiny_imagefolder), "--pipeline", "tensor", "--workers", "0",
+           "--recipe", "smoke", "--epochs", "3", "--batch-size", "8", "--threads", "1", "--out", str(out), "--quiet"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    rcs = sorted(p.returncode for p in procs)
+    assert rcs == [0, 2], outs                                   # one trains, the other is refused
+    err = next(e for p, (_, e) in zip(procs, outs) if p.returncode == 2)
+    assert "in use by another training" in err or "holds a" in err, err
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["epoch"] for ln in lines] == [1, 2, 3]       # one run's lines, not interleaved
+
+
+# ----------------------------------------------------------------------------- 3. claims are valid when they exist
+
+def test_empty_claim_is_stale_at_once_and_the_run_finishes_every_trial(tmp_path, fake_env):
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(3), TEMPLATE)
+    (d / "claims" / "r001.claim").write_text("")           # a torn claim (SIGKILL or full disk, old code)
+    assert S.claim_state(d / "claims" / "r001.claim") == "stale"
+    df = S.run_sweep(d, train_fn=fake_train, progress=False)
+    assert list(df.status) == ["done"] * 3
+
+
+def test_claim_is_complete_the_moment_it_exists(tmp_path, monkeypatch):
+    S.init_sweep(tmp_path, _samples(1), TEMPLATE)
+
+    def killed(src, dst):
+        raise KeyboardInterrupt("killed between writing the claim and linking it")
+
+    monkeypatch.setattr(os, "link", killed)
+    with pytest.raises(KeyboardInterrupt):
+        S.try_claim(tmp_path, "r000", heartbeat=0)
+    assert not list((tmp_path / "claims").iterdir())       # no claim, and no temp file left either
+
+
+def test_sweep_run_waits_for_trials_held_elsewhere_and_never_reports_them_done(tmp_path, fake_env, capsys):
+    log, env = fake_env
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(3), TEMPLATE)
+    holder = _spawn_holder(d / "claims" / "r001.claim")
+    try:
+        rc = cli_main(["sweep", "run", str(d), "--train-fn", "tests.test_sweep:fake_train", "--no-progress",
+                       "--no-wait"])
+        assert rc == 2 and "1 trial(s) not finished (r001)" in _one_line_error(capsys, "sweep run")
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    df = S.run_sweep(d, train_fn=fake_train, progress=False, poll=0.1)   # the holder died: taken over
+    assert list(df.status) == ["done"] * 3
+
+
+# ----------------------------------------------------------------------------- 4. divergence and strict JSON
+
+def test_huge_lr_stops_as_diverged_with_strict_json(run_cfg, capsys):
+    cfg = dataclasses.replace(run_cfg, recipe=Recipe.named("smoke", lr_per_1024=1e12), epochs=3)
+    res = train(cfg)
+    assert res["status"] == "diverged" and len(res["history"]) == 1 and res["top1"] is None
+    out = Path(cfg.out_dir)
+    lines = [_strict_json(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lines[0]["train_loss"] is None
+    assert _strict_json((out / "result.json").read_text())["status"] == "diverged"
+    assert "diverged" in capsys.readouterr().err
+
+
+def diverging_train(cfg):
+    if cfg["twist"][0] > 0.505:
+        return {"status": "diverged", "top1": 10.0, "train_time_s": float("nan"), "history": []}
+    return fake_train(cfg)
+
+
+def test_diverged_trials_are_recorded_listed_and_kept_out_of_frontiers(tmp_path, fake_env, capsys):
+    from rubik.frontier import pareto_frontier
+
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(3), TEMPLATE)
+    df = S.run_sweep(d, train_fn=diverging_train, progress=False)
+    assert list(df.status) == ["done", "diverged", "diverged"]
+    rec = _strict_json((d / "trials" / "r002.json").read_text())        # NaN written as null
+    assert rec["status"] == "diverged" and rec["metrics"]["train_time_s"] is None
+    assert S.sweep_status(d)["diverged"] == 2
+    front = pareto_frontier(df[df.status == "done"], x="flops", y="top1")
+    assert list(front.id) == ["r000"]
+    assert S.run_worker(d, train_fn=fake_train) == []                  # a result: not trained again
+    assert cli_main(["sweep", "status", str(d)]) == 0
+    assert "diverged r001" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(epochs=0), "epochs must be a positive integer"),
+    (dict(batch_size=0), "batch_size must be a positive integer"),
+    (dict(recipe=Recipe.named("smoke", ema_decay=1.5)), "ema_decay=1.5: must be < 1"),
+    (dict(recipe=Recipe.named("smoke", lr_per_1024=float("nan"))), "lr_per_1024=nan"),
+    (dict(recipe=Recipe.named("smoke", crop_scale=(0.5, 0.2))), "crop_scale"),
+    (dict(model="nosuch_model"), "unknown model 'nosuch_model'"),
+    (dict(twist=(0.1, 1, 1)), "rounds to 6 px"),
+])
+def test_bad_settings_are_rejected_before_any_data(tmp_path, change, match):
+    cfg = tiny_cfg(tmp_path / "no-such-data", out_dir=str(tmp_path / "run"), **change)
+    with pytest.raises(ConfigError, match=match):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_one_class_dataset_is_an_error(tmp_path, cache_dir):
+    root = make_imagefolder(tmp_path / "one", classes=1, per_class=(4, 2))
+    with pytest.raises(Exception, match="1 class folder.*at least 2"):
+        train(tiny_cfg(root, epochs=1))
+
+
+# ----------------------------------------------------------------------------- 5. errors: one line, early, work kept
+
+@pytest.mark.parametrize("value", ["tvg_seeds=0,1", "tvg_seeds=[a, b]", "epochs=2.5", "epochs=0", "n_models=x",
+                                   "tvg_match_flops=1", "tvg_phis=[7]", "tvg_tiny=giant", "recipe=[1]"])
+def test_reproduce_type_checks_every_param_before_the_first_notebook(tmp_path, capsys, value):
+    out = tmp_path / "run"
+    t0 = time.perf_counter()
+    assert cli_main(["reproduce", "--preset", "smoke", "--out", str(out), "-p", value]) == 2
+    assert f"-p {value.split('=')[0]}=" in _one_line_error(capsys, "reproduce")
+    assert not out.exists() and time.perf_counter() - t0 < 10     # no notebook ran
+
+
+def test_corrupt_checkpoint_is_one_line_naming_the_file(run_cfg, capsys):
+    out = Path(run_cfg.out_dir)
+    out.mkdir(parents=True)
+    (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RunDirError, match=f"cannot read checkpoint {out / 'checkpoint.pt'}"):
+        train(dataclasses.replace(run_cfg, resume=True))
+    assert cli_main(["train", "--data", "/nonexistent", "--out", str(out), "--resume"]) == 2
+    assert "cannot read checkpoint" in _one_line_error(capsys, "train")
+
+
+def _failing_writes(monkeypatch, code, when=lambda data: True):
+    real = RD._write
+
+    def write(f, data):
+        if when(data):
+            raise OSError(code, os.strerror(code))
+        real(f, data)
+
+    monkeypatch.setattr(RD, "_write", write)
+
+
+def test_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(run_cfg, monkeypatch):
+    cfg = dataclasses.replace(run_cfg, epochs=2)
+    real_save, saved = T.save_checkpoint, []
+
+    def save_then_fill_disk(path, state):
+        if saved:                                  # epoch 2: the disk is full now
+            _failing_writes(monkeypatch, errno.ENOSPC)
+        real_save(path, state)
+        saved.append(state["epoch"])
+
+    monkeypatch.setattr(T, "save_checkpoint", save_then_fill_disk)
+    with pytest.raises(RunDirError, match=r"cannot write .*checkpoint.pt: No space left on device; the checkpoint "
+                                          r"of epoch 1 is kept"):
+        train(cfg)
+    ck = torch.load(Path(cfg.out_dir) / "checkpoint.pt", weights_only=False)
+    assert ck["epoch"] == 1 and not list(Path(cfg.out_dir).glob("*.tmp"))
+
+
+def test_read_only_sweep_fails_before_training(tmp_path, fake_env, monkeypatch):
+    log, _ = fake_env
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(2), TEMPLATE)
+    _failing_writes(monkeypatch, errno.EROFS)
+    with pytest.raises(RunDirError, match=r"cannot claim trial r000 in .*claims: Read-only file system"):
+        S.run_sweep(d, train_fn=fake_train, progress=False)
+    assert not _counts(log, "start")                                # nothing was trained
+
+
+def test_full_sweep_dir_keeps_the_trained_result_and_the_next_run_moves_it_in(tmp_path, fake_env, cache_dir,
+                                                                             monkeypatch):
+    log, _ = fake_env
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(2), TEMPLATE)
+    monkeypatch.setattr(S, "RECORD_RETRY_S", (0.0,))
+    real = S.atomic_write_json
+
+    def full_trials_dir(path, obj, **kw):
+        if Path(path).parent.name == "trials":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, obj, **kw)
+
+    monkeypatch.setattr(S, "atomic_write_json", full_trials_dir)
+    with pytest.raises(RunDirError, match=r"trials/r000.json: No space left on device; the result of trial r000 "
+                                          r"is kept in .*unsaved"):
+        S.run_sweep(d, train_fn=fake_train, progress=False)
+    monkeypatch.setattr(S, "atomic_write_json", real)                 # space freed
+    df = S.run_sweep(d, train_fn=fake_train, progress=False)
+    assert list(df.status) == ["done", "done"]
+    assert _counts(log, "start") == {"0.5,0.9,0.8": 1, "0.51,0.9,0.8": 1}     # r000 was not trained twice
+    assert not list(S.unsaved_dir().glob("*.json"))
+
+
+# ----------------------------------------------------------------------------- 6. resume, orphans, tmp files, modes
+
+def test_resume_with_other_settings_is_refused(run_cfg):
+    train(run_cfg)
+    with pytest.raises(RunDirError, match=r"other settings \(epochs 1 -> 3\)"):
+        train(dataclasses.replace(run_cfg, epochs=3, resume=True))
+    with pytest.raises(RunDirError, match=r"twist \[0.5, 0.25, 0.25\] -> \[0.5, 0.5, 0.25\]"):
+        train(dataclasses.replace(run_cfg, twist=(0.5, 0.5, 0.25), resume=True))
+    assert train(dataclasses.replace(run_cfg, resume=True))["status"] == "done"   # same settings: continues
+
+
+def test_workers_die_with_a_killed_sweep_parent(tmp_path, fake_env):
+    log, env = fake_env
+    env["RUBIK_FAKE_SLEEP"] = "60"
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(2), TEMPLATE)
+    parent = subprocess.Popen([sys.executable, "-m", "rubik", "sweep", "run", str(d), "--processes", "2",
+                               "--train-fn", "tests.test_sweep:fake_train", "--no-progress"], env=env, cwd=ROOT)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and sum(_counts(log, "start").values()) < 2:
+            time.sleep(0.1)
+        pids = [int(RD.read_lock(p)["pid"]) for p in (d / "claims").glob("*.claim")]
+        assert len(pids) == 2
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.time() + 15
+        while time.time() < deadline and any(RD.pid_alive(p) for p in pids):
+            time.sleep(0.1)
+        assert not any(RD.pid_alive(p) for p in pids)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def test_orphan_tmp_files_are_removed_on_the_next_start(tmp_path, fake_env):
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(1), TEMPLATE)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = d / "trials" / f".r000.json~{RD._HOST}~{dead.stdout.strip()}~1.tmp"
+    legacy = d / "trials" / ".r000.json.abc123.tmp"                    # the old mkstemp names
+    live = d / "trials" / f".r000.json~{RD._HOST}~{os.getpid()}~2.tmp"  # a writer still at work
+    for p in (orphan, legacy, live):
+        p.write_text("{")
+    old = time.time() - 2 * RD.TMP_MAX_AGE_S
+    os.utime(legacy, (old, old))
+    S.run_sweep(d, train_fn=fake_train, progress=False)
+    assert not orphan.exists() and not legacy.exists() and live.exists()
+
+
+def test_records_and_checkpoints_follow_the_umask(tmp_path, fake_env, run_cfg):
+    old = os.umask(0o022)
+    try:
+        d = tmp_path / "sw"
+        S.init_sweep(d, _samples(1), TEMPLATE)
+        S.run_sweep(d, train_fn=fake_train, progress=False)
+        train(run_cfg)
+    finally:
+        os.umask(old)
+    for p in (d / "trials" / "r000.json", d / "sweep.json", Path(run_cfg.out_dir) / "checkpoint.pt",
+              Path(run_cfg.out_dir) / "result.json"):
+        assert p.stat().st_mode & 0o777 == 0o644, p
+
+
+def test_status_and_load_results_agree_on_a_corrupt_record(tmp_path, fake_env, capsys):
+    log, _ = fake_env
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(2), TEMPLATE)
+    S.run_sweep(d, train_fn=fake_train, progress=False)
+    (d / "trials" / "r001.json").write_text('{"status": "do')
+    st, df = S.sweep_status(d), S.load_results(d)
+    assert st["corrupt"] == 1 and st["done"] == 1 and list(df.status) == ["done", "corrupt"]
+    assert "r001.json: unreadable record" in df.error[1]
+    assert cli_main(["sweep", "status", str(d)]) == 0
+    assert "corrupt r001: " in capsys.readouterr().out
+    df = S.run_sweep(d, train_fn=fake_train, progress=False)          # trained again, damaged file kept aside
+    assert list(df.status) == ["done", "done"] and (d / "trials" / "r001.json.corrupt").exists()
+
+
+# ----------------------------------------------------------------------------- every command: one-line errors
+
+@pytest.mark.parametrize("argv, command, match", [
+    (["train", "--model", "nosuch_model", "--data", "/nonexistent"], "train", "unknown model 'nosuch_model'"),
+    (["train", "--recipe", "nosuch", "--data", "/nonexistent"], "train", "unknown recipe 'nosuch'"),
+    (["train", "-o", "epochs=x", "--data", "/nonexistent"], "train", "-o epochs=x"),
+    (["train", "-o", "ema_decay=x", "--data", "/nonexistent"], "train", "ema_decay='x'"),
+    (["train", "-o", "nosuch=1", "--data", "/nonexistent"], "train", "unknown recipe field 'nosuch'"),
+    (["train", "--epochs", "0", "--data", "/nonexistent"], "train", "epochs must be a positive integer"),
+    (["train", "--batch-size", "0", "--data", "/nonexistent"], "train", "batch_size must be a positive integer"),
+    (["train", "--data", "/nonexistent"], "train", "/nonexistent"),
+    (["sweep", "init", "{tmp}/s", "--base", "nosuch", "--num-classes", "10"], "sweep init", "nosuch"),
+    (["sweep", "init", "{tmp}/s", "-p", "nosuch=1", "--num-classes", "10"], "sweep init", "unknown field 'nosuch'"),
+    (["sweep", "run", "{tmp}/nothing"], "sweep run", "not a sweep directory"),
+    (["sweep", "status", "{tmp}/nothing"], "sweep status", "not a sweep directory"),
+    (["reproduce", "--preset", "nosuch"], "reproduce", "unknown preset 'nosuch'"),
+])
+def test_every_command_reports_user_errors_in_one_line(tmp_path, capsys, argv, command, match):
+    t0 = time.perf_counter()
+    assert cli_main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    assert match in _one_line_error(capsys, command)
+    assert time.perf_counter() - t0 < 10        # found before any expensive work
