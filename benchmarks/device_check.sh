@@ -17,8 +17,9 @@
 #   3 ddp_train    torchrun --nproc_per_node=1 -m rubik train: one epoch of Imagenette (296 steps) under DDP
 #   4 study_slice  benchmarks/study_slice.py: --trials trials of the committed Imagenette study, --processes at once
 #                  on the GPU; wall time, projection to all 105, top-1 against the committed CPU records
-#   5 extra        --extra "CMD" (bash -c), given whatever budget is left
-# --quick: every stage tiny (whole check ~1-2 min), for a first shakedown. Without a GPU the same stages run
+#   5 extra        --extra "CMD" (bash -c), given whatever budget is left; it sees $RUBIK_DATA_DIR,
+#                  $RUBIK_RESULTS_DIR (write at most 3 files there) and $RUBIK_DEVICE (cuda or cpu)
+# --quick: every stage tiny (whole check ~1.5 min on a GPU node; no torch.compile), for a first shakedown. Without a GPU the same stages run
 # on the CPU at tiny sizes (what CI-less checks on a laptop can do); without the dataset, --quick makes a
 # tiny synthetic one and a full run skips stages 3-4.
 set -u
@@ -49,14 +50,12 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ -n "$BUDGET" ] || BUDGET=$([ $QUICK = 1 ] && echo 150 || echo 540)   # a CPU-only quick run gets 600 (below)
+[ -n "$BUDGET" ] || BUDGET=$([ $QUICK = 1 ] && echo 120 || echo 540)   # a CPU-only quick run gets 600 (below)
 OUTDIR=${OUTDIR:-benchmarks/results}
 DATA=${DATA:-.devdata/imagenette}
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 LOG="$OUTDIR/device_check.log"
-: > "$LOG"
-exec > >(tee -a "$LOG") 2>&1
 START=$(date +%s)
 WORK=$(mktemp -d /tmp/rubik-check.XXXXXX)
 STAGES="$WORK/stages.tsv"
@@ -138,6 +137,7 @@ PYEOF
 }
 export WORK
 
+run_check() {
 echo "=== device_check: $(date -u +%FT%TZ) quick=$QUICK budget=${BUDGET}s out=$OUTDIR data=$DATA repo=$REPO"
 
 # --- setup: wheels, the project (no network: --no-deps, no build isolation), environment facts
@@ -205,14 +205,18 @@ fi
 SMALL=0
 { [ $QUICK = 1 ] || [ $DEVICE = cpu ]; } && SMALL=1
 
-# --- 1: CUDA-marked tests
-stage cuda_tests $([ $QUICK = 1 ] && echo 45 || echo 120) \
-    bash -c "'$PY' -m pytest -m cuda -q -x -p no:cacheprovider tests 2>&1 | tee '$WORK/pytest.txt'; rc=\${PIPESTATUS[0]}; [ \$rc = 5 ] && echo 'no cuda-marked tests collected' && rc=0; exit \$rc"
+# --- 1: CUDA-marked tests (only the files that have some: others may import what the node lacks, e.g. nbformat)
+CUDA_TEST_FILES=$(grep -l "mark.cuda" tests/test_*.py 2>/dev/null | tr '\n' ' ')
+if [ -n "$CUDA_TEST_FILES" ]; then
+    stage cuda_tests $([ $QUICK = 1 ] && echo 45 || echo 120) \
+        bash -c "'$PY' -m pytest -m cuda -q -p no:cacheprovider --continue-on-collection-errors $CUDA_TEST_FILES 2>&1 | tee '$WORK/pytest.txt'; exit \${PIPESTATUS[0]}"
+else
+    skip cuda_tests "no test file has a cuda mark"
+fi
 
 # --- 2: throughput table
 if [ $SMALL = 1 ]; then
-    TP_ARGS=(--quick --models tinynet_e --budget-s 25)
-    [ $DEVICE = cuda ] && TP_ARGS=(--quick --budget-s 25)
+    TP_ARGS=(--quick --models tinynet_e --kinds synthetic,timm,tensor,gpu_jpeg,folder --budget-s 25)
     TP_LIMIT=45
 else
     TP_ARGS=(--budget-s 150 --workers "$(nproc)")
@@ -254,6 +258,8 @@ fi
 
 # --- 5: the lead's extra command, with what is left
 if [ -n "$EXTRA" ]; then
+    # the extra command sees the data, results folder (3 more files fit: 8 come back) and device
+    export RUBIK_DATA_DIR="$DATA" RUBIK_RESULTS_DIR="$OUTDIR" RUBIK_DEVICE="$DEVICE"
     stage extra $(( ($(left) - RESERVE) / SLOW )) bash -c "$EXTRA"
 fi
 
@@ -283,4 +289,8 @@ print(f"\n{'stage':<13}{'status':<16}{'s':>5}  summary")
 for r in d["stages"]:
     print(f"{r['stage']:<13}{r['status']:<16}{r['seconds']:>5}  {r['summary']}")
 PYEOF
+}
+
+# everything printed goes to the terminal and to the log (a pipeline, so the log is complete when the script ends)
+run_check 2>&1 | tee "$LOG"
 rm -rf "$WORK"

@@ -219,7 +219,7 @@ def run_row(row, args, device, channels_last, recipe, jpeg_root):
         torch.cuda.empty_cache()
 
 
-def plan_rows(models, kinds):
+def plan_rows(models, kinds, compile_models=None):
     rows = []
     order = ["synthetic", "timm", "tensor", "gpu_jpeg", "folder", "compiled"]   # by importance
     for kind in order:
@@ -227,6 +227,8 @@ def plan_rows(models, kinds):
             continue
         for m in models:
             if kind == "timm" and not MODELS.get(m):
+                continue
+            if kind == "compiled" and compile_models is not None and m not in compile_models:
                 continue
             rows.append({"model": m, "kind": kind, "timm": MODELS.get(m) if kind == "timm" else None})
     return rows
@@ -277,6 +279,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--models", default=",".join(MODELS), help="comma list of our model names")
     p.add_argument("--kinds", default="synthetic,timm,tensor,gpu_jpeg,folder,compiled")
+    p.add_argument("--compile-models", default=None, help="comma list: compiled rows only for these (default all)")
     p.add_argument("--recipe", default="efficientnet")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=16, help="DataLoader workers (folder, gpu_jpeg)")
@@ -309,7 +312,7 @@ def main(argv=None) -> int:
               "amp": "bf16" if device.type == "cuda" else None, "workers": args.workers,
               "warmup": args.warmup, "steps": args.steps, "repeats": args.repeats,
               "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
-              "rows": plan_rows(models, kinds)}
+              "rows": plan_rows(models, kinds, args.compile_models.split(",") if args.compile_models else None)}
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rubik-jpeg-") as tmp:
         jpeg_root = Path(tmp) / "jpeg"
