@@ -98,6 +98,8 @@ def compact_dataset(src, dst, *, short_side: int = 91, quality: int = 85, worker
                              f"quality {old.get('quality')}; use another destination or the same settings")
     files = list_images(src)
     dst.mkdir(parents=True, exist_ok=True)
+    for stale in dst.glob("*/*/.*.tmp"):   # temp files of a killed run (never renamed into place)
+        stale.unlink()
     marker.write_text(json.dumps(settings, indent=1) + "\n")
     todo = [f for f in files if not (dst / f).is_file()]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
