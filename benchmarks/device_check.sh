@@ -249,6 +249,8 @@ if [ -n "$DATA" ]; then
         SL_LIMIT=$(( ($(left) - RESERVE - 5) / SLOW ))
         [ -n "$EXTRA" ] && SL_LIMIT=$(( SL_LIMIT * 2 / 3 ))   # leave the extra stage a third
     fi
+    AVAIL=$(( ($(left) - RESERVE) / SLOW ))
+    [ $SL_LIMIT -gt $AVAIL ] && SL_LIMIT=$AVAIL
     # the sweep stops 20 s before the stage limit so the comparison of finished trials is still written
     stage study_slice $SL_LIMIT "$PY" benchmarks/study_slice.py --data "$DATA" --device $DEVICE \
         --dir "$WORK/slice" --out "$OUTDIR/study_slice.json" --timeout-s $(( SL_LIMIT - 20 > 10 ? SL_LIMIT - 20 : 10 )) "${SL_ARGS[@]}"
