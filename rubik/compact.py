@@ -16,13 +16,13 @@ pixel the study's cache uses and Imagenette (13,394 images) becomes ~40 MB at qu
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-from rubik.data import DataError, _is_image, open_rgb
+from rubik.data import DataError, _atomic_write_bytes, _is_image, open_rgb
 
 SPLITS = ("train", "val")
 SETTINGS_FILE = "compact.json"
@@ -54,18 +54,10 @@ def compact_image(src_path: str, dst_path: str, short_side: int, quality: int) -
     if min(w, h) > short_side:
         s = short_side / min(w, h)
         im = im.resize((max(short_side, round(w * s)), max(short_side, round(h * s))), Image.BICUBIC)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=quality, optimize=True)
     dst = Path(dst_path)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix="." + dst.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            im.save(f, format="JPEG", quality=quality, optimize=True)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _atomic_write_bytes(dst, buf.getvalue())
     return dst.stat().st_size
 
 
@@ -98,7 +90,7 @@ def compact_dataset(src, dst, *, short_side: int = 91, quality: int = 85, worker
                              f"quality {old.get('quality')}; use another destination or the same settings")
     files = list_images(src)
     dst.mkdir(parents=True, exist_ok=True)
-    for stale in dst.glob("*/*/.*.tmp"):   # temp files of a killed run (never renamed into place)
+    for stale in dst.glob("*/*/*.tmp"):   # temp files of a killed run (never renamed into place)
         stale.unlink()
     marker.write_text(json.dumps(settings, indent=1) + "\n")
     todo = [f for f in files if not (dst / f).is_file()]

@@ -22,10 +22,10 @@ def test_compact_copy_keeps_files_and_resizes(tmp_path):
     assert json.loads((dst / "compact.json").read_text())["short_side"] == 20
     # resumable: a missing file is redone, the others are skipped
     (dst / "val" / "class_1" / "img_000.jpg").unlink()
-    (dst / "val" / "class_1" / ".img_000.jpg.x1.tmp").write_bytes(b"half")   # left by a killed run
+    (dst / "val" / "class_1" / "img_000.jpg.x1.tmp").write_bytes(b"half")   # left by a killed run
     again = compact_dataset(src, dst, short_side=20, quality=80, workers=1, progress=False)
     assert again["written"] == 1 and again["skipped"] == 9
-    assert not list(dst.glob("*/*/.*.tmp"))
+    assert not list(dst.glob("*/*/*.tmp"))
     with pytest.raises(ValueError, match="short side 20"):
         compact_dataset(src, dst, short_side=32, quality=80, workers=1, progress=False)
 
