@@ -729,7 +729,8 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--manifest", help="ImageNet-100 manifest JSON")
     p.add_argument("--train-per-class", type=int)
     p.add_argument("--val-per-class", type=int)
-    p.add_argument("--pipeline", default="auto", choices=["auto", "tensor", "folder"])
+    p.add_argument("--pipeline", default="auto", choices=["auto", "tensor", "folder", "gpu_jpeg"],
+                   help="gpu_jpeg: nvJPEG batch decode + augmentation on the GPU (full-size ImageNet)")
     p.add_argument("--cache-dir")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--download", action="store_true", help="download Imagenette with torchvision if no data is found")
