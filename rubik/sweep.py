@@ -93,12 +93,14 @@ HEARTBEAT_S = 30.0
 STALE_AFTER_S = 600.0
 #: scalar metrics copied from a record into ``load_results`` (the rest stays in the JSON)
 METRIC_COLUMNS = ("top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs", "train_time_s", "images_per_s")
+#: TrainConfig fields a trial row may set for itself (integers), over the template's
+TRIAL_FIELDS = ("epochs", "seed")
 _TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
                  "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "GROUP_WORLD_SIZE")
 
 from rubik.sampling import sample_twists  # noqa: E402  (re-exported: rubik.sweep.sample_twists)
 
-__all__ = ["sample_twists", "init_sweep", "run_sweep", "run_worker", "load_results", "load_spec",
+__all__ = ["sample_twists", "init_sweep", "run_sweep", "run_worker", "load_results", "load_correct", "load_spec",
            "sweep_status", "trial_config", "add_arguments", "main"]
 
 
@@ -278,12 +280,18 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
 
 
 def trial_config(spec: dict, trial: dict, sweep_dir=None) -> dict:
-    """The TrainConfig fields (a dict) of one trial: the template + this trial's model and dials."""
+    """The TrainConfig fields (a dict) of one trial: the template + this trial's model and dials,
+    and its own ``epochs`` and training ``seed`` where the trial row has them (a study that trains
+    schedules and seeds in one sweep); rows without them (or NaN) keep the template's."""
     cfg = copy.deepcopy(spec["template"])
     cfg["model"] = trial["base"]
     cfg["twist"] = [float(trial["r"]), float(trial["d"]), float(trial["w"])]
     if trial.get("base_resolution") is not None:
         cfg["base_resolution"] = int(trial["base_resolution"])
+    for key in TRIAL_FIELDS:
+        value = trial.get(key)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            cfg[key] = int(value)
     if spec.get("trial_checkpoints") and sweep_dir is not None:
         cfg["out_dir"] = str(_sweep_dir(sweep_dir) / "runs" / str(trial["id"]))
         cfg["resume"] = True
@@ -702,16 +710,25 @@ def sweep_status(sweep_dir, *, spec=None, stale_after: float | None = STALE_AFTE
     return out
 
 
-def load_results(sweep_dir, *, metrics=METRIC_COLUMNS):
+def load_results(sweep_dir, *, metrics=METRIC_COLUMNS, split_seed: int | None = None):
     """One row per trial: the sample columns, ``status`` (done | failed | running | pending), the
     scalar ``metrics`` (NaN until done), ``time_s``, ``code_version``, ``error``.
 
     Metric names that clash with sample columns (``params``, ``flops``, ``resolution``) are not
     copied; the sample's analytic values are the reference. Filter with ``df[df.status == "done"]``.
+
+    Records with per-image outcomes (``val_correct``, see ``rubik.data.pack_correct``) are also
+    scored on the two halves of ``rubik.data.val_split(labels, split_seed)`` (default
+    ``rubik.data.SPLIT_SEED``): columns ``top1_select``, ``top1_test`` (and ``ema_top1_select``,
+    ``ema_top1_test`` with EMA); NaN for records without them (older ones).
     """
     import numpy as np
     import pandas as pd
 
+    from rubik.data import SPLIT_SEED, split_top1
+
+    split_seed = SPLIT_SEED if split_seed is None else split_seed
+    halves = {"val_correct": "top1", "ema_val_correct": "ema_top1"}
     d = _sweep_dir(sweep_dir)
     spec = load_spec(d)
     rows = []
@@ -731,14 +748,36 @@ def load_results(sweep_dir, *, metrics=METRIC_COLUMNS):
             for k in metrics:
                 if k not in t:
                     row[k] = m.get(k)
+            for key, col in halves.items():
+                if m.get(key):
+                    scores = split_top1(m[key], split_seed)
+                    row[f"{col}_select"], row[f"{col}_test"] = scores["select"], scores["test"]
         for k in metrics:
             row.setdefault(k, np.nan)
+        for col in ("top1_select", "top1_test"):
+            row.setdefault(col, np.nan)
         rows.append(row)
     df = pd.DataFrame(rows)
-    for k in metrics:
+    for k in list(metrics) + [f"{c}_{h}" for c in halves.values() for h in ("select", "test")]:
         if k in df.columns:
             df[k] = pd.to_numeric(df[k], errors="coerce")
     return df
+
+
+def load_correct(sweep_dir, key: str = "val_correct") -> dict:
+    """``{trial id: (correct, labels)}`` (numpy bool / int arrays in val-manifest order) of every
+    finished trial whose record holds per-image outcomes ``key`` (``val_correct`` or
+    ``ema_val_correct``): for paired per-image tests (McNemar) and bootstraps over images."""
+    from rubik.data import unpack_correct
+
+    d = _sweep_dir(sweep_dir)
+    out = {}
+    for t in load_spec(d)["trials"]:
+        rec = _read_record(d, str(t["id"]))
+        m = (rec or {}).get("metrics") or {}
+        if rec and rec.get("status") == "done" and m.get(key):
+            out[str(t["id"])] = unpack_correct(m[key])
+    return out
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -72,7 +72,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rubik.data import DataConfig, atomic_torch_save, build_loaders, dataset_samples
+from rubik.data import DataConfig, atomic_torch_save, build_loaders, dataset_samples, pack_correct
 from rubik.optim import LRSchedule, ModelEMA, build_optimizer, param_groups
 
 
@@ -270,10 +270,13 @@ def model_resolution(model: nn.Module, cfg: TrainConfig) -> int:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, device, amp_dtype=None, world_size: int = 1) -> dict:
-    """Top-1 / top-5 (%) and mean loss over the loader (summed over ranks)."""
+    """Top-1 / top-5 (%) and mean loss over the loader (summed over ranks), plus ``correct`` and
+    ``labels``: the top-1 hit and label of every image in the loader's order (CPU tensors; gathered
+    from the ranks' strided shards), which ``rubik.data.pack_correct`` stores per image."""
     was_training = model.training
     model.eval()
     stats = torch.zeros(4, dtype=torch.float64, device=device)   # correct1, correct5, loss_sum, n
+    hits, labels = [], []
     for x, y in loader:
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(x)
@@ -285,11 +288,28 @@ def evaluate(model: nn.Module, loader, device, amp_dtype=None, world_size: int =
         stats[1] += hit.any(1).sum()
         stats[2] += F.cross_entropy(logits, y, reduction="sum")
         stats[3] += len(y)
+        hits.append(hit[:, 0])
+        labels.append(y)
+    correct = torch.cat(hits).cpu() if hits else torch.zeros(0, dtype=torch.bool)
+    labels = torch.cat(labels).cpu() if labels else torch.zeros(0, dtype=torch.int64)
     if world_size > 1:
         torch.distributed.all_reduce(stats)
+        correct, labels = _gather_strided(correct, labels, world_size)
     model.train(was_training)
     n = max(stats[3].item(), 1)
-    return {"top1": 100 * stats[0].item() / n, "top5": 100 * stats[1].item() / n, "loss": stats[2].item() / n}
+    return {"top1": 100 * stats[0].item() / n, "top5": 100 * stats[1].item() / n, "loss": stats[2].item() / n,
+            "correct": correct, "labels": labels}
+
+
+def _gather_strided(correct, labels, world_size):
+    """Every rank's eval shard (images ``rank, rank + world, ...``) back in loader order."""
+    shards = [None] * world_size
+    torch.distributed.all_gather_object(shards, (correct, labels))
+    n = sum(len(c) for c, _ in shards)
+    out_c, out_y = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.int64)
+    for rank, (c, y) in enumerate(shards):
+        out_c[rank::world_size], out_y[rank::world_size] = c, y
+    return out_c, out_y
 
 
 def save_checkpoint(path, state: dict):
@@ -308,8 +328,9 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
     """Train ``cfg.model`` (or the given ``model``, for tests) with ``cfg.recipe``; see the module docstring.
 
     Returns ``{"top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs", "train_time_s",
-    "images_per_s", "params", "flops", "resolution", "history"}`` (accuracies in %; the ema_* are
-    None when the recipe has no EMA).
+    "images_per_s", "params", "flops", "resolution", "history", "val_correct"}`` (accuracies in %; the
+    ema_* are None when the recipe has no EMA). ``val_correct`` (and ``ema_val_correct`` with EMA) is
+    the last evaluation's per-image top-1 hits, ``rubik.data.pack_correct``'s dict.
     """
     # --- setup: processes, device, threads, seeds
     r = resolve_recipe(cfg.recipe)
@@ -367,7 +388,7 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
     criterion = nn.CrossEntropyLoss(label_smoothing=r.label_smoothing)
 
     # --- resume
-    start_epoch, history, best_top1, train_time = 0, [], 0.0, 0.0
+    start_epoch, history, best_top1, train_time, per_image = 0, [], 0.0, 0.0, {}
     ckpt_path = out / "checkpoint.pt" if out else None
     if cfg.resume and ckpt_path is not None and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -437,9 +458,11 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
         if (epoch + 1) % r.eval_every == 0 or epoch + 1 == epochs:
             m = evaluate(model, val_loader, device, amp_dtype, world)
             rec.update(top1=m["top1"], top5=m["top5"], val_loss=m["loss"])
+            per_image = {"val_correct": pack_correct(m["correct"], m["labels"])}
             if ema is not None:
                 m = evaluate(ema.module, val_loader, device, amp_dtype, world)
                 rec.update(ema_top1=m["top1"], ema_top5=m["top5"], ema_val_loss=m["loss"])
+                per_image["ema_val_correct"] = pack_correct(m["correct"], m["labels"])
             best_top1 = max(best_top1, rec["top1"], rec.get("ema_top1", 0.0))
         history.append(rec)
         if show:
@@ -462,7 +485,8 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(rec) + "\n")
 
-    # --- summary
+    # --- summary (per-image outcomes of the last evaluation in this process; none after a resume
+    # that had nothing left to train)
     last = next((h for h in reversed(history) if "top1" in h), {})
     result = {
         "top1": last.get("top1"), "top5": last.get("top5"),
@@ -470,6 +494,7 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
         "best_top1": best_top1, "epochs": epochs, "train_time_s": train_time,
         "images_per_s": (sum(h["epoch_time_s"] * h["images_per_s"] for h in history) / train_time) if train_time else None,
         "params": params, "flops": flops, "resolution": resolution, "history": history,
+        **per_image,
     }
     if master and out is not None:
         (out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
@@ -549,5 +574,6 @@ def main(args) -> int:
         print(f"rubik train: error: {e}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
+        skip = ("history", "val_correct", "ema_val_correct")
+        print(json.dumps({k: v for k, v in result.items() if k not in skip}, indent=1))
     return 0
