@@ -13,6 +13,7 @@ COMMANDS = {
     "models": ("rubik.models.cli", "table of registered models: dials, params, FLOPs vs the paper"),
     "train": ("rubik.train", "train one (twisted) model with a recipe; torchrun-ready"),
     "sweep": ("rubik.sweep", "sample twisted models and train them all (resumable, parallel)"),
+    "study": ("rubik.study", "the decisive experiments (schedules, dial ladders) as one sweep"),
     "reproduce": ("rubik.reproduce", "run the notebooks in order with papermill for a preset"),
 }
 

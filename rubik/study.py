@@ -1,0 +1,314 @@
+"""The decisive experiments: does "shallower wins" survive longer training, on held-out images?
+
+The committed Imagenette study (``rubik reproduce --preset imagenette``) trained every model for 5
+epochs at base 64 px. This module lays out the experiments that test its two headline results
+where they could flip, as *one* resumable sweep (``rubik.sweep``), so one command creates them and
+any number of worker processes train them::
+
+    rubik study init runs/study --preset imagenette_long --data /data/imagenette
+    rubik study cache runs/study --workers 16          # decode the tensor caches once, in parallel
+    rubik sweep run runs/study --processes 12 --devices cuda:0,cuda:0,...
+    rubik study report runs/study                       # tables and figures (see ``summarize``)
+
+The design (the preset's ``study`` mapping; every number below is a parameter):
+
+* **Schedule sensitivity.** The three families of claim 2 at two FLOPs levels (``levels``: 2 and 4,
+  i.e. c = 0.25 and 0.0625): the inversed giant formula at the FLOPs-matched phi, the released
+  TinyNet r and d with w solved, and our tiny formula fitted on the committed 5-epoch sweep. Their
+  dials are read from the committed tiny-vs-giant sweep (``families_from``), so these are exactly
+  the models claim 2 compared. Each is trained for ``epochs`` (5, 10, 20) x ``seeds`` (0, 1, 2),
+  cosine to 0 over each run; EfficientNet-B0 at ``b0_epochs`` (20) x ``b0_seeds`` (0, 1) says how
+  far the short schedules are from converged.
+* **Controlled dial ladders at fixed FLOPs** (the FLOPs of the giant model of ``ladder_level``,
+  c ~ 0.25). Depth: ``depth_ladder_blocks`` (7, 10, 13, 16 blocks) at ``depth_ladder_r`` (0.8), w
+  solved; resolution: ``resolution_ladder_r`` (0.6 .. 1.2) at ``resolution_ladder_blocks`` (10), w
+  solved; ``ladder_seeds`` x ``ladder_epochs``. The rung both ladders share is one trial.
+
+Every trial row carries its own ``epochs`` and ``seed`` (``rubik.sweep.trial_config`` merges them
+into the template), and every record its per-image val outcomes, so ``load_results`` scores it on
+the ``select`` and ``test`` halves of ``rubik.data.val_split``; the claims are read on ``test``.
+
+Depth in blocks: EfficientNet-B0 has 16 blocks in 7 stages (1, 2, 2, 3, 3, 4, 1) and a twisted
+stage keeps ``max(1, round(n * d))`` of its ``n``, so no depth has fewer than 7 blocks and every
+``d`` below ``depth_floor(...)`` (~0.375) builds the same 7-block network (``total_blocks``,
+``depth_for_blocks``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rubik.reproduce import REPO_ROOT
+
+#: the schedule families, in the order tables and plots show them (legend labels: rubik.reproduce.TVG_LABELS)
+FAMILIES = ("giant", "tiny", "ours")
+#: the sweep columns a study trial has beyond ``rubik.sampling``'s
+DESIGN_COLUMNS = ("id", "experiment", "kind", "family", "level", "name", "epochs", "seed", "base", "base_resolution",
+                  "r", "d", "w", "blocks", "resolution", "params", "flops", "flops_ratio", "depth_ladder",
+                  "resolution_ladder")
+
+
+# ----------------------------------------------------------------------------- depth in blocks
+
+def total_blocks(base: str, d: float, rules: str | None = None) -> int:
+    """Blocks of ``base`` at depth dial ``d`` (summed over stages; independent of r and w)."""
+    from rubik.cube import Twist
+    from rubik.sampling import architecture
+
+    reps = architecture(base, Twist(1.0, d, 1.0), rules)["repeats"]
+    if not reps:
+        raise ValueError(f"total_blocks: base {base!r} has no per-stage plan")
+    return sum(int(x) for x in reps.split(","))
+
+
+def _depth_steps(base: str, rules=None, d_max: float = 3.0, step: float = 1e-3):
+    """``[(d_lo, d_hi, blocks)]``: the d intervals (on a ``step`` grid) that build each block count."""
+    ds = np.round(np.arange(step, d_max + step / 2, step), 6)
+    counts = [total_blocks(base, float(d), rules) for d in ds]
+    out, lo = [], 0
+    for i in range(1, len(ds) + 1):
+        if i == len(ds) or counts[i] != counts[lo]:
+            out.append((float(ds[lo]), float(ds[i - 1]), counts[lo]))
+            lo = i
+    return out
+
+
+def depth_for_blocks(base: str, n_blocks: int, rules: str | None = None) -> float:
+    """A depth dial that builds exactly ``n_blocks`` blocks: the middle of the d interval that does
+    (rounded to 4 decimals), so the count does not hinge on a rounding edge. ValueError naming the
+    reachable counts if none does (round(n * d) skips some totals)."""
+    steps = _depth_steps(base, rules)
+    for lo, hi, n in steps:
+        if n == int(n_blocks):
+            return round(0.5 * (lo + hi), 4)
+    reach = sorted({n for _, _, n in steps})
+    raise ValueError(f"no depth dial of {base!r} builds {n_blocks} blocks; reachable: {reach}")
+
+
+def depth_floor(base: str, rules: str | None = None) -> tuple[int, float]:
+    """``(fewest blocks, largest d that still builds only that many)``: below that d every depth
+    dial gives the same network (B0: 7 blocks, one per stage, for d < ~0.375)."""
+    lo, hi, n = _depth_steps(base, rules)[0]
+    return n, hi
+
+
+# ----------------------------------------------------------------------------- the design
+
+def _read_families(path, levels) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    if path.is_dir():
+        path = path / "sweep.json"
+    if not path.is_file():
+        raise ValueError(f"study families_from: {path} not found (the committed tiny-vs-giant sweep.json)")
+    trials = pd.DataFrame(json.loads(path.read_text())["trials"])
+    trials["level"] = trials["id"].str.extract(r"_m(\d+)$")[0].astype(int)
+    trials["family"] = trials["id"].str.extract(r"^(\w+?)_m")[0]
+    missing = sorted(set(int(x) for x in levels) - set(trials["level"]))
+    if missing:
+        raise ValueError(f"study levels {missing} are not in {path} (have {sorted(trials['level'].unique())})")
+    return trials[trials["level"].isin([int(x) for x in levels]) & trials["family"].isin(FAMILIES)]
+
+
+def _describe(base, r, d, w, *, base_resolution, num_classes, f0):
+    from rubik.cube import Twist
+    from rubik.flops import analytic_flops, analytic_params
+
+    t = Twist(r, d, w)
+    flops = analytic_flops(base, t, num_classes=num_classes, base_resolution=base_resolution)
+    return dict(r=float(r), d=float(d), w=float(w), blocks=total_blocks(base, d),
+                resolution=t.image_size(base_resolution), params=analytic_params(base, t, num_classes=num_classes),
+                flops=int(flops), flops_ratio=flops / f0)
+
+
+def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution: int = 64,
+                 num_classes: int = 10) -> pd.DataFrame:
+    """The trials of the decisive experiments (``rubik.sweep.init_sweep`` samples), one row per
+    (model, epochs, seed); see the module docstring for ``study``'s keys. Sorted by training cost
+    (FLOPs x epochs), largest first, so parallel workers finish together."""
+    from rubik.flops import analytic_flops, solve_width
+
+    f0 = analytic_flops(base, (1.0, 1.0, 1.0), num_classes=num_classes, base_resolution=base_resolution)
+    kw = dict(base_resolution=base_resolution, num_classes=num_classes, f0=f0)
+    rows = []
+
+    def add(model: dict, *, experiment, kind, family, level, name, epochs, seeds, tag, **flags):
+        for e in ([epochs] if np.isscalar(epochs) else epochs):
+            for s in seeds:
+                rows.append(dict(id=f"{tag}_e{int(e)}_s{int(s)}" if experiment != "ladder" else f"{tag}_s{int(s)}",
+                                 experiment=experiment, kind=kind, family=family, level=level, name=name,
+                                 epochs=int(e), seed=int(s), base=base, base_resolution=int(base_resolution),
+                                 **model, depth_ladder=flags.get("depth", False),
+                                 resolution_ladder=flags.get("resolution", False)))
+
+    fams = _read_families(study["families_from"], study["levels"])
+    for _, t in fams.iterrows():
+        model = _describe(base, t.r, t.d, t.w, **kw)
+        add(model, experiment="schedule", kind=t.family, family=t.family, level=int(t.level), name=t.id,
+            epochs=study["epochs"], seeds=study["seeds"], tag=t.id)
+    if study.get("b0_epochs"):
+        add(_describe(base, 1.0, 1.0, 1.0, **kw), experiment="schedule", kind="base", family="base",
+            level=0, name="EfficientNet-B0", epochs=study["b0_epochs"], seeds=study["b0_seeds"], tag="b0")
+
+    # ladders: w solved for the FLOPs of the giant model at ladder_level
+    giant = fams[(fams.family == "giant") & (fams.level == int(study["ladder_level"]))]
+    if not len(giant):
+        raise ValueError(f"study ladder_level {study['ladder_level']} is not among levels {study['levels']}")
+    g = giant.iloc[0]
+    target = analytic_flops(base, (g.r, g.d, g.w), num_classes=num_classes, base_resolution=base_resolution)
+    rungs = {}   # (r, blocks) -> which ladders
+    for b in study.get("depth_ladder_blocks") or []:
+        rungs.setdefault((float(study["depth_ladder_r"]), int(b)), set()).add("depth")
+    for r in study.get("resolution_ladder_r") or []:
+        rungs.setdefault((float(r), int(study["resolution_ladder_blocks"])), set()).add("resolution")
+    for (r, b), which in sorted(rungs.items()):
+        d = depth_for_blocks(base, b)
+        try:
+            w = solve_width(base, r, d, target, num_classes=num_classes, base_resolution=base_resolution)
+        except ValueError as e:
+            raise ValueError(f"ladder rung r={r:g}, {b} blocks: {e}") from None
+        add(_describe(base, r, d, w, **kw), experiment="ladder", kind="ladder", family="ladder",
+            level=int(study["ladder_level"]), name=f"r={r:g}, {b} blocks", epochs=int(study["ladder_epochs"]),
+            seeds=study["ladder_seeds"], tag=f"ladder_r{r:.2f}_b{b:02d}", **{k: True for k in which})
+    df = pd.DataFrame(rows, columns=list(DESIGN_COLUMNS))
+    if df["id"].duplicated().any():
+        raise ValueError(f"study design: duplicate trial ids {df['id'][df['id'].duplicated()].tolist()}")
+    cost = df["flops"] * df["epochs"]
+    return df.iloc[np.argsort(-cost.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def design_cost(design: pd.DataFrame, train_images: int | None = None, batch_size: int | None = None) -> dict:
+    """What the design costs: trials, trial-epochs, sum of FLOPs x epochs, and (with the number of
+    training images) the training compute, 3 x FLOPs per image (forward + backward) x images x epochs,
+    and (with the batch size) the optimizer steps of all trials together."""
+    fe = float((design["flops"] * design["epochs"]).sum())
+    out = {"trials": int(len(design)), "epochs": int(design["epochs"].sum()), "flops_x_epochs": fe}
+    if train_images:
+        out["train_flops"] = 3.0 * fe * int(train_images)
+        if batch_size:
+            out["steps"] = int(design["epochs"].sum()) * (int(train_images) // int(batch_size))
+    return out
+
+
+# ----------------------------------------------------------------------------- creating the sweep
+
+def study_config(preset: str = "imagenette_long", data: str | None = None, overrides=None, run_dir=".") -> dict:
+    """The preset's parameters with ``data`` resolved (``rubik.reproduce.load_preset``; a
+    ``synthetic`` data set is generated in ``run_dir/data``)."""
+    from rubik.reproduce import load_preset, resolve_data
+
+    cfg = load_preset(preset, overrides)
+    if not cfg.get("study"):
+        raise ValueError(f"preset {cfg['preset']!r} has no 'study' mapping (use --preset imagenette_long)")
+    return resolve_data(cfg, data, Path(run_dir))
+
+
+def init_study(sweep_dir, preset: str = "imagenette_long", *, data: str | None = None, overrides=None,
+               force: bool = False):
+    """Create the study's sweep in ``sweep_dir``: ``(path of sweep.json, design table, cost dict)``."""
+    from rubik.reproduce import count_classes, train_template
+    from rubik.sweep import init_sweep
+
+    cfg = study_config(preset, data, overrides, run_dir=sweep_dir)
+    num_classes = count_classes(cfg["data_dir"], cfg.get("manifest"))
+    design = study_design(cfg["study"], base=cfg["base"], base_resolution=int(cfg["base_resolution"]),
+                          num_classes=num_classes)
+    template = train_template(data_dir=cfg["data_dir"], dataset=cfg["dataset"], train_per_class=cfg["train_per_class"],
+                              val_per_class=cfg["val_per_class"], manifest=cfg.get("manifest"),
+                              pipeline=cfg["pipeline"], workers=cfg["workers"], recipe=cfg["recipe"],
+                              epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"],
+                              device=cfg["device"], threads=cfg["threads"], cache_dir=cfg.get("cache_dir"))
+    meta = {"study": cfg["study"], "preset": cfg["preset"], "command": " ".join(sys.argv)}
+    path = init_sweep(sweep_dir, design, template, meta=meta, force=force)
+    from rubik.data import DataConfig, dataset_samples
+
+    try:
+        n_train = len(dataset_samples(DataConfig(**{**vars(template.data)}), "train")[2])
+    except Exception:  # the cost estimate is informative; a data problem shows up when training
+        n_train = None
+    from rubik.train import resolve_recipe
+
+    batch = template.batch_size or resolve_recipe(template.recipe).batch_size
+    return path, design, design_cost(design, n_train, batch)
+
+
+def prepare_caches(sweep_dir, workers: int = 8, progress: bool = True) -> list[int]:
+    """Build the tensor caches (train and val) of every input size the sweep trains at, with
+    ``workers`` decoding threads, so parallel trials don't each decode the data set on one
+    thread at the start. Returns the sizes."""
+    from rubik.data import DataConfig, tensor_cache
+    from rubik.sweep import load_spec
+
+    spec = load_spec(sweep_dir)
+    data = DataConfig(**{**spec["template"]["data"], "workers": int(workers)})
+    sizes = sorted({int(t["resolution"]) for t in spec["trials"]})
+    for px in sizes:
+        for split in ("train", "val"):
+            tensor_cache(data, split, px, progress=progress)
+        if progress:
+            print(f"cached {data.name} train/val at {px} px")
+    return sizes
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def add_arguments(parser) -> None:
+    sub = parser.add_subparsers(dest="study_command", metavar="ACTION")
+    sub.required = True
+    p = sub.add_parser("init", help="write DIR/sweep.json with the study's trials; then `rubik sweep run DIR`")
+    p.add_argument("dir")
+    p.add_argument("--preset", default="imagenette_long", help="a preset with a 'study' mapping")
+    p.add_argument("--data", default=None, help="ImageFolder root (train/, val/); default the preset's / $RUBIK_DATA_DIR")
+    p.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset parameter (YAML value), e.g. -p 'study={...}' or -p device=cuda")
+    p.add_argument("--force", action="store_true", help="overwrite a sweep.json that has no finished trials")
+    p = sub.add_parser("cache", help="decode the data set once per input size the sweep needs (parallel)")
+    p.add_argument("dir")
+    p.add_argument("--workers", type=int, default=8, help="decoding threads (default 8)")
+
+
+def _print_design(design: pd.DataFrame, cost: dict, path) -> None:
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        models = design.drop_duplicates("name")[["experiment", "name", "level", "r", "d", "blocks", "w",
+                                                  "resolution", "params", "flops", "flops_ratio"]]
+        print(models.sort_values(["experiment", "level", "name"]).to_string(index=False))
+        print()
+        print(design.groupby(["experiment", "family", "epochs"]).size().rename("trials").to_string())
+    line = (f"\n{cost['trials']} trials ({cost['epochs']} trial-epochs), sum of FLOPs x epochs "
+            f"{cost['flops_x_epochs'] / 1e9:.2f} GFLOPs")
+    if "train_flops" in cost:
+        line += f"; training compute ~{cost['train_flops'] / 1e15:.2f} PFLOPs (3 x FLOPs x images x epochs)"
+    if "steps" in cost:
+        line += f"; {cost['steps']:,} optimizer steps in all"
+    print(line + f" -> {path}", flush=True)
+
+
+def main(args) -> int:
+    try:
+        if args.study_command == "init":
+            path, design, cost = init_study(args.dir, args.preset, data=args.data, overrides=args.params,
+                                            force=args.force)
+            _print_design(design, cost, path)
+            from rubik.sweep import code_version
+
+            if code_version().endswith("-dirty"):
+                print(f"warning: the checkout has uncommitted changes ({code_version()}): records will name a "
+                      "code version no one can check out; commit first", file=sys.stderr)
+        elif args.study_command == "cache":
+            prepare_caches(args.dir, workers=args.workers)
+        return 0
+    except Exception as e:
+        from rubik.data import DataError
+        from rubik.reproduce import ReproduceError
+
+        if isinstance(e, (ValueError, ReproduceError, DataError)):
+            print(f"rubik study {args.study_command}: error: {e}", file=sys.stderr)
+            return 2
+        raise
