@@ -257,6 +257,132 @@ def prepare_caches(sweep_dir, workers: int = 8, progress: bool = True) -> list[i
     return sizes
 
 
+# ----------------------------------------------------------------------------- reading the results
+
+def load_study(sweep_dir, *, split_seed: int | None = None) -> pd.DataFrame:
+    """The finished trials of a study sweep (``rubik.sweep.load_results``: ``top1_select`` /
+    ``top1_test`` from the per-image records)."""
+    from rubik.sweep import load_results
+
+    df = load_results(sweep_dir, split_seed=split_seed)
+    return df[df["status"] == "done"].copy()
+
+
+def schedule_table(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFrame:
+    """Per level, family and epochs: mean, std, n of ``value`` over seeds, px, blocks, MFLOPs, params."""
+    d = results[results["experiment"] == "schedule"]
+    out = d.groupby(["level", "family", "epochs"]).agg(
+        mean=(value, "mean"), std=(value, "std"), n=(value, "count"), px=("resolution", "first"),
+        blocks=("blocks", "first"), mflops=("flops", "first"), params=("params", "first")).reset_index()
+    out["mflops"] /= 1e6
+    out["params_m"] = out.pop("params") / 1e6
+    return out
+
+
+def schedule_gains(results: pd.DataFrame, value: str = "top1_test", reference: str = "giant") -> pd.DataFrame:
+    """Paired by seed, per level and epochs: TinyNet dials - giant and our formula - giant, with the
+    95 % t-interval (``rubik.report.paired_gains``); pooled rows per epochs over the levels."""
+    from rubik.report import paired_gains
+
+    d = results[(results["experiment"] == "schedule") & (results["family"] != "base")]
+    parts = []
+    for fam in ("tiny", "ours"):
+        if fam not in set(d["family"]):
+            continue
+        per = paired_gains(d, fam, reference, value=value, by=("level", "epochs"))
+        per = per[per["level"] != "all"]
+        # pooled over the levels: each (level, seed) is one pair
+        pooled = [paired_gains(sub, fam, reference, value=value, by=("epochs",), pair=("level", "seed"))
+                  .assign(level="all") for _, sub in d.groupby("epochs")]
+        parts.append(pd.concat([per] + pooled, ignore_index=True).assign(comparison=f"{fam} - {reference}"))
+    out = pd.concat(parts, ignore_index=True)
+    cols = ["comparison", "level", "epochs", "n", "mean", "std", "lo", "hi", "positive"]
+    return out[cols]
+
+
+def ladder_table(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFrame:
+    """Each rung of the two ladders: which ladder, r, blocks, w, px, MFLOPs, params, mean/std/n."""
+    d = results[results["experiment"] == "ladder"]
+    rows = []
+    for flag, ladder in (("depth_ladder", "depth"), ("resolution_ladder", "resolution")):
+        sub = d[d[flag].astype(bool)]
+        for name, g in sub.groupby("name"):
+            f = g.iloc[0]
+            rows.append(dict(ladder=ladder, rung=name, r=f.r, blocks=int(f.blocks), w=f.w, px=int(f.resolution),
+                             mflops=f.flops / 1e6, params_m=f.params / 1e6, epochs=int(f.epochs),
+                             mean=g[value].mean(), std=g[value].std(), n=int(g[value].count())))
+    out = pd.DataFrame(rows)
+    return out.sort_values(["ladder", "blocks", "r"], ignore_index=True) if len(out) else out
+
+
+def ladder_slopes(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFrame:
+    """Per ladder, the least-squares slope of ``value`` per doubling of its dial (blocks or r), over
+    every trained model and seed, with the 95 % t-interval of the slope (no model: just the line)."""
+    from scipy import stats
+
+    d = results[results["experiment"] == "ladder"]
+    rows = []
+    for flag, ladder, x in (("depth_ladder", "depth", "blocks"), ("resolution_ladder", "resolution", "r")):
+        sub = d[d[flag].astype(bool)].dropna(subset=[value])
+        if sub[x].nunique() < 2:
+            continue
+        fit = stats.linregress(np.log2(sub[x].astype(float)), sub[value].astype(float))
+        half = stats.t.ppf(0.975, len(sub) - 2) * fit.stderr if len(sub) > 2 else float("nan")
+        rows.append(dict(ladder=ladder, per_doubling_of=x, slope=fit.slope, lo=fit.slope - half,
+                         hi=fit.slope + half, n=len(sub)))
+    return pd.DataFrame(rows)
+
+
+def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to=None, show=print) -> dict:
+    """Tables and figures of a (finished or partly finished) study sweep.
+
+    Writes ``tables/`` (CSV + Markdown: study_schedule, study_gains, study_ladders, study_ladder_slopes)
+    and ``figures/`` (fig_study_schedule, fig_study_ladders; PNG + PDF) under ``out_dir`` (default:
+    the sweep directory), copies the figures to ``copy_figures_to`` (e.g. the repository's
+    ``figures/``), prints the tables with ``show`` and returns them."""
+    import shutil
+
+    import matplotlib.pyplot as plt
+
+    from rubik.plots import plot_dial_ladders, plot_schedule_sensitivity, save_figure, save_table
+
+    done = load_study(sweep_dir)
+    if not len(done):
+        raise ValueError(f"{sweep_dir}: no finished trial yet")
+    if done[value].isna().all():
+        raise ValueError(f"{sweep_dir}: no record has per-image outcomes, so there is no {value!r}; "
+                         "use --value top1 (the whole val split)")
+    out = Path(out_dir or sweep_dir)
+    tables = {"study_schedule": schedule_table(done, value), "study_ladders": ladder_table(done, value),
+              "study_ladder_slopes": ladder_slopes(done, value)}
+    if {"giant", "tiny", "ours"} & set(done["family"]) and "giant" in set(done["family"]):
+        tables["study_gains"] = schedule_gains(done, value)
+    for name, t in tables.items():
+        if len(t):
+            save_table(t, name, out / "tables")
+            show(f"\n## {name} ({value})\n" + t.round(3).to_string(index=False))
+    figures = []
+    if (done["experiment"] == "schedule").any():
+        fig = plot_schedule_sensitivity(done, y=value)
+        figures += save_figure(fig, "fig_study_schedule", out / "figures")
+        plt.close(fig)
+    if (done["experiment"] == "ladder").any():
+        lad = done[done["experiment"] == "ladder"]
+        level, epochs = int(lad["level"].iloc[0]), int(lad["epochs"].iloc[0])
+        refs = schedule_table(done, value)
+        refs = refs[(refs["level"] == level) & (refs["epochs"] == epochs)]
+        fig = plot_dial_ladders(done, y=value, references=refs if len(refs) else None)
+        figures += save_figure(fig, "fig_study_ladders", out / "figures")
+        plt.close(fig)
+    if copy_figures_to is not None:
+        dest = Path(copy_figures_to)
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in figures:
+            shutil.copy2(f, dest / f.name)
+    show(f"\n{len(done)} finished trials; figures: {', '.join(str(f) for f in figures)}")
+    return tables
+
+
 # ----------------------------------------------------------------------------- CLI
 
 def add_arguments(parser) -> None:
@@ -272,6 +398,12 @@ def add_arguments(parser) -> None:
     p = sub.add_parser("cache", help="decode the data set once per input size the sweep needs (parallel)")
     p.add_argument("dir")
     p.add_argument("--workers", type=int, default=8, help="decoding threads (default 8)")
+    p = sub.add_parser("report", help="tables and figures of the study (finished trials so far)")
+    p.add_argument("dir")
+    p.add_argument("--value", default="top1_test",
+                   help="score: top1_test (held-out half, default), top1_select, or top1 (whole val split)")
+    p.add_argument("--out", default=None, help="where tables/ and figures/ go (default DIR)")
+    p.add_argument("--copy-figures-to", default=None, metavar="DIR", help="also copy the figures here, e.g. figures")
 
 
 def _print_design(design: pd.DataFrame, cost: dict, path) -> None:
@@ -303,6 +435,11 @@ def main(args) -> int:
                       "code version no one can check out; commit first", file=sys.stderr)
         elif args.study_command == "cache":
             prepare_caches(args.dir, workers=args.workers)
+        elif args.study_command == "report":
+            import matplotlib
+
+            matplotlib.use("Agg")
+            report(args.dir, value=args.value, out_dir=args.out, copy_figures_to=args.copy_figures_to)
         return 0
     except Exception as e:
         from rubik.data import DataError

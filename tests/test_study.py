@@ -104,3 +104,55 @@ def test_cli_init_then_run_trains_with_per_trial_epochs_and_scores_halves(tmp_pa
     assert "exists with different trials" in capsys.readouterr().err
     assert main(["study", "init", str(tmp_path / "x"), "--data", str(tiny_imagefolder), "-p", "study=null"]) == 2
     assert "no 'study' mapping" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the report, on a fake finished study
+
+def fake_study_train(cfg: dict) -> dict:
+    """Per-image outcomes whose hit rate rises with epochs and r, falls with d (deterministic)."""
+    import math
+
+    from rubik.data import pack_correct
+
+    r, d, w = cfg["twist"]
+    e, seed = cfg["epochs"], cfg["seed"]
+    p = min(0.95, 0.45 + 0.05 * math.log2(e / 5) + 0.1 * (r - 0.6) - 0.08 * (d - 0.5))
+    rng = np.random.default_rng([int(1e4 * r), int(1e4 * d), e, seed])
+    labels = np.repeat(np.arange(10), 40)
+    correct = rng.random(len(labels)) < p
+    return {"top1": 100 * correct.mean(), "epochs": e, "val_correct": pack_correct(correct, labels)}
+
+
+def test_report_on_a_fake_finished_study(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    design = St.study_design(STUDY, base_resolution=64, num_classes=10)
+    d = tmp_path / "study"
+    S.init_sweep(d, design, {"model": "efficientnet_b0", "data": {}, "recipe": "proxy", "epochs": 5, "seed": 0})
+    S.run_worker(d, train_fn=fake_study_train, heartbeat=0)
+    tables = St.report(d, copy_figures_to=tmp_path / "top", show=lambda *_: None)
+    sched = tables["study_schedule"]
+    assert len(sched) == 2 * 3 * 3 + 1 and (sched[sched.family != "base"].n == 3).all()
+    gains = tables["study_gains"]
+    assert len(gains) == 2 * (2 * 3 + 3) and set(gains.comparison) == {"tiny - giant", "ours - giant"}
+    # one gain by hand: ours - giant at level 2, 10 epochs, on the test half
+    res = St.load_study(d)
+    pick = lambda fam: res[(res.name == f"{fam}_m2") & (res.epochs == 10)].set_index("seed").top1_test
+    row = gains[(gains.comparison == "ours - giant") & (gains.level == 2) & (gains.epochs == 10)].iloc[0]
+    assert row["mean"] == pytest.approx((pick("ours") - pick("giant")).mean())
+    pooled = gains[gains.level == "all"]
+    assert len(pooled) == 2 * 3 and (pooled.n == 2 * 3).all()       # 2 levels x 3 seeds of pairs per schedule
+    lad = tables["study_ladders"]
+    assert sorted(lad[lad.ladder == "depth"].blocks) == [7, 10, 13, 16] and (lad.n == 3).all()
+    slopes = tables["study_ladder_slopes"].set_index("ladder")
+    assert slopes.loc["depth", "slope"] < 0 < slopes.loc["resolution", "slope"]   # what the fake trainer does
+    for name in ("fig_study_schedule", "fig_study_ladders"):
+        assert (d / "figures" / f"{name}.png").is_file() and (tmp_path / "top" / f"{name}.pdf").is_file()
+    for name in ("study_schedule", "study_gains", "study_ladders"):
+        assert (d / "tables" / f"{name}.md").is_file()
+    # the CLI: same report; an unknown score column is a clear error
+    from rubik.cli import main
+
+    assert main(["study", "report", str(d), "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "figures" / "fig_study_ladders.png").is_file()
