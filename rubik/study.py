@@ -202,11 +202,17 @@ def design_cost(design: pd.DataFrame, train_images: int | None = None, batch_siz
 def study_config(preset: str = "imagenette_long", data: str | None = None, overrides=None, run_dir=".") -> dict:
     """The preset's parameters with ``data`` resolved (``rubik.reproduce.load_preset``; a
     ``synthetic`` data set is generated in ``run_dir/data``)."""
-    from rubik.reproduce import load_preset, resolve_data
+    from rubik.reproduce import load_preset, parse_overrides, resolve_data
 
-    cfg = load_preset(preset, overrides)
+    ov = parse_overrides(overrides)
+    study_ov = {k[len("study."):]: v for k, v in ov.items() if k.startswith("study.")}
+    cfg = load_preset(preset, {k: v for k, v in ov.items() if not k.startswith("study.")})
     if not cfg.get("study"):
         raise ValueError(f"preset {cfg['preset']!r} has no 'study' mapping (use --preset imagenette_long)")
+    unknown = sorted(set(study_ov) - set(cfg["study"]))
+    if unknown:
+        raise ValueError(f"unknown study parameter(s) {unknown}; known: {sorted(cfg['study'])}")
+    cfg["study"] = {**cfg["study"], **study_ov}
     return resolve_data(cfg, data, Path(run_dir))
 
 
@@ -393,7 +399,8 @@ def add_arguments(parser) -> None:
     p.add_argument("--preset", default="imagenette_long", help="a preset with a 'study' mapping")
     p.add_argument("--data", default=None, help="ImageFolder root (train/, val/); default the preset's / $RUBIK_DATA_DIR")
     p.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset parameter (YAML value), e.g. -p 'study={...}' or -p device=cuda")
+                   help="override a preset parameter (YAML value), e.g. -p device=cuda, or one of the study's: "
+                        "-p study.seeds=[0,1] -p study.epochs=[10,20]")
     p.add_argument("--force", action="store_true", help="overwrite a sweep.json that has no finished trials")
     p = sub.add_parser("cache", help="decode the data set once per input size the sweep needs (parallel)")
     p.add_argument("dir")
@@ -430,9 +437,11 @@ def main(args) -> int:
             _print_design(design, cost, path)
             from rubik.sweep import code_version
 
-            if code_version().endswith("-dirty"):
-                print(f"warning: the checkout has uncommitted changes ({code_version()}): records will name a "
-                      "code version no one can check out; commit first", file=sys.stderr)
+            version = code_version()
+            if version.endswith("-dirty") or version.startswith("rubik-"):
+                print(f"warning: code version {version!r} names no commit (uncommitted changes, or a copy without "
+                      "git): commit first, or set RUBIK_CODE_VERSION=<commit the copy was made from> for "
+                      "`rubik sweep run`", file=sys.stderr)
         elif args.study_command == "cache":
             prepare_caches(args.dir, workers=args.workers)
         elif args.study_command == "report":

@@ -159,8 +159,12 @@ _CODE_VERSION = None
 
 
 def code_version() -> str:
-    """``git describe --always --dirty --tags`` of the rubik checkout, else ``rubik-<version>``."""
+    """``$RUBIK_CODE_VERSION`` if set (a copy of the code without its git history, e.g. on a rented
+    GPU machine: set it to the commit the copy was made from), else ``git describe --always --dirty
+    --tags`` of the rubik checkout, else ``rubik-<version>``."""
     global _CODE_VERSION
+    if os.environ.get("RUBIK_CODE_VERSION"):
+        return os.environ["RUBIK_CODE_VERSION"]
     if _CODE_VERSION is None:
         import rubik
 
@@ -453,6 +457,23 @@ def default_train(config: dict) -> dict:
     return train(TrainConfig(**cfg))
 
 
+def _device_name(device) -> str:
+    """What trained the trial: the GPU's name for a CUDA device, else the CPU's (from /proc/cpuinfo)."""
+    dev = str(device or "auto")
+    if dev.startswith("cuda") or dev == "auto":
+        with contextlib.suppress(Exception):
+            import torch
+
+            if torch.cuda.is_available():
+                index = int(dev.split(":")[1]) if ":" in dev else 0
+                return torch.cuda.get_device_name(index)
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "cpu"
+
+
 def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, device) -> dict:
     tid = trial["id"]
     cfg = trial_config(spec, trial, d)
@@ -462,7 +483,8 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
         cfg["device"] = device
     record = {"id": tid, "status": None, "sample": trial, "config": cfg, "metrics": None,
               "seed": cfg.get("seed"), "code_version": code_version(), "host": socket.gethostname(),
-              "pid": os.getpid(), "worker": worker, "started": _now()}
+              "device_name": _device_name(cfg.get("device")), "pid": os.getpid(), "worker": worker,
+              "started": _now()}
     t0 = time.time()
     try:
         metrics = train_fn(copy.deepcopy(cfg))

@@ -104,6 +104,11 @@ def test_cli_init_then_run_trains_with_per_trial_epochs_and_scores_halves(tmp_pa
     assert "exists with different trials" in capsys.readouterr().err
     assert main(["study", "init", str(tmp_path / "x"), "--data", str(tiny_imagefolder), "-p", "study=null"]) == 2
     assert "no 'study' mapping" in capsys.readouterr().err
+    # one study parameter at a time: -p study.KEY=VALUE
+    cfg = St.study_config("imagenette_long", str(tiny_imagefolder), ["study.seeds=[0, 1]", "epochs=7"])
+    assert cfg["study"]["seeds"] == [0, 1] and cfg["study"]["levels"] == [2, 4] and cfg["epochs"] == 7
+    assert main(["study", "init", str(tmp_path / "y"), "--data", str(tiny_imagefolder), "-p", "study.seedz=[0]"]) == 2
+    assert "unknown study parameter(s) ['seedz']" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- the report, on a fake finished study

@@ -259,6 +259,7 @@ def test_cli_real_train_end_to_end(tmp_path, tiny_imagefolder, cache_dir, capsys
     assert row.top1_select == pytest.approx(100 * correct[halves["select"]].mean())
     assert row.top1_test == pytest.approx(split_top1(rec["metrics"]["val_correct"])["test"])
     assert set(S.load_correct(d)) == {"base", "r000"}
+    assert rec["device_name"] and rec["code_version"]
     assert main(["sweep", "status", str(d)]) == 0
     assert "2/2 done" in capsys.readouterr().out
     # bad CLI inputs: a clear error and exit code 2, not a traceback
@@ -308,3 +309,11 @@ def test_load_results_scores_halves_and_reads_old_records(tmp_path):
     assert df.loc["r000", "top1_test"] == pytest.approx(100 * correct[test].sum() / len(test))
     assert np.isnan(df.loc["r001", "top1_test"]) and df.loc["r001", "top1"] == 40.0
     assert list(S.load_correct(tmp_path)) == ["r000"]
+
+
+def test_code_version_from_the_environment(monkeypatch):
+    """A copy of the code without git (a rented GPU machine) names its commit through the environment."""
+    monkeypatch.setenv("RUBIK_CODE_VERSION", "abc1234")
+    assert S.code_version() == "abc1234"
+    monkeypatch.delenv("RUBIK_CODE_VERSION")
+    assert S.code_version() != "abc1234"
