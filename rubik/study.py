@@ -131,8 +131,9 @@ def _describe(base, r, d, w, *, base_resolution, num_classes, f0):
 def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution: int = 64,
                  num_classes: int = 10) -> pd.DataFrame:
     """The trials of the decisive experiments (``rubik.sweep.init_sweep`` samples), one row per
-    (model, epochs, seed); see the module docstring for ``study``'s keys. Sorted by training cost
-    (FLOPs x epochs), largest first, so parallel workers finish together."""
+    (model, epochs, seed); see the module docstring for ``study``'s keys. Ordered seed by seed (a
+    sweep stopped early still has every model and schedule with the first seeds), and within a
+    seed by training cost (FLOPs x epochs), largest first, so parallel workers finish together."""
     from rubik.flops import analytic_flops, solve_width
 
     f0 = analytic_flops(base, (1.0, 1.0, 1.0), num_classes=num_classes, base_resolution=base_resolution)
@@ -180,8 +181,8 @@ def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution:
     df = pd.DataFrame(rows, columns=list(DESIGN_COLUMNS))
     if df["id"].duplicated().any():
         raise ValueError(f"study design: duplicate trial ids {df['id'][df['id'].duplicated()].tolist()}")
-    cost = df["flops"] * df["epochs"]
-    return df.iloc[np.argsort(-cost.to_numpy(), kind="stable")].reset_index(drop=True)
+    order = np.lexsort((-(df["flops"] * df["epochs"]).to_numpy(float), df["seed"].to_numpy()))
+    return df.iloc[order].reset_index(drop=True)
 
 
 def design_cost(design: pd.DataFrame, train_images: int | None = None, batch_size: int | None = None) -> dict:

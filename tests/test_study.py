@@ -57,9 +57,10 @@ def test_design_is_the_committed_families_and_two_ladders_at_equal_flops():
     assert sorted(res.r) == [0.6, 0.8, 1.0, 1.2] and set(res.blocks) == {10}
     shared = lad[lad.depth_ladder & lad.resolution_ladder]
     assert set(shared.name) == {"r=0.8, 10 blocks"}
-    # largest cost first (parallel workers finish together)
-    cost = (df.flops * df.epochs).to_numpy()
-    assert (np.diff(cost) <= 0).all()
+    # seed by seed (a sweep cut short stays balanced), largest cost first within a seed
+    assert (np.diff(df.seed) >= 0).all()
+    for _, sub in df.groupby("seed"):
+        assert (np.diff((sub.flops * sub.epochs).to_numpy()) <= 0).all()
     c = St.design_cost(df, 1000, 32)
     assert c["trials"] == len(df) and c["steps"] == df.epochs.sum() * 31
 
