@@ -1,6 +1,7 @@
 """The statistics REPORT.md quotes, as functions (``runs/issue6/report_numbers.py`` prints them).
 
 * ``t_interval``: mean, standard error and the t-interval of a sample (paired gains over seeds).
+* ``mcnemar``: two models on the same images, image by image (per-image records).
 * ``paired_gains``: a family's accuracy minus a reference family's, paired by seed, per level
   and pooled, with t-intervals.
 * ``add_blocks`` / ``depth_floor_summary``: depth in blocks (what the network has), and where the
@@ -90,6 +91,21 @@ def depth_floor_summary(df: pd.DataFrame, frontier: pd.DataFrame | None = None,
         out.update(frontier_models=len(f), frontier_at_floor=int((f["blocks"] == n_min).sum()),
                    frontier_blocks=sorted(int(b) for b in f["blocks"]))
     return out
+
+
+def mcnemar(a, b) -> dict:
+    """Exact McNemar test of two classifiers scored on the same images (boolean hit arrays): ``only_a``
+    (a right, b wrong), ``only_b``, and the two-sided binomial p-value of ``only_a`` out of the
+    discordant images under "equally good"."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"mcnemar: the two hit arrays differ in shape, {a.shape} vs {b.shape}")
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    n = only_a + only_b
+    p = float(stats.binomtest(only_a, n, 0.5).pvalue) if n else 1.0
+    return {"only_a": only_a, "only_b": only_b, "p": p}
 
 
 # ----------------------------------------------------------------------------- the families' table

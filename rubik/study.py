@@ -307,6 +307,42 @@ def schedule_gains(results: pd.DataFrame, value: str = "top1_test", reference: s
     return out[cols]
 
 
+def schedule_mcnemar(sweep_dir, results: pd.DataFrame, half: str = "test", reference: str = "giant") -> pd.DataFrame:
+    """Image by image on one half of val (``rubik.report.mcnemar``): TinyNet dials and our formula
+    against the giant, per level, epochs and seed (``only_a``: images the contender gets right and
+    the giant wrong), plus a row per level and epochs with the counts summed over seeds (its p-value
+    treats every image-seed pair as independent: descriptive, the seed-level t-interval of
+    ``schedule_gains`` is the test)."""
+    from rubik.data import val_split
+    from rubik.report import mcnemar
+    from rubik.sweep import load_correct
+
+    bits = load_correct(sweep_dir)
+    d = results[(results["experiment"] == "schedule") & results["id"].isin(bits)]
+    key = d.set_index(["family", "level", "epochs", "seed"])["id"]
+    rows = []
+    for fam in ("tiny", "ours"):
+        for (level, epochs, seed), tid in key.get(fam, pd.Series(dtype=object)).items():
+            ref = key.get((reference, level, epochs, seed))
+            if ref is None:
+                continue
+            (a, labels), (b, _) = bits[tid], bits[ref]
+            idx = val_split(labels)[half]
+            rows.append(dict(comparison=f"{fam} - {reference}", level=level, epochs=epochs, seed=seed,
+                             **mcnemar(a[idx], b[idx])))
+    out = pd.DataFrame(rows)
+    if not len(out):
+        return out
+    from scipy import stats
+
+    summed = out.groupby(["comparison", "level", "epochs"])[["only_a", "only_b"]].sum().reset_index()
+    summed["seed"] = "all"
+    summed["p"] = [float(stats.binomtest(int(x), int(x + y), 0.5).pvalue) if x + y else 1.0
+                   for x, y in zip(summed["only_a"], summed["only_b"])]
+    return pd.concat([out, summed], ignore_index=True).sort_values(["comparison", "level", "epochs"],
+                                                                  kind="stable", ignore_index=True)
+
+
 def ladder_table(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFrame:
     """Each rung of the two ladders: which ladder, r, blocks, w, px, MFLOPs, params, mean/std/n."""
     d = results[results["experiment"] == "ladder"]
@@ -343,7 +379,8 @@ def ladder_slopes(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFra
 def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to=None, show=print) -> dict:
     """Tables and figures of a (finished or partly finished) study sweep.
 
-    Writes ``tables/`` (CSV + Markdown: study_schedule, study_gains, study_ladders, study_ladder_slopes)
+    Writes ``tables/`` (CSV + Markdown: study_schedule, study_gains, study_mcnemar, study_ladders,
+    study_ladder_slopes)
     and ``figures/`` (fig_study_schedule, fig_study_ladders; PNG + PDF) under ``out_dir`` (default:
     the sweep directory), copies the figures to ``copy_figures_to`` (e.g. the repository's
     ``figures/``), prints the tables with ``show`` and returns them."""
@@ -362,8 +399,11 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
     out = Path(out_dir or sweep_dir)
     tables = {"study_schedule": schedule_table(done, value), "study_ladders": ladder_table(done, value),
               "study_ladder_slopes": ladder_slopes(done, value)}
-    if {"giant", "tiny", "ours"} & set(done["family"]) and "giant" in set(done["family"]):
+    if {"tiny", "ours"} & set(done["family"]) and "giant" in set(done["family"]):
         tables["study_gains"] = schedule_gains(done, value)
+        half = value.rsplit("_", 1)[-1] if value.endswith(("_select", "_test")) else None
+        if half:
+            tables["study_mcnemar"] = schedule_mcnemar(sweep_dir, done, half)
     for name, t in tables.items():
         if len(t):
             save_table(t, name, out / "tables")

@@ -49,3 +49,14 @@ def test_family_table_has_params_and_a_measured_latency():
     assert t.loc["ours", "mean"] == 52.0 and t.loc["ours", "std"] == 1.0 and t.loc["ours", "n"] == 3
     assert t.loc["giant", "params_m"] == pytest.approx(0.6818) and t.loc["ours", "px"] == 36
     assert (t["latency_ms"] > 0).all() and t["latency_how"].nunique() == 1
+
+
+def test_mcnemar_counts_discordant_images():
+    a = np.array([1, 1, 1, 1, 1, 0, 0, 1], dtype=bool)
+    b = np.array([1, 0, 0, 0, 0, 0, 1, 1], dtype=bool)
+    out = Rp.mcnemar(a, b)
+    assert (out["only_a"], out["only_b"]) == (4, 1)
+    assert out["p"] == pytest.approx(0.375)                 # 2 * P(X >= 4), X ~ Bin(5, 1/2) = 2 * 6/32
+    assert Rp.mcnemar(a, a)["p"] == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        Rp.mcnemar(a, b[:-1])

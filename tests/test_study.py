@@ -149,6 +149,16 @@ def test_report_on_a_fake_finished_study(tmp_path):
     assert row["mean"] == pytest.approx((pick("ours") - pick("giant")).mean())
     pooled = gains[gains.level == "all"]
     assert len(pooled) == 2 * 3 and (pooled.n == 2 * 3).all()       # 2 levels x 3 seeds of pairs per schedule
+    mc = tables["study_mcnemar"]
+    one = mc[(mc.comparison == "ours - giant") & (mc.level == 2) & (mc.epochs == 10) & (mc.seed == 1)].iloc[0]
+    bits = S.load_correct(d)
+    from rubik.data import val_split
+
+    a, labels = bits[res[(res.name == "ours_m2") & (res.epochs == 10) & (res.seed == 1)].id.iloc[0]]
+    b, _ = bits[res[(res.name == "giant_m2") & (res.epochs == 10) & (res.seed == 1)].id.iloc[0]]
+    test = val_split(labels)["test"]
+    assert one.only_a == (a[test] & ~b[test]).sum() and one.only_b == (~a[test] & b[test]).sum()
+    assert (mc[mc.seed == "all"].groupby(["comparison"]).size() == 2 * 3).all()
     lad = tables["study_ladders"]
     assert sorted(lad[lad.ladder == "depth"].blocks) == [7, 10, 13, 16] and (lad.n == 3).all()
     slopes = tables["study_ladder_slopes"].set_index("ladder")
