@@ -407,7 +407,7 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
     for name, t in tables.items():
         if len(t):
             save_table(t, name, out / "tables")
-            show(f"\n## {name} ({value})\n" + t.round(3).to_string(index=False))
+            show(f"\n## {name} ({value})\n" + t.round({c: 3 for c in t.columns if c != "p"}).to_string(index=False))
     figures = []
     if (done["experiment"] == "schedule").any():
         fig = plot_schedule_sensitivity(done, y=value)
