@@ -7,7 +7,7 @@ any number of worker processes train them::
 
     rubik study init runs/study --preset imagenette_long --data /data/imagenette
     rubik study cache runs/study --workers 16          # decode the tensor caches once, in parallel
-    rubik sweep run runs/study --processes 12 --devices cuda:0,cuda:0,...
+    rubik sweep run runs/study --device cuda --processes 12   # 12 trials at once on one GPU
     rubik study report runs/study                       # tables and figures (see ``summarize``)
 
 The design (the preset's ``study`` mapping; every number below is a parameter):
