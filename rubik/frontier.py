@@ -21,10 +21,27 @@ width"): two views, both *at matched FLOPs*.
     with the dial given log FLOPs (the same residualisation on ranks),
 
   each with a percentile bootstrap confidence interval (resampling models).
-  The three dials cannot enter one regression together: at fixed FLOPs
-  ``2 log r + log d + 2 log w`` is (almost) constant, so a joint fit is
-  collinear. One dial at a time answers the paper's question directly:
-  "among models of equal cost, do the ones with more of this dial do better?"
+  One dial at a time answers "among models of equal cost, do the ones with
+  more of this dial do better?", but each slope mixes in the other two dials
+  (at equal FLOPs, more resolution means less depth or width).
+* ``joint_dial_effects(df)`` separates them. The three log dials cannot all
+  enter one regression with log FLOPs (``2 log r + log d + 2 log w`` is
+  almost log FLOPs: collinear), so width is left implied by the FLOPs::
+
+      y = a + g_r log2 r + g_d log2 d + g_F log2 FLOPs
+
+  ``g_r`` is a doubling of r at equal FLOPs *and equal depth* (width pays:
+  w about halves), ``g_d`` a doubling of d at equal FLOPs and resolution
+  (w / sqrt 2), ``g_r - 2 g_d`` a doubling of r at equal FLOPs and width
+  (depth pays: d / 4), and ``2 g_F`` a doubling of w at equal r and d (4x
+  the FLOPs). Depth may be given in blocks (``d_col="blocks"``): below the
+  depth floor every d builds the same network, and blocks say what was built.
+
+Winner's curse: the frontier is the best of many noisy trainings, so its
+accuracy is biased upward. ``frontier_bias`` re-noises the sweep's scores by
+the measured seed std, re-takes the frontier and reports how much higher it
+reads, at given FLOPs (``frontier_at`` interpolates the frontier linearly in
+log FLOPs between its models; there is no trained model at those FLOPs).
 """
 from __future__ import annotations
 
@@ -208,3 +225,110 @@ def dial_table(df, y: str = "top1", x: str = "flops", dials=DIALS, n_bands: int 
     parts = [pd.DataFrame({"band": band, "dial": k, "value": df[k].astype(float), y: df[y]})
              for k in dials]
     return pd.concat(parts, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- dials jointly
+
+#: the effects ``joint_dial_effects`` reports: name -> (coefficients on (log2 r, log2 d, log2 FLOPs), meaning)
+JOINT_EFFECTS = {
+    "r for w": ((1, 0, 0), "doubling r at equal FLOPs and depth (width pays, w ~ /2)"),
+    "d for w": ((0, 1, 0), "doubling d at equal FLOPs and resolution (width pays, w ~ /1.41)"),
+    "r for d": ((1, -2, 0), "doubling r at equal FLOPs and width (depth pays, d ~ /4)"),
+    "w at equal r, d": ((0, 0, 2), "doubling w at equal r and d (FLOPs ~ x4)"),
+}
+
+
+def _joint_fit(y, X):
+    A = np.column_stack([np.ones(len(y)), X])
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    return coef, y - A @ coef
+
+
+def joint_dial_effects(df, y: str = "top1", x: str = "flops", *, r_col: str = "r", d_col: str = "d",
+                       n_boot: int = 1000, ci: float = 0.95, seed: int = 0, dropna: bool = False) -> pd.DataFrame:
+    """Per-dial effects at equal FLOPs from one joint regression (see the module docstring):
+    ``y ~ 1 + log2 r + log2 d + log2 FLOPs``, width implied.
+
+    Returns one row per effect of ``JOINT_EFFECTS``: ``effect, value, lo, hi, meaning`` (``value`` in
+    units of ``y`` per doubling, ``lo/hi`` percentile-bootstrap interval at ``ci`` over models), plus
+    the fit's ``n``, ``r2``, ``resid_std`` and ``max_vif`` (variance inflation of the three
+    regressors: ~1 means they vary independently in the sample, >10 is collinear) on every row.
+    """
+    cols = [y, x, r_col, d_col]
+    df = _check_columns(df, cols, "joint_dial_effects")
+    df = _finite_rows(df, cols, dropna, "joint_dial_effects")
+    n = len(df)
+    if n < 6:
+        raise ValueError(f"joint_dial_effects: need at least 6 models with finite values, got {n}")
+    if (df[[x, r_col, d_col]].astype(float) <= 0).to_numpy().any():
+        raise ValueError(f"joint_dial_effects: {x!r}, {r_col!r} and {d_col!r} must be > 0")
+    yv = df[y].astype(float).to_numpy()
+    X = np.log2(df[[r_col, d_col, x]].astype(float).to_numpy())
+    if np.linalg.matrix_rank(np.column_stack([np.ones(n), X])) < 4:
+        raise ValueError("joint_dial_effects: log2 r, log2 d and log2 FLOPs are collinear in this table "
+                         "(e.g. one dial never varies)")
+    coef, resid = _joint_fit(yv, X)
+    vif = []
+    for j in range(3):
+        _, rj = _joint_fit(X[:, j], np.delete(X, j, axis=1))
+        tot = X[:, j] - X[:, j].mean()
+        vif.append(float(tot @ tot / max(rj @ rj, 1e-300)))
+    weights = np.array([w for w, _ in JOINT_EFFECTS.values()], dtype=float)   # effects x (r, d, F)
+    est = weights @ coef[1:]
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        b = rng.integers(0, n, n)
+        if np.linalg.matrix_rank(np.column_stack([np.ones(n), X[b]])) == 4:
+            boots.append(weights @ _joint_fit(yv[b], X[b])[0][1:])
+    a = (1 - ci) / 2
+    lo, hi = (np.quantile(boots, [a, 1 - a], axis=0) if boots else np.full((2, len(est)), np.nan))
+    ss = float(((yv - yv.mean()) ** 2).sum())
+    return pd.DataFrame(dict(effect=list(JOINT_EFFECTS), value=est, lo=lo, hi=hi,
+                             meaning=[m for _, m in JOINT_EFFECTS.values()], n=n,
+                             r2=1 - float(resid @ resid) / ss if ss > 0 else np.nan,
+                             resid_std=float(np.sqrt(resid @ resid / max(n - 4, 1))), max_vif=max(vif)))
+
+
+# ----------------------------------------------------------------------------- winner's curse
+
+def frontier_at(frontier, at, x: str = "flops", y: str = "top1") -> np.ndarray:
+    """The frontier's ``y`` at cost(s) ``at``, interpolated linearly in log ``x`` between its models
+    (NaN outside their range): what the frontier *would* reach there, not a trained model."""
+    f = frontier.sort_values(x)
+    lx = np.log(f[x].astype(float).to_numpy())
+    xs = np.log(np.atleast_1d(np.asarray(at, dtype=float)))
+    inside = (xs >= lx.min()) & (xs <= lx.max())
+    return np.where(inside, np.interp(xs, lx, f[y].astype(float).to_numpy()), np.nan)
+
+
+def frontier_bias(df, at, *, noise_std: float, x: str = "flops", y: str = "top1", kinds=("random",),
+                  n_rep: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Winner's-curse estimate of the frontier's ``y`` at costs ``at``.
+
+    Adds independent N(0, ``noise_std``^2) to every model's ``y`` (the seed-to-seed noise of one
+    training), re-takes the Pareto frontier over ``kinds`` and interpolates it at ``at`` (in log
+    ``x``), ``n_rep`` times. ``bias`` = mean re-noised frontier - the frontier of the table as
+    measured: how much one more layer of training noise lifts the frontier. The measured frontier
+    carries one such layer over the (unknown) noise-free one, so ``bias`` estimates how far it
+    reads above what its models would average over seeds (a parametric bootstrap; it assumes
+    equal noise for all models). Columns ``at, frontier, renoised_mean, renoised_std, bias``.
+    """
+    if noise_std < 0:
+        raise ValueError(f"frontier_bias: noise_std must be >= 0, got {noise_std}")
+    df = _check_columns(df, [x, y], "frontier_bias")
+    df = df[df["kind"].isin(list(kinds))] if kinds is not None and "kind" in df else df
+    df = _finite_rows(df, [x, y], True, "frontier_bias")
+    at = np.atleast_1d(np.asarray(at, dtype=float))
+    base = frontier_at(pareto_frontier(df, x, y), at, x, y)
+    rng = np.random.default_rng(seed)
+    yv = df[y].astype(float).to_numpy()
+    reps = np.empty((n_rep, len(at)))
+    noisy = df[[x]].copy()
+    for i in range(n_rep):
+        noisy[y] = yv + rng.normal(0.0, noise_std, len(yv))
+        reps[i] = frontier_at(pareto_frontier(noisy, x, y), at, x, y)
+    with warnings.catch_warnings():   # a cost outside every replicate's frontier stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, sd = np.nanmean(reps, axis=0), np.nanstd(reps, axis=0, ddof=1)
+    return pd.DataFrame(dict(at=at, frontier=base, renoised_mean=mean, renoised_std=sd, bias=mean - base))

@@ -30,6 +30,7 @@ __all__ = [
     "plot_sampling", "plot_flops_histogram", "plot_frontier", "plot_frontier_dials",
     "plot_dial_importance", "plot_dial_scatter", "plot_formula_fit", "plot_accuracy_vs_flops",
     "plot_tiny_vs_giant", "plot_latency", "plot_flops_check", "plot_training_curves",
+    "plot_schedule_sensitivity", "plot_dial_ladders",
 ]
 
 COLORS = {
@@ -552,4 +553,91 @@ def plot_training_curves(history: pd.DataFrame, run: str = "run", x: str = "epoc
         title = "Validation accuracy per epoch" if is_accuracy else f"{y.replace('_', ' ').capitalize()} per epoch"
     if title:
         ax.set_title(title)
+    return fig
+
+
+# --------------------------------------------------------------------------- the decisive experiments (rubik.study)
+
+_FAMILY_LABELS = {"giant": "inversed giant formula", "tiny": "TinyNet dials (paper)", "ours": "our fitted formula",
+                  "base": "EfficientNet-B0"}
+
+
+def _mean_std_dots(ax, sub, x, y, color, label, offset=0.0, fmt="-o"):
+    """Mean +- std over seeds at each ``x`` (error bars), the seeds as small dots."""
+    agg = sub.groupby(x)[y].agg(["mean", "std", "count"]).reset_index().sort_values(x)
+    xs = agg[x].to_numpy(float) * (1 + offset)
+    ax.errorbar(xs, agg["mean"], yerr=agg["std"].fillna(0), fmt=fmt, color=color, capsize=4, lw=1.6,
+                label=f"{label} (n={int(agg['count'].max())})")
+    ax.scatter(sub[x].to_numpy(float) * (1 + offset), sub[y], color=color, s=9, alpha=0.45)
+
+
+def plot_schedule_sensitivity(results: pd.DataFrame, y: str = "top1_test",
+                              title: str | None = "Does the order change with longer training?"):
+    """Top-1 against training epochs, one panel per FLOPs level (and one for EfficientNet-B0):
+    each family's mean +- std over seeds (error bars), seeds as dots. ``results``: the finished
+    ``experiment == "schedule"`` trials of a ``rubik.study`` sweep."""
+    d = results[results["experiment"] == "schedule"]
+    levels = sorted(int(v) for v in d["level"].unique() if int(v) > 0)
+    has_b0 = (d["family"] == "base").any()
+    n = len(levels) + int(has_b0)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.2), constrained_layout=True, squeeze=False)
+    axes = axes[0]
+    for ax, level in zip(axes, levels):
+        sub = d[d["level"] == level]
+        for i, fam in enumerate(f for f in ("giant", "tiny", "ours") if f in set(sub["family"])):
+            _mean_std_dots(ax, sub[sub["family"] == fam], "epochs", y, COLORS[fam], _FAMILY_LABELS[fam],
+                           offset=0.03 * (i - 1))
+        c = sub["flops_ratio"].mean()
+        ax.set_title(f"c = {c:.3g} ({sub['flops'].mean() / 1e6:.1f} MFLOPs)", fontsize=10)
+    if has_b0:
+        ax = axes[-1]
+        _mean_std_dots(ax, d[d["family"] == "base"], "epochs", y, COLORS["reference"], _FAMILY_LABELS["base"])
+        ax.set_title("EfficientNet-B0 (c = 1)", fontsize=10)
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xticks(sorted(d["epochs"].unique()))
+        ax.set_xlabel("training epochs (cosine to 0 over the run)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0].set_ylabel(f"top-1 (%), {y}")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_dial_ladders(results: pd.DataFrame, y: str = "top1_test", references: pd.DataFrame | None = None,
+                      title: str | None = "What each dial buys at equal FLOPs"):
+    """The two dial ladders of a ``rubik.study`` sweep: top-1 against blocks (depth ladder) and
+    against r (resolution ladder), mean +- std over seeds, seeds as dots, w solved for the FLOPs
+    (annotated). ``references``: rows (family, mean) drawn as horizontal lines, e.g. the claim-2
+    families at the ladders' FLOPs and schedule."""
+    d = results[results["experiment"] == "ladder"]
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.2), constrained_layout=True, sharey=True)
+    for ax, (flag, x, xlabel) in zip(axes, (("depth_ladder", "blocks", "blocks (B0: 16; floor: 7)"),
+                                            ("resolution_ladder", "r", "resolution r (x 64 px)"))):
+        sub = d[d[flag].astype(bool)]
+        if not len(sub):
+            ax.set_visible(False)
+            continue
+        _mean_std_dots(ax, sub, x, y, COLORS["tiny"], "ladder")
+        first = sub.drop_duplicates("name").sort_values(x)
+        means = sub.groupby(x)[y].mean()
+        fixed = (f"r = {first['r'].iloc[0]:g}" if flag == "depth_ladder" else f"{int(first['blocks'].iloc[0])} blocks")
+        for _, row in first.iterrows():
+            ax.annotate(f"w={row['w']:.2f}\n{int(row['resolution'])} px", (row[x], means[row[x]]),
+                        textcoords="offset points", xytext=(5, -18), fontsize=7, color="0.3")
+        if references is not None:
+            for _, ref in references.iterrows():
+                ax.axhline(ref["mean"], color=COLORS.get(ref["family"], "0.5"), ls="--", lw=1,
+                           label=f"{_FAMILY_LABELS.get(ref['family'], ref['family'])}"
+                                 + (f" ({int(ref['epochs'])} epochs)" if "epochs" in ref else ""))
+        ax.set_xlabel(xlabel)
+        ax.set_title(f"{'depth' if flag == 'depth_ladder' else 'resolution'} ladder ({fixed}, w solved, "
+                     f"{sub['flops'].mean() / 1e6:.1f} MFLOPs)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    axes[0].set_ylabel(f"top-1 (%), {y}")
+    if title:
+        fig.suptitle(title)
     return fig

@@ -762,14 +762,10 @@ def pareto_layers(df, x="flops", y="top1", min_points: int = 3):
 def frontier_gap(frontier, others, x="flops", y="top1"):
     """For each model in ``others`` (e.g. the giant formula): the frontier's accuracy
     interpolated (in log FLOPs) at its FLOPs, and the gap frontier - model."""
-    import numpy as np
+    from rubik.frontier import frontier_at
 
-    f = frontier.sort_values(x)
-    lx = np.log(f[x].astype(float).to_numpy())
     out = others[[c for c in ("id", "name", x, y) if c in others]].copy()
-    xs = np.log(out[x].astype(float).to_numpy())
-    inside = (xs >= lx.min()) & (xs <= lx.max())
-    out["frontier_" + y] = np.where(inside, np.interp(xs, lx, f[y].astype(float).to_numpy()), np.nan)
+    out["frontier_" + y] = frontier_at(frontier, out[x].to_numpy(), x, y)
     out["gap"] = out["frontier_" + y] - out[y]
     return out
 

@@ -86,6 +86,7 @@ import contextlib
 import copy
 import dataclasses
 import datetime as _dt
+import math
 import json
 import os
 import signal
@@ -102,6 +103,8 @@ SPEC_FILE = "sweep.json"
 SPEC_VERSION = 1
 #: scalar metrics copied from a record into ``load_results`` (the rest stays in the JSON)
 METRIC_COLUMNS = ("top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs", "train_time_s", "images_per_s")
+#: TrainConfig fields a trial row may set for itself (integers), over the template's
+TRIAL_FIELDS = ("epochs", "seed")
 _TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
                  "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "GROUP_WORLD_SIZE")
 
@@ -111,7 +114,7 @@ from rubik.rundir import (HEARTBEAT_S, STALE_AFTER_S, Lock, acquire, atomic_writ
 from rubik.rundir import jsonable as _jsonable  # noqa: E402
 from rubik.sampling import sample_twists  # noqa: E402  (re-exported: rubik.sweep.sample_twists)
 
-__all__ = ["sample_twists", "init_sweep", "run_sweep", "run_worker", "load_results", "load_spec",
+__all__ = ["sample_twists", "init_sweep", "run_sweep", "run_worker", "load_results", "load_correct", "load_spec",
            "sweep_status", "trial_config", "add_arguments", "main"]
 
 
@@ -130,8 +133,12 @@ _CODE_VERSION = None
 
 
 def code_version() -> str:
-    """``git describe --always --dirty --tags`` of the rubik checkout, else ``rubik-<version>``."""
+    """``$RUBIK_CODE_VERSION`` if set (a copy of the code without its git history, e.g. on a rented
+    GPU machine: set it to the commit the copy was made from), else ``git describe --always --dirty
+    --tags`` of the rubik checkout, else ``rubik-<version>``."""
     global _CODE_VERSION
+    if os.environ.get("RUBIK_CODE_VERSION"):
+        return os.environ["RUBIK_CODE_VERSION"]
     if _CODE_VERSION is None:
         import rubik
 
@@ -227,12 +234,18 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
 
 
 def trial_config(spec: dict, trial: dict, sweep_dir=None) -> dict:
-    """The TrainConfig fields (a dict) of one trial: the template + this trial's model and dials."""
+    """The TrainConfig fields (a dict) of one trial: the template + this trial's model and dials,
+    and its own ``epochs`` and training ``seed`` where the trial row has them (a study that trains
+    schedules and seeds in one sweep); rows without them (or NaN) keep the template's."""
     cfg = copy.deepcopy(spec["template"])
     cfg["model"] = trial["base"]
     cfg["twist"] = [float(trial["r"]), float(trial["d"]), float(trial["w"])]
     if trial.get("base_resolution") is not None:
         cfg["base_resolution"] = int(trial["base_resolution"])
+    for key in TRIAL_FIELDS:
+        value = trial.get(key)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            cfg[key] = int(value)
     if spec.get("trial_checkpoints") and sweep_dir is not None:
         cfg["out_dir"] = str(_sweep_dir(sweep_dir) / "runs" / str(trial["id"]))
         cfg["resume"] = "auto"   # a killed trial continues from its last epoch
@@ -347,6 +360,23 @@ def default_train(config: dict) -> dict:
     return train(TrainConfig(**cfg))
 
 
+def _device_name(device) -> str:
+    """What trained the trial: the GPU's name for a CUDA device, else the CPU's (from /proc/cpuinfo)."""
+    dev = str(device or "auto")
+    if dev.startswith("cuda") or dev == "auto":
+        with contextlib.suppress(Exception):
+            import torch
+
+            if torch.cuda.is_available():
+                index = int(dev.split(":")[1]) if ":" in dev else 0
+                return torch.cuda.get_device_name(index)
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "cpu"
+
+
 def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, device) -> dict:
     tid = trial["id"]
     cfg = trial_config(spec, trial, d)
@@ -356,7 +386,8 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
         cfg["device"] = device
     record = {"id": tid, "status": None, "sample": trial, "config": cfg, "metrics": None,
               "seed": cfg.get("seed"), "code_version": code_version(), "host": socket.gethostname(),
-              "pid": os.getpid(), "worker": worker, "started": _now()}
+              "device_name": _device_name(cfg.get("device")), "pid": os.getpid(), "worker": worker,
+              "started": _now()}
     t0 = time.time()
     try:
         metrics = train_fn(copy.deepcopy(cfg))
@@ -750,7 +781,7 @@ def sweep_status(sweep_dir, *, spec=None, stale_after: float | None = STALE_AFTE
     return out
 
 
-def load_results(sweep_dir, *, metrics=METRIC_COLUMNS):
+def load_results(sweep_dir, *, metrics=METRIC_COLUMNS, split_seed: int | None = None):
     """One row per trial: the sample columns, ``status`` (done | failed | diverged | corrupt |
     running | pending, see ``trial_state``), the scalar ``metrics`` (NaN until done), ``time_s``,
     ``code_version``, ``error``.
@@ -758,10 +789,19 @@ def load_results(sweep_dir, *, metrics=METRIC_COLUMNS):
     Metric names that clash with sample columns (``params``, ``flops``, ``resolution``) are not
     copied; the sample's analytic values are the reference. Filter with ``df[df.status == "done"]``
     (frontiers and fits do: a diverged trial's chance-level accuracy is not a result about its dials).
+
+    Records with per-image outcomes (``val_correct``, see ``rubik.data.pack_correct``) are also
+    scored on the two halves of ``rubik.data.val_split(labels, split_seed)`` (default
+    ``rubik.data.SPLIT_SEED``): columns ``top1_select``, ``top1_test`` (and ``ema_top1_select``,
+    ``ema_top1_test`` with EMA); NaN for records without them (older ones).
     """
     import numpy as np
     import pandas as pd
 
+    from rubik.data import SPLIT_SEED, split_top1
+
+    split_seed = SPLIT_SEED if split_seed is None else split_seed
+    halves = {"val_correct": "top1", "ema_val_correct": "ema_top1"}
     d = _sweep_dir(sweep_dir)
     spec = load_spec(d)
     rows = []
@@ -779,14 +819,36 @@ def load_results(sweep_dir, *, metrics=METRIC_COLUMNS):
             for k in metrics:
                 if k not in t:
                     row[k] = m.get(k)
+            for key, col in halves.items():
+                if m.get(key):
+                    scores = split_top1(m[key], split_seed)
+                    row[f"{col}_select"], row[f"{col}_test"] = scores["select"], scores["test"]
         for k in metrics:
             row.setdefault(k, np.nan)
+        for col in ("top1_select", "top1_test"):
+            row.setdefault(col, np.nan)
         rows.append(row)
     df = pd.DataFrame(rows)
-    for k in metrics:
+    for k in list(metrics) + [f"{c}_{h}" for c in halves.values() for h in ("select", "test")]:
         if k in df.columns:
             df[k] = pd.to_numeric(df[k], errors="coerce")
     return df
+
+
+def load_correct(sweep_dir, key: str = "val_correct") -> dict:
+    """``{trial id: (correct, labels)}`` (numpy bool / int arrays in val-manifest order) of every
+    finished trial whose record holds per-image outcomes ``key`` (``val_correct`` or
+    ``ema_val_correct``): for paired per-image tests (McNemar) and bootstraps over images."""
+    from rubik.data import unpack_correct
+
+    d = _sweep_dir(sweep_dir)
+    out = {}
+    for t in load_spec(d)["trials"]:
+        rec = _read_record(d, str(t["id"]))
+        m = (rec or {}).get("metrics") or {}
+        if rec and rec.get("status") == "done" and m.get(key):
+            out[str(t["id"])] = unpack_correct(m[key])
+    return out
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -85,7 +85,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rubik.data import DataConfig, DataError, build_loaders, dataset_samples
+from rubik.data import DataConfig, DataError, build_loaders, dataset_samples, pack_correct
 from rubik.errors import ConfigError, RunDirError
 from rubik.optim import LRSchedule, ModelEMA, build_optimizer, param_groups
 from rubik.rundir import (acquire, append_line, atomic_torch_save, atomic_write, atomic_write_json, clean_stale_tmp,
@@ -332,10 +332,13 @@ def model_resolution(model: nn.Module, cfg: TrainConfig) -> int:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, device, amp_dtype=None, world_size: int = 1) -> dict:
-    """Top-1 / top-5 (%) and mean loss over the loader (summed over ranks)."""
+    """Top-1 / top-5 (%) and mean loss over the loader (summed over ranks), plus ``correct`` and
+    ``labels``: the top-1 hit and label of every image in the loader's order (CPU tensors; gathered
+    from the ranks' strided shards), which ``rubik.data.pack_correct`` stores per image."""
     was_training = model.training
     model.eval()
     stats = torch.zeros(4, dtype=torch.float64, device=device)   # correct1, correct5, loss_sum, n
+    hits, labels = [], []
     for x, y in loader:
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(x)
@@ -347,11 +350,28 @@ def evaluate(model: nn.Module, loader, device, amp_dtype=None, world_size: int =
         stats[1] += hit.any(1).sum()
         stats[2] += F.cross_entropy(logits, y, reduction="sum")
         stats[3] += len(y)
+        hits.append(hit[:, 0])
+        labels.append(y)
+    correct = torch.cat(hits).cpu() if hits else torch.zeros(0, dtype=torch.bool)
+    labels = torch.cat(labels).cpu() if labels else torch.zeros(0, dtype=torch.int64)
     if world_size > 1:
         torch.distributed.all_reduce(stats)
+        correct, labels = _gather_strided(correct, labels, world_size)
     model.train(was_training)
     n = max(stats[3].item(), 1)
-    return {"top1": 100 * stats[0].item() / n, "top5": 100 * stats[1].item() / n, "loss": stats[2].item() / n}
+    return {"top1": 100 * stats[0].item() / n, "top5": 100 * stats[1].item() / n, "loss": stats[2].item() / n,
+            "correct": correct, "labels": labels}
+
+
+def _gather_strided(correct, labels, world_size):
+    """Every rank's eval shard (images ``rank, rank + world, ...``) back in loader order."""
+    shards = [None] * world_size
+    torch.distributed.all_gather_object(shards, (correct, labels))
+    n = sum(len(c) for c, _ in shards)
+    out_c, out_y = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.int64)
+    for rank, (c, y) in enumerate(shards):
+        out_c[rank::world_size], out_y[rank::world_size] = c, y
+    return out_c, out_y
 
 
 def save_checkpoint(path, state: dict):
@@ -505,11 +525,12 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
     """Train ``cfg.model`` (or the given ``model``, for tests) with ``cfg.recipe``; see the module docstring.
 
     Returns ``{"status", "top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs", "train_time_s",
-    "images_per_s", "params", "flops", "resolution", "history", "first_step_s"}`` (accuracies in %; the
-    ema_* are None when the recipe has no EMA; ``first_step_s`` is the wall time of the run's first
-    step, which holds ``torch.compile``'s compilation when ``compile`` is on). ``status`` is ``"done"``,
-    or ``"diverged"`` when the training loss became NaN / infinite: the run stopped there and its
-    accuracies are None.
+    "images_per_s", "params", "flops", "resolution", "history", "first_step_s", "val_correct"}``
+    (accuracies in %; the ema_* are None when the recipe has no EMA; ``first_step_s`` is the wall time
+    of the run's first step, which holds ``torch.compile``'s compilation when ``compile`` is on).
+    ``val_correct`` (and ``ema_val_correct`` with EMA) is the last evaluation's per-image top-1 hits,
+    ``rubik.data.pack_correct``'s dict. ``status`` is ``"done"``, or ``"diverged"`` when the training
+    loss became NaN / infinite: the run stopped there and its accuracies are None.
 
     Bad settings raise ``ConfigError`` and an unusable ``out_dir`` ``RunDirError`` before any data is
     read (see ``validate`` and ``open_run_dir``).
@@ -589,7 +610,7 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
     criterion = nn.CrossEntropyLoss(label_smoothing=r.label_smoothing)
 
     # --- resume
-    start_epoch, history, best_top1, train_time = 0, [], 0.0, 0.0
+    start_epoch, history, best_top1, train_time, per_image = 0, [], 0.0, 0.0, {}
     ckpt_path = out / "checkpoint.pt" if out else None
     if ck is not None:   # read and checked by open_run_dir before any data was loaded
         try:
@@ -673,9 +694,11 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
         if (epoch + 1) % r.eval_every == 0 or epoch + 1 == epochs:
             m = evaluate(model, val_loader, device, amp_dtype, world)
             rec.update(top1=m["top1"], top5=m["top5"], val_loss=m["loss"])
+            per_image = {"val_correct": pack_correct(m["correct"], m["labels"])}
             if ema is not None:
                 m = evaluate(ema.module, val_loader, device, amp_dtype, world)
                 rec.update(ema_top1=m["top1"], ema_top5=m["top5"], ema_val_loss=m["loss"])
+                per_image["ema_val_correct"] = pack_correct(m["correct"], m["labels"])
             best_top1 = max(best_top1, rec["top1"], rec.get("ema_top1", 0.0))
         history.append(rec)
         if show:
@@ -702,7 +725,8 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
                 raise RunDirError(f"cannot write {e.filename or ckpt_path}: {e.strerror}; {kept}") from e
             append_line(out / "metrics.jsonl", rec)
 
-    # --- summary
+    # --- summary (per-image outcomes of the last evaluation in this process; none after a resume
+    # that had nothing left to train)
     last = next((h for h in reversed(history) if "top1" in h), {}) if status == "done" else {}
     result = {
         "status": status,   # "diverged": stopped on a non-finite loss; no accuracies (the weights are lost)
@@ -711,7 +735,7 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
         "best_top1": best_top1, "epochs": epochs, "train_time_s": train_time,
         "images_per_s": (sum(h["epoch_time_s"] * h["images_per_s"] for h in history) / train_time) if train_time else None,
         "params": params, "flops": flops, "resolution": resolution, "history": history,
-        "first_step_s": first_step_s,
+        "first_step_s": first_step_s, **per_image,
     }
     if master and out is not None:
         atomic_write_json(out / "result.json", {k: v for k, v in result.items() if k != "history"})
@@ -796,7 +820,8 @@ def main(args) -> int:
     validate(cfg)   # before anything is read: a typo costs nothing
     result = train(cfg)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
+        skip = ("history", "val_correct", "ema_val_correct")
+        print(dumps({k: v for k, v in result.items() if k not in skip}, indent=1))
     if result["status"] == "diverged":
         raise ConfigError(f"training diverged (non-finite loss at epoch {len(result['history'])}); "
                           "lower the learning rate (-o lr_per_1024=...)")

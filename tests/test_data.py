@@ -234,3 +234,43 @@ def test_tensor_loader_epoch_plan_equals_per_batch_draws():
         ref = ((ref - ld.mean) / ld.std).contiguous(memory_format=torch.channels_last)
         assert torch.equal(xb, ref) and torch.equal(yb, y[bi])
         assert xb.is_contiguous(memory_format=torch.channels_last)
+
+
+# ----------------------------------------------------------------------------- select / test halves of val
+
+def test_val_split_deterministic_disjoint_covering_stratified():
+    import numpy as np
+
+    labels = np.repeat(np.arange(10), [387, 395, 357, 386, 409, 394, 389, 419, 399, 390])  # Imagenette val
+    a, b = D.val_split(labels), D.val_split(labels.tolist(), seed=D.SPLIT_SEED)
+    assert all(np.array_equal(a[k], b[k]) for k in ("select", "test"))           # deterministic
+    sel, test = a["select"], a["test"]
+    assert not set(sel) & set(test)                                               # disjoint
+    assert sorted(np.concatenate([sel, test]).tolist()) == list(range(len(labels)))  # covering
+    for c in range(10):                                                           # stratified: half of every class
+        n = (labels == c).sum()
+        assert (labels[sel] == c).sum() == n // 2 and (labels[test] == c).sum() == n - n // 2
+    other = D.val_split(labels, seed=1)
+    assert not np.array_equal(other["select"], sel)                              # the seed matters
+    # not just the first half of each class: shuffled within the class
+    assert not np.array_equal(sel[:100], np.arange(100))
+    with pytest.raises(ValueError, match="fraction"):
+        D.val_split(labels, fraction=1.0)
+
+
+def test_pack_correct_round_trip():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2, 1], [7, 5, 9, 3])                    # unsorted runs survive too
+    correct = rng.random(len(labels)) < 0.6
+    packed = json.loads(json.dumps(D.pack_correct(correct, labels)))  # through JSON, as in a record
+    c2, l2 = D.unpack_correct(packed)
+    assert np.array_equal(c2, correct) and np.array_equal(l2, labels) and packed["n"] == 24
+    assert len(packed["bits"]) == 4                                   # 24 bits -> 3 bytes -> 4 base64 chars
+    s = D.split_top1(packed)
+    assert s["all"] == pytest.approx(100 * correct.mean())
+    halves = D.val_split(labels)
+    assert s["test"] == pytest.approx(100 * correct[halves["test"]].mean())
+    with pytest.raises(ValueError, match="labels"):
+        D.pack_correct(correct, labels[:-1])

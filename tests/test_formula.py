@@ -108,3 +108,21 @@ def test_real_width_solver_and_families():
 def test_unknown_base():
     with pytest.raises(ValueError, match="unknown base model 'vgg'"):
         TinyFormula(base="vgg").fit(synthetic_frontier(5))
+
+
+def test_default_kernel_lets_a_flat_dial_be_all_noise():
+    """A dial with no trend in c: the learned noise must not sit at its bound (the old 0.5 did), and
+    the predictive std must match the dial's scatter (not under-state it)."""
+    import warnings
+
+    rng = np.random.default_rng(3)
+    c = np.exp(rng.uniform(np.log(0.05), np.log(0.8), 16))
+    df = pd.DataFrame(dict(flops_ratio=c, r=0.6 + 0.2 * np.log2(c / 0.05) / 4 + rng.normal(0, 0.01, 16),
+                           d=0.37 + rng.normal(0, 0.07, 16)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = TinyFormula(width_solver=lambda r, d, c: 1.0).fit(df)
+    assert not any("noise_level" in str(w.message) for w in caught), [str(w.message) for w in caught]
+    _, std = f.predict(0.2, return_std=True)
+    assert std[1] == pytest.approx(df.d.std(), rel=0.25)
+    assert std[0] < 0.05                                   # r has a trend and little noise: a tight fit

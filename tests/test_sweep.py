@@ -248,6 +248,18 @@ def test_cli_real_train_end_to_end(tmp_path, tiny_imagefolder, cache_dir, capsys
     assert df.top1.between(0, 100).all() and (df.resolution >= 24).all()
     rec = json.loads((d / "trials" / "r000.json").read_text())
     assert rec["config"]["base_resolution"] == 26 and rec["metrics"]["epochs"] == 1
+    # per-image outcomes on the whole val split, consistent with top-1, and scored on the two halves
+    from rubik.data import split_top1, unpack_correct, val_split
+
+    correct, labels = unpack_correct(rec["metrics"]["val_correct"])
+    assert len(correct) == 12 and labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert 100 * correct.mean() == pytest.approx(rec["metrics"]["top1"])
+    halves = val_split(labels)
+    row = df.set_index("id").loc["r000"]
+    assert row.top1_select == pytest.approx(100 * correct[halves["select"]].mean())
+    assert row.top1_test == pytest.approx(split_top1(rec["metrics"]["val_correct"])["test"])
+    assert set(S.load_correct(d)) == {"base", "r000"}
+    assert rec["device_name"] and rec["code_version"]
     assert main(["sweep", "status", str(d)]) == 0
     assert "2/2 done" in capsys.readouterr().out
     # bad CLI inputs: a clear error and exit code 2, not a traceback
@@ -315,3 +327,40 @@ def test_auto_devices_spread_processes_over_gpus(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     with pytest.raises(ValueError, match="no CUDA device"):
         S._auto_devices(spec, 2, "cuda")
+
+
+def test_trial_rows_may_set_their_own_epochs_and_seed():
+    spec = {"template": dict(TEMPLATE), "trial_checkpoints": False}
+    base = dict(id="a", base="efficientnet_b0", r=1.0, d=1.0, w=1.0, base_resolution=64)
+    assert S.trial_config(spec, base)["epochs"] == 1 and S.trial_config(spec, base)["seed"] == 7
+    cfg = S.trial_config(spec, dict(base, epochs=20.0, seed=2))
+    assert cfg["epochs"] == 20 and cfg["seed"] == 2 and isinstance(cfg["epochs"], int)
+    assert S.trial_config(spec, dict(base, epochs=float("nan"), seed=None))["epochs"] == 1   # NaN: the template's
+
+
+def test_load_results_scores_halves_and_reads_old_records(tmp_path):
+    """Records with per-image bits get top1_select/top1_test (hand-computed); old ones load with NaN."""
+    import numpy as np
+
+    from rubik.data import pack_correct, val_split
+
+    labels = np.repeat([0, 1, 2], [5, 6, 7])
+    correct = np.arange(18) % 3 == 0
+    S.init_sweep(tmp_path, _samples(2), TEMPLATE)
+    for tid, metrics in (("r000", {"top1": 33.3, "val_correct": pack_correct(correct, labels)}),
+                         ("r001", {"top1": 40.0})):
+        S.atomic_write_json(tmp_path / "trials" / f"{tid}.json", {"id": tid, "status": "done", "metrics": metrics})
+    df = S.load_results(tmp_path).set_index("id")
+    sel, test = val_split(labels)["select"], val_split(labels)["test"]
+    assert df.loc["r000", "top1_select"] == pytest.approx(100 * correct[sel].sum() / len(sel))
+    assert df.loc["r000", "top1_test"] == pytest.approx(100 * correct[test].sum() / len(test))
+    assert np.isnan(df.loc["r001", "top1_test"]) and df.loc["r001", "top1"] == 40.0
+    assert list(S.load_correct(tmp_path)) == ["r000"]
+
+
+def test_code_version_from_the_environment(monkeypatch):
+    """A copy of the code without git (a rented GPU machine) names its commit through the environment."""
+    monkeypatch.setenv("RUBIK_CODE_VERSION", "abc1234")
+    assert S.code_version() == "abc1234"
+    monkeypatch.delenv("RUBIK_CODE_VERSION")
+    assert S.code_version() != "abc1234"

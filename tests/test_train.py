@@ -154,6 +154,13 @@ def test_ddp_two_processes_gloo(tiny_imagefolder, cache_dir, tmp_path):
     assert not any(k.startswith("module.") for k in ck["model"])  # plain names, loadable without DDP
     # 24 train images / (2 ranks x 4) = 3 steps per epoch per rank
     assert ck["scheduler"]["last_step"] == 6
+    # the ranks' strided eval shards are gathered back into val-manifest order
+    from rubik.data import unpack_correct
+
+    res = json.loads((out / "result.json").read_text())
+    correct, labels = unpack_correct(res["val_correct"])
+    assert labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert 100 * correct.mean() == pytest.approx(res["top1"])
 
 
 def test_cli_bad_data_path_is_a_clear_error(tmp_path, capsys):

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rubik.frontier import frontier_bias, joint_dial_effects, pareto_frontier
+from rubik.report import add_blocks, depth_floor_summary, family_table, paired_gains, t_interval
 from rubik.sweep import load_results
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +61,38 @@ if len(rnd) > 2:
         print(f"B0 seed std / residual std = {b0_std / resid.std(ddof=2):.2f}")
     print(f"sweep time: {done.time_s.sum() / 3600:.2f} core-hours ({len(done)} trials)")
 
+    section("depth in blocks: where the floor binds")
+    rnd = add_blocks(rnd)
+    front = pareto_frontier(done, kinds=("random",))
+    floor = depth_floor_summary(rnd, frontier=front)
+    print(f"B0 has 16 blocks; a twisted stage keeps max(1, round(n d)) of its n, so every d <= "
+          f"{floor['floor_d_max']:.3f} builds the same {floor['floor_blocks']}-block network")
+    print(f"random models at the floor: {floor['models_at_floor']}/{floor['models']} (d sampled "
+          f"{floor['d_range_at_floor'][0]:.3f}..{floor['d_range_at_floor'][1]:.3f}); frontier: "
+          f"{floor['frontier_at_floor']}/{floor['frontier_models']} at the floor, blocks {floor['frontier_blocks']}")
+    print("blocks of the random models:", rnd.blocks.value_counts().sort_index().to_dict())
+
+    section("claim 1, jointly: top1 ~ log2 r + log2 depth + log2 FLOPs (width implied), 100 random models, "
+            "95% bootstrap over models (1000)")
+    for depth in ("d", "blocks"):
+        j = joint_dial_effects(rnd, d_col=depth, n_boot=1000, seed=0)
+        print(f"depth as {depth}: n {j.n[0]}, R2 {j.r2[0]:.3f}, residual std {j.resid_std[0]:.2f}, "
+              f"max VIF {j.max_vif[0]:.2f}")
+        for row in j.itertuples():
+            print(f"  {row.effect:>16}: {row.value:+.2f} [{row.lo:+.2f}, {row.hi:+.2f}]  {row.meaning}")
+
+    section("winner's curse: the frontier at the giant models' FLOPs, re-noised by the B0 seed std "
+            "(interpolated in log FLOPs between frontier models)")
+    giant = done[done.kind == "giant"].sort_values("flops")
+    wc = frontier_bias(done, giant.flops.to_numpy(), noise_std=b0_std, n_rep=2000, seed=0)
+    wc.insert(0, "id", giant.id.to_numpy())
+    wc["giant_top1"] = giant.top1.to_numpy()
+    wc["gap"] = wc.frontier - wc.giant_top1
+    wc["gap_corrected"] = wc.gap - wc.bias
+    print(wc.round(2).to_string(index=False))
+    print(f"noise std {b0_std:.2f}; mean bias {wc.bias.mean():.2f}; gap {wc.gap.min():.1f}..{wc.gap.max():.1f} -> "
+          f"{wc.gap_corrected.min():.1f}..{wc.gap_corrected.max():.1f} after subtracting it")
+
 tvg_root = run / "tiny_vs_giant"
 if tvg_root.is_dir():
     section("tiny vs giant: seed noise of every model")
@@ -77,16 +111,9 @@ for name in ("dial_importance", "frontier", "tiny_formula_vs_tinynet_vs_giant", 
 
 if tvg_root.is_dir():
     section("tiny vs giant: paired gains (same seed, same level), mean +- std over seeds, 95% t-interval")
-    from scipy import stats
-
     tvg["level"] = tvg.id.str.extract(r"_m(\d+)$")[0].astype(int)
     tvg["family"] = tvg.id.str.extract(r"^(\w+?)_m")[0]
     wide = tvg.pivot_table(index=["level", "seed"], columns="family", values="top1")
-
-    def t_interval(g):
-        """Mean, sem and the 95 % t-interval's half-width of the paired gains ``g``."""
-        sem = g.std(ddof=1) / np.sqrt(len(g))
-        return g.mean(), sem, stats.t.ppf(0.975, len(g) - 1) * sem
 
     for fam in [f for f in ("tiny", "ours") if f in wide]:
         for level, sub in wide.groupby(level="level"):
@@ -114,10 +141,17 @@ if tvg_root.is_dir():
                  f"({sub.px[f]}, n={sub.n[f]})" for f in fams]
         print(f"| {sub.c['giant']:.3g} | {sub.flops['giant'] / 1e6:.1f} | " + " | ".join(cells) + " |")
 
+    section("tiny vs giant: parameters, blocks and CPU latency of each model (1 image, 1 thread, median ms; "
+            "measured now, on this machine)")
+    tab = add_blocks(family_table(tvg, latency=True, num_classes=10))
+    tab["params vs giant"] = tab.params_m / tab.level.map(tab[tab.family == "giant"].set_index("level").params_m) - 1
+    print(tab.round(3).to_string(index=False))
+
 family_csv = run / "tables" / "tiny_formula_family.csv"
 if family_csv.is_file():
     section("claim 3: fitted r(c), d(c) (GP mean +- std) against the released TinyNet dials")
     from rubik.models import get_model_spec
+    from rubik.study import total_blocks
 
     fam = pd.read_csv(family_csv)
     rows = []
@@ -128,7 +162,9 @@ if family_csv.is_file():
             gap = (value - f[dial]) / f[f"{dial}_std"]
             row |= {f"{dial} fitted": f"{f[dial]:.3f} +- {f[f'{dial}_std']:.3f}",
                     f"{dial} released": value, f"{dial} gap (std)": round(float(gap), 1)}
-        row |= {"w solved": round(float(f["w"]), 3), "w released": released.width}
+        row |= {"w solved": round(float(f["w"]), 3), "w released": released.width,
+                "blocks fitted": total_blocks("efficientnet_b0", f["d"]),
+                "blocks released": total_blocks("efficientnet_b0", released.depth)}
         rows.append(row)
     print(pd.DataFrame(rows).to_string(index=False))
     print("(gap: released minus fitted, in GP predictive standard deviations (the fitted noise included); "

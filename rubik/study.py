@@ -1,0 +1,501 @@
+"""The decisive experiments: does "shallower wins" survive longer training, on held-out images?
+
+The committed Imagenette study (``rubik reproduce --preset imagenette``) trained every model for 5
+epochs at base 64 px. This module lays out the experiments that test its two headline results
+where they could flip, as *one* resumable sweep (``rubik.sweep``), so one command creates them and
+any number of worker processes train them::
+
+    rubik study init runs/study --preset imagenette_long --data /data/imagenette
+    rubik study cache runs/study --workers 16          # decode the tensor caches once, in parallel
+    rubik sweep run runs/study --device cuda --processes 12   # 12 trials at once on one GPU
+    rubik study report runs/study                       # tables and figures (see ``summarize``)
+
+The design (the preset's ``study`` mapping; every number below is a parameter):
+
+* **Schedule sensitivity.** The three families of claim 2 at two FLOPs levels (``levels``: 2 and 4,
+  i.e. c = 0.25 and 0.0625): the inversed giant formula at the FLOPs-matched phi, the released
+  TinyNet r and d with w solved, and our tiny formula fitted on the committed 5-epoch sweep. Their
+  dials are read from the committed tiny-vs-giant sweep (``families_from``), so these are exactly
+  the models claim 2 compared. Each is trained for ``epochs`` (5, 10, 20) x ``seeds`` (0, 1, 2),
+  cosine to 0 over each run; EfficientNet-B0 at ``b0_epochs`` (20) x ``b0_seeds`` (0, 1) says how
+  far the short schedules are from converged.
+* **Controlled dial ladders at fixed FLOPs** (the FLOPs of the giant model of ``ladder_level``,
+  c ~ 0.25). Depth: ``depth_ladder_blocks`` (7, 10, 13, 16 blocks) at ``depth_ladder_r`` (0.8), w
+  solved; resolution: ``resolution_ladder_r`` (0.6 .. 1.2) at ``resolution_ladder_blocks`` (10), w
+  solved; ``ladder_seeds`` x ``ladder_epochs``. The rung both ladders share is one trial.
+
+Every trial row carries its own ``epochs`` and ``seed`` (``rubik.sweep.trial_config`` merges them
+into the template), and every record its per-image val outcomes, so ``load_results`` scores it on
+the ``select`` and ``test`` halves of ``rubik.data.val_split``; the claims are read on ``test``.
+
+Depth in blocks: EfficientNet-B0 has 16 blocks in 7 stages (1, 2, 2, 3, 3, 4, 1) and a twisted
+stage keeps ``max(1, round(n * d))`` of its ``n``, so no depth has fewer than 7 blocks and every
+``d`` below ``depth_floor(...)`` (~0.375) builds the same 7-block network (``total_blocks``,
+``depth_for_blocks``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rubik.reproduce import REPO_ROOT
+
+#: the schedule families, in the order tables and plots show them (legend labels: rubik.reproduce.TVG_LABELS)
+FAMILIES = ("giant", "tiny", "ours")
+#: the sweep columns a study trial has beyond ``rubik.sampling``'s
+DESIGN_COLUMNS = ("id", "experiment", "kind", "family", "level", "name", "epochs", "seed", "base", "base_resolution",
+                  "r", "d", "w", "blocks", "resolution", "params", "flops", "flops_ratio", "depth_ladder",
+                  "resolution_ladder")
+
+
+# ----------------------------------------------------------------------------- depth in blocks
+
+def total_blocks(base: str, d: float, rules: str | None = None) -> int:
+    """Blocks of ``base`` at depth dial ``d`` (summed over stages; independent of r and w)."""
+    from rubik.cube import Twist
+    from rubik.sampling import architecture
+
+    reps = architecture(base, Twist(1.0, d, 1.0), rules)["repeats"]
+    if not reps:
+        raise ValueError(f"total_blocks: base {base!r} has no per-stage plan")
+    return sum(int(x) for x in reps.split(","))
+
+
+def _depth_steps(base: str, rules=None, d_max: float = 3.0, step: float = 1e-3):
+    """``[(d_lo, d_hi, blocks)]``: the d intervals (on a ``step`` grid) that build each block count."""
+    ds = np.round(np.arange(step, d_max + step / 2, step), 6)
+    counts = [total_blocks(base, float(d), rules) for d in ds]
+    out, lo = [], 0
+    for i in range(1, len(ds) + 1):
+        if i == len(ds) or counts[i] != counts[lo]:
+            out.append((float(ds[lo]), float(ds[i - 1]), counts[lo]))
+            lo = i
+    return out
+
+
+def depth_for_blocks(base: str, n_blocks: int, rules: str | None = None) -> float:
+    """A depth dial that builds exactly ``n_blocks`` blocks: the middle of the d interval that does
+    (rounded to 4 decimals), so the count does not hinge on a rounding edge. ValueError naming the
+    reachable counts if none does (round(n * d) skips some totals)."""
+    steps = _depth_steps(base, rules)
+    for lo, hi, n in steps:
+        if n == int(n_blocks):
+            return round(0.5 * (lo + hi), 4)
+    reach = sorted({n for _, _, n in steps})
+    raise ValueError(f"no depth dial of {base!r} builds {n_blocks} blocks; reachable: {reach}")
+
+
+def depth_floor(base: str, rules: str | None = None) -> tuple[int, float]:
+    """``(fewest blocks, largest d that still builds only that many)``: below that d every depth
+    dial gives the same network (B0: 7 blocks, one per stage, for d < ~0.375)."""
+    lo, hi, n = _depth_steps(base, rules)[0]
+    return n, hi
+
+
+# ----------------------------------------------------------------------------- the design
+
+def _read_families(path, levels) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    if path.is_dir():
+        path = path / "sweep.json"
+    if not path.is_file():
+        raise ValueError(f"study families_from: {path} not found (the committed tiny-vs-giant sweep.json)")
+    trials = pd.DataFrame(json.loads(path.read_text())["trials"])
+    trials["level"] = trials["id"].str.extract(r"_m(\d+)$")[0].astype(int)
+    trials["family"] = trials["id"].str.extract(r"^(\w+?)_m")[0]
+    missing = sorted(set(int(x) for x in levels) - set(trials["level"]))
+    if missing:
+        raise ValueError(f"study levels {missing} are not in {path} (have {sorted(trials['level'].unique())})")
+    return trials[trials["level"].isin([int(x) for x in levels]) & trials["family"].isin(FAMILIES)]
+
+
+def _describe(base, r, d, w, *, base_resolution, num_classes, f0):
+    from rubik.cube import Twist
+    from rubik.flops import analytic_flops, analytic_params
+
+    t = Twist(r, d, w)
+    flops = analytic_flops(base, t, num_classes=num_classes, base_resolution=base_resolution)
+    return dict(r=float(r), d=float(d), w=float(w), blocks=total_blocks(base, d),
+                resolution=t.image_size(base_resolution), params=analytic_params(base, t, num_classes=num_classes),
+                flops=int(flops), flops_ratio=flops / f0)
+
+
+def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution: int = 64,
+                 num_classes: int = 10) -> pd.DataFrame:
+    """The trials of the decisive experiments (``rubik.sweep.init_sweep`` samples), one row per
+    (model, epochs, seed); see the module docstring for ``study``'s keys. Ordered seed by seed (a
+    sweep stopped early still has every model and schedule with the first seeds), and within a
+    seed by training cost (FLOPs x epochs), largest first, so parallel workers finish together."""
+    from rubik.flops import analytic_flops, solve_width
+
+    f0 = analytic_flops(base, (1.0, 1.0, 1.0), num_classes=num_classes, base_resolution=base_resolution)
+    kw = dict(base_resolution=base_resolution, num_classes=num_classes, f0=f0)
+    rows = []
+
+    def add(model: dict, *, experiment, kind, family, level, name, epochs, seeds, tag, **flags):
+        for e in ([epochs] if np.isscalar(epochs) else epochs):
+            for s in seeds:
+                rows.append(dict(id=f"{tag}_e{int(e)}_s{int(s)}" if experiment != "ladder" else f"{tag}_s{int(s)}",
+                                 experiment=experiment, kind=kind, family=family, level=level, name=name,
+                                 epochs=int(e), seed=int(s), base=base, base_resolution=int(base_resolution),
+                                 **model, depth_ladder=flags.get("depth", False),
+                                 resolution_ladder=flags.get("resolution", False)))
+
+    fams = _read_families(study["families_from"], study["levels"])
+    for _, t in fams.iterrows():
+        model = _describe(base, t.r, t.d, t.w, **kw)
+        add(model, experiment="schedule", kind=t.family, family=t.family, level=int(t.level), name=t.id,
+            epochs=study["epochs"], seeds=study["seeds"], tag=t.id)
+    if study.get("b0_epochs"):
+        add(_describe(base, 1.0, 1.0, 1.0, **kw), experiment="schedule", kind="base", family="base",
+            level=0, name="EfficientNet-B0", epochs=study["b0_epochs"], seeds=study["b0_seeds"], tag="b0")
+
+    # ladders: w solved for the FLOPs of the giant model at ladder_level
+    giant = fams[(fams.family == "giant") & (fams.level == int(study["ladder_level"]))]
+    if not len(giant):
+        raise ValueError(f"study ladder_level {study['ladder_level']} is not among levels {study['levels']}")
+    g = giant.iloc[0]
+    target = analytic_flops(base, (g.r, g.d, g.w), num_classes=num_classes, base_resolution=base_resolution)
+    rungs = {}   # (r, blocks) -> which ladders
+    for b in study.get("depth_ladder_blocks") or []:
+        rungs.setdefault((float(study["depth_ladder_r"]), int(b)), set()).add("depth")
+    for r in study.get("resolution_ladder_r") or []:
+        rungs.setdefault((float(r), int(study["resolution_ladder_blocks"])), set()).add("resolution")
+    for (r, b), which in sorted(rungs.items()):
+        d = depth_for_blocks(base, b)
+        try:
+            w = solve_width(base, r, d, target, num_classes=num_classes, base_resolution=base_resolution)
+        except ValueError as e:
+            raise ValueError(f"ladder rung r={r:g}, {b} blocks: {e}") from None
+        add(_describe(base, r, d, w, **kw), experiment="ladder", kind="ladder", family="ladder",
+            level=int(study["ladder_level"]), name=f"r={r:g}, {b} blocks", epochs=int(study["ladder_epochs"]),
+            seeds=study["ladder_seeds"], tag=f"ladder_r{r:.2f}_b{b:02d}", **{k: True for k in which})
+    df = pd.DataFrame(rows, columns=list(DESIGN_COLUMNS))
+    if df["id"].duplicated().any():
+        raise ValueError(f"study design: duplicate trial ids {df['id'][df['id'].duplicated()].tolist()}")
+    order = np.lexsort((-(df["flops"] * df["epochs"]).to_numpy(float), df["seed"].to_numpy()))
+    return df.iloc[order].reset_index(drop=True)
+
+
+def design_cost(design: pd.DataFrame, train_images: int | None = None, batch_size: int | None = None) -> dict:
+    """What the design costs: trials, trial-epochs, sum of FLOPs x epochs, and (with the number of
+    training images) the training compute, 3 x FLOPs per image (forward + backward) x images x epochs,
+    and (with the batch size) the optimizer steps of all trials together."""
+    fe = float((design["flops"] * design["epochs"]).sum())
+    out = {"trials": int(len(design)), "epochs": int(design["epochs"].sum()), "flops_x_epochs": fe}
+    if train_images:
+        out["train_flops"] = 3.0 * fe * int(train_images)
+        if batch_size:
+            out["steps"] = int(design["epochs"].sum()) * (int(train_images) // int(batch_size))
+    return out
+
+
+# ----------------------------------------------------------------------------- creating the sweep
+
+def study_config(preset: str = "imagenette_long", data: str | None = None, overrides=None, run_dir=".") -> dict:
+    """The preset's parameters with ``data`` resolved (``rubik.reproduce.load_preset``; a
+    ``synthetic`` data set is generated in ``run_dir/data``)."""
+    from rubik.reproduce import load_preset, parse_overrides, resolve_data
+
+    ov = parse_overrides(overrides)
+    study_ov = {k[len("study."):]: v for k, v in ov.items() if k.startswith("study.")}
+    cfg = load_preset(preset, {k: v for k, v in ov.items() if not k.startswith("study.")})
+    if not cfg.get("study"):
+        raise ValueError(f"preset {cfg['preset']!r} has no 'study' mapping (use --preset imagenette_long)")
+    unknown = sorted(set(study_ov) - set(cfg["study"]))
+    if unknown:
+        raise ValueError(f"unknown study parameter(s) {unknown}; known: {sorted(cfg['study'])}")
+    cfg["study"] = {**cfg["study"], **study_ov}
+    return resolve_data(cfg, data, Path(run_dir))
+
+
+def init_study(sweep_dir, preset: str = "imagenette_long", *, data: str | None = None, overrides=None,
+               force: bool = False):
+    """Create the study's sweep in ``sweep_dir``: ``(path of sweep.json, design table, cost dict)``."""
+    from rubik.reproduce import count_classes, train_template
+    from rubik.sweep import init_sweep
+
+    cfg = study_config(preset, data, overrides, run_dir=sweep_dir)
+    num_classes = count_classes(cfg["data_dir"], cfg.get("manifest"))
+    design = study_design(cfg["study"], base=cfg["base"], base_resolution=int(cfg["base_resolution"]),
+                          num_classes=num_classes)
+    template = train_template(data_dir=cfg["data_dir"], dataset=cfg["dataset"], train_per_class=cfg["train_per_class"],
+                              val_per_class=cfg["val_per_class"], manifest=cfg.get("manifest"),
+                              pipeline=cfg["pipeline"], workers=cfg["workers"], recipe=cfg["recipe"],
+                              epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"],
+                              device=cfg["device"], threads=cfg["threads"], cache_dir=cfg.get("cache_dir"))
+    meta = {"study": cfg["study"], "preset": cfg["preset"], "command": " ".join(sys.argv)}
+    path = init_sweep(sweep_dir, design, template, meta=meta, force=force)
+    from rubik.data import DataConfig, dataset_samples
+
+    try:
+        n_train = len(dataset_samples(DataConfig(**{**vars(template.data)}), "train")[2])
+    except Exception:  # the cost estimate is informative; a data problem shows up when training
+        n_train = None
+    from rubik.train import resolve_recipe
+
+    batch = template.batch_size or resolve_recipe(template.recipe).batch_size
+    return path, design, design_cost(design, n_train, batch)
+
+
+def prepare_caches(sweep_dir, workers: int = 8, progress: bool = True) -> list[int]:
+    """Build the tensor caches (train and val) of every input size the sweep trains at, with
+    ``workers`` decoding threads, so parallel trials don't each decode the data set on one
+    thread at the start. Returns the sizes."""
+    from rubik.data import DataConfig, tensor_cache
+    from rubik.sweep import load_spec
+
+    spec = load_spec(sweep_dir)
+    data = DataConfig(**{**spec["template"]["data"], "workers": int(workers)})
+    sizes = sorted({int(t["resolution"]) for t in spec["trials"]})
+    for px in sizes:
+        for split in ("train", "val"):
+            tensor_cache(data, split, px, progress=progress)
+        if progress:
+            print(f"cached {data.name} train/val at {px} px")
+    return sizes
+
+
+# ----------------------------------------------------------------------------- reading the results
+
+def load_study(sweep_dir, *, split_seed: int | None = None) -> pd.DataFrame:
+    """The finished trials of a study sweep (``rubik.sweep.load_results``: ``top1_select`` /
+    ``top1_test`` from the per-image records)."""
+    from rubik.sweep import load_results
+
+    df = load_results(sweep_dir, split_seed=split_seed)
+    return df[df["status"] == "done"].copy()
+
+
+def schedule_table(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFrame:
+    """Per level, family and epochs: mean, std, n of ``value`` over seeds, px, blocks, MFLOPs, params."""
+    d = results[results["experiment"] == "schedule"]
+    out = d.groupby(["level", "family", "epochs"]).agg(
+        mean=(value, "mean"), std=(value, "std"), n=(value, "count"), px=("resolution", "first"),
+        blocks=("blocks", "first"), mflops=("flops", "first"), params=("params", "first")).reset_index()
+    out["mflops"] /= 1e6
+    out["params_m"] = out.pop("params") / 1e6
+    return out
+
+
+def schedule_gains(results: pd.DataFrame, value: str = "top1_test", reference: str = "giant") -> pd.DataFrame:
+    """Paired by seed, per level and epochs: TinyNet dials - giant and our formula - giant, with the
+    95 % t-interval (``rubik.report.paired_gains``); pooled rows per epochs over the levels."""
+    from rubik.report import paired_gains
+
+    d = results[(results["experiment"] == "schedule") & (results["family"] != "base")]
+    parts = []
+    for fam in ("tiny", "ours"):
+        if fam not in set(d["family"]):
+            continue
+        per = paired_gains(d, fam, reference, value=value, by=("level", "epochs"))
+        per = per[per["level"] != "all"]
+        # pooled over the levels: each (level, seed) is one pair
+        pooled = [paired_gains(sub, fam, reference, value=value, by=("epochs",), pair=("level", "seed"))
+                  .assign(level="all") for _, sub in d.groupby("epochs")]
+        parts.append(pd.concat([per] + pooled, ignore_index=True).assign(comparison=f"{fam} - {reference}"))
+    out = pd.concat(parts, ignore_index=True)
+    cols = ["comparison", "level", "epochs", "n", "mean", "std", "lo", "hi", "positive"]
+    return out[cols]
+
+
+def schedule_mcnemar(sweep_dir, results: pd.DataFrame, half: str = "test", reference: str = "giant") -> pd.DataFrame:
+    """Image by image on one half of val (``rubik.report.mcnemar``): TinyNet dials and our formula
+    against the giant, per level, epochs and seed (``only_a``: images the contender gets right and
+    the giant wrong), plus a row per level and epochs with the counts summed over seeds (its p-value
+    treats every image-seed pair as independent: descriptive, the seed-level t-interval of
+    ``schedule_gains`` is the test)."""
+    from rubik.data import val_split
+    from rubik.report import mcnemar
+    from rubik.sweep import load_correct
+
+    bits = load_correct(sweep_dir)
+    d = results[(results["experiment"] == "schedule") & results["id"].isin(bits)]
+    key = d.set_index(["family", "level", "epochs", "seed"])["id"]
+    rows = []
+    for fam in ("tiny", "ours"):
+        for (level, epochs, seed), tid in key.get(fam, pd.Series(dtype=object)).items():
+            ref = key.get((reference, level, epochs, seed))
+            if ref is None:
+                continue
+            (a, labels), (b, _) = bits[tid], bits[ref]
+            idx = val_split(labels)[half]
+            rows.append(dict(comparison=f"{fam} - {reference}", level=level, epochs=epochs, seed=seed,
+                             **mcnemar(a[idx], b[idx])))
+    out = pd.DataFrame(rows)
+    if not len(out):
+        return out
+    from scipy import stats
+
+    summed = out.groupby(["comparison", "level", "epochs"])[["only_a", "only_b"]].sum().reset_index()
+    summed["seed"] = "all"
+    summed["p"] = [float(stats.binomtest(int(x), int(x + y), 0.5).pvalue) if x + y else 1.0
+                   for x, y in zip(summed["only_a"], summed["only_b"])]
+    return pd.concat([out, summed], ignore_index=True).sort_values(["comparison", "level", "epochs"],
+                                                                  kind="stable", ignore_index=True)
+
+
+def ladder_table(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFrame:
+    """Each rung of the two ladders: which ladder, r, blocks, w, px, MFLOPs, params, mean/std/n."""
+    d = results[results["experiment"] == "ladder"]
+    rows = []
+    for flag, ladder in (("depth_ladder", "depth"), ("resolution_ladder", "resolution")):
+        sub = d[d[flag].astype(bool)]
+        for name, g in sub.groupby("name"):
+            f = g.iloc[0]
+            rows.append(dict(ladder=ladder, rung=name, r=f.r, blocks=int(f.blocks), w=f.w, px=int(f.resolution),
+                             mflops=f.flops / 1e6, params_m=f.params / 1e6, epochs=int(f.epochs),
+                             mean=g[value].mean(), std=g[value].std(), n=int(g[value].count())))
+    out = pd.DataFrame(rows)
+    return out.sort_values(["ladder", "blocks", "r"], ignore_index=True) if len(out) else out
+
+
+def ladder_slopes(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFrame:
+    """Per ladder, the least-squares slope of ``value`` per doubling of its dial (blocks or r), over
+    every trained model and seed, with the 95 % t-interval of the slope (no model: just the line)."""
+    from scipy import stats
+
+    d = results[results["experiment"] == "ladder"]
+    rows = []
+    for flag, ladder, x in (("depth_ladder", "depth", "blocks"), ("resolution_ladder", "resolution", "r")):
+        sub = d[d[flag].astype(bool)].dropna(subset=[value])
+        if sub[x].nunique() < 2:
+            continue
+        fit = stats.linregress(np.log2(sub[x].astype(float)), sub[value].astype(float))
+        half = stats.t.ppf(0.975, len(sub) - 2) * fit.stderr if len(sub) > 2 else float("nan")
+        rows.append(dict(ladder=ladder, per_doubling_of=x, slope=fit.slope, lo=fit.slope - half,
+                         hi=fit.slope + half, n=len(sub)))
+    return pd.DataFrame(rows)
+
+
+def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to=None, show=print) -> dict:
+    """Tables and figures of a (finished or partly finished) study sweep.
+
+    Writes ``tables/`` (CSV + Markdown: study_schedule, study_gains, study_mcnemar, study_ladders,
+    study_ladder_slopes)
+    and ``figures/`` (fig_study_schedule, fig_study_ladders; PNG + PDF) under ``out_dir`` (default:
+    the sweep directory), copies the figures to ``copy_figures_to`` (e.g. the repository's
+    ``figures/``), prints the tables with ``show`` and returns them."""
+    import shutil
+
+    import matplotlib.pyplot as plt
+
+    from rubik.plots import plot_dial_ladders, plot_schedule_sensitivity, save_figure, save_table
+
+    done = load_study(sweep_dir)
+    if not len(done):
+        raise ValueError(f"{sweep_dir}: no finished trial yet")
+    if done[value].isna().all():
+        raise ValueError(f"{sweep_dir}: no record has per-image outcomes, so there is no {value!r}; "
+                         "use --value top1 (the whole val split)")
+    out = Path(out_dir or sweep_dir)
+    tables = {"study_schedule": schedule_table(done, value), "study_ladders": ladder_table(done, value),
+              "study_ladder_slopes": ladder_slopes(done, value)}
+    if {"tiny", "ours"} & set(done["family"]) and "giant" in set(done["family"]):
+        tables["study_gains"] = schedule_gains(done, value)
+        half = value.rsplit("_", 1)[-1] if value.endswith(("_select", "_test")) else None
+        if half:
+            tables["study_mcnemar"] = schedule_mcnemar(sweep_dir, done, half)
+    for name, t in tables.items():
+        if len(t):
+            save_table(t, name, out / "tables")
+            show(f"\n## {name} ({value})\n" + t.round({c: 3 for c in t.columns if c != "p"}).to_string(index=False))
+    figures = []
+    if (done["experiment"] == "schedule").any():
+        fig = plot_schedule_sensitivity(done, y=value)
+        figures += save_figure(fig, "fig_study_schedule", out / "figures")
+        plt.close(fig)
+    if (done["experiment"] == "ladder").any():
+        lad = done[done["experiment"] == "ladder"]
+        level, epochs = int(lad["level"].iloc[0]), int(lad["epochs"].iloc[0])
+        refs = schedule_table(done, value)
+        refs = refs[(refs["level"] == level) & (refs["epochs"] == epochs)]
+        fig = plot_dial_ladders(done, y=value, references=refs if len(refs) else None)
+        figures += save_figure(fig, "fig_study_ladders", out / "figures")
+        plt.close(fig)
+    if copy_figures_to is not None:
+        dest = Path(copy_figures_to)
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in figures:
+            shutil.copy2(f, dest / f.name)
+    show(f"\n{len(done)} finished trials; figures: {', '.join(str(f) for f in figures)}")
+    return tables
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def add_arguments(parser) -> None:
+    sub = parser.add_subparsers(dest="study_command", metavar="ACTION")
+    sub.required = True
+    p = sub.add_parser("init", help="write DIR/sweep.json with the study's trials; then `rubik sweep run DIR`")
+    p.add_argument("dir")
+    p.add_argument("--preset", default="imagenette_long", help="a preset with a 'study' mapping")
+    p.add_argument("--data", default=None, help="ImageFolder root (train/, val/); default the preset's / $RUBIK_DATA_DIR")
+    p.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset parameter (YAML value), e.g. -p device=cuda, or one of the study's: "
+                        "-p study.seeds=[0,1] -p study.epochs=[10,20]")
+    p.add_argument("--force", action="store_true", help="overwrite a sweep.json that has no finished trials")
+    p = sub.add_parser("cache", help="decode the data set once per input size the sweep needs (parallel)")
+    p.add_argument("dir")
+    p.add_argument("--workers", type=int, default=8, help="decoding threads (default 8)")
+    p = sub.add_parser("report", help="tables and figures of the study (finished trials so far)")
+    p.add_argument("dir")
+    p.add_argument("--value", default="top1_test",
+                   help="score: top1_test (held-out half, default), top1_select, or top1 (whole val split)")
+    p.add_argument("--out", default=None, help="where tables/ and figures/ go (default DIR)")
+    p.add_argument("--copy-figures-to", default=None, metavar="DIR", help="also copy the figures here, e.g. figures")
+
+
+def _print_design(design: pd.DataFrame, cost: dict, path) -> None:
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        models = design.drop_duplicates("name")[["experiment", "name", "level", "r", "d", "blocks", "w",
+                                                  "resolution", "params", "flops", "flops_ratio"]]
+        print(models.sort_values(["experiment", "level", "name"]).to_string(index=False))
+        print()
+        print(design.groupby(["experiment", "family", "epochs"]).size().rename("trials").to_string())
+    line = (f"\n{cost['trials']} trials ({cost['epochs']} trial-epochs), sum of FLOPs x epochs "
+            f"{cost['flops_x_epochs'] / 1e9:.2f} GFLOPs")
+    if "train_flops" in cost:
+        line += f"; training compute ~{cost['train_flops'] / 1e15:.2f} PFLOPs (3 x FLOPs x images x epochs)"
+    if "steps" in cost:
+        line += f"; {cost['steps']:,} optimizer steps in all"
+    print(line + f" -> {path}", flush=True)
+
+
+def main(args) -> int:
+    try:
+        if args.study_command == "init":
+            path, design, cost = init_study(args.dir, args.preset, data=args.data, overrides=args.params,
+                                            force=args.force)
+            _print_design(design, cost, path)
+            from rubik.sweep import code_version
+
+            version = code_version()
+            if version.endswith("-dirty") or version.startswith("rubik-"):
+                print(f"warning: code version {version!r} names no commit (uncommitted changes, or a copy without "
+                      "git): commit first, or set RUBIK_CODE_VERSION=<commit the copy was made from> for "
+                      "`rubik sweep run`", file=sys.stderr)
+        elif args.study_command == "cache":
+            prepare_caches(args.dir, workers=args.workers)
+        elif args.study_command == "report":
+            import matplotlib
+
+            matplotlib.use("Agg")
+            report(args.dir, value=args.value, out_dir=args.out, copy_figures_to=args.copy_figures_to)
+        return 0
+    except Exception as e:
+        from rubik.data import DataError
+        from rubik.reproduce import ReproduceError
+
+        if isinstance(e, (ValueError, ReproduceError, DataError)):
+            print(f"rubik study {args.study_command}: error: {e}", file=sys.stderr)
+            return 2
+        raise

@@ -1,0 +1,174 @@
+"""rubik.study: depth in blocks, the decisive experiments' design, and the sweep it creates."""
+import json
+
+import numpy as np
+import pytest
+
+from rubik import study as St
+from rubik import sweep as S
+
+B0 = "efficientnet_b0"
+
+
+def test_depth_in_blocks_and_its_floor():
+    assert St.total_blocks(B0, 1.0) == 16                       # (1, 2, 2, 3, 3, 4, 1)
+    assert St.total_blocks(B0, 0.2) == St.total_blocks(B0, 0.37) == 7
+    n, d_max = St.depth_floor(B0)
+    assert n == 7 and 0.37 <= d_max < 0.38                       # every d below ~0.375 builds 7 blocks
+    assert St.total_blocks(B0, d_max + 0.002) > 7
+    for b in (7, 10, 13, 16):
+        assert St.total_blocks(B0, St.depth_for_blocks(B0, b)) == b
+    with pytest.raises(ValueError, match="reachable"):
+        St.depth_for_blocks(B0, 6)
+
+
+STUDY = dict(families_from="data/results/imagenette/tiny_vs_giant/seed0/sweep.json", levels=[2, 4],
+             epochs=[5, 10, 20], seeds=[0, 1, 2], b0_epochs=[20], b0_seeds=[0, 1], ladder_level=2, ladder_epochs=20,
+             ladder_seeds=[0, 1, 2], depth_ladder_blocks=[7, 10, 13, 16], depth_ladder_r=0.8,
+             resolution_ladder_r=[0.6, 0.8, 1.0, 1.2], resolution_ladder_blocks=10)
+
+
+def test_design_is_the_committed_families_and_two_ladders_at_equal_flops():
+    from rubik.reproduce import tiny_vs_giant_trials
+
+    df = St.study_design(STUDY, base_resolution=64, num_classes=10)
+    assert not df.id.duplicated().any()
+    sched = df[df.experiment == "schedule"]
+    # 3 families x 2 levels x 3 schedules x 3 seeds, + B0 at 20 epochs x 2 seeds
+    assert len(sched) == 3 * 2 * 3 * 3 + 2
+    assert sorted(sched[sched.family != "base"].groupby(["family", "level", "epochs"]).size().unique()) == [3]
+    assert set(sched[sched.family == "base"].epochs) == {20} and len(sched[sched.family == "base"]) == 2
+    # the giant and TinyNet models are what tiny_vs_giant_trials makes today (ours: the committed fit)
+    ref = tiny_vs_giant_trials([2, 4], tiny="released", levels="c", base_resolution=64, num_classes=10)
+    for _, t in ref.iterrows():
+        got = sched[sched.name == t.id].iloc[0]
+        assert (got.r, got.d, got.w, got.flops) == pytest.approx((t.r, t.d, t.w, t.flops))
+    committed = {t["id"]: t for t in json.loads((St.REPO_ROOT / STUDY["families_from"]).read_text())["trials"]}
+    ours = sched[sched.name == "ours_m2"].iloc[0]
+    assert (ours.r, ours.d, ours.w) == (committed["ours_m2"]["r"], committed["ours_m2"]["d"], committed["ours_m2"]["w"])
+    # ladders: 7 distinct rungs (the r=0.8, 10-block one is shared), all within 5 % of the level-2 giant's FLOPs
+    lad = df[df.experiment == "ladder"]
+    assert lad.name.nunique() == 7 and len(lad) == 21 and set(lad.epochs) == {20}
+    giant = sched[sched.name == "giant_m2"].flops.iloc[0]
+    assert np.allclose(lad.flops / giant, 1, atol=0.05)
+    depth = lad[lad.depth_ladder].drop_duplicates("name")
+    assert sorted(depth.blocks) == [7, 10, 13, 16] and set(depth.r) == {0.8}
+    res = lad[lad.resolution_ladder].drop_duplicates("name")
+    assert sorted(res.r) == [0.6, 0.8, 1.0, 1.2] and set(res.blocks) == {10}
+    shared = lad[lad.depth_ladder & lad.resolution_ladder]
+    assert set(shared.name) == {"r=0.8, 10 blocks"}
+    # seed by seed (a sweep cut short stays balanced), largest cost first within a seed
+    assert (np.diff(df.seed) >= 0).all()
+    for _, sub in df.groupby("seed"):
+        assert (np.diff((sub.flops * sub.epochs).to_numpy()) <= 0).all()
+    c = St.design_cost(df, 1000, 32)
+    assert c["trials"] == len(df) and c["steps"] == df.epochs.sum() * 31
+
+
+def test_bad_study_parameters_are_clear_errors():
+    with pytest.raises(ValueError, match=r"levels \[3\]|levels \[7\]"):
+        St.study_design(dict(STUDY, levels=[7]), base_resolution=64, num_classes=10)
+    with pytest.raises(ValueError, match="ladder_level 1"):
+        St.study_design(dict(STUDY, ladder_level=1), base_resolution=64, num_classes=10)
+    with pytest.raises(ValueError, match="not found"):
+        St.study_design(dict(STUDY, families_from="nope/sweep.json"), base_resolution=64, num_classes=10)
+
+
+def test_cli_init_then_run_trains_with_per_trial_epochs_and_scores_halves(tmp_path, tiny_imagefolder, cache_dir,
+                                                                           capsys):
+    """`rubik study init` on a tiny ImageFolder (smoke recipe, a 2-trial design), `rubik sweep run`,
+    then every record has its own epochs / seed and per-image outcomes scored on select / test."""
+    from rubik.cli import main
+
+    small = dict(STUDY, levels=[4], epochs=[1, 2], seeds=[3], b0_epochs=[], ladder_level=4,
+                 depth_ladder_blocks=[], resolution_ladder_r=[])
+    small["families_from"] = str(St.REPO_ROOT / STUDY["families_from"])
+    d = tmp_path / "study"
+    args = ["study", "init", str(d), "--data", str(tiny_imagefolder), "-p", "recipe=smoke", "-p", "device=cpu",
+            "-p", f"study={json.dumps(small)}", "-p", "pipeline=tensor", "-p", "batch_size=8"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "6 trials (9 trial-epochs)" in out and "optimizer steps" in out
+    spec = S.load_spec(d)
+    spec["trials"] = [t for t in spec["trials"] if t["family"] == "ours"]   # train 2 of them (ours: smallest)
+    S.atomic_write_json(d / "sweep.json", spec)
+    assert main(["study", "cache", str(d), "--workers", "1"]) == 0
+    assert main(["sweep", "run", str(d), "--threads", "1", "--no-progress"]) == 0
+    df = S.load_results(d)
+    assert (df.status == "done").all(), df.error.tolist()
+    for _, row in df.iterrows():
+        rec = json.loads((d / "trials" / f"{row.id}.json").read_text())
+        assert rec["config"]["epochs"] == row.epochs and rec["seed"] == 3 == rec["config"]["seed"]
+        assert len(rec["metrics"]["history"]) == row.epochs
+    assert df.top1_test.between(0, 100).all() and df.top1_select.between(0, 100).all()
+    assert main(args) == 2                       # the sweep changed (2 trials kept): refuses to overwrite it
+    assert "exists with different trials" in capsys.readouterr().err
+    assert main(["study", "init", str(tmp_path / "x"), "--data", str(tiny_imagefolder), "-p", "study=null"]) == 2
+    assert "no 'study' mapping" in capsys.readouterr().err
+    # one study parameter at a time: -p study.KEY=VALUE
+    cfg = St.study_config("imagenette_long", str(tiny_imagefolder), ["study.seeds=[0, 1]", "epochs=7"])
+    assert cfg["study"]["seeds"] == [0, 1] and cfg["study"]["levels"] == [2, 4] and cfg["epochs"] == 7
+    assert main(["study", "init", str(tmp_path / "y"), "--data", str(tiny_imagefolder), "-p", "study.seedz=[0]"]) == 2
+    assert "unknown study parameter(s) ['seedz']" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the report, on a fake finished study
+
+def fake_study_train(cfg: dict) -> dict:
+    """Per-image outcomes whose hit rate rises with epochs and r, falls with d (deterministic)."""
+    import math
+
+    from rubik.data import pack_correct
+
+    r, d, w = cfg["twist"]
+    e, seed = cfg["epochs"], cfg["seed"]
+    p = min(0.95, 0.45 + 0.05 * math.log2(e / 5) + 0.1 * (r - 0.6) - 0.08 * (d - 0.5))
+    rng = np.random.default_rng([int(1e4 * r), int(1e4 * d), e, seed])
+    labels = np.repeat(np.arange(10), 40)
+    correct = rng.random(len(labels)) < p
+    return {"top1": 100 * correct.mean(), "epochs": e, "val_correct": pack_correct(correct, labels)}
+
+
+def test_report_on_a_fake_finished_study(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    design = St.study_design(STUDY, base_resolution=64, num_classes=10)
+    d = tmp_path / "study"
+    S.init_sweep(d, design, {"model": "efficientnet_b0", "data": {}, "recipe": "proxy", "epochs": 5, "seed": 0})
+    S.run_worker(d, train_fn=fake_study_train, heartbeat=0)
+    tables = St.report(d, copy_figures_to=tmp_path / "top", show=lambda *_: None)
+    sched = tables["study_schedule"]
+    assert len(sched) == 2 * 3 * 3 + 1 and (sched[sched.family != "base"].n == 3).all()
+    gains = tables["study_gains"]
+    assert len(gains) == 2 * (2 * 3 + 3) and set(gains.comparison) == {"tiny - giant", "ours - giant"}
+    # one gain by hand: ours - giant at level 2, 10 epochs, on the test half
+    res = St.load_study(d)
+    pick = lambda fam: res[(res.name == f"{fam}_m2") & (res.epochs == 10)].set_index("seed").top1_test
+    row = gains[(gains.comparison == "ours - giant") & (gains.level == 2) & (gains.epochs == 10)].iloc[0]
+    assert row["mean"] == pytest.approx((pick("ours") - pick("giant")).mean())
+    pooled = gains[gains.level == "all"]
+    assert len(pooled) == 2 * 3 and (pooled.n == 2 * 3).all()       # 2 levels x 3 seeds of pairs per schedule
+    mc = tables["study_mcnemar"]
+    one = mc[(mc.comparison == "ours - giant") & (mc.level == 2) & (mc.epochs == 10) & (mc.seed == 1)].iloc[0]
+    bits = S.load_correct(d)
+    from rubik.data import val_split
+
+    a, labels = bits[res[(res.name == "ours_m2") & (res.epochs == 10) & (res.seed == 1)].id.iloc[0]]
+    b, _ = bits[res[(res.name == "giant_m2") & (res.epochs == 10) & (res.seed == 1)].id.iloc[0]]
+    test = val_split(labels)["test"]
+    assert one.only_a == (a[test] & ~b[test]).sum() and one.only_b == (~a[test] & b[test]).sum()
+    assert (mc[mc.seed == "all"].groupby(["comparison"]).size() == 2 * 3).all()
+    lad = tables["study_ladders"]
+    assert sorted(lad[lad.ladder == "depth"].blocks) == [7, 10, 13, 16] and (lad.n == 3).all()
+    slopes = tables["study_ladder_slopes"].set_index("ladder")
+    assert slopes.loc["depth", "slope"] < 0 < slopes.loc["resolution", "slope"]   # what the fake trainer does
+    for name in ("fig_study_schedule", "fig_study_ladders"):
+        assert (d / "figures" / f"{name}.png").is_file() and (tmp_path / "top" / f"{name}.pdf").is_file()
+    for name in ("study_schedule", "study_gains", "study_ladders"):
+        assert (d / "tables" / f"{name}.md").is_file()
+    # the CLI: same report; an unknown score column is a clear error
+    from rubik.cli import main
+
+    assert main(["study", "report", str(d), "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "figures" / "fig_study_ladders.png").is_file()
