@@ -14,6 +14,8 @@ COMMANDS = {
     "train": ("rubik.train", "train one (twisted) model with a recipe; torchrun-ready"),
     "sweep": ("rubik.sweep", "sample twisted models and train them all (resumable, parallel)"),
     "reproduce": ("rubik.reproduce", "run the notebooks in order with papermill for a preset"),
+    "validate": ("rubik.validate", "top-1/top-5 of released, given or trained weights on an ImageFolder split"),
+    "latency": ("rubik.latency", "measure forward-pass latency of a model, a twist, or every trial of a sweep"),
 }
 
 

@@ -1,0 +1,280 @@
+"""Measured inference latency: ``rubik.measure_latency(model, 224)`` and ``rubik latency``.
+
+FLOPs are a proxy; this measures the time of one forward pass on the machine at hand: eval mode,
+``torch.no_grad``, a random input of ``batch x 3 x resolution x resolution``, a few warm-up passes,
+then ``repeats`` timed passes (``time.perf_counter``; on CUDA with a synchronize around each), and
+reports the median and the inter-quartile range (robust to the odd slow pass when the machine is
+shared). The torch thread count is set to ``threads`` for the measurement and restored after.
+
+    rubik latency --model tinynet_e                       # 1 thread, batch 1, CPU
+    rubik latency --twist 0.5,0.6,0.5 --base efficientnet_b0 --threads 4
+    rubik latency --sweep data/results/imagenette/sweep --out latency.csv --repeats 20 --rounds 3
+
+``--sweep`` re-measures every finished trial of a sweep from its dials (the architecture only; the
+weights do not change the time) and writes one CSV row per trial. ``--rounds`` measures all models
+once per round in a shuffled order and pools the repeats, so a burst of load from other processes
+is spread over many models instead of landing on a few.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+#: what a sweep trial measures after training by default (``init_sweep(..., latency=...)``)
+TRIAL_LATENCY = {"repeats": 30, "warmup": 5, "threads": 1, "batch": 1, "device": "cpu"}
+
+
+@dataclass
+class Latency:
+    median_ms: float
+    iqr_ms: float
+    q1_ms: float
+    q3_ms: float
+    resolution: int
+    batch: int
+    threads: int
+    device: str
+    times_ms: list[float] = field(repr=False, default_factory=list)
+
+    def as_dict(self, times: bool = False) -> dict:
+        d = asdict(self)
+        if not times:
+            d.pop("times_ms")
+        return d
+
+
+def summarize(times_ms, *, resolution: int, batch: int, threads: int, device: str) -> Latency:
+    """Median and inter-quartile range (``statistics.quantiles``, inclusive method) of timings in ms."""
+    times_ms = [float(t) for t in times_ms]
+    if not times_ms:
+        raise ValueError("no timings to summarize")
+    if len(times_ms) == 1:
+        q1 = q3 = times_ms[0]
+    else:
+        q1, _, q3 = statistics.quantiles(times_ms, n=4, method="inclusive")
+    return Latency(statistics.median(times_ms), q3 - q1, q1, q3, resolution, batch, threads, device, times_ms)
+
+
+@contextmanager
+def torch_threads(threads: int | None):
+    """Temporarily set torch's intra-op thread count (None: leave it)."""
+    if threads is None:
+        yield
+        return
+    if int(threads) < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def time_forward(model: nn.Module, resolution: int, *, batch: int = 1, device="cpu", warmup: int = 5,
+                 repeats: int = 30, threads: int | None = 1) -> list[float]:
+    """``repeats`` timings (ms) of one forward pass, after ``warmup`` untimed ones (eval, no grad)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if batch < 1 or resolution < 1:
+        raise ValueError(f"batch and resolution must be >= 1, got batch={batch}, resolution={resolution}")
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    was_training = model.training
+    model.eval()
+    x = torch.randn(batch, 3, int(resolution), int(resolution), device=device)
+    times = []
+    try:
+        with torch_threads(threads), torch.no_grad():
+            for i in range(warmup + repeats):
+                if cuda:
+                    torch.cuda.synchronize(device)
+                t0 = time.perf_counter()
+                model(x)
+                if cuda:
+                    torch.cuda.synchronize(device)
+                if i >= warmup:
+                    times.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        model.train(was_training)
+    return times
+
+
+def measure_latency(model: nn.Module, resolution: int | None = None, batch: int = 1, threads: int | None = 1,
+                    device=None, *, warmup: int = 5, repeats: int = 30) -> Latency:
+    """Median and IQR (ms) of ``model``'s forward pass on ``batch`` random images.
+
+    resolution: input side in px (default: ``model.resolution``, set by ``rubik.create_model``).
+    threads: torch intra-op threads during the measurement (restored after; None leaves it).
+    device: where to run (default: where the model's parameters are); the model is not moved.
+    """
+    if resolution is None:
+        resolution = getattr(model, "resolution", None)
+        if resolution is None:
+            raise ValueError("measure_latency needs a resolution (the model has no .resolution)")
+    if device is None:
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else torch.device("cpu")
+    times = time_forward(model, resolution, batch=batch, device=device, warmup=warmup, repeats=repeats,
+                         threads=threads)
+    return summarize(times, resolution=int(resolution), batch=batch,
+                     threads=torch.get_num_threads() if threads is None else int(threads), device=str(device))
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+def _sweep_num_classes(spec: dict) -> int:
+    """Classes the sweep's models were built with (sampling meta, else the data's class folders)."""
+    from rubik.reproduce import count_classes
+
+    n = ((spec.get("meta") or {}).get("sampling") or {}).get("num_classes")
+    if n:
+        return int(n)
+    data = spec["template"].get("data") or {}
+    return count_classes(data.get("root"), data.get("manifest"))
+
+
+def model_from_config(config: dict, num_classes: int) -> nn.Module:
+    """The (untrained) model a TrainConfig dict describes: ``model``, ``twist``, ``base_resolution``."""
+    from rubik.models import create_model
+
+    twist = config.get("twist")
+    return create_model(config["model"], num_classes, twist=tuple(twist) if twist is not None else None,
+                        base_resolution=config.get("base_resolution"))
+
+
+def trial_latency(config: dict, num_classes: int, options: dict | None = None) -> dict:
+    """``{"latency_ms", "latency_iqr_ms", "latency_threads", ...}`` of one sweep trial's architecture."""
+    o = {**TRIAL_LATENCY, **(options or {})}
+    model = model_from_config(config, num_classes).to(o["device"])
+    lat = measure_latency(model, batch=o["batch"], threads=o["threads"], device=o["device"], warmup=o["warmup"],
+                          repeats=o["repeats"])
+    return {"latency_ms": lat.median_ms, "latency_iqr_ms": lat.iqr_ms, "latency_threads": lat.threads,
+            "latency_batch": lat.batch, "latency_device": lat.device, "latency_repeats": len(lat.times_ms)}
+
+
+def sweep_latency(sweep_dir, *, repeats: int = 20, warmup: int = 3, rounds: int = 3, threads: int = 1, batch: int = 1,
+                  device="cpu", num_classes: int | None = None, seed: int = 0, progress: bool = True):
+    """Re-measure every finished trial of a sweep from its dials; one row per trial (a DataFrame).
+
+    Each of ``rounds`` rounds times every model ``repeats`` times, in a fresh random order; the
+    median and IQR are over all ``rounds * repeats`` timings of a model.
+    """
+    import random
+
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from rubik.sweep import load_results, load_spec, trial_config
+
+    spec = load_spec(sweep_dir)
+    results = load_results(sweep_dir)
+    done = results[results.status == "done"]
+    trials = {str(t["id"]): t for t in spec["trials"]}
+    n_cls = num_classes or _sweep_num_classes(spec)
+    models = {}
+    for tid in done["id"].astype(str):
+        m = model_from_config(trial_config(spec, trials[tid]), n_cls).to(device).eval()
+        params = sum(p.numel() for p in m.parameters())
+        expected = trials[tid].get("params")
+        if expected is not None and int(expected) != params:
+            raise ValueError(f"trial {tid}: the rebuilt model has {params} parameters, its record {expected} "
+                             f"(wrong num_classes={n_cls}? pass --num-classes)")
+        models[tid] = m
+    times: dict[str, list[float]] = {tid: [] for tid in models}
+    rng = random.Random(seed)
+    bar = tqdm(total=rounds * len(models), desc="latency", disable=not progress)
+    for _ in range(rounds):
+        order = list(models)
+        rng.shuffle(order)
+        for tid in order:
+            m = models[tid]
+            times[tid] += time_forward(m, m.resolution, batch=batch, device=device, warmup=warmup, repeats=repeats,
+                                       threads=threads)
+            bar.update()
+    bar.close()
+    rows = []
+    for _, row in done.iterrows():
+        tid = str(row["id"])
+        lat = summarize(times[tid], resolution=models[tid].resolution, batch=batch, threads=threads, device=str(device))
+        rows.append({"id": tid, "kind": row.get("kind"), "r": row["r"], "d": row["d"], "w": row["w"],
+                     "resolution": lat.resolution, "params": row.get("params"), "flops": row.get("flops"),
+                     "top1": row.get("top1"), "latency_ms": round(lat.median_ms, 4),
+                     "latency_iqr_ms": round(lat.iqr_ms, 4), "latency_q1_ms": round(lat.q1_ms, 4),
+                     "latency_q3_ms": round(lat.q3_ms, 4), "timings": len(lat.times_ms), "threads": threads,
+                     "batch": batch, "device": str(device)})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def _parse_twist(text: str):
+    try:
+        r, d, w = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--twist {text!r}: expected three comma-separated numbers R,D,W (e.g. 0.5,0.6,0.5)") from None
+    return r, d, w
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", help="registered model name (rubik models)")
+    what.add_argument("--twist", help="R,D,W dials of --base (e.g. 0.5,0.6,0.5)")
+    what.add_argument("--sweep", metavar="DIR", help="re-measure every finished trial of a sweep (needs --out)")
+    parser.add_argument("--base", default="efficientnet_b0", help="base family for --twist (default efficientnet_b0)")
+    parser.add_argument("--base-resolution", type=int, default=None, help="px at r=1 (default: the family's)")
+    parser.add_argument("--resolution", type=int, default=None, help="input side in px (default: the model's)")
+    parser.add_argument("--num-classes", type=int, default=None, help="classifier outputs (default 1000; sweeps: theirs)")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=50, help="timed passes (per round with --sweep)")
+    parser.add_argument("--rounds", type=int, default=3, help="--sweep: passes over all models, shuffled each time")
+    parser.add_argument("--out", help="--sweep: CSV to write; otherwise a JSON file with the result")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def main(args) -> int:
+    if args.sweep:
+        if not args.out:
+            raise ValueError("--sweep needs --out CSV")
+        df = sweep_latency(args.sweep, repeats=args.repeats, warmup=args.warmup, rounds=args.rounds,
+                           threads=args.threads, batch=args.batch, device=args.device, num_classes=args.num_classes,
+                           progress=not args.quiet)
+        from pathlib import Path
+
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(args.out, index=False)
+        print(f"{len(df)} models, median latency {df.latency_ms.min():.3g}-{df.latency_ms.max():.3g} ms "
+              f"({args.threads} thread(s), batch {args.batch}, {args.device}) -> {args.out}")
+        return 0
+    from rubik.models import create_model
+
+    if args.model:
+        model = create_model(args.model, args.num_classes or 1000, base_resolution=args.base_resolution)
+    else:
+        model = create_model(args.base, args.num_classes or 1000, twist=_parse_twist(args.twist),
+                             base_resolution=args.base_resolution)
+    model.to(args.device)
+    lat = measure_latency(model, args.resolution, batch=args.batch, threads=args.threads, device=args.device,
+                          warmup=args.warmup, repeats=args.repeats)
+    result = {"model": args.model or args.base, "twist": list(model.twist.as_tuple()), **lat.as_dict()}
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+__all__ = ["Latency", "measure_latency", "time_forward", "summarize", "trial_latency", "sweep_latency",
+           "model_from_config", "TRIAL_LATENCY"]
