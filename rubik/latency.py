@@ -19,17 +19,39 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch is imported where it is used: a sweep with latency off need not load it
+    from torch import nn
 
-#: what a sweep trial measures after training by default (``init_sweep(..., latency=...)``)
+#: what a sweep trial measures after training by default (``init_sweep(..., latency=...)`` overrides
+#: it per sweep). ``RUBIK_TRIAL_LATENCY=off`` turns it off in a process (the test suite does, so sweeps
+#: of fake trainers need not import torch); ``RUBIK_TRIAL_LATENCY=repeats=10,threads=2`` overrides fields.
 TRIAL_LATENCY = {"repeats": 30, "warmup": 5, "threads": 1, "batch": 1, "device": "cpu"}
+TRIAL_LATENCY_ENV = "RUBIK_TRIAL_LATENCY"
+
+
+def trial_latency_options(spec_option=True) -> dict | None:
+    """The measurement a sweep trial makes (None: none), from the spec's ``latency`` and the environment."""
+    env = os.environ.get(TRIAL_LATENCY_ENV, "").strip()
+    if not spec_option or env.lower() in ("off", "0", "false", "no"):
+        return None
+    o = dict(TRIAL_LATENCY)
+    for item in filter(None, env.split(",")):
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if key not in TRIAL_LATENCY:
+            raise ValueError(f"${TRIAL_LATENCY_ENV}: unknown key {key!r}; expected 'off' or {sorted(TRIAL_LATENCY)}")
+        o[key] = value.strip() if key == "device" else int(value)
+    if isinstance(spec_option, dict):
+        o.update(spec_option)
+    return o
 
 
 @dataclass
@@ -66,6 +88,8 @@ def summarize(times_ms, *, resolution: int, batch: int, threads: int, device: st
 @contextmanager
 def torch_threads(threads: int | None):
     """Temporarily set torch's intra-op thread count (None: leave it)."""
+    import torch
+
     if threads is None:
         yield
         return
@@ -82,6 +106,8 @@ def torch_threads(threads: int | None):
 def time_forward(model: nn.Module, resolution: int, *, batch: int = 1, device="cpu", warmup: int = 5,
                  repeats: int = 30, threads: int | None = 1) -> list[float]:
     """``repeats`` timings (ms) of one forward pass, after ``warmup`` untimed ones (eval, no grad)."""
+    import torch
+
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     if batch < 1 or resolution < 1:
@@ -116,6 +142,8 @@ def measure_latency(model: nn.Module, resolution: int | None = None, batch: int 
     threads: torch intra-op threads during the measurement (restored after; None leaves it).
     device: where to run (default: where the model's parameters are); the model is not moved.
     """
+    import torch
+
     if resolution is None:
         resolution = getattr(model, "resolution", None)
         if resolution is None:
@@ -131,7 +159,7 @@ def measure_latency(model: nn.Module, resolution: int | None = None, batch: int 
 
 # ----------------------------------------------------------------------------- sweeps
 
-def _sweep_num_classes(spec: dict) -> int:
+def sweep_num_classes(spec: dict) -> int:
     """Classes the sweep's models were built with (sampling meta, else the data's class folders)."""
     from rubik.reproduce import count_classes
 
@@ -179,7 +207,7 @@ def sweep_latency(sweep_dir, *, repeats: int = 20, warmup: int = 3, rounds: int 
     results = load_results(sweep_dir)
     done = results[results.status == "done"]
     trials = {str(t["id"]): t for t in spec["trials"]}
-    n_cls = num_classes or _sweep_num_classes(spec)
+    n_cls = num_classes or sweep_num_classes(spec)
     models = {}
     for tid in done["id"].astype(str):
         m = model_from_config(trial_config(spec, trials[tid]), n_cls).to(device).eval()
@@ -276,5 +304,5 @@ def main(args) -> int:
     return 0
 
 
-__all__ = ["Latency", "measure_latency", "time_forward", "summarize", "trial_latency", "sweep_latency",
+__all__ = ["Latency", "measure_latency", "sweep_num_classes", "trial_latency_options", "TRIAL_LATENCY_ENV", "time_forward", "summarize", "trial_latency", "sweep_latency",
            "model_from_config", "TRIAL_LATENCY"]
