@@ -194,7 +194,9 @@ def sweep_latency(sweep_dir, *, repeats: int = 20, warmup: int = 3, rounds: int 
     """Re-measure every finished trial of a sweep from its dials; one row per trial (a DataFrame).
 
     Each of ``rounds`` rounds times every model ``repeats`` times, in a fresh random order; the
-    median and IQR are over all ``rounds * repeats`` timings of a model.
+    median and IQR are over all ``rounds * repeats`` timings of a model. ``latency_half1_ms`` /
+    ``latency_half2_ms`` are the medians of the even and of the odd rounds alone (two independent
+    measurements: how far they disagree shows the noise), ``latency_min_ms`` the fastest pass.
     """
     import random
 
@@ -218,15 +220,18 @@ def sweep_latency(sweep_dir, *, repeats: int = 20, warmup: int = 3, rounds: int 
                              f"(wrong num_classes={n_cls}? pass --num-classes)")
         models[tid] = m
     times: dict[str, list[float]] = {tid: [] for tid in models}
+    halves: dict[str, tuple[list, list]] = {tid: ([], []) for tid in models}
     rng = random.Random(seed)
     bar = tqdm(total=rounds * len(models), desc="latency", disable=not progress)
-    for _ in range(rounds):
+    for k in range(rounds):
         order = list(models)
         rng.shuffle(order)
         for tid in order:
             m = models[tid]
-            times[tid] += time_forward(m, m.resolution, batch=batch, device=device, warmup=warmup, repeats=repeats,
-                                       threads=threads)
+            t = time_forward(m, m.resolution, batch=batch, device=device, warmup=warmup, repeats=repeats,
+                             threads=threads)
+            times[tid] += t
+            halves[tid][k % 2].extend(t)
             bar.update()
     bar.close()
     rows = []
@@ -237,9 +242,59 @@ def sweep_latency(sweep_dir, *, repeats: int = 20, warmup: int = 3, rounds: int 
                      "resolution": lat.resolution, "params": row.get("params"), "flops": row.get("flops"),
                      "top1": row.get("top1"), "latency_ms": round(lat.median_ms, 4),
                      "latency_iqr_ms": round(lat.iqr_ms, 4), "latency_q1_ms": round(lat.q1_ms, 4),
-                     "latency_q3_ms": round(lat.q3_ms, 4), "timings": len(lat.times_ms), "threads": threads,
+                     "latency_q3_ms": round(lat.q3_ms, 4), "latency_min_ms": round(min(lat.times_ms), 4),
+                     # medians of the even and the odd rounds: two independent estimates (test-retest)
+                     **{f"latency_half{i + 1}_ms": round(statistics.median(h), 4) if h else None
+                        for i, h in enumerate(halves[tid])},
+                     "timings": len(lat.times_ms), "threads": threads,
                      "batch": batch, "device": str(device)})
     return pd.DataFrame(rows)
+
+
+def frontier_report(sweep_dir, latency_csv, out_dir, *, metric: str = "top1", kinds=("random",)) -> dict:
+    """Accuracy-FLOPs vs accuracy-latency frontiers of a sweep (latency from ``latency_csv``, a
+    ``--sweep`` measurement): writes ``figures/fig_latency_frontier`` and ``tables/latency_frontier``
+    under ``out_dir`` and returns :func:`rubik.frontier.frontier_agreement` (plus the table).
+    ``kinds``: the frontier is over these trials (default the random models, as notebook 03)."""
+    from pathlib import Path
+
+    import matplotlib
+    import pandas as pd
+
+    from rubik import plots
+    from rubik.frontier import frontier_agreement, pareto_frontier
+    from rubik.sweep import load_results
+
+    results = load_results(sweep_dir)
+    results = results[results.status == "done"].drop(columns=["latency_ms"], errors="ignore")
+    lat = pd.read_csv(latency_csv, dtype={"id": str})
+    lat = lat[[c for c in lat.columns if c == "id" or c.startswith("latency_")]]
+    df = results.astype({"id": str}).merge(lat, on="id", how="inner")
+    if kinds is not None:
+        df = df[df["kind"].isin(kinds)]
+    agree = frontier_agreement(df, ("flops", "latency_ms"), metric)
+    ff = pareto_frontier(df, "flops", metric)
+    fl = pareto_frontier(df, "latency_ms", metric)
+    table = df.assign(on_flops_frontier=df.id.isin(agree["first"]), on_latency_frontier=df.id.isin(agree["second"]))
+    table = table[table.on_flops_frontier | table.on_latency_frontier]
+    cols = ["id", "kind", "r", "d", "w", "resolution", "flops", "latency_ms", "latency_iqr_ms", metric,
+            "on_flops_frontier", "on_latency_frontier"]
+    table = table[cols].sort_values("flops")
+    out = Path(out_dir)
+    with matplotlib.rc_context({"backend": "Agg"}):
+        fig = plots.plot_latency_frontier(df, ff, fl, y=metric, title=(
+            f"Frontiers by FLOPs and by measured latency ({len(df)} models; "
+            f"{int(lat.shape[0])} re-measured, CPU, 1 thread, batch 1)"))
+        plots.save_figure(fig, "fig_latency_frontier", out / "figures")
+        matplotlib.pyplot.close(fig)
+    plots.save_table(table, "latency_frontier", out / "tables")
+    extra = {}
+    halves = ["latency_half1_ms", "latency_half2_ms"]
+    if set(halves) <= set(df.columns) and df[halves].notna().all(axis=None):   # test-retest: is the front stable?
+        extra["retest"] = frontier_agreement(df, ("latency_half1_ms", "latency_half2_ms"), metric)
+    if "latency_min_ms" in df.columns:                                # the fastest pass instead of the median
+        extra["flops_vs_min"] = frontier_agreement(df, ("flops", "latency_min_ms"), metric)
+    return {**agree, **extra, "table": table, "models": len(df)}
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -268,6 +323,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=50, help="timed passes (per round with --sweep)")
     parser.add_argument("--rounds", type=int, default=3, help="--sweep: passes over all models, shuffled each time")
     parser.add_argument("--out", help="--sweep: CSV to write; otherwise a JSON file with the result")
+    parser.add_argument("--report", metavar="DIR", help="--sweep: also write the FLOPs-vs-latency frontier figure "
+                        "and table under DIR/figures, DIR/tables")
+    parser.add_argument("--from-csv", action="store_true", help="--sweep: use the timings already in --out")
+    parser.add_argument("--metric", default="top1", help="--report: accuracy column (default top1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -275,15 +334,36 @@ def main(args) -> int:
     if args.sweep:
         if not args.out:
             raise ValueError("--sweep needs --out CSV")
-        df = sweep_latency(args.sweep, repeats=args.repeats, warmup=args.warmup, rounds=args.rounds,
-                           threads=args.threads, batch=args.batch, device=args.device, num_classes=args.num_classes,
-                           progress=not args.quiet)
         from pathlib import Path
 
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(args.out, index=False)
+        import pandas as pd
+
+        if args.from_csv:
+            df = pd.read_csv(args.out)
+        else:
+            df = sweep_latency(args.sweep, repeats=args.repeats, warmup=args.warmup, rounds=args.rounds,
+                               threads=args.threads, batch=args.batch, device=args.device,
+                               num_classes=args.num_classes, progress=not args.quiet)
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            df.to_csv(args.out, index=False)
         print(f"{len(df)} models, median latency {df.latency_ms.min():.3g}-{df.latency_ms.max():.3g} ms "
-              f"({args.threads} thread(s), batch {args.batch}, {args.device}) -> {args.out}")
+              f"({df.threads.iloc[0]} thread(s), batch {df.batch.iloc[0]}, {df.device.iloc[0]}) -> {args.out}")
+        if args.report:
+            rep = frontier_report(args.sweep, args.out, args.report, metric=args.metric)
+            print(f"frontiers over {rep['models']} random models: FLOPs {len(rep['first'])}, latency "
+                  f"{len(rep['second'])}, both {len(rep['both'])} (Jaccard {rep['jaccard']:.2f}); "
+                  f"Spearman(FLOPs, latency) = {rep['spearman']:.3f}")
+            print(f"  only on the FLOPs frontier: {', '.join(map(str, rep['only_first'])) or '-'}")
+            print(f"  only on the latency frontier: {', '.join(map(str, rep['only_second'])) or '-'}")
+            if "retest" in rep:
+                r = rep["retest"]
+                print(f"test-retest (even vs odd rounds): latency fronts {len(r['first'])} / {len(r['second'])} "
+                      f"models, {len(r['both'])} shared (Jaccard {r['jaccard']:.2f}); Spearman {r['spearman']:.3f}")
+            if "flops_vs_min" in rep:
+                r = rep["flops_vs_min"]
+                print(f"with the fastest pass instead of the median: latency front {len(r['second'])} models, "
+                      f"{len(r['both'])} shared with the FLOPs front (Jaccard {r['jaccard']:.2f}); "
+                      f"Spearman(FLOPs, min latency) = {r['spearman']:.3f}")
         return 0
     from rubik.models import create_model
 
@@ -304,5 +384,5 @@ def main(args) -> int:
     return 0
 
 
-__all__ = ["Latency", "measure_latency", "sweep_num_classes", "trial_latency_options", "TRIAL_LATENCY_ENV", "time_forward", "summarize", "trial_latency", "sweep_latency",
+__all__ = ["frontier_report", "Latency", "measure_latency", "sweep_num_classes", "trial_latency_options", "TRIAL_LATENCY_ENV", "time_forward", "summarize", "trial_latency", "sweep_latency",
            "model_from_config", "TRIAL_LATENCY"]

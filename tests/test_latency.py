@@ -105,5 +105,31 @@ def test_sweep_records_latency_and_remeasure(tmp_path, capsys, monkeypatch):
     import pandas as pd
 
     assert len(pd.read_csv(tmp_path / "lat.csv")) == 3
+    assert cli_main(["latency", "--sweep", str(d), "--out", str(tmp_path / "lat.csv"), "--from-csv",
+                     "--report", str(tmp_path / "rep")]) == 0
+    assert "frontiers over 3 random models" in capsys.readouterr().out
+    assert (tmp_path / "rep" / "figures" / "fig_latency_frontier.png").is_file()
+    assert len(pd.read_csv(tmp_path / "rep" / "tables" / "latency_frontier.csv")) >= 1
     with pytest.raises(ValueError, match="parameters"):   # wrong class count is caught, not measured silently
         sweep_latency(d, repeats=1, rounds=1, num_classes=1000, progress=False)
+
+
+def test_frontier_agreement_and_report(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from rubik.frontier import frontier_agreement
+    from rubik.plots import plot_latency_frontier
+
+    df = pd.DataFrame({"id": list("abcde"), "kind": "random", "flops": [1, 2, 3, 4, 5],
+                       "latency_ms": [5, 1, 2, 3, 4], "top1": [50, 60, 55, 70, 80]})
+    ag = frontier_agreement(df, ("flops", "latency_ms"), "top1")
+    assert ag["first"] == ["a", "b", "d", "e"] and ag["second"] == ["b", "d", "e"]
+    assert ag["both"] == ["b", "d", "e"] and ag["only_first"] == ["a"] and ag["only_second"] == []
+    assert ag["jaccard"] == pytest.approx(3 / 4)
+    from rubik.frontier import pareto_frontier
+
+    fig = plot_latency_frontier(df, pareto_frontier(df, "flops"), pareto_frontier(df, "latency_ms"))
+    assert len(fig.axes) == 2
