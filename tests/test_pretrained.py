@@ -9,15 +9,7 @@ from rubik.models import pretrained as P
 
 timm = pytest.importorskip("timm")
 
-
-def _randomize_bn(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+from test_checkpoints import _randomize_bn  # noqa: E402  (non-trivial BN statistics)
 
 
 @pytest.fixture()
