@@ -160,12 +160,25 @@ def measure_latency(model: nn.Module, resolution: int | None = None, batch: int 
 # ----------------------------------------------------------------------------- sweeps
 
 def sweep_num_classes(spec: dict) -> int:
-    """Classes the sweep's models were built with (sampling meta, else the data's class folders)."""
-    from rubik.reproduce import count_classes
-
+    """Classes the sweep's models were built with: the sampling meta, else solved from a trial's
+    recorded parameter count (the classifier is the only part that depends on it), else the data's
+    class folders."""
     n = ((spec.get("meta") or {}).get("sampling") or {}).get("num_classes")
     if n:
         return int(n)
+    trial = next((t for t in spec.get("trials", []) if t.get("params")), None)
+    if trial is not None:
+        from rubik.sweep import trial_config
+
+        from torch import nn
+
+        model = model_from_config(trial_config(spec, trial), 1000)
+        head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+        extra, rem = divmod(sum(p.numel() for p in model.parameters()) - int(trial["params"]), head.in_features + 1)
+        if rem == 0 and 0 <= extra < 1000:
+            return 1000 - extra
+    from rubik.reproduce import count_classes
+
     data = spec["template"].get("data") or {}
     return count_classes(data.get("root"), data.get("manifest"))
 
@@ -283,7 +296,7 @@ def frontier_report(sweep_dir, latency_csv, out_dir, *, metric: str = "top1", ki
     out = Path(out_dir)
     with matplotlib.rc_context({"backend": "Agg"}):
         fig = plots.plot_latency_frontier(df, ff, fl, y=metric, title=(
-            f"Frontiers by FLOPs and by measured latency ({len(df)} models; "
+            f"Frontiers by FLOPs and by measured latency ({len(df)} {'+'.join(kinds) if kinds else ''} models; "
             f"{int(lat.shape[0])} re-measured, CPU, 1 thread, batch 1)"))
         plots.save_figure(fig, "fig_latency_frontier", out / "figures")
         matplotlib.pyplot.close(fig)

@@ -96,6 +96,11 @@ def test_sweep_records_latency_and_remeasure(tmp_path, capsys, monkeypatch):
     init_sweep(d2, samples, {"model": "efficientnet_b0"}, latency=False)
     run_sweep(d2, train_fn=_fake_train, progress=False)
     assert load_results(d2).latency_ms.isna().all()
+    # no class count in d2's meta or data: solved from the recorded parameter counts (10, not 1000)
+    from rubik.latency import sweep_num_classes
+    from rubik.sweep import load_spec
+
+    assert sweep_num_classes(load_spec(d2)) == 10
     # re-measure from the dials (the CLI writes the CSV)
     df = sweep_latency(d, repeats=2, warmup=1, rounds=2, progress=False)
     assert len(df) == 3 and (df.timings == 4).all() and (df.latency_ms > 0).all()
