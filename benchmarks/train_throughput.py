@@ -1,6 +1,6 @@
 """Training throughput on CPU: is the cached-tensor pipeline as fast as the model allows?
 
-Measures images/s of the *full* training step (forward, backward, RMSpropTF step, EMA update,
+Measures images/s of the *full* training step (channels_last, as ``rubik.train``) (forward, backward, RMSpropTF step, EMA update,
 lr schedule) of EfficientNet-B0 at base 64 px on Imagenette:
 
   (a) our tensor pipeline end to end (uint8 cache, batched crop/flip on tensors),
@@ -70,7 +70,8 @@ def build_model(name, twist, base_res, threads):
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    return create_model(name, 10, twist=twist, base_resolution=base_res)
+    model = create_model(name, 10, twist=twist, base_resolution=base_res)
+    return model.to(memory_format=torch.channels_last)   # as rubik.train (benchmarks/channels_last.py)
 
 
 def bench_a(args, model, steps):
@@ -78,13 +79,13 @@ def bench_a(args, model, steps):
 
     data = DataConfig(root=args.data, pipeline="tensor", workers=2, train_per_class=args.train_per_class)
     tr, _, _ = build_loaders(data, model.resolution, args.batch_size, device="cpu", scale=(0.25, 1.0),
-                             channels_last=False, progress=True)
+                             channels_last=True, progress=True)
     tr.set_epoch(args.round_seed)
     return timed(make_step(model), take(tr, steps + 2))
 
 
 def bench_b(args, model, steps):
-    x = torch.randn(args.batch_size, 3, model.resolution, model.resolution)
+    x = torch.randn(args.batch_size, 3, model.resolution, model.resolution).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (args.batch_size,))
     return timed(make_step(model), ((x, y) for _ in range(steps + 2)))
 
@@ -111,7 +112,7 @@ def bench_c(args, model, steps):
 def _sweep_worker(q, name, twist, base_res, threads, batch_size, seconds, start):
     model = build_model(name, twist, base_res, threads)
     step = make_step(model)
-    x = torch.randn(batch_size, 3, model.resolution, model.resolution)
+    x = torch.randn(batch_size, 3, model.resolution, model.resolution).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch_size,))
     step(x, y)
     start.wait()

@@ -413,10 +413,16 @@ def crop_flip_resize(x: torch.Tensor, boxes: torch.Tensor, flip: torch.Tensor, s
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def color_jitter_batch(x: torch.Tensor, strength: float, generator=None) -> torch.Tensor:
-    """Batched brightness, contrast, saturation jitter (factors in [1-s, 1+s], fixed order) on [0,1] images."""
-    n = x.shape[0]
-    f = torch.empty(n, 3).uniform_(max(0.0, 1 - strength), 1 + strength, generator=generator).to(x.device)
+def color_jitter_factors(n: int, strength: float, generator=None) -> torch.Tensor:
+    """``(n, 3)`` brightness, contrast, saturation factors, uniform in ``[max(0, 1-s), 1+s]``."""
+    return torch.empty(n, 3).uniform_(max(0.0, 1 - strength), 1 + strength, generator=generator)
+
+
+def color_jitter_batch(x: torch.Tensor, strength: float, generator=None, factors=None) -> torch.Tensor:
+    """Batched brightness, contrast, saturation jitter (factors in [1-s, 1+s], fixed order) on [0,1] images;
+    ``factors`` (from :func:`color_jitter_factors`) are drawn here if not given."""
+    f = factors if factors is not None else color_jitter_factors(x.shape[0], strength, generator)
+    f = f.to(x.device)
     x = x * f[:, 0, None, None, None]
     gray = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
     m = gray.mean((2, 3), keepdim=True)
@@ -440,13 +446,21 @@ class TensorLoader:
     Order and augmentation come from a generator seeded by ``(seed, epoch)`` only, so an epoch is
     reproducible on its own (what resuming needs). With ``world_size > 1`` each rank takes its shard
     of the same permutation (padded by repetition like DistributedSampler).
+
+    On CUDA the loop never waits for the GPU: the uint8 cache stays on the device for the whole run
+    (or, if it would take more than ``max_device_fraction`` of the free GPU memory, in pinned host
+    memory, copied batch by batch without blocking), and each epoch's indices, crop boxes, flips and
+    jitter factors are drawn up front on the host -- the same draws, in the same order, as batch by
+    batch -- and sent to the device in one non-blocking copy. ``tests/test_cuda.py`` checks that
+    iterating raises no synchronisation under ``torch.cuda.set_sync_debug_mode("error")``.
     """
 
     def __init__(self, x, y, batch_size, *, image_size, train, device="cpu", seed=0, drop_last=None,
                  scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), hflip=0.5, color_jitter=0.0,
-                 rank=0, world_size=1, channels_last=True, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+                 rank=0, world_size=1, channels_last=True, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                 max_device_fraction=0.5):
         self.device = torch.device(device)
-        self.x = x.to(self.device) if self.device.type == "cuda" else x
+        self.x = _place_cache(x, self.device, max_device_fraction)
         self.y = y.to(self.device)
         self.batch_size, self.image_size, self.train = batch_size, image_size, train
         self.drop_last = train if drop_last is None else drop_last
@@ -478,21 +492,43 @@ class TensorLoader:
             perm = torch.cat([perm, perm[: total - n]])
         return perm[self.rank::self.world_size]
 
-    def __iter__(self):
+    def epoch_plan(self) -> dict:
+        """This epoch's host-side randomness: ``{"index", "boxes", "flip", "jitter"}``, one row per image
+        of the epoch (batch after batch), drawn batch by batch from the epoch's generators."""
         # the permutation must be the same on every rank (each takes its shard); augmentation differs per rank
         idx = self._indices(torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 7919))
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 7919 + 1 + self.rank)
-        for k in range(len(self)):
-            bi = idx[k * self.batch_size:(k + 1) * self.batch_size]
-            xb = self.x[bi.to(self.x.device)].to(self.device, non_blocking=True).float()
-            yb = self.y[bi.to(self.y.device)]
-            if self.train:
-                H, W = xb.shape[-2:]
-                boxes = random_resized_crop_params(len(bi), H, W, self.scale, self.ratio, generator=g)
-                flip = torch.rand(len(bi), generator=g) < self.hflip
-                xb = crop_flip_resize(xb, boxes, flip, self.image_size)
+        idx = idx[: len(self) * self.batch_size]
+        plan = {"index": idx}
+        if self.train:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 7919 + 1 + self.rank)
+            H, W = self.x.shape[-2:]
+            boxes, flips, jitter = [], [], []
+            for k in range(len(self)):
+                b = len(idx[k * self.batch_size:(k + 1) * self.batch_size])
+                boxes.append(random_resized_crop_params(b, H, W, self.scale, self.ratio, generator=g))
+                flips.append(torch.rand(b, generator=g) < self.hflip)
                 if self.color_jitter > 0:
-                    xb = color_jitter_batch(xb / 255, self.color_jitter, generator=g) * 255
+                    jitter.append(color_jitter_factors(b, self.color_jitter, generator=g))
+            plan.update(boxes=torch.cat(boxes), flip=torch.cat(flips))
+            if jitter:
+                plan["jitter"] = torch.cat(jitter)
+        return plan
+
+    def __iter__(self):
+        host_plan = self.epoch_plan()
+        plan = {k: _to_device(v, self.device) for k, v in host_plan.items()}
+        # gather where the cache lives (the device, or pinned host memory for a cache too large for it)
+        index_on_x = plan["index"] if self.x.device == self.device else host_plan["index"]
+        bs = self.batch_size
+        for k in range(len(self)):
+            sl = slice(k * bs, (k + 1) * bs)
+            bi = plan["index"][sl]
+            xb = _to_device(self.x[index_on_x[sl]], self.device).float()
+            yb = self.y[bi]
+            if self.train:
+                xb = crop_flip_resize(xb, plan["boxes"][sl], plan["flip"][sl], self.image_size)
+                if "jitter" in plan:
+                    xb = color_jitter_batch(xb / 255, self.color_jitter, factors=plan["jitter"][sl]) * 255
             elif xb.shape[-1] != self.image_size:
                 xb = F.interpolate(xb, size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
                                    align_corners=False)
@@ -500,6 +536,28 @@ class TensorLoader:
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, yb
+
+
+def _place_cache(x: torch.Tensor, device: torch.device, max_device_fraction: float) -> torch.Tensor:
+    """The uint8 cache on ``device`` if it fits (CUDA: at most ``max_device_fraction`` of the free memory),
+    else in pinned host memory (CUDA) or as it is (CPU)."""
+    if device.type != "cuda":
+        return x.to(device)
+    free, _ = torch.cuda.mem_get_info(device)
+    if x.numel() * x.element_size() <= max_device_fraction * free:
+        return x.to(device)
+    warnings.warn(f"tensor cache of {x.numel() * x.element_size() / 2**30:.1f} GiB does not fit in "
+                  f"{max_device_fraction:.0%} of the free GPU memory: kept in pinned host memory")
+    return x.pin_memory()
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` on ``device`` without a host sync: host tensors go through pinned memory, non-blocking."""
+    if t.device == device:
+        return t
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 # ----------------------------------------------------------------------------- folder pipeline

@@ -37,7 +37,10 @@ Launching (there is no scheduler beyond the claims; use what you have)::
     # one machine, CPU: 4 worker processes x 4 threads each, with a progress bar
     rubik sweep run runs/sweep --processes 4 --threads 4
 
-    # one machine, 8 GPUs: one worker per device (cuda:0..7), either of
+    # one GPU, 12 trials at once (small models leave a GPU mostly idle; 1-2 threads per worker)
+    rubik sweep run runs/sweep --device cuda --processes 12
+
+    # one machine, 8 GPUs: workers spread over the devices (cuda:0..7; 16 processes = 2 per GPU), either of
     rubik sweep run runs/sweep --processes 8
     torchrun --standalone --nproc-per-node 8 -m rubik sweep run runs/sweep   # RANK/LOCAL_RANK -> worker/device
 
@@ -573,31 +576,56 @@ def _env_worker():
     return 0, 1, None
 
 
-def _auto_devices(spec, processes):
-    """One CUDA device per local worker when the template trains on a GPU and several exist."""
-    dev = str(spec["template"].get("device", "auto"))
-    if processes <= 1 or not (dev == "auto" or dev.startswith("cuda")):
-        return None
+def _auto_devices(spec, processes, device=None):
+    """The local workers' devices, one per process, or None (each trial uses the template's device).
+
+    ``device`` (else the template's) ``"cuda"``/``"auto"`` with GPUs present: ``cuda:k`` round-robin, so
+    with more processes than GPUs several workers share each GPU (small models leave a GPU mostly
+    idle: ``--device cuda --processes 12`` runs 12 trials at once on one). An explicit ``device``
+    such as ``cpu`` or ``cuda:1`` is given to every worker. A single process without an explicit
+    device keeps the template's (``train`` then picks ``cuda:0``).
+    """
+    dev = str(device or spec["template"].get("device", "auto"))
+    if dev not in ("auto", "cuda"):
+        return [dev] * processes if device else None
     try:
         import torch
 
-        n = torch.cuda.device_count()
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     except Exception:  # pragma: no cover
+        n = 0
+    if n == 0:
+        if device == "cuda":
+            raise ValueError("--device cuda: no CUDA device is available")
+        return [dev] * processes if device else None
+    if processes <= 1 and device is None:
         return None
-    return [f"cuda:{i % n}" for i in range(processes)] if n > 0 else None
+    return [f"cuda:{i % n}" for i in range(processes)]
+
+
+def _default_threads(devices, processes) -> int | None:
+    """torch threads per worker when not given: CPU workers share the cores; GPU workers need few
+    (their work is on the GPU; 12 workers x 16 threads would oversubscribe a 16-core node)."""
+    cores = os.cpu_count() or 1
+    if devices and all(str(x).startswith("cuda") for x in devices):
+        return max(1, min(2, cores // processes))
+    if processes > 1:
+        return max(1, cores // processes)
+    return None
 
 
 def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 1, threads: int | None = None,
               progress: bool = True, devices=None, train_fn=None, steal: bool = True,
               retry_failed: bool = False, stale_after: float | None = STALE_AFTER_S,
-              heartbeat: float = HEARTBEAT_S, poll: float = 2.0):
+              heartbeat: float = HEARTBEAT_S, poll: float = 2.0, device: str | None = None):
     """Run this machine's part of a sweep: ``processes`` local workers, then return ``load_results``.
 
     Local process ``k`` is global worker ``worker * processes + k`` of ``workers * processes``.
-    ``devices``: one device string per local process (default: ``cuda:k`` when the template's device
-    is auto/cuda and GPUs exist, else the template's). On CPU with several processes, ``threads``
-    defaults to ``cpu_count // processes``. ``progress`` shows a tqdm bar (trials done
-    across all workers / total, running, failed, ETA).
+    ``devices``: one device string per local process (default from ``device``, else the template's
+    device: with ``cuda``/``auto`` and GPUs present, ``cuda:k`` round-robin over the GPUs, several
+    processes per GPU when ``processes`` exceeds their number; see ``_auto_devices``). ``threads``
+    defaults to ``cpu_count // processes`` on CPU and to 1-2 per GPU worker. ``progress`` shows a
+    tqdm bar (trials done across all workers / total, running, failed, ETA).
     """
     d = _sweep_dir(sweep_dir)
     spec = load_spec(d)
@@ -608,9 +636,9 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
     if isinstance(devices, str):
         devices = [x for x in devices.split(",") if x]
     if devices is None:
-        devices = _auto_devices(spec, processes)
-    if threads is None and processes > 1 and not devices:  # CPU: share the cores, don't oversubscribe
-        threads = max(1, (os.cpu_count() or 1) // processes)
+        devices = _auto_devices(spec, processes, device)
+    if threads is None:   # don't oversubscribe the cores
+        threads = _default_threads(devices, processes)
     common = dict(threads=threads, train_fn=train_fn, steal=steal, retry_failed=retry_failed,
                   stale_after=stale_after, heartbeat=heartbeat)
     bar = _ProgressBar(d, spec, enabled=progress)
@@ -824,8 +852,12 @@ def add_arguments(parser) -> None:
     p.add_argument("dir")
     p.add_argument("--worker", type=int, default=None, help="this worker's index (default torchrun/SLURM env, else 0)")
     p.add_argument("--workers", type=int, default=None, help="number of workers across machines")
-    p.add_argument("--processes", type=int, default=1, help="local worker processes (GPUs: one per device)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per worker (CPU)")
+    p.add_argument("--processes", type=int, default=1,
+                   help="local worker processes; on GPUs spread round-robin, several per GPU if more than GPUs")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per worker (default: cores / processes on CPU, 1-2 per GPU worker)")
+    p.add_argument("--device", default=None,
+                   help="device for every trial, overriding the template's: cpu, cuda (spread over the GPUs), cuda:1")
     p.add_argument("--devices", default=None, help="comma list, one per local process (default cuda:k if GPUs)")
     p.add_argument("--no-steal", action="store_true", help="train only this worker's share")
     p.add_argument("--retry-failed", action="store_true", help="train trials whose record says failed again")
@@ -889,7 +921,7 @@ def _cmd_run(args) -> int:
     worker = args.worker if args.worker is not None else ew
     workers = args.workers if args.workers is not None else ewn
     devices = args.devices
-    if devices is None and local_rank is not None and "LOCAL_RANK" in os.environ:
+    if devices is None and args.device in (None, "auto", "cuda") and local_rank is not None and "LOCAL_RANK" in os.environ:
         with contextlib.suppress(Exception):
             import torch
 
@@ -898,7 +930,7 @@ def _cmd_run(args) -> int:
     _pop_torchrun_env()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # scancel / kill: release the claim first
     df = run_sweep(args.dir, worker=worker, workers=workers, processes=args.processes, threads=args.threads,
-                   devices=devices, train_fn=args.train_fn, steal=not args.no_steal,
+                   devices=devices, device=args.device, train_fn=args.train_fn, steal=not args.no_steal,
                    retry_failed=args.retry_failed, stale_after=args.stale_after, progress=not args.no_progress)
     counts = df["status"].value_counts().to_dict()
     print(f"sweep {args.dir}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))

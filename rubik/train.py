@@ -41,11 +41,19 @@ Recipes (``Recipe.named(name, **overrides)``):
 
 ``batch_size`` is per process; the learning rate is ``lr_per_1024 * batch_size * world_size / 1024``.
 
-Devices: CPU (``threads``; channels_last optional: measured 2x *slower* for B0 on our CPU, so off
-by default there; ``torch.compile`` on CPU took 213 s to compile B0 and gave no speed-up; on a shared
-2-core box, sweeps should run 2 processes x 1 thread: 7x the aggregate images/s of 1 x 2), CUDA (bf16 autocast, channels_last, optional
-``torch.compile``). Several GPUs / nodes: ``torchrun --nproc_per_node=N -m rubik train ...``
-(detected from ``RANK``/``WORLD_SIZE``; DistributedDataParallel, sharded data, rank 0 writes).
+Devices: CPU (``threads``; channels_last, the default on every device: the full training step of B0
+and of a small twist at base 64 px is 1.5-2.1x faster than with NCHW at 1 and 2 threads,
+``benchmarks/channels_last.py``; ``torch.compile`` on CPU took 213 s to compile B0 and gave no
+speed-up; on a shared 2-core box, sweeps should run 2 processes x 1 thread: 7x the aggregate images/s
+of 1 x 2), CUDA (bf16 autocast, channels_last, optional ``torch.compile``: ``compile=True`` or a mode
+such as ``"reduce-overhead"``, CUDA graphs; the result's ``first_step_s`` holds the compile time).
+The step is shaped for a GPU running small models, where launches and host syncs cost more than
+FLOPs: multi-tensor (``torch._foreach_*``) EMA, gradient clipping and, on a GPU, TF-RMSProp, the loss summed on
+the device and read once per epoch (and every ``LOG_EVERY`` steps by the progress bar), and the
+tensor pipeline's cache and augmentation on the device with no per-batch sync. Several GPUs / nodes:
+``torchrun --nproc_per_node=N -m rubik train ...`` (detected from ``RANK``/``WORLD_SIZE``;
+DistributedDataParallel, sharded data, rank 0 writes). Several small trials per GPU: ``rubik sweep run
+DIR --device cuda --processes N``.
 
 Outputs in ``out_dir``: ``checkpoint.pt`` (every epoch, atomic: model, EMA, optimizer, scheduler,
 RNG states, epoch, history), ``metrics.jsonl`` (one JSON line per epoch), ``config.json``.
@@ -153,9 +161,9 @@ class TrainConfig:                   # JSON-serialisable (dataclasses.asdict); t
     threads: int | None = None
     out_dir: str | None = None       # checkpoints + metrics.jsonl; None -> no checkpoints
     resume: bool = False
-    compile: bool = False
+    compile: bool | str = False      # torch.compile the model: True, or a mode ("reduce-overhead": CUDA graphs)
     progress: bool = True
-    channels_last: bool | None = None    # None -> on CUDA only (on CPU it halved B0's training speed here)
+    channels_last: bool | None = True    # NHWC model and batches (None, in older configs: the same)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -304,12 +312,15 @@ def _jsonable(cfg: TrainConfig) -> dict:
 
 # ----------------------------------------------------------------------------- the loop
 
+LOG_EVERY = 50   # steps between progress-bar loss readings (each one waits for the GPU)
+
 def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
     """Train ``cfg.model`` (or the given ``model``, for tests) with ``cfg.recipe``; see the module docstring.
 
     Returns ``{"top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs", "train_time_s",
-    "images_per_s", "params", "flops", "resolution", "history"}`` (accuracies in %; the ema_* are
-    None when the recipe has no EMA).
+    "images_per_s", "params", "flops", "resolution", "history", "first_step_s"}`` (accuracies in %;
+    the ema_* are None when the recipe has no EMA; ``first_step_s`` is the wall time of the run's first
+    step, which holds ``torch.compile``'s compilation when ``compile`` is on).
     """
     # --- setup: processes, device, threads, seeds
     r = resolve_recipe(cfg.recipe)
@@ -320,7 +331,8 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     amp_dtype = torch.bfloat16 if device.type == "cuda" else None
-    channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    # faster on CPU too (benchmarks/channels_last.py); an earlier "2x slower on CPU" could not be reproduced
+    channels_last = cfg.channels_last is not False
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     master = rank == 0
     show = cfg.progress and master
@@ -394,32 +406,39 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
         from torch.nn.parallel import DistributedDataParallel as DDP
         train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
-        train_model = torch.compile(train_model)
+        mode = cfg.compile if isinstance(cfg.compile, str) and cfg.compile != "default" else None
+        train_model = torch.compile(train_model, mode=mode)
 
     from tqdm.auto import tqdm
 
-    images_seen = 0
+    images_seen, first_step_s = 0, None
     for epoch in range(start_epoch, epochs):
         # --- train one epoch
         train_loader.set_epoch(epoch)
         train_model.train()
         t0 = time.perf_counter()
+        # no host sync inside the loop (a GPU runs ahead of Python): the loss is summed on the device and
+        # read once per epoch, and by the progress bar once every LOG_EVERY steps
         loss_sum = torch.zeros((), device=device)
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not show, leave=False, unit="batch")
-        for x, y in bar:
+        for i, (x, y) in enumerate(bar):
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 loss = criterion(train_model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if r.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), r.grad_clip)
+                nn.utils.clip_grad_norm_(model.parameters(), r.grad_clip, foreach=True)
             optimizer.step()
             schedule.step()
             if ema is not None:
                 ema.update(model)
             loss_sum += loss.detach()
             images_seen += len(y) * world
-            if show and bar.n % 10 == 0:
+            if first_step_s is None:   # includes torch.compile's compilation when it is on
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                first_step_s = time.perf_counter() - t0
+            if show and i % LOG_EVERY == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{schedule.get_last_lr()[0]:.2e}")
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -470,6 +489,7 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
         "best_top1": best_top1, "epochs": epochs, "train_time_s": train_time,
         "images_per_s": (sum(h["epoch_time_s"] * h["images_per_s"] for h in history) / train_time) if train_time else None,
         "params": params, "flops": flops, "resolution": resolution, "history": history,
+        "first_step_s": first_step_s,
     }
     if master and out is not None:
         (out / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
@@ -503,7 +523,8 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--threads", type=int)
     p.add_argument("--out", help="output folder (checkpoint.pt, metrics.jsonl)")
     p.add_argument("--resume", action="store_true")
-    p.add_argument("--compile", action="store_true")
+    p.add_argument("--compile", nargs="?", const=True, default=False, metavar="MODE",
+                   help="torch.compile the model; optional MODE, e.g. reduce-overhead (CUDA graphs)")
     p.add_argument("--quiet", action="store_true")
 
 

@@ -62,3 +62,15 @@ def _single_thread_torch():
     torch.set_num_threads(int(os.environ.get("RUBIK_TEST_THREADS", "1")))
     yield
     torch.set_num_threads(n)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``@pytest.mark.cuda`` are skipped where no CUDA GPU is available."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

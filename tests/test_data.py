@@ -212,3 +212,25 @@ def test_tensor_loader_shards_cover_the_epoch():
         assert len(ld) == 2          # ceil(10 / 3) = 4 per rank, 2 full batches
         seen += [int(v) for _, yb in ld for v in yb]
     assert set(seen) == set(range(10)) and len(seen) == 12      # disjoint shards of one permutation (+2 padded)
+
+
+def test_tensor_loader_epoch_plan_equals_per_batch_draws():
+    """Drawing an epoch's randomness up front (one host-to-device copy on CUDA) gives exactly the batches
+    of drawing it batch by batch from the same generators: crop boxes, flips, then jitter factors."""
+    x = torch.randint(0, 256, (11, 3, 12, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(11)
+    ld = D.TensorLoader(x, y, 4, image_size=8, train=True, seed=3, color_jitter=0.4, scale=(0.3, 1.0))
+    ld.set_epoch(2)
+    got = list(ld)
+    assert len(got) == 2
+    idx = ld._indices(torch.Generator().manual_seed(3 * 1_000_003 + 2 * 7919))
+    g = torch.Generator().manual_seed(3 * 1_000_003 + 2 * 7919 + 1)
+    for k, (xb, yb) in enumerate(got):
+        bi = idx[k * 4:(k + 1) * 4]
+        boxes = D.random_resized_crop_params(4, 12, 12, (0.3, 1.0), ld.ratio, generator=g)
+        flip = torch.rand(4, generator=g) < 0.5
+        ref = D.crop_flip_resize(x[bi].float(), boxes, flip, 8)
+        ref = D.color_jitter_batch(ref / 255, 0.4, generator=g) * 255
+        ref = ((ref - ld.mean) / ld.std).contiguous(memory_format=torch.channels_last)
+        assert torch.equal(xb, ref) and torch.equal(yb, y[bi])
+        assert xb.is_contiguous(memory_format=torch.channels_last)

@@ -1,3 +1,4 @@
+import copy
 import math
 
 import numpy as np
@@ -132,3 +133,76 @@ def test_model_ema_update():
         m[0].weight.add_(1.0)
     ema2.update(m)
     torch.testing.assert_close(ema2.module[0].weight, m[0].weight - 0.1)
+
+
+def _twin_models(seed=0):
+    torch.manual_seed(seed)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=8),
+                      nn.Flatten(), nn.LazyLinear(4))
+    m(torch.randn(2, 3, 8, 8))
+    m = m.to(memory_format=torch.channels_last)
+    return m, copy.deepcopy(m)
+
+
+@pytest.mark.parametrize("momentum", [0.9, 0.0])
+def test_rmsproptf_foreach_equals_per_parameter_loop(momentum):
+    """The multi-tensor step gives bitwise the parameters (and state) of the per-parameter loop on CPU:
+    two groups (with and without weight decay), a changing lr, channels_last weights, 6 steps."""
+    a, b = _twin_models()
+    opts = [RMSpropTF(param_groups(m, 1e-2), lr=0.05, alpha=0.9, eps=1e-3, momentum=momentum, foreach=fe)
+            for m, fe in ((a, True), (b, False))]
+    torch.manual_seed(1)
+    for step in range(6):
+        x = torch.randn(4, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+        for m, opt in zip((a, b), opts):
+            for g in opt.param_groups:
+                g["lr"] = 0.05 * (step + 1) / 6
+            opt.zero_grad(set_to_none=True)
+            m(x).square().mean().backward()
+            opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+        sa, sb = opts[0].state[pa], opts[1].state[pb]
+        assert sa.keys() == sb.keys() and sa["step"] == sb["step"] == 6
+        assert all(torch.equal(sa[k], sb[k]) for k in sa if k != "step")
+    assert not torch.equal(a[0].weight, _twin_models()[0][0].weight)   # it did move
+
+
+def test_rmsproptf_foreach_skips_params_without_grad_and_loads_loop_state():
+    a, b = _twin_models()
+    oa = RMSpropTF(a.parameters(), lr=0.1, weight_decay=1e-3, foreach=False)
+    ob = RMSpropTF(b.parameters(), lr=0.1, weight_decay=1e-3, foreach=True)
+    x = torch.randn(2, 3, 8, 8)
+    for m, o in ((a, oa), (b, ob)):
+        m(x).sum().backward()
+        m[5].bias.grad = None      # a parameter without a gradient is left alone
+        o.step()
+    assert "square_avg" not in ob.state[b[5].bias]
+    ob.load_state_dict(copy.deepcopy(oa.state_dict()))   # a checkpoint of either kind resumes in the other
+    for m, o in ((a, oa), (b, ob)):
+        o.zero_grad()
+        m(torch.ones(2, 3, 8, 8)).sum().backward()
+        o.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=0, atol=0)
+
+
+def test_model_ema_equals_per_tensor_reference():
+    """ModelEMA.update (multi-tensor lerp + copy) vs the per-tensor rule, bitwise, over several steps."""
+    m, _ = _twin_models()
+    ema = ModelEMA(m, decay=0.8, warmup=True)
+    ref = copy.deepcopy(m)
+    torch.manual_seed(2)
+    for n in range(5):
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(torch.randn_like(p))
+        m.train()(torch.randn(4, 3, 8, 8))   # moves BN statistics and num_batches_tracked
+        d = min(0.8, (1 + n) / (10 + n))
+        ema.update(m)
+        with torch.no_grad():
+            for e, x in zip(list(ref.parameters()) + list(ref.buffers()), list(m.parameters()) + list(m.buffers())):
+                e.lerp_(x, 1 - d) if e.dtype.is_floating_point else e.copy_(x)
+    for e, r in zip(ema.module.state_dict().values(), ref.state_dict().values()):
+        assert torch.equal(e, r)
+    assert ema.module[1].num_batches_tracked.item() == 1 + 5   # the LazyLinear init forward + 5 steps

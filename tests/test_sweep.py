@@ -268,3 +268,50 @@ def test_remaining_work_fits_time_against_flops():
     few = df.assign(flops=[1e6, 1e6, 1e6, 3e6, 8e6])       # no FLOPs spread: the mean time
     assert S.remaining_work(few) == pytest.approx(2 * 100.0 / 3)
     assert S.remaining_work(df[df.status == "done"]) == 0.0
+
+
+def device_train(cfg):
+    """A train function that reports the device and threads its worker gave it."""
+    fake_train(cfg)
+    return {"top1": 1.0, "device": cfg["device"], "threads": cfg["threads"], "pid": os.getpid()}
+
+
+def test_processes_share_a_device_each_trial_once(tmp_path, fake_env):
+    """``rubik sweep run --device cpu --processes 3``: three workers on one device, every trial trained
+    exactly once, the device and the default threads (cores / processes) given to each trial."""
+    log, env = fake_env
+    env["RUBIK_FAKE_SLEEP"] = "0.1"
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(9), dict(TEMPLATE, device="auto"))
+    out = subprocess.run([sys.executable, "-m", "rubik", "sweep", "run", str(d), "--device", "cpu", "--processes", "3",
+                          "--train-fn", "tests.test_sweep:device_train", "--no-progress"],
+                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    ends = _counts(log, "end")
+    assert len(ends) == 9 and set(ends.values()) == {1}
+    recs = [json.loads(f.read_text()) for f in (d / "trials").glob("*.json")]
+    assert len(recs) == 9 and {r["status"] for r in recs} == {"done"}
+    assert {r["metrics"]["device"] for r in recs} == {"cpu"}
+    assert {r["metrics"]["threads"] for r in recs} == {max(1, (os.cpu_count() or 1) // 3)}
+
+
+def test_auto_devices_spread_processes_over_gpus(monkeypatch):
+    import torch
+
+    spec = {"template": {"device": "auto"}}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert S._auto_devices(spec, 4, "cuda") == ["cuda:0"] * 4          # four trials at once on one GPU
+    assert S._auto_devices(spec, 1, None) is None                      # train() picks cuda:0 itself
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert S._auto_devices(spec, 5, None) == ["cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]
+    assert S._auto_devices(spec, 2, "cpu") == ["cpu", "cpu"]
+    assert S._auto_devices({"template": {"device": "cpu"}}, 3, None) is None
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert S._default_threads(["cuda:0"] * 12, 12) == 1 and S._default_threads(["cuda:0"] * 4, 4) == 2
+    assert S._default_threads(None, 4) == 4 and S._default_threads(["cpu"] * 2, 2) == 8
+    assert S._default_threads(None, 1) is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(ValueError, match="no CUDA device"):
+        S._auto_devices(spec, 2, "cuda")
