@@ -321,6 +321,31 @@ if len(evals):
     run.table(evals, "imagenet_eval")
 else:
     print("no checkpoints given: pass -p 'checkpoints={tinynet_a: /path/to/tinynet_a.pth}'")"""),
+        md("""## Released weights: the authors' TinyNet-A..E and GhostNet 1.0x
+`create_model(name, pretrained=True)` downloads the authors' release files once (torch.hub's cache;
+offline, the error says where to put them by hand) and `rubik.validate` evaluates them with the
+models' own eval transform (resize floor(size / 0.875) bicubic, centre crop). With `imagenet_dir`
+set this runs on its `val/` split; without it, the table holds the paper's top-1 and the command
+that checks it."""),
+        code("""from rubik.models import create_model, get_model_spec
+from rubik.models.pretrained import RELEASES
+from rubik.train import resolve_device
+from rubik.validate import validate
+
+released = []
+for name in RELEASES:
+    spec = get_model_spec(name)
+    row = {"model": name, "resolution": spec.resolution, "paper_top1": (spec.paper or {}).get("top1"),
+           "command": f"rubik validate --model {name} --pretrained --data {imagenet_dir or '/path/to/imagenet'}"}
+    if imagenet_dir:
+        m = validate(create_model(name, pretrained=True), imagenet_dir, per_class=eval_per_class,
+                     device=resolve_device(device))
+        row.update(top1=m["top1"], top5=m["top5"], images=m["images"])
+    released.append(row)
+released = pd.DataFrame(released)
+run.table(released, "released_weights")
+if not imagenet_dir:
+    print("no imagenet_dir: the paper's top-1 only; check them with the commands above on a machine with ImageNet")"""),
         md("""## Appendix comparison (Table 1): GhostNet-A..D and TinyNet-A..E vs baselines
 Paper numbers, with our measured ImageNet top-1 where a result exists (this run's evaluations or
 CSVs under `data/results/` with `dataset == imagenet`)."""),

@@ -18,6 +18,10 @@ _EXPORTS = {
     "get_model_spec": "rubik.models",
     "input_resolution": "rubik.models",
     "load_timm_checkpoint": "rubik.models",
+    # released weights, evaluation, latency
+    "load_pretrained": "rubik.models.pretrained",
+    "validate": "rubik.validate",
+    "measure_latency": "rubik.latency",
     # FLOPs / params
     "count_flops": "rubik.flops",
     "count_params": "rubik.flops",

@@ -22,6 +22,8 @@ COMMANDS = {
     "data": ("rubik.compact", "dataset tools: `rubik data compact` makes a small copy to carry to a GPU node"),
     "study": ("rubik.study", "the decisive experiments (schedules, dial ladders) as one sweep"),
     "reproduce": ("rubik.reproduce", "run the notebooks in order with papermill for a preset"),
+    "validate": ("rubik.validate", "top-1/top-5 of released, given or trained weights on an ImageFolder split"),
+    "latency": ("rubik.latency", "measure forward-pass latency of a model, a twist, or every trial of a sweep"),
 }
 
 

@@ -125,6 +125,30 @@ def on_frontier(df, x: str = "flops", y: str = "top1", *, dropna: bool = True) -
     return pd.Series(df.index.isin(front.index), index=df.index, name="on_frontier")
 
 
+def frontier_agreement(df, costs=("flops", "latency_ms"), y: str = "top1", *, kinds=None,
+                       dropna: bool = True, key: str = "id") -> dict:
+    """Do two cost axes pick the same models? The Pareto fronts of ``y`` against each cost.
+
+    Returns ``{"first", "second", "both", "only_first", "only_second", "jaccard", "spearman"}``:
+    the ``key`` values (or index labels) on each front, in cost order, and their overlap;
+    ``spearman`` is the rank correlation of the two costs over the rows considered.
+    """
+    a, b = costs
+    fa = pareto_frontier(df, a, y, dropna=dropna, kinds=kinds)
+    fb = pareto_frontier(df, b, y, dropna=dropna, kinds=kinds)
+    ids = (lambda f: list(f[key]) if key in f.columns else list(f.index))
+    first, second = ids(fa), ids(fb)
+    both = [i for i in first if i in set(second)]
+    union = set(first) | set(second)
+    rows = df if kinds is None else df[df["kind"].isin([kinds] if isinstance(kinds, str) else list(kinds))]
+    rows = _finite_rows(rows, [a, b], True, "frontier_agreement")
+    rho = float(rows[a].rank().corr(rows[b].rank())) if len(rows) > 2 else math.nan
+    return {"first": first, "second": second, "both": both,
+            "only_first": [i for i in first if i not in set(second)],
+            "only_second": [i for i in second if i not in set(first)],
+            "jaccard": len(both) / len(union) if union else math.nan, "spearman": rho}
+
+
 def flops_bands(df, n_bands: int = 4, x: str = "flops", *, edges=None) -> pd.Series:
     """Band label for each row: equal-count bands of log ``x`` (or given ``edges``).
 

@@ -29,7 +29,7 @@ __all__ = [
     "COLORS", "save_figure", "save_table", "to_markdown", "mflops",
     "plot_sampling", "plot_flops_histogram", "plot_frontier", "plot_frontier_dials",
     "plot_dial_importance", "plot_dial_scatter", "plot_formula_fit", "plot_accuracy_vs_flops",
-    "plot_tiny_vs_giant", "plot_latency", "plot_flops_check", "plot_training_curves",
+    "plot_tiny_vs_giant", "plot_latency", "plot_latency_frontier", "plot_flops_check", "plot_training_curves",
     "plot_schedule_sensitivity", "plot_dial_ladders",
 ]
 
@@ -498,6 +498,42 @@ def plot_latency(df: pd.DataFrame, value: str = "latency_ms", label: str = "name
     ax.grid(alpha=0.3, axis="x")
     if title:
         ax.set_title(title)
+    return fig
+
+
+def plot_latency_frontier(results: pd.DataFrame, flops_frontier: pd.DataFrame, latency_frontier: pd.DataFrame,
+                          y: str | None = None, latency: str = "latency_ms", key: str = "id",
+                          title: str | None = None, ylabel: str = "top-1 accuracy (%)"):
+    """Accuracy vs FLOPs (left) beside accuracy vs measured latency (right), the same models.
+
+    Each panel draws its own Pareto frontier as a line and rings the models on the *other*
+    panel's frontier, so models picked by both cost axes are ringed points on a line."""
+    yc = y or col(results, "top1")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True, sharey=True)
+    lat_blue = COLORS["tiny"]
+    panels = ((axes[0], "flops", flops_frontier, latency_frontier, COLORS["frontier"], lat_blue,
+               "FLOPs frontier", "on the latency frontier"),
+              (axes[1], latency, latency_frontier, flops_frontier, lat_blue, COLORS["frontier"],
+               "latency frontier", "on the FLOPs frontier"))
+    for ax, xcol, own, other, c_own, c_other, lab_own, lab_other in panels:
+        xs = (lambda d: mflops(d)) if xcol == "flops" else (lambda d: pd.to_numeric(d[xcol], errors="coerce"))
+        ax.scatter(xs(results), _percent(results[yc]), s=16, color=COLORS["random"], alpha=0.8,
+                   label=f"models (n = {len(results)})", zorder=1)
+        fr = own.assign(_x=xs(own), _y=_percent(own[yc])).sort_values("_x")
+        ax.plot(fr["_x"], fr["_y"], "-o", color=c_own, ms=4, lw=1.6, label=f"{lab_own} (n = {len(fr)})", zorder=3)
+        ids = set(other[key]) if key in other.columns else set(other.index)
+        ringed = results[results[key].isin(ids)] if key in results.columns else results.loc[list(ids)]
+        ax.scatter(xs(ringed), _percent(ringed[yc]), s=70, facecolors="none", edgecolors=c_other, lw=1.3,
+                   label=f"{lab_other} (n = {len(ringed)})", zorder=4)
+        _log_flops_axis(ax)
+        ax.set_xlabel("FLOPs (M, log scale)" if xcol == "flops" else "measured latency (ms, log scale; median)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="lower right")
+    axes[0].set_ylabel(ylabel)
+    axes[0].set_title("accuracy vs FLOPs")
+    axes[1].set_title("accuracy vs measured CPU latency")
+    if title:
+        fig.suptitle(title)
     return fig
 
 

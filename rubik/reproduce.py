@@ -1064,35 +1064,28 @@ def launch_commands(models, *, data="/path/to/imagenet", nproc_per_node: int = 8
 
 def evaluate_checkpoint(name, checkpoint, *, data_dir, dataset="imagenet", val_per_class=None, batch_size=64,
                         device="auto", workers=4):
-    """Top-1/top-5 of a registered model on the validation set of ``data_dir``.
+    """Top-1/top-5 of a registered model on the validation set of ``data_dir`` (``rubik.validate``).
 
-    ``checkpoint``: a state-dict path (ours or timm format), or ``"random"`` for
-    untrained weights (a plumbing check: accuracy at chance)."""
-    import torch
-
-    from rubik.data import DataConfig, build_loaders
+    ``checkpoint``: a state-dict path or URL (ours or timm/official format), ``"released"`` for the
+    authors' released weights, or ``"random"`` for untrained weights (a plumbing check: accuracy at
+    chance). ``dataset`` is only recorded: the val split is read as an ImageFolder."""
     from rubik.models import create_model
-    from rubik.train import evaluate, resolve_device
+    from rubik.train import resolve_device
+    from rubik.validate import validate
 
     n_cls = count_classes(data_dir)
     ckpt = None if str(checkpoint).lower() in ("random", "none") else str(checkpoint)
-    if ckpt is not None and not Path(ckpt).expanduser().is_file():
+    pretrained = True if ckpt == "released" else (ckpt or False)
+    if ckpt not in (None, "released") and "://" not in ckpt and not Path(ckpt).expanduser().is_file():
         raise FileNotFoundError(f"checkpoint for {name}: {ckpt} not found")
-    model = create_model(name, num_classes=1000 if ckpt else n_cls, checkpoint=ckpt)
     if ckpt and n_cls != 1000:
         raise ValueError(f"{name}: a 1000-class checkpoint needs the full ImageNet val set "
                          f"({data_dir} has {n_cls} classes)")
-    dev = resolve_device(device)
-    data = DataConfig(root=data_dir, name=dataset, val_per_class=val_per_class, train_per_class=1,
-                      pipeline="folder", workers=workers)
-    _, val_loader, _ = build_loaders(data, model.resolution, batch_size, device=dev)
-    model.to(dev).eval()
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        m = evaluate(model, val_loader, dev)
+    model = create_model(name, num_classes=1000 if ckpt else n_cls, pretrained=pretrained)
+    m = validate(model, data_dir, per_class=val_per_class, batch_size=batch_size, device=resolve_device(device),
+                 workers=workers)
     return {"model": name, "name": pretty(name), "checkpoint": str(checkpoint), "resolution": model.resolution,
-            "top1": m.get("top1"), "top5": m.get("top5"), "eval_s": round(time.perf_counter() - t0, 2),
-            "images": len(val_loader.dataset) if hasattr(val_loader, "dataset") else None}
+            "top1": m["top1"], "top5": m["top5"], "eval_s": m["eval_s"], "images": m["images"]}
 
 
 def paper_comparison():

@@ -11,7 +11,9 @@ A sweep is a directory::
 
 A record holds the trial's sample row (r, d, w, px, repeats, channels, params, FLOPs, ratio), the
 full TrainConfig it ran with, the metrics ``train()`` returned, start/end time and duration, the
-code version (``git describe``), the seed, host, pid and worker. Re-running a sweep skips trials
+code version (``git describe``), the seed, host, pid and worker, and (unless the spec's ``latency`` is
+off) ``latency_ms``: the median CPU forward time of the trial's architecture measured after training
+on the machine that trained it (``rubik.latency.TRIAL_LATENCY``: 1 thread, batch 1). Re-running a sweep skips trials
 with a record, so a killed sweep loses at most the trials in flight; ``status == "failed"``
 records (the trainer raised) are kept with the traceback and are retried only with
 ``--retry-failed``; ``"diverged"`` records (non-finite loss) are results, listed by ``status``
@@ -102,7 +104,8 @@ from typing import Callable
 SPEC_FILE = "sweep.json"
 SPEC_VERSION = 1
 #: scalar metrics copied from a record into ``load_results`` (the rest stays in the JSON)
-METRIC_COLUMNS = ("top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs", "train_time_s", "images_per_s")
+METRIC_COLUMNS = ("top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs", "train_time_s", "images_per_s",
+                  "latency_ms")
 #: TrainConfig fields a trial row may set for itself (integers), over the template's
 TRIAL_FIELDS = ("epochs", "seed")
 _TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
@@ -183,13 +186,14 @@ def _template_dict(template) -> dict:
 
 
 def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
-               trial_checkpoints: bool = False, force: bool = False) -> Path:
+               trial_checkpoints: bool = False, force: bool = False, latency=True) -> Path:
     """Create ``sweep_dir/sweep.json`` from a ``sample_twists`` table and a TrainConfig template.
 
     Every trial trains ``template`` with ``model=base``, ``twist=(r, d, w)`` and
     ``base_resolution`` from its sample row. Re-initialising an existing sweep is allowed only if
     the trials and template are identical (a no-op), or with ``force=True`` when no trial has a
-    record yet.
+    record yet. ``latency``: measure each trial's latency after training (True, or a dict
+    overriding ``rubik.latency.TRIAL_LATENCY``); False turns it off.
     """
     import pandas as pd
 
@@ -212,6 +216,7 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
         "code_version": code_version(),
         "meta": _jsonable(meta or {}),
         "trial_checkpoints": bool(trial_checkpoints),
+        "latency": latency if isinstance(latency, dict) else bool(latency),
         "template": _template_dict(template),
         "trials": _jsonable(samples.to_dict(orient="records")),
     }
@@ -393,7 +398,16 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
         metrics = train_fn(copy.deepcopy(cfg))
         if not isinstance(metrics, dict):
             raise TypeError(f"train function returned {type(metrics).__name__}, expected a dict of metrics")
-        record.update(status="diverged" if metrics.get("status") == "diverged" else "done", metrics=metrics)
+        diverged = metrics.get("status") == "diverged"
+        record.update(status="diverged" if diverged else "done", metrics=metrics)
+        try:   # cheap, after training; a failure here does not fail the trial
+            from rubik.latency import sweep_num_classes, trial_latency, trial_latency_options
+
+            opts = trial_latency_options(spec.get("latency", True))
+            if opts is not None and not diverged:
+                metrics.update(trial_latency(cfg, sweep_num_classes(spec), opts))
+        except Exception as exc:
+            metrics["latency_error"] = f"{type(exc).__name__}: {exc}"
     except (UserError, OSError):
         raise   # the setup is wrong (data, disk, settings): stop; unrecorded, the trial runs again once fixed
     except Exception as exc:  # a failed trial is a result too; KeyboardInterrupt/SystemExit propagate
@@ -914,6 +928,8 @@ def add_arguments(parser) -> None:
     p.add_argument("--trial-checkpoints", action="store_true",
                    help="checkpoint every trial in DIR/runs/<id> so a killed trial resumes mid-way")
     p.add_argument("--force", action="store_true", help="overwrite a sweep.json that has no finished trials")
+    p.add_argument("--no-latency", action="store_true",
+                   help="do not measure each trial's CPU latency after training (1 thread, batch 1)")
 
     p = sub.add_parser("run", help="train the sweep's unfinished trials (resumable, parallel-safe)")
     p.add_argument("dir")
@@ -980,7 +996,8 @@ def _cmd_init(args) -> int:
     except ValueError as e:
         raise ConfigError(str(e)) from e
     meta = {"sampling": dict(kw, n=args.n, base=args.base), "command": " ".join(sys.argv)}
-    path = init_sweep(args.dir, samples, tmpl, meta=meta, trial_checkpoints=args.trial_checkpoints, force=args.force)
+    path = init_sweep(args.dir, samples, tmpl, meta=meta, trial_checkpoints=args.trial_checkpoints, force=args.force,
+                      latency=not args.no_latency)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         cols = [c for c in ("id", "kind", "r", "d", "w", "resolution", "params", "flops", "flops_ratio") if c in samples]
         print(samples[cols].to_string(index=False, max_rows=20))

@@ -48,6 +48,11 @@ def cache_dir(tmp_path, monkeypatch):
     return d
 
 
+# sweeps of fake trainers need not import torch to time each trial after "training"
+# (tests/test_latency.py turns the measurement back on and checks it)
+os.environ.setdefault("RUBIK_TRIAL_LATENCY", "off")
+
+
 @pytest.fixture(autouse=True)
 def _single_thread_torch():
     """Tests share 2 cores with other jobs: keep torch to one thread for stable timings."""

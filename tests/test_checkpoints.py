@@ -69,3 +69,21 @@ def test_efficientnet_rules_checkpoint_b2():
     x = torch.randn(1, 3, 40, 40)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ghostnet_100", "ghostnet_050"])
+def test_timm_ghostnet_gives_identical_outputs(name):
+    """timm's (= the official code's) GhostNet layout: G-necks grouped by stage there, by width run here."""
+    torch.manual_seed(3)
+    ref = timm.create_model(name, pretrained=False, num_classes=6).eval()
+    _randomize_bn(ref, seed=3)
+    ours = rubik.create_model(name, num_classes=6).eval()
+    load_checkpoint(ours, {"state_dict": ref.state_dict()})
+    x = torch.randn(2, 3, 56, 56)
+    with torch.no_grad():
+        expected, got = ref(x), ours(x)
+    assert expected.abs().max() > 0
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="G-neck blocks"):
+        rubik.load_timm_checkpoint(rubik.create_model("ghostnet_100", twist=(1, 0.5, 1), num_classes=6),
+                                   ref.state_dict())

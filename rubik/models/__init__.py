@@ -20,7 +20,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def create_model(name: str, num_classes: int = 1000, *, twist=None, rules: str | None = None,
-                 base_resolution: int | None = None, checkpoint: str | None = None, **kwargs: Any) -> nn.Module:
+                 base_resolution: int | None = None, checkpoint: str | None = None, pretrained=False,
+                 **kwargs: Any) -> nn.Module:
     """Build a registered model (or a base twisted by ``twist``).
 
     name: a registered name (``list_models()``) or a base (``BASES``).
@@ -29,7 +30,10 @@ def create_model(name: str, num_classes: int = 1000, *, twist=None, rules: str |
     rules: EfficientNet family only: ``"tinynet"`` (default) or ``"efficientnet"``.
     base_resolution: resolution of the untwisted base (default: the family's, 224 or 240);
         proxy runs use 64, so ``resolution = int(64 * r)``.
-    checkpoint: path to a state dict (ours, or timm-format for the EfficientNet family).
+    checkpoint: path to a state dict (ours, or timm/official format for TinyNets and GhostNet).
+    pretrained: ``True`` loads the authors' released ImageNet weights (``tinynet_a..e``,
+        ``ghostnet_100``; downloaded once into torch.hub's cache, see :mod:`rubik.models.pretrained`),
+        a string loads weights from that path or URL (``https://``, ``file://``).
     kwargs: builder options, e.g. ``drop_rate``, ``drop_path_rate`` (EfficientNet family),
         ``act="hswish"`` (GhostNet), ``bn_momentum``/``bn_eps`` (EfficientNet family).
     """
@@ -63,6 +67,10 @@ def create_model(name: str, num_classes: int = 1000, *, twist=None, rules: str |
         from .checkpoints import load_checkpoint
 
         load_checkpoint(model, checkpoint)
+    if pretrained:
+        from .pretrained import load_pretrained
+
+        load_pretrained(model, pretrained, name=name)
     return model
 
 

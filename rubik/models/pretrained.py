@@ -1,0 +1,162 @@
+"""Released ImageNet weights: ``create_model("tinynet_a", pretrained=True)``.
+
+The files are the authors' own releases, at the URLs timm records for them (huawei-noah
+CV-Backbones GitHub releases: ``v1.2.0/tinynet_{a..e}.pth``, and ``ghostnet_pth/ghostnet_1x.pth``
+for GhostNet 1.0x). They are fetched with ``torch.hub.load_state_dict_from_url`` (its cache,
+``$TORCH_HOME/hub/checkpoints``, and progress bar) and mapped onto our modules by
+:mod:`rubik.models.checkpoints` (timm/official key layout -> ours).
+
+Hashes: a file name carrying a hash prefix (torch.hub's ``name-<sha256 prefix>.pth`` convention)
+is checked by torch.hub while downloading; a ``sha256`` (argument or :class:`Release` field) is
+checked on the local file every time it is loaded. The authors publish no hashes for these
+files, so the table below has none: a hash printed elsewhere would be one we had not checked.
+
+Without internet, put the file in place by hand: in ``$RUBIK_WEIGHTS_DIR`` (checked first, under
+the release's file name), in torch.hub's cache, or pass its path (``pretrained="/path/x.pth"``,
+CLI ``--weights /path/x.pth``). The error raised offline says all three.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+WEIGHTS_DIR_ENV = "RUBIK_WEIGHTS_DIR"
+_CV_BACKBONES = "https://github.com/huawei-noah/CV-Backbones/releases/download"
+
+
+@dataclass(frozen=True)
+class Release:
+    url: str
+    source: str
+    sha256: str | None = None
+    num_classes: int = 1000
+
+    @property
+    def file_name(self) -> str:
+        return os.path.basename(urlparse(self.url).path)
+
+
+RELEASES: dict[str, Release] = {
+    **{f"tinynet_{v}": Release(f"{_CV_BACKBONES}/v1.2.0/tinynet_{v}.pth",
+                               f"huawei-noah CV-Backbones release v1.2.0 (timm: tinynet_{v}.in1k url)")
+       for v in "abcde"},
+    "ghostnet_100": Release("https://github.com/huawei-noah/CV-backbones/releases/download/ghostnet_pth/ghostnet_1x.pth",
+                            "huawei-noah CV-Backbones release ghostnet_pth (timm: ghostnet_100.in1k, commented url)"),
+}
+
+
+class WeightsError(RuntimeError):
+    """Weights that cannot be found, fetched or verified; the message says what to do."""
+
+
+def released_models() -> list[str]:
+    """Registered names with released ImageNet weights."""
+    return list(RELEASES)
+
+
+def _is_url(text: str) -> bool:
+    return urlparse(text).scheme in ("http", "https", "file", "ftp")
+
+
+def hub_cache_path(url: str) -> Path:
+    """Where ``torch.hub.load_state_dict_from_url`` keeps ``url``'s file."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+
+
+def sha256_of(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_sha256(path: Path, sha256: str | None) -> None:
+    if not sha256:
+        return
+    got = sha256_of(path)
+    if not got.startswith(sha256.lower()):
+        raise WeightsError(f"sha256 of {path} is {got}, expected {sha256}: a corrupt or different file "
+                           f"(delete it and download again)")
+
+
+def _manual_hint(name: str | None, url: str) -> str:
+    file_name = os.path.basename(urlparse(url).path)
+    what = f"create_model({name!r}, pretrained='/path/{file_name}')" if name else f"pretrained='/path/{file_name}'"
+    return (f"To install it by hand, download {url} on a machine with internet and either put it at "
+            f"{hub_cache_path(url)} (torch.hub's cache), or put it in a folder named by ${WEIGHTS_DIR_ENV} "
+            f"(as {file_name}), or pass its path: {what} (CLI: --weights /path/{file_name}).")
+
+
+def _load_url(url: str, *, name: str | None, progress: bool, sha256: str | None) -> dict:
+    from urllib.error import URLError
+
+    local_dir = os.environ.get(WEIGHTS_DIR_ENV)
+    if local_dir:
+        candidate = Path(local_dir).expanduser() / os.path.basename(urlparse(url).path)
+        if candidate.is_file():
+            return _load_file(candidate, sha256=sha256)
+    try:
+        sd = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=progress, check_hash=True,
+                                                weights_only=True)
+    except (URLError, OSError) as e:   # offline, DNS, 404, a file:// URL to nowhere
+        reason = getattr(e, "reason", None) or e
+        raise WeightsError(f"could not download {name + ' ' if name else ''}weights from {url} "
+                           f"({type(e).__name__}: {reason}). {_manual_hint(name, url)}") from e
+    except RuntimeError as e:          # torch.hub's check of a hash prefix in the file name
+        if "hash" not in str(e):
+            raise
+        raise WeightsError(f"hash check failed for {url}: {e}. {_manual_hint(name, url)}") from e
+    _check_sha256(hub_cache_path(url), sha256)
+    return sd
+
+
+def _load_file(path, *, sha256: str | None) -> dict:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"weights file {str(path)!r} does not exist")
+    _check_sha256(path, sha256)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"cannot read weights file {str(path)!r}: {type(e).__name__}: {e}") from e
+
+
+def load_state_dict(source, name: str | None = None, *, progress: bool = True, sha256: str | None = None) -> dict:
+    """The raw state dict of ``source``: ``True`` (``name``'s released weights), a local path or a URL."""
+    if source is True:
+        if name not in RELEASES:
+            raise WeightsError(f"no released weights for {name!r}; released: {', '.join(RELEASES)} "
+                               f"(or pass pretrained='/path/or/url')")
+        release = RELEASES[name]
+        return _load_url(release.url, name=name, progress=progress, sha256=sha256 or release.sha256)
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"pretrained must be True, a path or a URL, got {type(source).__name__}")
+    source = str(source)
+    if _is_url(source):
+        return _load_url(source, name=name, progress=progress, sha256=sha256)
+    return _load_file(source, sha256=sha256)
+
+
+def load_pretrained(model: nn.Module, source=True, *, name: str | None = None, progress: bool = True,
+                    sha256: str | None = None) -> nn.Module:
+    """Load released (``source=True``) or given weights (path / URL; ours or timm/official layout) into ``model``."""
+    from .checkpoints import load_checkpoint
+
+    name = name or getattr(model, "variant", None)
+    sd = load_state_dict(source, name, progress=progress, sha256=sha256)
+    try:
+        return load_checkpoint(model, sd)
+    except (ValueError, RuntimeError) as e:
+        where = RELEASES[name].url if source is True else source
+        raise WeightsError(f"weights from {where} do not fit {name or 'this model'}: {e}") from e
+
+
+__all__ = ["RELEASES", "Release", "WeightsError", "WEIGHTS_DIR_ENV", "released_models", "load_pretrained",
+           "load_state_dict", "hub_cache_path", "sha256_of"]
