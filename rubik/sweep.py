@@ -13,7 +13,8 @@ full TrainConfig it ran with, the metrics ``train()`` returned, start/end time a
 code version (``git describe``), the seed, host, pid and worker. Re-running a sweep skips trials
 with a record, so a killed sweep loses at most the trials in flight; ``status == "failed"``
 records (the trainer raised) are kept with the traceback and are retried only with
-``--retry-failed``.
+``--retry-failed``, except failures of the set-up (``rubik.data.DataError``: data not found or
+unreadable), which the next run retries by itself once the set-up is fixed.
 
 Claims make parallel workers safe without a scheduler: a worker trains a trial only after creating
 its claim file atomically, re-checks that no record appeared meanwhile, and deletes the claim after
@@ -462,10 +463,29 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
             raise TypeError(f"train function returned {type(metrics).__name__}, expected a dict of metrics")
         record.update(status="done", metrics=metrics)
     except Exception as exc:  # a failed trial is a result too; KeyboardInterrupt/SystemExit propagate
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                      setup_error=_is_setup_error(exc))
     record.update(finished=_now(), time_s=round(time.time() - t0, 3))
     atomic_write_json(_record_path(d, tid), record)
     return record
+
+
+def _is_setup_error(exc) -> bool:
+    """A failure of the set-up rather than of the trial (the data not found or unreadable): such a
+    trial is retried by the next run, once the set-up is fixed."""
+    from rubik.data import DataError
+
+    return isinstance(exc, DataError)
+
+
+def _settled(rec, retry_failed: bool) -> bool:
+    """Whether a trial's record ends it: done, or failed on the trial itself (trained again only
+    with ``retry_failed``). A trial that failed on a set-up error is trained again by every run."""
+    if rec is None:
+        return False
+    if rec.get("status") == "done":
+        return True
+    return not (retry_failed or rec.get("setup_error"))
 
 
 def _worker_order(ids, worker, workers, steal):
@@ -518,16 +538,14 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
                 return done_here
             if tid in attempted:  # at most one attempt per trial per run (failed ones too)
                 continue
-            rec = _read_record(d, tid)
-            if rec is not None and (rec.get("status") == "done" or not retry_failed):
+            if _settled(_read_record(d, tid), retry_failed):
                 continue
             claim = try_claim(d, tid, worker, stale_after=stale_after, heartbeat=heartbeat)
             if claim is None:
                 continue
             with claim:
                 claimed_any = True
-                rec = _read_record(d, tid)  # finished by someone between our check and our claim?
-                if rec is not None and (rec.get("status") == "done" or not retry_failed):
+                if _settled(_read_record(d, tid), retry_failed):  # finished by someone between check and claim?
                     continue
                 attempted.add(tid)
                 if on_start is not None:

@@ -57,3 +57,18 @@ def _single_thread_torch():
     torch.set_num_threads(int(os.environ.get("RUBIK_TEST_THREADS", "1")))
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _subprocesses_import_this_checkout():
+    """Jupyter kernels and worker processes started by the tests import ``rubik`` from this checkout
+    (pytest's ``pythonpath`` reaches only this process), not from wherever the venv's editable
+    install points."""
+    root = str(Path(__file__).resolve().parents[1])
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = root + (os.pathsep + old if old else "")
+    yield
+    if old is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = old
