@@ -398,7 +398,7 @@ run.table(lat, "paper_latency_p40")
 run.figure(plots.plot_latency(lat), "fig_paper_latency_p40")"""),
         md("""## Our FLOPs and parameter counts vs the paper's
 Analytic multiply-accumulates of convolutions and linear layers at each model's input size, 1000
-classes (the paper's convention, see FACTS.md)."""),
+classes (the paper's convention: multiply-accumulates of convolutions and linear layers)."""),
         code("""reg = R.registry_table()
 chk = reg.dropna(subset=["paper_flops_m"]).assign(label=lambda x: x.model)
 chk["flops_diff_%"] = 100 * (chk.flops / 1e6 / chk.paper_flops_m - 1)

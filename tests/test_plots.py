@@ -129,6 +129,7 @@ def test_paper_csvs_have_sources_and_match_the_appendix():
         df = pd.read_csv(p)
         assert "source" in df.columns, p.name
         assert df["source"].notna().all() and (df["source"].str.len() > 5).all(), p.name
+        assert not df["source"].str.contains("FACTS").any(), f"{p.name}: cite the paper, not a fact sheet"
     t1 = paper_table("ghostnet_table1").set_index("model")
     assert len(t1) == 19  # appendix Table 1 has 19 rows
     assert t1.loc["GhostNet-A", ["params_m", "flops_m", "top1", "top5"]].tolist() == [11.9, 591, 78.7, 94.2]
