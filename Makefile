@@ -13,7 +13,8 @@ $(VENV)/.installed: pyproject.toml
 	# torch first, pinned: these builds lie on our machines' disk (see README)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m ipykernel install --user --name python3 >/dev/null
+	# a kernel of our own name inside the venv: the user's own Jupyter kernels stay untouched
+	$(PY) -m ipykernel install --sys-prefix --name rubik --display-name "Python (rubik)" >/dev/null
 	touch $@
 
 venv: $(VENV)/.installed

@@ -21,16 +21,16 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from rubik.reproduce import load_preset  # noqa: E402
+from rubik.reproduce import KERNEL_DISPLAY_NAME, KERNEL_NAME, load_preset  # noqa: E402
 
 DEFAULTS = load_preset("cpu")
-DEFAULTS["run_dir"] = "runs/interactive"
+DEFAULTS["run_dir"] = None  # opened by hand: runs/interactive at the repository root (rubik.reproduce.RunDir)
 
 DATA = ["data_dir", "dataset", "train_per_class", "val_per_class", "manifest", "pipeline", "workers", "cache_dir"]
 TRAIN = ["recipe", "epochs", "batch_size", "device", "threads", "processes"]
 COMMON = ["run_dir", "preset"]
 
-SETUP = """\
+_SETUP = """\
 %matplotlib inline
 import warnings
 
@@ -40,8 +40,21 @@ from rubik import reproduce as R
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # text progress bars are fine
 pd.set_option("display.max_columns", 30, "display.width", 160)
-run = R.RunDir(run_dir)
+run = R.RunDir(run_dir){extra}
 run"""
+
+
+def setup(data: str | None = None, needs: tuple[str, str] | None = None) -> str:
+    """The first cell after the parameters. ``data``: the ``required`` argument of
+    ``R.find_data_dir`` (the data is looked up as the CLI does, or the cell stops with one line
+    saying what to set); ``needs``: (path in the run dir, notebook that makes it)."""
+    extra = ""
+    if data is not None:
+        extra += (f"\n# data_dir None: $RUBIK_DATA_DIR, else ../shared/datasets/imagenette beside the repository"
+                  f"\ndata_dir = R.find_data_dir(data_dir, dataset, required={data})")
+    if needs:
+        extra += f"\nrun.require({needs[0]!r}, made_by={needs[1]!r})"
+    return _SETUP.format(extra=extra)
 
 
 def md(text):
@@ -60,10 +73,10 @@ NB01 = dict(
 
 The paper twists EfficientNet-B0's three dials — resolution *r*, depth *d*, width *w* — at random
 and keeps 100 models with FLOPs no larger than the base (Figure 1). Here we draw `n_models` such
-`(r, d, w)` (`rubik.sweep.sample_twists`: ranges, sampling mode and the 32 px floor are documented
+`(r, d, w)` (`rubik.sweep.sample_twists`: ranges, sampling mode and the 24 px floor are documented
 there), add the references (the base and the inversed giant formula B^-1..B^-4), and describe the
 sweep that notebook 02 trains (`rubik.sweep.init_sweep`)."""),
-        code(SETUP),
+        code(setup(data="True")),
         code("""from rubik.sweep import sample_twists
 
 num_classes = R.count_classes(data_dir, manifest)
@@ -109,7 +122,7 @@ NB02 = dict(
 (finished trials are loaded, so a killed run resumes), with a progress bar. On several machines
 or GPUs, run `rubik sweep run DIR --processes N` (or torchrun / SLURM, see `rubik.sweep`) and
 re-run this notebook to collect the results."""),
-        code(SETUP),
+        code(setup(needs=("sweep/sweep.json", "01_sampling"))),
         code("""from rubik.sweep import load_results, run_sweep, sweep_status
 
 sweep_dir = run.path("sweep")
@@ -130,7 +143,8 @@ print(f"{len(done)} finished trials; training time {done.time_s.sum() / 60:.1f} 
 run.table(results.sort_values("flops")[cols + ["status"]], "sweep_results")"""),
         code("""hist = R.sweep_histories(sweep_dir)
 if len(hist):
-    run.figure(plots.plot_training_curves(hist, run="run", max_runs=12), "fig_sweep_curves")"""),
+    run.figure(plots.plot_training_curves(hist, run="run", color_by=results.set_index("id").flops / 1e6),
+               "fig_sweep_curves")"""),
     ],
 )
 
@@ -147,7 +161,7 @@ NB03 = dict(
 * **Dial importance**: at matched FLOPs, does more of a dial buy accuracy?
   (`rubik.frontier.dial_importance`: slope per doubling and partial rank correlation, bootstrap
   intervals). The paper's finding: resolution and depth matter more than width."""),
-        code(SETUP),
+        code(setup(needs=("sweep/sweep.json", "01_sampling and 02_sweep"))),
         code("""from rubik.frontier import dial_importance, pareto_frontier
 from rubik.sweep import load_results
 
@@ -184,7 +198,8 @@ run.figure(plots.plot_dial_scatter(done, y=metric), "fig_dial_scatter")"""),
 
 # --------------------------------------------------------------------------- 04
 NB04 = dict(
-    params=COMMON + ["base", "base_resolution", "metric", "formula_levels", "formula_min_points", "data_dir", "manifest"],
+    params=COMMON + ["base", "base_resolution", "metric", "formula_levels", "formula_min_points", "data_dir", "dataset",
+                     "manifest"],
     cells=[
         md("""# 04 · The tiny formula
 
@@ -193,7 +208,7 @@ Gaussian process regressions of *r* and of *d* against the FLOPs ratio *c* on th
 then follows from the FLOPs constraint, solved against the real, rounded architecture. We derive
 TinyNet-like models at the FLOPs levels of the released TinyNet-A..E and compare them with the
 released TinyNets and the inversed giant formula."""),
-        code(SETUP),
+        code(setup(data="True", needs=("sweep/sweep.json", "01_sampling and 02_sweep"))),
         code("""from rubik.formula import TinyFormula
 from rubik.sweep import load_results
 
@@ -246,7 +261,7 @@ then keeps its r and d and solves w, as the paper's tiny formula does). With `tv
 real, rounded architecture has the tiny model's FLOPs: the nominal phi = -k keeps far more than
 1/2^k of the FLOPs (fixed stem and head). Several seeds; mean ± std. Each seed is a resumable
 sweep under `tiny_vs_giant/seed<k>`."""),
-        code(SETUP),
+        code(setup(data="True")),
         code("""import json
 from rubik.formula import TinyFormula
 from rubik.sweep import load_results
@@ -292,7 +307,7 @@ notebook (1) writes the `torchrun` launch commands with the paper's recipes, (2)
 or trained checkpoints given in `checkpoints` (`{model: path}`; timm-format TinyNet weights load
 directly), and (3) assembles the appendix comparison (GhostNet-A..D, TinyNet-A..E vs baselines)
 from the paper's numbers and whatever results exist."""),
-        code(SETUP),
+        code(setup(data="bool(checkpoints) and not imagenet_dir")),
         code("""models = list(R.TINYNETS) + ["efficientnet_b0", "efficientnet_b0_giant_m4", "ghostnet_a", "ghostnet_100", "resnet50"]
 cmds = R.launch_commands(models, data=imagenet_dir or "/path/to/imagenet", nproc_per_node=nproc_per_node)
 script = run.path("imagenet_launch.sh")
@@ -372,7 +387,7 @@ NB07 = dict(
 Regenerated from the numbers transcribed in `data/paper/*.csv` (each row names its source: the
 paper, its appendix, the official READMEs), with our measured ImageNet points overlaid (orange
 diamonds) where we have them. Nothing here is re-measured except the FLOPs/params check."""),
-        code(SETUP),
+        code(setup()),
         code("""overlay = R.measured_results(results_dir, dataset="imagenet")
 this_run = run.tables / "imagenet_eval.csv"
 if this_run.exists():
@@ -408,7 +423,7 @@ run.table(lat, "paper_latency_p40")
 run.figure(plots.plot_latency(lat), "fig_paper_latency_p40")"""),
         md("""## Our FLOPs and parameter counts vs the paper's
 Analytic multiply-accumulates of convolutions and linear layers at each model's input size, 1000
-classes (the paper's convention, see FACTS.md)."""),
+classes (the paper's convention: multiply-accumulates of convolutions and linear layers)."""),
         code("""reg = R.registry_table()
 chk = reg.dropna(subset=["paper_flops_m"]).assign(label=lambda x: x.model)
 chk["flops_diff_%"] = 100 * (chk.flops / 1e6 / chk.paper_flops_m - 1)
@@ -431,7 +446,8 @@ NOTEBOOKS = {
 
 
 def _param_cell(names):
-    lines = ["# parameters (rubik reproduce passes a preset's values; defaults: the cpu preset)"]
+    lines = ["# parameters (rubik reproduce passes a preset's values; defaults: the cpu preset;",
+             "# run_dir None: runs/interactive at the repository root, or $RUBIK_RUN_DIR)"]
     for n in dict.fromkeys(names):
         if n not in DEFAULTS:
             raise KeyError(f"parameter {n!r} is in no preset (add it to rubik/presets/_base.yaml)")
@@ -442,7 +458,7 @@ def _param_cell(names):
 def build(name, spec) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "kernelspec": {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME, "language": "python"},
         "language_info": {"name": "python"},
     }
     cells = [spec["cells"][0], ("code", _param_cell(spec["params"]))] + spec["cells"][1:]

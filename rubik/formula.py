@@ -4,7 +4,7 @@
 frontier models of a sweep: ``r(c)`` and ``d(c)``, ``c`` = FLOPs / base FLOPs.
 The width then follows from the FLOPs constraint, solved against the real,
 rounded architecture (``rubik.solve_width``), not from ``c = r^2 d w^2``,
-which ignores the fixed stem/head and channel rounding (see FACTS.md).
+which ignores the fixed stem/head and channel rounding (see ``rubik.flops.solve_width``).
 
 Kernel (the paper does not give one): on ``log c``::
 

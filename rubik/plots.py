@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import matplotlib  # the backend is the caller's choice (inline in notebooks, Agg in tests)
+import matplotlib.cm
 import matplotlib.colors
+import matplotlib.text
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -30,7 +32,7 @@ __all__ = [
     "plot_sampling", "plot_flops_histogram", "plot_frontier", "plot_frontier_dials",
     "plot_dial_importance", "plot_dial_scatter", "plot_formula_fit", "plot_accuracy_vs_flops",
     "plot_tiny_vs_giant", "plot_latency", "plot_latency_frontier", "plot_flops_check", "plot_training_curves",
-    "plot_schedule_sensitivity", "plot_dial_ladders",
+    "plot_schedule_sensitivity", "plot_dial_ladders", "place_labels", "text_overlaps",
 ]
 
 COLORS = {
@@ -91,15 +93,29 @@ def _percent(s: pd.Series) -> pd.Series:
 
 
 def _log_flops_axis(ax, axis="x"):
-    """Log scale with plain-number tick labels (10, 20, 50, 100, 200...)."""
+    """Log scale with plain-number tick labels (10, 20, 50, 100, 200...), as many as the axis
+    has room for: the labels of neighbouring ticks never touch."""
     set_scale = ax.set_xscale if axis == "x" else ax.set_yscale
     a = ax.xaxis if axis == "x" else ax.yaxis
     set_scale("log")
     lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
-    narrow = lo > 0 and hi / lo < 30  # less than ~1.5 decades: more ticks
-    a.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if narrow else (1.0, 2.0, 5.0)))
+    w, h = ax.get_position().size * ax.figure.get_size_inches()
+    per_decade = (w if axis == "x" else h) / max(abs(math.log10(hi / lo)), 1e-3) if lo > 0 and hi > 0 else 0
+    # the closest pair of ticks of each set is this many decades apart: keep >= ~0.45 inch
+    for subs, gap in (((1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0), 0.097), ((1.0, 1.5, 2.0, 3.0, 5.0, 7.0), 0.146),
+                      ((1.0, 2.0, 3.0, 5.0), 0.176), ((1.0, 2.0, 5.0), 0.30), ((1.0,), 1.0)):
+        if per_decade * gap >= 0.45:
+            break
+    a.set_major_locator(LogLocator(base=10, subs=subs))
     a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     a.set_minor_formatter(NullFormatter())
+
+
+def _plain_ticks(cb):
+    """A colour bar with plain-number tick labels (``20``, not ``2 x 10^1``)."""
+    cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    cb.ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:e}"[0] in "25" else ""))
+    return cb
 
 
 def _new(figsize=(6.4, 4.4), **kw):
@@ -108,11 +124,182 @@ def _new(figsize=(6.4, 4.4), **kw):
 
 
 def _annotate(ax, xs, ys, labels, fontsize=7, color="0.2", offset=(4, 3)):
+    """Label points; ``place_labels`` later moves each label to a free spot around its point
+    (a thin leader line joins the labels that end up further away)."""
     for x, y, t in zip(xs, ys, labels):
         if t is None or (isinstance(t, float) and math.isnan(t)) or not np.isfinite([x, y]).all():
             continue
-        ax.annotate(str(t), (x, y), textcoords="offset points", xytext=offset,
-                    fontsize=fontsize, color=color)
+        a = ax.annotate(str(t), (x, y), textcoords="offset points", xytext=offset, fontsize=fontsize, color=color,
+                        arrowprops=dict(arrowstyle="-", lw=0.5, color=color, alpha=0.7, shrinkA=0, shrinkB=2))
+        a.arrow_patch.set_visible(False)
+        a._rubik_point_label = True
+
+
+# where a label may go around its point: (dx, dy) in points, its alignment, and how much further
+# away it is (the rings further out cost more and get a leader line); nearest first
+_NEAR = [((4, 3), "left", "bottom"), ((4, -3), "left", "top"), ((-4, 3), "right", "bottom"),
+         ((-4, -3), "right", "top"), ((0, 6), "center", "bottom"), ((0, -6), "center", "top"),
+         ((7, 0), "left", "center"), ((-7, 0), "right", "center")]
+_SPOTS = [(xy, ha, va, 0) for xy, ha, va in _NEAR] + [
+    ((dx * k, dy * k), ha, va, ring) for ring, k in ((1, 3.0), (2, 5.0)) for (dx, dy), ha, va in _NEAR]
+_RELPOS = {"left": 0.0, "center": 0.5, "right": 1.0, "bottom": 0.0, "top": 1.0}
+
+
+def _box(t, renderer):
+    """The window extent of the text itself (an annotation's extent also covers its leader line)."""
+    if isinstance(t, matplotlib.text.Annotation):
+        t.update_positions(renderer)
+    return matplotlib.text.Text.get_window_extent(t, renderer)
+
+
+def _text_boxes(fig, renderer, skip=()):
+    """Window extents of the fixed texts of ``fig`` (ticks, axis labels, titles, legends), and
+    of the legend frames."""
+    boxes = []
+    for t in _figure_texts(fig, renderer):
+        if t not in skip:
+            boxes.append(_box(t, renderer))
+    for leg in [ax.get_legend() for ax in fig.axes] + list(fig.legends):
+        if leg is not None and leg.get_visible():
+            boxes.append(leg.get_window_extent(renderer))
+    return boxes
+
+
+def _marks(ax):
+    """What a label should not cover, in display coordinates: the markers and scatter points,
+    and points every few pixels along the lines."""
+    markers, lines = [], []
+    for line in ax.get_lines():
+        if not line.get_visible():
+            continue
+        xy = line.get_transform().transform(np.asarray(line.get_xydata(), float))
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if line.get_linestyle() not in ("None", "", " ", "none") and len(xy) > 1:
+            for a, b in zip(xy[:-1], xy[1:]):
+                n = max(2, int(np.hypot(*(b - a)) / 3))
+                lines.append(a + np.linspace(0, 1, n)[:, None] * (b - a))
+        if line.get_marker() not in (None, "None", "", " ", "none"):
+            markers.append(xy)
+    for coll in ax.collections:
+        off = coll.get_offsets()
+        if len(off) and coll.get_visible():
+            markers.append(coll.get_offset_transform().transform(np.asarray(off, float)))
+
+    def stack(parts):
+        parts = [p for p in parts if len(p)]
+        return np.vstack(parts) if parts else np.zeros((0, 2))
+
+    return stack(markers), stack(lines)
+
+
+def _set_spot(a, spot):
+    (dx, dy), ha, va, ring = spot
+    a.set_position((dx, dy))
+    a.set_horizontalalignment(ha)
+    a.set_verticalalignment(va)
+    if getattr(a, "arrow_patch", None) is not None:
+        a.arrowprops["relpos"] = (_RELPOS[ha], _RELPOS[va])   # the leader starts at the corner nearest the point
+        a.arrow_patch.set_visible(ring > 0)
+
+
+def place_labels(fig, passes: int = 2):
+    """Move every point label (``_annotate``) to the nearest spot around its point where it
+    covers no other text and no legend, as few markers and lines as possible, and stays inside
+    the axes; greedy, in drawing order. Needs a draw (text sizes are known only then); run twice
+    because the layout engine may shift the axes after the labels move."""
+    for _ in range(passes):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            labels = [t for t in ax.texts if getattr(t, "_rubik_point_label", False) and t.get_visible()]
+            if not labels:
+                continue
+            fixed = _text_boxes(fig, renderer, skip=set(labels))
+            markers, lines = _marks(ax)
+            frame = ax.get_window_extent(renderer)
+            placed = []
+            anchors = np.array([ax.transData.transform(t.xy) for t in labels])
+            for a, own in zip(labels, anchors):
+                others = markers[np.hypot(*(markers - own).T) > 1.0] if len(markers) else markers
+                rivals = anchors[np.hypot(*(anchors - own).T) > 1.0]   # other labelled points
+                best = None
+                for i, spot in enumerate(_SPOTS):
+                    _set_spot(a, spot)
+                    bb = _box(a, renderer)
+                    grown = bb.padded(1.5 * renderer.points_to_pixels(1.0))
+                    score = 100 * sum(grown.overlaps(b) for b in placed + fixed)
+                    score += 10 * _count_inside(others, grown) + 3 * _count_inside(lines, grown)
+                    if len(rivals) and _box_distance(rivals, bb).min() < _box_distance(own[None], bb)[0]:
+                        score += 20   # nearer another labelled point than its own: it would read as that one's
+                    if not (frame.x0 <= bb.x0 and bb.x1 <= frame.x1 and frame.y0 <= bb.y0 and bb.y1 <= frame.y1):
+                        score += 30
+                    score += 8 * spot[3] + 0.01 * i   # nearer spots first
+                    if best is None or score < best[0]:
+                        best = (score, spot)
+                    if score < 1:
+                        break
+                _set_spot(a, best[1])
+                placed.append(_box(a, renderer))
+    return fig
+
+
+def _box_distance(points, bbox):
+    """Distance of each point to ``bbox`` (0 inside)."""
+    dx = np.maximum(np.maximum(bbox.x0 - points[:, 0], points[:, 0] - bbox.x1), 0)
+    dy = np.maximum(np.maximum(bbox.y0 - points[:, 1], points[:, 1] - bbox.y1), 0)
+    return np.hypot(dx, dy)
+
+
+def _count_inside(points, bbox) -> int:
+    if not len(points):
+        return 0
+    return int(((points[:, 0] > bbox.x0) & (points[:, 0] < bbox.x1)
+                & (points[:, 1] > bbox.y0) & (points[:, 1] < bbox.y1)).sum())
+
+
+def _figure_texts(fig, renderer):
+    """The drawn, non-empty texts of ``fig``: texts and annotations of every axes, tick labels,
+    axis labels, titles, legend entries, figure texts."""
+    out = []
+    for ax in fig.axes:
+        out += list(ax.texts)
+        for axis, k in ((ax.xaxis, 0), (ax.yaxis, 1)):   # the tick labels drawn: those inside the view
+            lo, hi = sorted(axis.get_view_interval())
+            eps = 1e-9 * (abs(lo) + abs(hi))
+            out += [t for t in axis.get_ticklabels(which="both") if lo - eps <= t.get_position()[k] <= hi + eps]
+            out.append(axis.label)
+        out += [ax.title, ax._left_title, ax._right_title]
+        if ax.get_legend() is not None:
+            out += list(ax.get_legend().get_texts()) + [ax.get_legend().get_title()]
+    for leg in fig.legends:
+        out += list(leg.get_texts()) + [leg.get_title()]
+    out += list(fig.texts) + [t for t in (fig._suptitle, fig._supxlabel, fig._supylabel) if t is not None]
+    keep = []
+    for t in dict.fromkeys(out):   # once each (the suptitle is also one of fig.texts)
+        if not t.get_visible() or not t.get_text().strip():
+            continue
+        if isinstance(t, matplotlib.text.Annotation) and not t._check_xy(renderer):
+            continue   # an annotation whose point is outside the axes is not drawn
+        bb = _box(t, renderer)
+        if bb.width > 0 and bb.height > 0 and np.isfinite([bb.x0, bb.y0, bb.x1, bb.y1]).all():
+            keep.append(t)
+    return keep
+
+
+def text_overlaps(fig, tolerance: float = 0.5) -> list[tuple[str, str]]:
+    """Pairs of texts of ``fig`` that overlap once drawn (point labels, tick labels, axis labels,
+    titles, legend entries), as ``(text, text)``; empty for a clean figure. ``tolerance``: pixels
+    two boxes may share (glyph boxes that merely touch are fine)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = _figure_texts(fig, renderer)
+    boxes = [_box(t, renderer).padded(-tolerance) for t in texts]
+    hits = []
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            if boxes[i].overlaps(boxes[j]):
+                hits.append((texts[i].get_text(), texts[j].get_text()))
+    return hits
 
 
 # --------------------------------------------------------------------------- output
@@ -189,11 +376,11 @@ def plot_sampling(df: pd.DataFrame, color_by: str = "flops", references: pd.Data
         ax.grid(alpha=0.3)
     if references is not None and len(references):
         axes[0].legend(loc="best", fontsize=8)
-    cb = fig.colorbar(sc, ax=axes, shrink=0.9, pad=0.01)
+    cb = _plain_ticks(fig.colorbar(sc, ax=axes, shrink=0.9, pad=0.01))
     cb.set_label("FLOPs (M)" if color_by == "flops" else color_by)
     if title:
         fig.suptitle(f"{title} — n = {len(df)}")
-    return fig
+    return place_labels(fig)
 
 
 def plot_flops_histogram(df: pd.DataFrame, reference_flops: float | None = None, bins: int = 20,
@@ -215,6 +402,7 @@ def plot_flops_histogram(df: pd.DataFrame, reference_flops: float | None = None,
     _log_flops_axis(ax)
     ax.set_xlabel("FLOPs (M, log scale)")
     ax.set_ylabel("number of models")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         ax.set_title(f"{title} (n = {len(f)})")
     ax.grid(alpha=0.3, axis="y")
@@ -259,7 +447,7 @@ def plot_frontier(results: pd.DataFrame, frontier: pd.DataFrame | None = None,
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="best")
     ax.set_title(title or "Accuracy vs FLOPs of models twisted from EfficientNet-B0")
-    return fig
+    return place_labels(fig)
 
 
 def plot_frontier_dials(frontier: pd.DataFrame, giant: pd.DataFrame | None = None,
@@ -335,13 +523,11 @@ def plot_dial_scatter(results: pd.DataFrame, y: str | None = None, residual: str
     for ax, dial in zip(axes, "rdw"):
         sc = ax.scatter(results[col(results, dial)], results[yc], c=c, cmap="viridis", s=18,
                         norm=matplotlib.colors.LogNorm() if (c > 0).all() else None)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        _log_flops_axis(ax)   # plain-number ticks that leave room for their labels
         ax.set_xlabel(DIAL_NAMES[dial] + " (log scale)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("top-1 residual at fixed FLOPs (pp)" if residual else "top-1 accuracy (%)")
-    fig.colorbar(sc, ax=axes, shrink=0.9, pad=0.01).set_label("FLOPs (M)")
+    _plain_ticks(fig.colorbar(sc, ax=axes, shrink=0.9, pad=0.01)).set_label("FLOPs (M)")
     if title:
         fig.suptitle(title)
     return fig
@@ -393,7 +579,7 @@ def plot_formula_fit(curve: pd.DataFrame, points: pd.DataFrame | None = None,
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
-    return fig
+    return place_labels(fig)
 
 
 # --------------------------------------------------------------------------- comparisons
@@ -444,7 +630,7 @@ def plot_accuracy_vs_flops(df: pd.DataFrame, group: str = "family", y: str | Non
     ax.legend(fontsize=7, loc="lower right")
     if title:
         ax.set_title(title)
-    return fig
+    return place_labels(fig)
 
 
 def plot_tiny_vs_giant(runs: pd.DataFrame, group: str = "family", x: str | None = None,
@@ -543,7 +729,7 @@ def plot_flops_check(df: pd.DataFrame, paper: str = "paper_flops", ours: str = "
     d = df.dropna(subset=[paper, ours])
     px, oy = mflops(d, paper), mflops(d, ours)
     fig, ax = _new((5.2, 4.8))
-    lo, hi = min(px.min(), oy.min()) * 0.8, max(px.max(), oy.max()) * 1.25
+    lo, hi = min(px.min(), oy.min()) * 0.6, max(px.max(), oy.max()) * 1.3   # room for the labels
     ax.plot([lo, hi], [lo, hi], "--", color="0.5", lw=1, label="y = x")
     ax.scatter(px, oy, color=COLORS["ours"], edgecolors="k", linewidths=0.5, zorder=3, label="models")
     if label in d:
@@ -558,12 +744,17 @@ def plot_flops_check(df: pd.DataFrame, paper: str = "paper_flops", ours: str = "
     ax.legend(fontsize=8, loc="upper left")
     if title:
         ax.set_title(title)
-    return fig
+    return place_labels(fig)
 
 
 def plot_training_curves(history: pd.DataFrame, run: str = "run", x: str = "epoch", y: str | None = None,
-                         max_runs: int = 12, title: str | None = None):
-    """Per-epoch curves, one line per run (at most ``max_runs``).
+                         color_by: pd.Series | dict | None = None, color_label: str = "FLOPs (M)",
+                         max_runs: int | None = None, title: str | None = None):
+    """Per-epoch curves, one line per run (the first ``max_runs``; default all).
+
+    ``color_by``: a value per run (``{run: FLOPs}``, e.g. ``results.set_index("id").flops / 1e6``):
+    the lines take a colour of a (log) colour map with a colour bar, which reads for any number
+    of runs; without it, distinct colours and a legend (up to 10 runs).
 
     ``y=None`` picks validation top-1 when some run was evaluated at two epochs or more, and the
     training loss otherwise: a budget that evaluates once, at the end, leaves one top-1 point per
@@ -573,22 +764,37 @@ def plot_training_curves(history: pd.DataFrame, run: str = "run", x: str = "epoc
         evaluated = history.groupby(run)["top1"].count().max() if "top1" in history else 0
         y = "top1" if evaluated > 1 or "train_loss" not in history else "train_loss"
     is_accuracy = y in ("top1", "top5", "ema_top1", "ema_top5")
+    runs = list(history.dropna(subset=[y]).groupby(run, sort=False))[:max_runs]
+    if color_by is None and len(runs) > len(_CYCLE):
+        raise ValueError(f"{len(runs)} runs but {len(_CYCLE)} distinct colours: pass color_by (a value per run)")
     fig, ax = _new()
-    for i, (name, sub) in enumerate(history.dropna(subset=[y]).groupby(run, sort=False)):
-        if i >= max_runs:
-            break
-        values = _percent(sub[y]) if is_accuracy else sub[y]
-        ax.plot(sub[x], values, "-o", ms=3, lw=1, label=str(name), color=_CYCLE[i % len(_CYCLE)])
+    values = None
+    if color_by is not None:
+        values = pd.Series(color_by, dtype=float)
+        v = values.reindex([name for name, _ in runs]).dropna()
+        norm = (matplotlib.colors.LogNorm if len(v) and (v > 0).all() else matplotlib.colors.Normalize)(
+            vmin=v.min() if len(v) else 0, vmax=v.max() if len(v) else 1)
+        cmap = plt.get_cmap("viridis")
+    for i, (name, sub) in enumerate(runs):
+        ys = _percent(sub[y]) if is_accuracy else sub[y]
+        if values is None:
+            color = _CYCLE[i]
+        else:
+            color = cmap(norm(values[name])) if name in values.index and np.isfinite(values[name]) else "0.6"
+        ax.plot(sub[x], ys, "-o", ms=3, lw=1, label=str(name), color=color)
     ax.set_xlabel(x)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"{y.replace('_', '-')} accuracy (%)" if is_accuracy else y.replace("_", " "))
     ax.grid(alpha=0.3)
-    if history[run].nunique() <= max_runs:
+    if values is not None:
+        sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
+        _plain_ticks(fig.colorbar(sm, ax=ax, pad=0.01)).set_label(color_label)
+    elif runs:
         ax.legend(fontsize=6, ncol=2)
     if title is None:
         title = "Validation accuracy per epoch" if is_accuracy else f"{y.replace('_', ' ').capitalize()} per epoch"
     if title:
-        ax.set_title(title)
+        ax.set_title(title + (f" ({len(runs)} runs)" if values is not None else ""))
     return fig
 
 

@@ -37,12 +37,24 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 PAPER_DIR = REPO_ROOT / "data" / "paper"
 RESULTS_DIR = REPO_ROOT / "data" / "results"
 DATA_ENV = "RUBIK_DATA_DIR"
+# the Jupyter kernel the notebooks run in: this project's Python, registered inside its own
+# environment (`ipykernel install --sys-prefix`), so the user's own kernels stay untouched
+KERNEL_NAME = "rubik"
+KERNEL_DISPLAY_NAME = "Python (rubik)"
 # parameters every notebook may receive from the runner (besides the preset's keys)
 RUN_KEYS = ("preset", "run_dir")
 
 
+# data a notebook opened by hand falls back to: the Makefile's default, beside the repository
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "datasets" / "imagenette"
+RUN_DIR_ENV = "RUBIK_RUN_DIR"   # run directory of notebooks opened by hand (default: runs/interactive)
+
+
 class ReproduceError(UserError, RuntimeError):
     """A user-facing error (bad preset, missing data, failing notebook)."""
+
+    def _render_traceback_(self):  # IPython/Jupyter show the one line, not a traceback
+        return [f"{type(self).__name__}: {self}"]
 
 
 # =========================================================================== presets
@@ -323,6 +335,27 @@ def resolve_data(cfg: dict, data: str | None, run_dir: Path) -> dict:
     return cfg
 
 
+def find_data_dir(data_dir=None, dataset: str = "imagenette", *, required: bool = True) -> str | None:
+    """The data root of a notebook opened by hand, found as the command line finds it: ``data_dir``
+    (the parameters cell), else ``$RUBIK_DATA_DIR``, else the Makefile's default
+    ``../shared/datasets/imagenette`` beside the repository (Imagenette only). Returns the resolved
+    root; when there is none, ``None`` if not ``required``, else a one-line error saying what to set."""
+    from rubik.data import DataConfig, DataError, resolve_root
+
+    root = data_dir or os.environ.get(DATA_ENV)
+    if not root and dataset == "imagenette" and DEFAULT_DATA_DIR.is_dir():
+        root = str(DEFAULT_DATA_DIR)
+    if not root:
+        if not required:
+            return None
+        raise ReproduceError(f"no data for dataset {dataset!r}: set data_dir in the parameters cell, or {DATA_ENV} "
+                             f"(`%env {DATA_ENV}=/path/to/{dataset}`), to an ImageFolder root with train/ and val/")
+    try:
+        return str(resolve_root(DataConfig(root=str(root), name=dataset)).resolve())
+    except DataError as e:
+        raise ReproduceError(f"{e} (set data_dir in the parameters cell, or {DATA_ENV})") from None
+
+
 def make_synthetic_imagefolder(root, classes: int = 4, train_per_class: int = 16, val_per_class: int = 8,
                                size: int = 32, seed: int = 0) -> Path:
     """A tiny learnable ImageFolder (``train/``, ``val/``): each class is a colour
@@ -363,6 +396,28 @@ def make_synthetic_imagefolder(root, classes: int = 4, train_per_class: int = 16
 
 
 # =========================================================================== runner
+
+def ensure_kernel(name: str = KERNEL_NAME, echo: Callable[[str], Any] = print) -> str:
+    """The name of the Jupyter kernel to run the notebooks in. ``name`` when it is registered;
+    otherwise this Python is registered under that name inside its own environment (what ``make
+    venv`` does: ``ipykernel install --sys-prefix``), never in the user-wide Jupyter folders."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+        return name
+    except NoSuchKernel:
+        pass
+    if name != KERNEL_NAME or sys.prefix == sys.base_prefix:  # not ours to register, or no venv to put it in
+        raise ReproduceError(f"no Jupyter kernel {name!r}: register this Python with `{sys.executable} -m "
+                             f"ipykernel install --sys-prefix --name {name}` (inside a virtual environment), "
+                             f"or pass --kernel NAME")
+    from ipykernel.kernelspec import install
+
+    path = install(kernel_name=name, display_name=KERNEL_DISPLAY_NAME, prefix=sys.prefix)
+    echo(f"registered the Jupyter kernel {name!r} (this Python) in {path}")
+    return name
+
 
 def _fmt_s(s: float) -> str:
     return f"{s:.1f} s" if s < 90 else f"{s / 60:.1f} min"
@@ -421,6 +476,7 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
     import papermill as pm
 
     cfg = load_preset(preset, overrides)
+    kernel = ensure_kernel(kernel or KERNEL_NAME, echo=echo)
     run_dir = Path(out_dir or Path("runs") / cfg["preset"]).resolve()
     notebooks = select_notebooks(list_notebooks(notebooks_dir), start=start, only=only)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -461,12 +517,13 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
             except pm.PapermillExecutionError as e:
                 err = f"cell {e.cell_index + 1 if isinstance(e.cell_index, int) else '?'}: {e.ename}: {e.evalue}"
                 if e.ename == "ModuleNotFoundError" and "rubik" in str(e.evalue):
-                    err += (f" (the kernel runs another Python than {sys.executable}: register this one with "
-                            f"`{sys.executable} -m ipykernel install --user --name python3`, or pass --kernel NAME)")
+                    err += (f" (the kernel {kernel!r} runs another Python than {sys.executable}: register this "
+                            f"one with `{sys.executable} -m ipykernel install --sys-prefix --name {KERNEL_NAME}`, "
+                            f"or pass --kernel NAME)")
             except Exception as e:  # kernel missing, timeout, bad notebook...
                 hint = ""
                 if type(e).__name__ == "NoSuchKernel":
-                    hint = " (install one: python -m ipykernel install --user --name python3)"
+                    hint = f" (install one: {sys.executable} -m ipykernel install --sys-prefix --name {kernel})"
                 err = f"{type(e).__name__}: {e}{hint}"
             if err:
                 lf.write(f"\n# FAILED: {err}\n")
@@ -518,7 +575,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("-p", "--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
                         help="override a preset parameter (value parsed as YAML); repeatable")
     parser.add_argument("--out", default=None, help="run directory (default: runs/<preset>)")
-    parser.add_argument("--kernel", default=None, help="Jupyter kernel (default: the notebooks' python3)")
+    parser.add_argument("--kernel", default=None, help=f"Jupyter kernel (default: {KERNEL_NAME!r}, this Python, registered in its "
+                        f"environment on first use)")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     parser.add_argument("--list", action="store_true", help="list presets and notebooks, then exit")
     parser.add_argument("--show", action="store_true", help="print the resolved parameters, then exit")
@@ -551,7 +609,8 @@ class RunDir:
     """
 
     def __init__(self, run_dir: str | os.PathLike | None = None):
-        self.root = Path(run_dir or Path("runs") / "interactive").resolve()
+        # a notebook opened by hand (run_dir None) writes under the repository's ignored runs/
+        self.root = Path(run_dir or os.environ.get(RUN_DIR_ENV) or REPO_ROOT / "runs" / "interactive").resolve()
         self.figures = self.root / "figures"
         self.tables = self.root / "tables"
         for d in (self.root, self.figures, self.tables):
@@ -560,6 +619,13 @@ class RunDir:
     def path(self, *parts) -> Path:
         p = self.root.joinpath(*parts)
         p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def require(self, *parts, made_by: str) -> Path:
+        """``root/parts``, or a one-line error naming the notebook that makes it."""
+        p = self.root.joinpath(*parts)
+        if not p.exists():
+            raise ReproduceError(f"{p} does not exist: run notebook {made_by} first (with the same run_dir)")
         return p
 
     def figure(self, fig, name: str, show: bool = True):
@@ -665,7 +731,7 @@ def pretty(name) -> str:
 
 def count_classes(data_dir, manifest=None) -> int:
     """Number of classes: the ImageNet-100 ``manifest``'s, else the class folders under
-    ``data_dir/train`` (1000 if unknown)."""
+    ``data_dir/train`` (1000, said in a printed note, if there are none)."""
     if manifest:
         return len(json.loads(Path(manifest).read_text())["classes"])
     train = Path(data_dir or "") / "train"
@@ -673,6 +739,8 @@ def count_classes(data_dir, manifest=None) -> int:
         n = sum(1 for p in train.iterdir() if p.is_dir())
         if n:
             return n
+    print(f"note: no class folders under {str(train) if data_dir else 'data_dir (None)'}: FLOPs and params "
+          f"are counted for a 1000-class head")
     return 1000
 
 
@@ -761,12 +829,20 @@ def pareto_layers(df, x="flops", y="top1", min_points: int = 3):
 
 def frontier_gap(frontier, others, x="flops", y="top1"):
     """For each model in ``others`` (e.g. the giant formula): the frontier's accuracy
-    interpolated (in log FLOPs) at its FLOPs, and the gap frontier - model."""
+    interpolated (in log FLOPs) at its FLOPs, and the gap frontier - model; ``note`` says why
+    they are blank (the model's FLOPs lie outside the frontier's range: no extrapolation)."""
+    import numpy as np
+
     from rubik.frontier import frontier_at
 
     out = others[[c for c in ("id", "name", x, y) if c in others]].copy()
     out["frontier_" + y] = frontier_at(frontier, out[x].to_numpy(), x, y)
     out["gap"] = out["frontier_" + y] - out[y]
+    lo, hi = float(frontier[x].min()), float(frontier[x].max())
+    xs = out[x].astype(float).to_numpy()
+    out["note"] = np.where(xs < lo, f"fewer FLOPs than any frontier model ({lo / 1e6:.3g}-{hi / 1e6:.3g}M)",
+                           np.where(xs > hi, f"more FLOPs than any frontier model "
+                                                   f"({lo / 1e6:.3g}-{hi / 1e6:.3g}M)", ""))
     return out
 
 

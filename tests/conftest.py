@@ -74,3 +74,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _subprocesses_import_this_checkout():
+    """Jupyter kernels and worker processes started by the tests import ``rubik`` from this checkout
+    (pytest's ``pythonpath`` reaches only this process), not from wherever the venv's editable
+    install points."""
+    root = str(Path(__file__).resolve().parents[1])
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = root + (os.pathsep + old if old else "")
+    yield
+    if old is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = old

@@ -8,7 +8,7 @@ from rubik.flops import analytic_flops, analytic_params, count_flops, count_para
 from rubik.models import create_model, get_model_spec, list_models
 from rubik.models.efficientnet import efficientnet_plan
 
-# Paper FLOPs (FACTS.md, appendix Table 1), millions of MACs
+# Paper FLOPs (data/paper/models.csv: the paper and appendix Table 1), millions of MACs
 PAPER_FLOPS_M = {"efficientnet_b0": 387, "tinynet_a": 339, "tinynet_b": 202, "tinynet_c": 100, "tinynet_d": 52,
                  "tinynet_e": 24, "ghostnet_100": 141, "ghostnet_a": 591}
 
@@ -100,7 +100,7 @@ def test_solve_width_reproduces_released_channels(name):
     # with the released architecture's exact FLOPs as target, the solver finds it (all four)
     exact = analytic_flops("efficientnet_b0", (r, d, w_released))
     assert efficientnet_plan((r, d, solve_width("efficientnet_b0", r, d, exact))) == released
-    # the naive formula is far off (FACTS.md): B 0.82, C 0.67, D 0.65, E 0.68
+    # the naive formula is far off: B 0.82, C 0.67, D 0.65, E 0.68
     naive = (target / analytic_flops("efficientnet_b0") / (r * r * d)) ** 0.5
     assert abs(naive - w_released) > abs(w - w_released)
 

@@ -13,14 +13,14 @@ from rubik.models.resnet import resnet_plan
 
 timm = pytest.importorskip("timm")
 
-TINYNETS = {  # FACTS.md: (r, w, d)
+TINYNETS = {  # timm _gen_tinynet / the official tinynet_pytorch: (r, w, d)
     "tinynet_a": (0.86, 1.0, 1.2),
     "tinynet_b": (0.84, 0.75, 1.1),
     "tinynet_c": (0.825, 0.54, 0.85),
     "tinynet_d": (0.68, 0.54, 0.695),
     "tinynet_e": (0.475, 0.51, 0.6),
 }
-# FACTS.md: repeats / stage channels derived from the TinyNet rules
+# repeats / stage channels derived from the TinyNet rules (timm _gen_tinynet)
 TINYNET_ARCH = {
     "tinynet_a": ((1, 2, 2, 4, 4, 5, 1), (16, 24, 40, 80, 112, 192, 320)),
     "tinynet_b": ((1, 2, 2, 3, 3, 4, 1), (16, 24, 32, 64, 88, 144, 240)),
@@ -89,7 +89,7 @@ def test_efficientnet_rules_match_reference_b_series():
 def test_ghostnet_100_matches_timm():
     for name in ["ghostnet_100", "ghostnet_050", "ghostnet_130"]:
         assert nparams(create_model(name)) == nparams(timm.create_model(name)), name
-    assert nparams(create_model("ghostnet_100")) == pytest.approx(5.18e6, rel=0.001)  # FACTS.md
+    assert nparams(create_model("ghostnet_100")) == pytest.approx(5.18e6, rel=0.001)  # timm ghostnet_100
 
 
 def test_ghostnet_a_is_table_2():

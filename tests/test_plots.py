@@ -129,6 +129,7 @@ def test_paper_csvs_have_sources_and_match_the_appendix():
         df = pd.read_csv(p)
         assert "source" in df.columns, p.name
         assert df["source"].notna().all() and (df["source"].str.len() > 5).all(), p.name
+        assert not df["source"].str.contains("FACTS").any(), f"{p.name}: cite the paper, not a fact sheet"
     t1 = paper_table("ghostnet_table1").set_index("model")
     assert len(t1) == 19  # appendix Table 1 has 19 rows
     assert t1.loc["GhostNet-A", ["params_m", "flops_m", "top1", "top5"]].tolist() == [11.9, 591, 78.7, 94.2]
@@ -137,3 +138,86 @@ def test_paper_csvs_have_sources_and_match_the_appendix():
     lat = paper_table("latency_p40").set_index("name")["latency_ms"]
     assert lat.to_dict() == {"EfficientNet-B0": 99.85, "TinyNet-A": 81.30, "TinyNet-E": 9.18,
                              "EfficientNet-B^-4": 11.54}
+
+
+# ----------------------------------------------------------------------------- labels that do not collide
+
+def every_figure():
+    """Every figure the presets write (the notebooks' calls), on the paper's CSVs and on a
+    synthetic 17-model sweep like the cpu preset's: ``{name: Figure}``."""
+    from rubik import reproduce as R
+    from rubik.formula import TinyFormula
+    from rubik.frontier import dial_importance, pareto_frontier
+    from rubik.sweep import sample_twists
+
+    samples = R.label_trials(sample_twists(12, "efficientnet_b0", seed=0, mode="stratified",
+                                           base_resolution=64, num_classes=10))
+    rng = np.random.default_rng(0)
+    done = samples.assign(top1=25 + 4 * np.log2(samples.flops_ratio) + rng.normal(0, 2, len(samples)),
+                          time_s=60.0)
+    random, giant = done[done.kind == "random"], done[done.kind == "giant"]
+    frontier = pareto_frontier(random, x="flops", y="top1")
+    figs = {"fig_sampling_rdw": plots.plot_sampling(random, references=samples[samples.kind != "random"]),
+            "fig_sampling_flops_hist": plots.plot_flops_histogram(random, reference_flops=float(
+                samples.loc[samples.kind == "base", "flops"].iloc[0]))}
+    hist = pd.DataFrame([dict(run=i, epoch=e, top1=10 + e * f * 5) for i, f in zip(done.id, done.flops_ratio)
+                         for e in range(1, 7)])
+    figs["fig_sweep_curves"] = plots.plot_training_curves(hist, color_by=done.set_index("id").flops / 1e6)
+    figs["fig1_frontier"] = plots.plot_frontier(random, frontier, giant=giant, references=done[done.kind == "base"])
+    figs["fig3_frontier_dials"] = plots.plot_frontier_dials(frontier, giant=giant)
+    figs["fig_dial_importance"] = plots.plot_dial_importance(dial_importance(done, n_boot=20))
+    figs["fig_dial_scatter"] = plots.plot_dial_scatter(done)
+    formula = TinyFormula(base_resolution=64, num_classes=10).fit(R.pareto_layers(random, min_points=4))
+    refs = R.reference_dials()
+    curve = R.formula_curve(formula, c_min=refs.c.min(), c_max=1.0, n=12)
+    figs["fig_tiny_formula_gpr"] = plots.plot_formula_fit(curve, frontier.rename(columns={"flops_ratio": "c"}),
+                                                          marks=refs)
+    family = R.derive_levels(formula, dict(zip(R.TINYNETS, refs.c[:5].clip(upper=1.0))), base_resolution=224)
+    figs["fig_tiny_formula_dials"] = plots.plot_frontier_dials(
+        family[family.kind == "tiny"], label="our tiny formula", giant=refs[refs.family == "inversed giant formula"],
+        tiny=refs[refs.family == "TinyNet (released)"])
+    runs = pd.DataFrame([dict(family=R.TVG_LABELS[f], level=lv, flops=fl * 1e6, top1=30 + lv + s, seed=s)
+                         for f in ("tiny", "giant") for lv, fl in ((1, 20), (3, 9)) for s in range(2)])
+    figs["fig_tiny_vs_giant"] = plots.plot_tiny_vs_giant(runs)
+    main, t1 = R.paper_comparison(), paper_table("ghostnet_table1")
+    figs["fig_paper_tinynet_imagenet"] = plots.plot_accuracy_vs_flops(
+        main, group="family", label="model", highlight=["TinyNet (tiny formula)"])
+    figs["fig_paper_appendix_ghostnet"] = plots.plot_accuracy_vs_flops(
+        t1, group="family", label="model", highlight=["GhostNet (tiny formula)"],
+        label_groups=["GhostNet (tiny formula)", "GhostNet (width)", "MobileNetV3", "EfficientNet"])
+    figs["fig_paper_latency_p40"] = plots.plot_latency(paper_table("latency_p40"))
+    chk = R.registry_table().dropna(subset=["paper_flops_m"]).assign(label=lambda x: x.model)
+    figs["fig_flops_check"] = plots.plot_flops_check(chk, paper="paper_flops_m", ours="flops", label="label")
+    return figs
+
+
+def test_text_overlaps_finds_colliding_labels():
+    fig, ax = plt.subplots()
+    ax.text(0.5, 0.5, "TinyNet-A")
+    ax.text(0.51, 0.5, "EfficientNet-B0")
+    ax.text(0.1, 0.1, "alone")
+    assert plots.text_overlaps(fig) == [("TinyNet-A", "EfficientNet-B0")]
+    fig, ax = plt.subplots(figsize=(2.5, 2))   # minor tick labels that run into each other count too
+    ax.set_xscale("log")
+    ax.set_xlim(0.35, 1)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    assert any("0.9" in pair for pair in plots.text_overlaps(fig))
+
+
+def test_place_labels_separates_crowded_point_labels():
+    fig, ax = plt.subplots(figsize=(4, 3))
+    xs, ys = [5, 5.3, 5.6], [5, 5.1, 5]
+    ax.plot(xs, ys, "o")
+    ax.set(xlim=(0, 10), ylim=(0, 10))
+    plots._annotate(ax, xs, ys, ["TinyNet-A", "EfficientNet-B0", "GhostNet-1.5x"])
+    assert plots.text_overlaps(fig)          # where _annotate puts them, they collide
+    assert plots.text_overlaps(plots.place_labels(fig)) == []
+
+
+def test_no_figure_has_overlapping_labels():
+    figs = every_figure()
+    from tests.test_reproduce import FIGURES
+
+    assert set(FIGURES) <= set(figs)
+    bad = {name: hits for name, fig in figs.items() if (hits := plots.text_overlaps(fig))}
+    assert not bad, bad

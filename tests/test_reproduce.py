@@ -114,7 +114,7 @@ def test_failing_notebook_stops_with_a_clear_message(tmp_path):
     nbdir.mkdir()
     for i, src in ((1, "x = 1"), (2, "raise ValueError('boom from the test')"), (3, "y = 2")):
         nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata["kernelspec"] = {"name": R.KERNEL_NAME, "display_name": "Python (rubik)", "language": "python"}
         p = nbformat.v4.new_code_cell("run_dir = None")
         p.metadata["tags"] = ["parameters"]
         nb.cells = [p, nbformat.v4.new_code_cell(src)]
@@ -253,3 +253,44 @@ def test_measured_results_filters_by_dataset(tmp_path):
     assert imnet.name.tolist() == ["tinynet_a"] and imnet.file.tolist() == ["eval.csv"]
     assert R.measured_results(tmp_path, dataset="imagenet100").empty
     assert R.measured_results(tmp_path / "missing", dataset="imagenet").empty
+
+
+# ----------------------------------------------------------------------------- the Jupyter kernel
+
+def test_make_installs_our_kernel_into_the_venv_not_the_users_jupyter(tmp_path):
+    """`make venv` registers a kernel named rubik with --sys-prefix; run as it is (HOME pointed at
+    an empty folder), it writes nothing under ~/.local/share/jupyter."""
+    out = subprocess.run(["make", "-n", "-B", "venv", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    line = next(ln for ln in out.splitlines() if "ipykernel install" in ln)
+    assert "--sys-prefix" in line and f"--name {R.KERNEL_NAME}" in line and "--user" not in line
+    home = tmp_path / "home"
+    home.mkdir()
+    cmd = line.split(">")[0].replace(str(tmp_path / "venv" / "bin" / "python"), sys.executable)
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("JUPYTER")}
+    subprocess.run(cmd, shell=True, check=True, env=dict(env, HOME=str(home)), capture_output=True)
+    assert not (home / ".local" / "share" / "jupyter").exists() and not list(home.rglob("kernel.json"))
+    assert (Path(sys.prefix) / "share" / "jupyter" / "kernels" / R.KERNEL_NAME / "kernel.json").is_file()
+
+
+def test_reproduce_runs_the_notebooks_in_our_kernel(tmp_path, monkeypatch):
+    import papermill
+
+    seen = []
+
+    def fake_execute(nb, out, **kw):
+        seen.append(kw["kernel_name"])
+        Path(out).write_text(Path(nb).read_text())
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nbformat.write(nb, nbdir / "01_x.ipynb")
+    R.run("smoke", out_dir=tmp_path / "a", notebooks_dir=nbdir, echo=lambda s: None)
+    R.run("smoke", out_dir=tmp_path / "b", notebooks_dir=nbdir, kernel="python3", echo=lambda s: None)
+    assert seen == [R.KERNEL_NAME, "python3"]
+    for p in R.list_notebooks():
+        assert nbformat.read(p, as_version=4).metadata.kernelspec.name == R.KERNEL_NAME, p.name
+    with pytest.raises(R.ReproduceError, match="no Jupyter kernel 'no-such-kernel'"):
+        R.run("smoke", out_dir=tmp_path / "c", notebooks_dir=nbdir, kernel="no-such-kernel", echo=lambda s: None)

@@ -107,6 +107,31 @@ def test_failed_trials_recorded_and_retried_on_request(tmp_path, fake_env):
     assert S.run_worker(d, train_fn=fake_train, retry_failed=True) == ["r001"]  # once per run
 
 
+def test_trials_stopped_by_a_setup_error_run_once_it_is_fixed(tmp_path, monkeypatch):
+    """A trial whose training cannot start because the data is not found leaves no record (the
+    worker stops with the one-line error), so the next run, after the user set the data path,
+    trains it; a trial that failed on its own is a result and is not retried."""
+    from rubik.data import DataError
+
+    def train_needs_data(cfg):
+        if cfg["twist"][0] == 0.13:
+            raise RuntimeError("boom")
+        if not os.environ.get("RUBIK_TEST_DATA"):
+            raise DataError("no data root given: set RUBIK_DATA_DIR")
+        return {"top1": 50.0}
+
+    monkeypatch.delenv("RUBIK_TEST_DATA", raising=False)
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(3, bad=(1,)), TEMPLATE)
+    with pytest.raises(DataError, match="no data root"):
+        S.run_sweep(d, train_fn=train_needs_data, progress=False)
+    assert list(S.load_results(d).status) == ["pending"] * 3
+    monkeypatch.setenv("RUBIK_TEST_DATA", "1")
+    df = S.run_sweep(d, train_fn=train_needs_data, progress=False)
+    assert list(df.status) == ["done", "failed", "done"] and "boom" in df.error[1]
+    assert S.run_worker(d, train_fn=train_needs_data) == []
+
+
 def test_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match="not a sweep directory"):
         S.load_results(tmp_path)
