@@ -3,6 +3,7 @@
 #
 #   bash benchmarks/device_check.sh [--quick] [--budget-s 540] [--out DIR] [--data DIR]
 #                                   [--processes 10] [--trials 20] [--extra "CMD"] [--no-install]
+#                                   [--stages cuda_tests,throughput,ddp_train,study_slice,extra] [--tp-args "ARGS"]
 #
 # Needs on the node: Python 3.12 with torch, torchvision, timm, pandas, scikit-learn, tqdm, pyyaml, pytest;
 # wheels of anything else in .whl/ (benchmarks/fetch_wheels.sh makes it: ptflops); the compact Imagenette in
@@ -34,6 +35,8 @@ PROCESSES=10
 TRIALS=20
 EXTRA=""
 INSTALL=1
+STAGES_WANTED="cuda_tests,throughput,ddp_train,study_slice,extra"
+TP_EXTRA=""
 BUDGET_SET=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -45,6 +48,8 @@ while [ $# -gt 0 ]; do
         --trials) TRIALS=$2; shift ;;
         --extra) EXTRA=$2; shift ;;
         --no-install) INSTALL=0 ;;   # do not `pip install -e .` (a shared venv that already has rubik)
+        --stages) STAGES_WANTED=$2; shift ;;   # run only these stages (the others are listed as skipped)
+        --tp-args) TP_EXTRA=$2; shift ;;       # more arguments for benchmarks/gpu_throughput.py
         -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "device_check.sh: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -72,6 +77,11 @@ RESERVE=8
 SLOW=1   # stage limits are sized for a GPU node; a CPU-only run gets 3x
 stage() {
     local name=$1 limit=$(( $2 * SLOW )); shift 2
+    if [[ ",$STAGES_WANTED," != *",$name,"* ]]; then
+        printf '%s\tskipped\t0\tnot in --stages\n' "$name" >> "$STAGES"
+        echo "=== stage $name skipped: not in --stages"
+        return
+    fi
     local avail=$(( $(left) - RESERVE ))
     [ "$limit" -gt "$avail" ] && limit=$avail
     echo
@@ -82,6 +92,7 @@ stage() {
         return
     fi
     local t0=$(date +%s)
+    export RUBIK_STAGE_LIMIT_S=$limit   # a stage may plan its own work within this
     timeout --kill-after=10 "$limit" "$@"
     local rc=$?
     local dt=$(( $(date +%s) - t0 ))
@@ -209,7 +220,7 @@ SMALL=0
 CUDA_TEST_FILES=$(grep -l "mark.cuda" tests/test_*.py 2>/dev/null | tr '\n' ' ')
 if [ -n "$CUDA_TEST_FILES" ]; then
     stage cuda_tests $([ $QUICK = 1 ] && echo 45 || echo 120) \
-        bash -c "'$PY' -m pytest -m cuda -q -p no:cacheprovider --continue-on-collection-errors $CUDA_TEST_FILES 2>&1 | tee '$WORK/pytest.txt'; exit \${PIPESTATUS[0]}"
+        bash -c "'$PY' -m pytest -m 'cuda and not slow' -q --tb=short -p no:cacheprovider --continue-on-collection-errors $CUDA_TEST_FILES 2>&1 | tee '$WORK/pytest.txt'; exit \${PIPESTATUS[0]}"
 else
     skip cuda_tests "no test file has a cuda mark"
 fi
@@ -222,7 +233,7 @@ else
     TP_ARGS=(--budget-s 150 --workers "$(nproc)")
     TP_LIMIT=180
 fi
-stage throughput $TP_LIMIT "$PY" benchmarks/gpu_throughput.py --device $DEVICE --out "$OUTDIR/throughput.json" "${TP_ARGS[@]}"
+stage throughput $TP_LIMIT "$PY" benchmarks/gpu_throughput.py --device $DEVICE --out "$OUTDIR/throughput.json" "${TP_ARGS[@]}" $TP_EXTRA
 
 # --- 3: one-GPU DDP training run through torchrun
 if [ -n "$DATA" ]; then
