@@ -22,7 +22,8 @@ import os
 import sys
 from pathlib import Path
 
-from rubik.data import DataError, _atomic_write_bytes, _is_image, open_rgb
+from rubik.data import DataError, _is_image, open_rgb
+from rubik.rundir import atomic_write_bytes
 
 SPLITS = ("train", "val")
 SETTINGS_FILE = "compact.json"
@@ -57,7 +58,7 @@ def compact_image(src_path: str, dst_path: str, short_side: int, quality: int) -
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=quality, optimize=True)
     dst = Path(dst_path)
-    _atomic_write_bytes(dst, buf.getvalue())
+    atomic_write_bytes(dst, buf.getvalue())
     return dst.stat().st_size
 
 
