@@ -82,7 +82,7 @@ def make_jpeg_set(root: Path, n_train: int, n_val: int, size=(500, 375), classes
 
 # ----------------------------------------------------------------------------- the training step
 
-def make_step(model, recipe, device, *, steps_per_epoch=1000, compile_model=False):
+def make_step(model, recipe, device, *, steps_per_epoch=1000, compile_model=False, compile_mode=None):
     """One training step of ``rubik.train`` (autocast, loss, backward, optimizer, schedule, EMA)."""
     from torch import nn
 
@@ -98,7 +98,7 @@ def make_step(model, recipe, device, *, steps_per_epoch=1000, compile_model=Fals
                        decay_epochs=r.decay_epochs, min_lr=r.min_lr)
     ema = ModelEMA(model, r.ema_decay or 0.9999, warmup=r.ema_warmup) if r.ema else None
     criterion = nn.CrossEntropyLoss(label_smoothing=r.label_smoothing)
-    fwd = torch.compile(model) if compile_model else model
+    fwd = torch.compile(model, mode=compile_mode) if compile_model else model
     model.train()
 
     def step(x, y):
@@ -198,7 +198,7 @@ def run_row(row, args, device, channels_last, recipe, jpeg_root):
     if args.resolution:
         res = args.resolution
     row["resolution"] = res
-    step = make_step(model, recipe, device, compile_model=kind == "compiled")
+    step = make_step(model, recipe, device, compile_model=kind == "compiled", compile_mode=args.compile_mode)
     if kind in ("synthetic", "compiled", "timm"):
         batches = synthetic_batches(args.batch_size, res, device, channels_last)
         loader = None
@@ -289,6 +289,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--resolution", type=int, default=None, help="override every model's resolution")
     p.add_argument("--budget-s", type=float, default=240.0, help="skip the remaining rows after this many seconds")
+    p.add_argument("--compile-mode", default=None, help="torch.compile mode, e.g. reduce-overhead (CUDA graphs)")
     p.add_argument("--compile-reserve-s", type=float, default=60.0,
                    help="start a compiled row only with this much budget left")
     p.add_argument("--out", default=None, help="JSON file (rewritten after every row)")
@@ -310,7 +311,7 @@ def main(argv=None) -> int:
         kinds = [k for k in kinds if k != "compiled"]   # torch.compile on CPU takes minutes
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     result = {"gpu": gpu, "device": str(device), "torch": torch.__version__, "batch_size": args.batch_size,
-              "recipe": args.recipe, "channels_last": channels_last,
+              "recipe": args.recipe, "channels_last": channels_last, "compile_mode": args.compile_mode,
               "amp": "bf16" if device.type == "cuda" else None, "workers": args.workers,
               "warmup": args.warmup, "steps": args.steps, "repeats": args.repeats,
               "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
