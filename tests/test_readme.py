@@ -21,7 +21,8 @@ def _fake_train(cfg):
 
 @pytest.fixture()
 def readme_folder(tmp_path, monkeypatch):
-    """The files the snippets name: ``tinynet_a.pth`` (timm's state dict) and ``runs/sweep``."""
+    """The files the snippets name: ``tinynet_a.pth`` (timm's state dict, also where
+    ``pretrained=True`` finds it offline: ``$RUBIK_WEIGHTS_DIR``) and ``runs/sweep``."""
     import timm
     import torch
 
@@ -32,6 +33,7 @@ def readme_folder(tmp_path, monkeypatch):
     init_sweep(tmp_path / "runs" / "sweep", samples, {"data": {"root": None}})
     run_sweep(tmp_path / "runs" / "sweep", train_fn=_fake_train, progress=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RUBIK_WEIGHTS_DIR", str(tmp_path))   # no download: the released file placed by hand
     return tmp_path
 
 
