@@ -106,14 +106,14 @@ def _loader(max_device_fraction=0.5, **kw):   # 32 px batches: _tiny_model's res
 
 def test_tensor_loader_on_cuda_keeps_the_cache_and_never_syncs():
     ld = _loader()
-    assert ld.x.is_cuda                               # the uint8 cache lives on the GPU for the run
+    assert ld.x.is_cuda and ld.cache_on_device        # the uint8 cache lives on the GPU for the run
     with no_host_sync():
         batches = list(ld)
     assert len(batches) == 4
     assert all(x.is_cuda and y.is_cuda and x.is_contiguous(memory_format=torch.channels_last) for x, y in batches)
     # a cache too large for the GPU stays in pinned host memory: same batches, still no sync
     pinned = _loader(max_device_fraction=0.0)
-    assert not pinned.x.is_cuda and pinned.x.is_pinned()
+    assert not pinned.x.is_cuda and pinned.x.is_pinned() and not pinned.cache_on_device
     with no_host_sync():
         batches2 = list(pinned)
     for (a, ya), (b, yb) in zip(batches, batches2):
