@@ -625,21 +625,29 @@ def _auto_devices(spec, processes, device=None):
     device keeps the template's (``train`` then picks ``cuda:0``).
     """
     dev = str(device or spec["template"].get("device", "auto"))
+    n = _cuda_count() if dev.startswith("cuda") or dev == "auto" else 0
+    if device and dev.startswith("cuda"):   # asked for on the command line: say so now, not in every trial
+        if n == 0:
+            raise ConfigError(f"--device {dev}: no CUDA device is available here (torch.cuda.is_available() "
+                              "is False); use --device cpu, or run on a GPU node")
+        if ":" in dev and not (dev.split(":", 1)[1].isdigit() and int(dev.split(":", 1)[1]) < n):
+            raise ConfigError(f"--device {dev}: this machine has {n} CUDA device(s) (cuda:0..cuda:{n - 1})")
     if dev not in ("auto", "cuda"):
         return [dev] * processes if device else None
-    try:
-        import torch
-
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception:  # pragma: no cover
-        n = 0
     if n == 0:
-        if device == "cuda":
-            raise ValueError("--device cuda: no CUDA device is available")
         return [dev] * processes if device else None
     if processes <= 1 and device is None:
         return None
     return [f"cuda:{i % n}" for i in range(processes)]
+
+
+def _cuda_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # pragma: no cover
+        return 0
 
 
 def _default_threads(devices, processes) -> int | None:

@@ -350,8 +350,29 @@ def test_auto_devices_spread_processes_over_gpus(monkeypatch):
     assert S._default_threads(None, 1) is None
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
-    with pytest.raises(ValueError, match="no CUDA device"):
+    with pytest.raises(S.ConfigError, match="no CUDA device"):
         S._auto_devices(spec, 2, "cuda")
+    with pytest.raises(S.ConfigError, match="no CUDA device"):
+        S._auto_devices(spec, 2, "cuda:1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert S._auto_devices(spec, 2, "cuda:1") == ["cuda:1", "cuda:1"]
+    with pytest.raises(S.ConfigError, match="has 2 CUDA device"):
+        S._auto_devices(spec, 2, "cuda:2")
+
+
+def test_cli_sweep_run_device_cuda_without_cuda_is_one_line(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from rubik import cli
+
+    S.init_sweep(tmp_path, _samples(2), TEMPLATE)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert cli.main(["sweep", "run", str(tmp_path), "--device", "cuda", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rubik sweep run: error: --device cuda: no CUDA device") and "\n" not in err
+    assert "Traceback" not in err and not list((tmp_path / "trials").glob("*.json"))
 
 
 def test_trial_rows_may_set_their_own_epochs_and_seed():
