@@ -101,6 +101,7 @@ def test_device_check_processes_option_and_rubik_processes_default(tmp_path):
                              env={**env, **more_env}).stdout
         return next(line for line in out.splitlines() if "sweep run" in line and line.startswith("ARGS"))
 
-    assert "--processes 12 " in sweep_args()
+    assert "--processes 12 --order short-first " in sweep_args()
+    assert "--order spec " in sweep_args("--order", "spec")
     assert "--processes 7 " in sweep_args(RUBIK_PROCESSES="7")
     assert "--processes 5 " in sweep_args("--processes", "5", RUBIK_PROCESSES="7")
