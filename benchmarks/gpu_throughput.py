@@ -85,14 +85,15 @@ def make_jpeg_set(root: Path, n_train: int, n_val: int, size=(500, 375), classes
 
 # ----------------------------------------------------------------------------- the training step
 
-def make_step(model, recipe, device, *, steps_per_epoch=1000, compile_model=False, compile_mode=None):
-    """One training step of ``rubik.train`` (autocast, loss, backward, optimizer, schedule, EMA)."""
+def make_step(model, recipe, device, *, steps_per_epoch=1000, compile_model=False, compile_mode=None, bf16=True):
+    """One training step of ``rubik.train`` (autocast, loss, backward, optimizer, schedule, EMA); ``bf16=False``
+    turns autocast off on CUDA too."""
     from torch import nn
 
     from rubik.optim import LRSchedule, ModelEMA, build_optimizer, param_groups
 
     r = recipe
-    amp = torch.bfloat16 if device.type == "cuda" else None
+    amp = torch.bfloat16 if device.type == "cuda" and bf16 else None
     lr = r.lr_per_1024 * 256 / 1024
     opt = build_optimizer(r.optimizer, param_groups(model, r.weight_decay), lr=lr, momentum=r.momentum,
                           alpha=r.rmsprop_decay, eps=r.rmsprop_eps)

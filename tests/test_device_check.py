@@ -105,3 +105,13 @@ def test_device_check_processes_option_and_rubik_processes_default(tmp_path):
     assert "--order spec " in sweep_args("--order", "spec")
     assert "--processes 7 " in sweep_args(RUBIK_PROCESSES="7")
     assert "--processes 5 " in sweep_args("--processes", "5", RUBIK_PROCESSES="7")
+
+
+def test_step_ops_counts_kernels_not_views_and_a_foreach_op_once(bench):
+    import torch
+
+    so = bench("step_ops")
+    ts = [torch.ones(3) for _ in range(5)]
+    assert so.count_ops(lambda: torch._foreach_add_(ts, 1.0))["compute"] == 1      # one launch on CUDA
+    assert so.count_ops(lambda: [t.add_(1.0) for t in ts])["compute"] == 5
+    assert so.count_ops(lambda: ts[0].view(3, 1).t())["compute"] == 0
