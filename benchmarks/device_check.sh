@@ -2,7 +2,7 @@
 # The prepared GPU check: one command, self-contained for a GPU node without network, within a time budget.
 #
 #   bash benchmarks/device_check.sh [--quick] [--budget-s 540] [--out DIR] [--data DIR]
-#                                   [--processes 10] [--trials 20] [--extra "CMD"] [--no-install]
+#                                   [--processes N] [--trials 20] [--extra "CMD"] [--no-install]
 #                                   [--stages cuda_tests,throughput,ddp_train,study_slice,extra] [--tp-args "ARGS"]
 #
 # Needs on the node: Python 3.12 with torch, torchvision, timm, pandas, scikit-learn, tqdm, pyyaml, pytest;
@@ -18,6 +18,8 @@
 #   3 ddp_train    torchrun --nproc_per_node=1 -m rubik train: one epoch of Imagenette (296 steps) under DDP
 #   4 study_slice  benchmarks/study_slice.py: --trials trials of the committed Imagenette study, --processes at once
 #                  on the GPU; wall time, projection to all 105, top-1 against the committed CPU records
+# --processes N (trials at once on the GPU) is the one way to set the count; its default is $RUBIK_PROCESSES, else
+# 10. It is exported to the stages as RUBIK_PROCESSES (device_study.sh reads it); a PROCESSES variable is ignored.
 #   5 extra        --extra "CMD" (bash -c), given whatever budget is left; it sees $RUBIK_DATA_DIR,
 #                  $RUBIK_RESULTS_DIR (write at most 3 files there) and $RUBIK_DEVICE (cuda or cpu)
 # --quick: every stage tiny (whole check ~1.5 min on a GPU node; no torch.compile), for a first shakedown. Without a GPU the same stages run
@@ -31,7 +33,7 @@ QUICK=0
 BUDGET=""
 OUTDIR=${RUBIK_RESULTS_DIR:-}
 DATA=${RUBIK_DATA_DIR:-}
-PROCESSES=10
+NPROC=${RUBIK_PROCESSES:-10}
 TRIALS=20
 EXTRA=""
 INSTALL=1
@@ -44,17 +46,19 @@ while [ $# -gt 0 ]; do
         --budget-s) BUDGET=$2; BUDGET_SET=1; shift ;;
         --out) OUTDIR=$2; shift ;;
         --data) DATA=$2; shift ;;
-        --processes) PROCESSES=$2; shift ;;
+        --processes) NPROC=$2; shift ;;
         --trials) TRIALS=$2; shift ;;
         --extra) EXTRA=$2; shift ;;
         --no-install) INSTALL=0 ;;   # do not `pip install -e .` (a shared venv that already has rubik)
         --stages) STAGES_WANTED=$2; shift ;;   # run only these stages (the others are listed as skipped)
         --tp-args) TP_EXTRA=$2; shift ;;       # more arguments for benchmarks/gpu_throughput.py
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "device_check.sh: error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
+case "$NPROC" in ''|*[!0-9]*|0) echo "device_check.sh: error: --processes / RUBIK_PROCESSES must be a positive integer, got '$NPROC'" >&2; exit 2 ;; esac
+export RUBIK_PROCESSES=$NPROC   # the stages (device_study.sh) take the same count
 [ -n "$BUDGET" ] || BUDGET=$([ $QUICK = 1 ] && echo 120 || echo 540)   # a CPU-only quick run gets 600 (below)
 OUTDIR=${OUTDIR:-benchmarks/results}
 DATA=${DATA:-.devdata/imagenette}
@@ -256,7 +260,7 @@ if [ -n "$DATA" ]; then
         SL_LIMIT=60
         [ $DEVICE = cpu ] && SL_LIMIT=180
     else
-        SL_ARGS=(--n "$TRIALS" --processes "$PROCESSES")
+        SL_ARGS=(--n "$TRIALS" --processes "$NPROC")
         SL_LIMIT=$(( ($(left) - RESERVE - 5) / SLOW ))
         [ -n "$EXTRA" ] && SL_LIMIT=$(( SL_LIMIT * 2 / 3 ))   # leave the extra stage a third
     fi

@@ -15,8 +15,11 @@ channels_last model. For each model (B0 at 224 px, TinyNet-E at 106 px, GhostNet
 The JPEG rows read a set of synthetic ~500x375 JPEGs (smooth random colour fields plus noise, so they
 compress like photos) written into a temporary folder at the start; the tensor rows cache that same
 set. Every row: ``--warmup`` steps, then ``--repeats`` timed runs of ``--steps`` steps (synchronised
-wall clock, loader included); the median run is reported. Rows run in order of importance and are
-skipped once ``--budget-s`` is spent; the JSON is rewritten after every row.
+wall clock, loader included); the median run is reported. Rows run in order of importance -- every kind
+for the first model (``--models``, TinyNet-E by default) first, so a short budget still gives each
+pipeline's ratio to the synthetic limit, then the other models -- and are skipped once ``--budget-s`` is
+spent; each row prints its time (model build included) and the elapsed total; the JSON is rewritten after
+every row.
 
     python benchmarks/gpu_throughput.py --out results/throughput.json          # on a GPU node
     python benchmarks/gpu_throughput.py --quick --device cpu                    # tiny, for CI
@@ -82,14 +85,15 @@ def make_jpeg_set(root: Path, n_train: int, n_val: int, size=(500, 375), classes
 
 # ----------------------------------------------------------------------------- the training step
 
-def make_step(model, recipe, device, *, steps_per_epoch=1000, compile_model=False, compile_mode=None):
-    """One training step of ``rubik.train`` (autocast, loss, backward, optimizer, schedule, EMA)."""
+def make_step(model, recipe, device, *, steps_per_epoch=1000, compile_model=False, compile_mode=None, bf16=True):
+    """One training step of ``rubik.train`` (autocast, loss, backward, optimizer, schedule, EMA); ``bf16=False``
+    turns autocast off on CUDA too."""
     from torch import nn
 
     from rubik.optim import LRSchedule, ModelEMA, build_optimizer, param_groups
 
     r = recipe
-    amp = torch.bfloat16 if device.type == "cuda" else None
+    amp = torch.bfloat16 if device.type == "cuda" and bf16 else None
     lr = r.lr_per_1024 * 256 / 1024
     opt = build_optimizer(r.optimizer, param_groups(model, r.weight_decay), lr=lr, momentum=r.momentum,
                           alpha=r.rmsprop_decay, eps=r.rmsprop_eps)
@@ -211,7 +215,7 @@ def run_row(row, args, device, channels_last, recipe, jpeg_root):
         batches = loader_batches(loader)
     t0 = time.perf_counter()
     out = measure(step, batches, device, warmup=args.warmup, steps=args.steps, repeats=args.repeats)
-    row.update(out, status="ok", seconds=round(time.perf_counter() - t0, 2))
+    row.update(out, status="ok", measure_s=round(time.perf_counter() - t0, 2))
     if kind == "compiled":
         row["compile_s"] = out["first_step_s"]   # first call = trace + compile (+ one step)
     del model, step, batches, loader
@@ -219,19 +223,24 @@ def run_row(row, args, device, channels_last, recipe, jpeg_root):
         torch.cuda.empty_cache()
 
 
+#: the first model's rows, in this order, come before every other row: a short budget still measures each
+#: input pipeline against the synthetic limit on one model (the ratios the targets are about)
+LEAD_KINDS = ["synthetic", "tensor", "gpu_jpeg", "folder", "compiled", "timm"]
+#: then the other models, kind by kind in order of importance
+KIND_ORDER = ["synthetic", "timm", "tensor", "gpu_jpeg", "folder", "compiled"]
+
+
 def plan_rows(models, kinds, compile_models=None):
-    rows = []
-    order = ["synthetic", "timm", "tensor", "gpu_jpeg", "folder", "compiled"]   # by importance
-    for kind in order:
-        if kind not in kinds:
-            continue
-        for m in models:
-            if kind == "timm" and not MODELS.get(m):
-                continue
-            if kind == "compiled" and compile_models is not None and m not in compile_models:
-                continue
-            rows.append({"model": m, "kind": kind, "timm": MODELS.get(m) if kind == "timm" else None})
-    return rows
+    """The rows in the order they run: every kind for ``models[0]`` (TinyNet-E by default) first, then
+    the other models kind by kind."""
+    def wanted(m, kind):
+        return (kind in kinds and not (kind == "timm" and not MODELS.get(m))
+                and not (kind == "compiled" and compile_models is not None and m not in compile_models))
+
+    order = [(models[0], k) for k in LEAD_KINDS] if models else []
+    order += [(m, k) for k in KIND_ORDER for m in models[1:]]
+    return [{"model": m, "kind": k, "timm": MODELS.get(m) if k == "timm" else None}
+            for m, k in order if wanted(m, k)]
 
 
 def summarise(rows):
@@ -332,15 +341,19 @@ def main(argv=None) -> int:
             if time.perf_counter() - t_start + need > args.budget_s:
                 row["status"] = "skipped (budget)"
                 continue
+            t_row = time.perf_counter()
             try:
                 run_row(row, args, device, channels_last, recipe, jpeg_root)
             except Exception as e:  # one failing row (no Triton, no nvJPEG, OOM) must not lose the others
                 row["status"] = f"error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
+            row["seconds"] = round(time.perf_counter() - t_row, 2)   # model build, loader and measurement
             ok = row.get("status") == "ok"
             print(f"[gpu_throughput] {row['model']:<16} {row['kind']:<10} "
-                  + (f"{row['images_per_s']:.0f} img/s" if ok else row["status"]), flush=True)
+                  + (f"{row['images_per_s']:.0f} img/s" if ok else row["status"])
+                  + (f"  (row {row['seconds']:.1f} s" + (f", first step {row['first_step_s']:.1f} s" if ok else "")
+                     + f"; elapsed {time.perf_counter() - t_start:.0f} s)" if "seconds" in row else ""), flush=True)
             result["ratios"] = summarise(result["rows"])
             result["seconds"] = round(time.perf_counter() - t_start, 1)
             _write(args.out, result)

@@ -452,23 +452,31 @@ def random_resized_crop_params(n: int, height: int, width: int, scale=(0.08, 1.0
     return torch.stack([top, left, bh, bw], 1)
 
 
+def crop_flip_theta(boxes: torch.Tensor, flip: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``(N, 2, 3)`` affine matrices (``affine_grid``'s normalised coordinates) that crop ``boxes``
+    (top, left, h, w) from ``height`` x ``width`` images and mirror where ``flip``."""
+    b = boxes.to(torch.float32)
+    top, left, h, w = b.unbind(1)
+    sx, sy = w / width, h / height
+    cx = (left + w / 2) / width * 2 - 1
+    cy = (top + h / 2) / height * 2 - 1
+    sign = 1.0 - 2.0 * flip.to(b.device, torch.float32)
+    zero = torch.zeros_like(sx)
+    return torch.stack([sx * sign, zero, cx, zero, sy, cy], 1).view(-1, 2, 3)
+
+
+def affine_resize(x: torch.Tensor, theta: torch.Tensor, size: int) -> torch.Tensor:
+    """Float images ``x`` (N,C,H,W) sampled through ``theta`` (N,2,3) at ``size`` x ``size``: one bilinear
+    ``grid_sample`` for the whole batch."""
+    grid = F.affine_grid(theta.to(x.device), [x.shape[0], x.shape[1], size, size], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 def crop_flip_resize(x: torch.Tensor, boxes: torch.Tensor, flip: torch.Tensor, size: int) -> torch.Tensor:
     """Crop ``boxes`` (top, left, h, w) from float images ``x`` (N,C,H,W), flip where ``flip``, resize to
     ``size`` -- one bilinear ``grid_sample`` for the whole batch."""
-    n, _, H, W = x.shape
-    b = boxes.to(x.device, torch.float32)
-    top, left, h, w = b.unbind(1)
-    sx, sy = w / W, h / H
-    cx = (left + w / 2) / W * 2 - 1
-    cy = (top + h / 2) / H * 2 - 1
-    sign = 1.0 - 2.0 * flip.to(x.device, torch.float32)
-    theta = torch.zeros(n, 2, 3, device=x.device)
-    theta[:, 0, 0] = sx * sign
-    theta[:, 0, 2] = cx
-    theta[:, 1, 1] = sy
-    theta[:, 1, 2] = cy
-    grid = F.affine_grid(theta, [n, x.shape[1], size, size], align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    theta = crop_flip_theta(boxes.to(x.device), flip.to(x.device), x.shape[-2], x.shape[-1])
+    return affine_resize(x, theta, size)
 
 
 def color_jitter_factors(n: int, strength: float, generator=None) -> torch.Tensor:
@@ -517,9 +525,11 @@ class TensorLoader:
                  scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), hflip=0.5, color_jitter=0.0,
                  rank=0, world_size=1, channels_last=True, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                  max_device_fraction=0.5):
-        self.device = torch.device(device)
+        self.device = _concrete_device(device)
         self.x = _place_cache(x, self.device, max_device_fraction)
         self.y = y.to(self.device)
+        # the cache may be on the device, or (CUDA, too large) in pinned host memory: gather where it lives
+        self.cache_on_device = self.x.device == self.device
         self.batch_size, self.image_size, self.train = batch_size, image_size, train
         self.drop_last = train if drop_last is None else drop_last
         self.seed, self.epoch = seed, 0
@@ -572,19 +582,33 @@ class TensorLoader:
                 plan["jitter"] = torch.cat(jitter)
         return plan
 
+    def _gather(self, index: torch.Tensor) -> torch.Tensor:
+        """uint8 images ``self.x[index]`` on the device, without a host sync. ``index`` lives with the cache:
+        on the device, one ``index_select``; in pinned host memory, an ``index_select`` straight into a
+        pinned buffer and one non-blocking copy (the caching host allocator keeps the buffer until the
+        copy is done)."""
+        if self.cache_on_device or self.device.type != "cuda":
+            return self.x.index_select(0, index).to(self.device)
+        buf = torch.empty((len(index), *self.x.shape[1:]), dtype=self.x.dtype, pin_memory=True)
+        torch.index_select(self.x, 0, index, out=buf)
+        return buf.to(self.device, non_blocking=True)
+
     def __iter__(self):
         host_plan = self.epoch_plan()
+        if self.train:   # the crop/flip as affine matrices, for the whole epoch at once (a handful of ops)
+            H, W = self.x.shape[-2:]
+            host_plan["theta"] = crop_flip_theta(host_plan.pop("boxes"), host_plan.pop("flip"), H, W)
         plan = {k: _to_device(v, self.device) for k, v in host_plan.items()}
-        # gather where the cache lives (the device, or pinned host memory for a cache too large for it)
-        index_on_x = plan["index"] if self.x.device == self.device else host_plan["index"]
+        # index the cache where it lives: with a device index (device) or the host one (pinned host memory);
+        # indexing a CUDA tensor with a host index would copy the index with a blocking copy
+        index_on_x = plan["index"] if self.cache_on_device else host_plan["index"]
         bs = self.batch_size
         for k in range(len(self)):
             sl = slice(k * bs, (k + 1) * bs)
-            bi = plan["index"][sl]
-            xb = _to_device(self.x[index_on_x[sl]], self.device).float()
-            yb = self.y[bi]
+            xb = self._gather(index_on_x[sl]).float()
+            yb = self.y.index_select(0, plan["index"][sl])
             if self.train:
-                xb = crop_flip_resize(xb, plan["boxes"][sl], plan["flip"][sl], self.image_size)
+                xb = affine_resize(xb, plan["theta"][sl], self.image_size)
                 if "jitter" in plan:
                     xb = color_jitter_batch(xb / 255, self.color_jitter, factors=plan["jitter"][sl]) * 255
             elif xb.shape[-1] != self.image_size:
@@ -607,6 +631,15 @@ def _place_cache(x: torch.Tensor, device: torch.device, max_device_fraction: flo
     warnings.warn(f"tensor cache of {x.numel() * x.element_size() / 2**30:.1f} GiB does not fit in "
                   f"{max_device_fraction:.0%} of the free GPU memory: kept in pinned host memory")
     return x.pin_memory()
+
+
+def _concrete_device(device) -> torch.device:
+    """``device`` with its index: ``"cuda"`` is the current CUDA device (``torch.device("cuda")`` compares
+    unequal to the ``cuda:0`` a tensor reports)."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -181,15 +181,21 @@ def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution:
     df = pd.DataFrame(rows, columns=list(DESIGN_COLUMNS))
     if df["id"].duplicated().any():
         raise ValueError(f"study design: duplicate trial ids {df['id'][df['id'].duplicated()].tolist()}")
-    order = np.lexsort((-(df["flops"] * df["epochs"]).to_numpy(float), df["seed"].to_numpy()))
+    order = np.lexsort((-training_cost(df["flops"], df["epochs"]).to_numpy(float), df["seed"].to_numpy()))
     return df.iloc[order].reset_index(drop=True)
+
+
+def training_cost(flops, epochs):
+    """A trial's training cost for ordering and budgeting: FLOPs per image x epochs (scalars or columns).
+    The study orders its design by it, ``design_cost`` sums it, ``rubik sweep run --order`` sorts by it."""
+    return flops * epochs
 
 
 def design_cost(design: pd.DataFrame, train_images: int | None = None, batch_size: int | None = None) -> dict:
     """What the design costs: trials, trial-epochs, sum of FLOPs x epochs, and (with the number of
     training images) the training compute, 3 x FLOPs per image (forward + backward) x images x epochs,
     and (with the batch size) the optimizer steps of all trials together."""
-    fe = float((design["flops"] * design["epochs"]).sum())
+    fe = float(training_cost(design["flops"], design["epochs"]).sum())
     out = {"trials": int(len(design)), "epochs": int(design["epochs"].sum()), "flops_x_epochs": fe}
     if train_images:
         out["train_flops"] = 3.0 * fe * int(train_images)

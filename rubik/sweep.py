@@ -51,6 +51,9 @@ Launching (there is no scheduler beyond the claims; use what you have)::
     # one GPU, 12 trials at once (small models leave a GPU mostly idle; 1-2 threads per worker)
     rubik sweep run runs/sweep --device cuda --processes 12
 
+    # a time-boxed run (a GPU lent for minutes): the cheapest trials (FLOPs x epochs) first
+    rubik sweep run runs/sweep --device cuda --processes 12 --order short-first
+
     # one machine, 8 GPUs: workers spread over the devices (cuda:0..7; 16 processes = 2 per GPU), either of
     rubik sweep run runs/sweep --processes 8
     torchrun --standalone --nproc-per-node 8 -m rubik sweep run runs/sweep   # RANK/LOCAL_RANK -> worker/device
@@ -487,6 +490,43 @@ def _recover_unsaved(d: Path) -> list:
     return moved
 
 
+ORDERS = ("spec", "short-first", "long-first")
+
+
+def trial_costs(spec: dict) -> dict:
+    """``{trial id: FLOPs x epochs}``, the training cost ``rubik.study.design_cost`` sums: a trial's own
+    ``epochs`` where its row has them, else the template's (else its recipe's). A trial without
+    ``flops`` costs nothing here (it is ordered first by ``short-first``)."""
+    from rubik.study import training_cost
+
+    out = {}
+    for t in spec["trials"]:
+        cfg = trial_config(spec, t)
+        epochs = cfg.get("epochs")
+        if epochs is None:
+            from rubik.train import resolve_recipe
+
+            epochs = resolve_recipe(cfg.get("recipe") or "proxy").epochs
+        flops = t.get("flops")
+        flops = 0.0 if flops is None or (isinstance(flops, float) and math.isnan(flops)) else float(flops)
+        out[str(t["id"])] = training_cost(flops, float(epochs))
+    return out
+
+
+def order_trials(spec: dict, order: str = "spec") -> list:
+    """The trial ids in the order workers take them: ``spec`` (as in ``sweep.json``), ``short-first`` or
+    ``long-first`` by training cost (``trial_costs``; ties keep the spec's order). A run cut short by a
+    deadline finishes the most trials with ``short-first``."""
+    if order not in ORDERS:
+        raise ConfigError(f"unknown trial order {order!r}; expected one of {', '.join(ORDERS)}")
+    ids = [str(t["id"]) for t in spec["trials"]]
+    if order == "spec":
+        return ids
+    cost = trial_costs(spec)
+    sign = 1 if order == "short-first" else -1
+    return sorted(ids, key=lambda tid: sign * cost[tid])   # stable: ties in spec order
+
+
 def _worker_order(ids, worker, workers, steal):
     own = ids[worker::workers]
     if not steal:
@@ -507,13 +547,14 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
                device: str | None = None, train_fn=None, steal: bool = True, retry_failed: bool = False,
                max_trials: int | None = None, stale_after: float | None = STALE_AFTER_S,
                heartbeat: float = HEARTBEAT_S, on_trial: Callable | None = None,
-               on_start: Callable | None = None) -> list:
+               on_start: Callable | None = None, order: str = "spec") -> list:
     """Train unclaimed, unfinished trials one after another in this process; return their ids.
 
     ``worker``/``workers`` choose this worker's share (visited first); ``threads`` sets torch's
     intra-op threads and the trial's ``TrainConfig.threads``; ``device`` overrides the template's;
     ``train_fn`` (callable or ``"module:function"``, taking the config dict and returning a metrics
-    dict) replaces ``rubik.train.train``; ``max_trials`` stops after that many trials;
+    dict) replaces ``rubik.train.train``; ``max_trials`` stops after that many trials; ``order``
+    (``order_trials``: ``spec``, ``short-first``, ``long-first``) is the order the shares are cut from;
     ``on_start(trial_id)`` / ``on_trial(record)`` are called around each trial.
     """
     if workers < 1 or not 0 <= worker < workers:
@@ -531,7 +572,7 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
         clean_stale_tmp(d / sub)
     _recover_unsaved(d)
     trials = {str(t["id"]): t for t in spec["trials"]}
-    order = _worker_order(list(trials), worker, workers, steal)
+    order = _worker_order(order_trials(spec, order), worker, workers, steal)
 
     def wanted(tid):
         status, _, _ = trial_state(d, tid, stale_after)
@@ -625,21 +666,29 @@ def _auto_devices(spec, processes, device=None):
     device keeps the template's (``train`` then picks ``cuda:0``).
     """
     dev = str(device or spec["template"].get("device", "auto"))
+    n = _cuda_count() if dev.startswith("cuda") or dev == "auto" else 0
+    if device and dev.startswith("cuda"):   # asked for on the command line: say so now, not in every trial
+        if n == 0:
+            raise ConfigError(f"--device {dev}: no CUDA device is available here (torch.cuda.is_available() "
+                              "is False); use --device cpu, or run on a GPU node")
+        if ":" in dev and not (dev.split(":", 1)[1].isdigit() and int(dev.split(":", 1)[1]) < n):
+            raise ConfigError(f"--device {dev}: this machine has {n} CUDA device(s) (cuda:0..cuda:{n - 1})")
     if dev not in ("auto", "cuda"):
         return [dev] * processes if device else None
-    try:
-        import torch
-
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception:  # pragma: no cover
-        n = 0
     if n == 0:
-        if device == "cuda":
-            raise ValueError("--device cuda: no CUDA device is available")
         return [dev] * processes if device else None
     if processes <= 1 and device is None:
         return None
     return [f"cuda:{i % n}" for i in range(processes)]
+
+
+def _cuda_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # pragma: no cover
+        return 0
 
 
 def _default_threads(devices, processes) -> int | None:
@@ -656,7 +705,8 @@ def _default_threads(devices, processes) -> int | None:
 def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 1, threads: int | None = None,
               progress: bool = True, devices=None, train_fn=None, steal: bool = True,
               retry_failed: bool = False, stale_after: float | None = STALE_AFTER_S,
-              heartbeat: float = HEARTBEAT_S, poll: float = 2.0, device: str | None = None, wait: bool = True):
+              heartbeat: float = HEARTBEAT_S, poll: float = 2.0, device: str | None = None, wait: bool = True,
+              order: str = "spec"):
     """Run this machine's part of a sweep: ``processes`` local workers, then return ``load_results``.
 
     With ``wait`` (default) it returns only when every trial has a record: trials that other
@@ -668,10 +718,12 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
     device: with ``cuda``/``auto`` and GPUs present, ``cuda:k`` round-robin over the GPUs, several
     processes per GPU when ``processes`` exceeds their number; see ``_auto_devices``). ``threads``
     defaults to ``cpu_count // processes`` on CPU and to 1-2 per GPU worker. ``progress`` shows a
-    tqdm bar (trials done across all workers / total, running, failed, ETA).
+    tqdm bar (trials done across all workers / total, running, failed, ETA). ``order``: which trials
+    are taken first (``order_trials``; ``short-first`` for a run against a deadline).
     """
     d = _sweep_dir(sweep_dir)
     spec = load_spec(d)
+    order_trials(spec, order)   # an unknown order (or a cost that cannot be worked out) fails here, once
     if processes < 1:
         raise ConfigError(f"processes must be >= 1, got {processes}")
     if workers < 1 or not 0 <= worker < workers:
@@ -683,7 +735,7 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
     if threads is None:   # don't oversubscribe the cores
         threads = _default_threads(devices, processes)
     common = dict(threads=threads, train_fn=train_fn, steal=steal, retry_failed=retry_failed,
-                  stale_after=stale_after, heartbeat=heartbeat)
+                  stale_after=stale_after, heartbeat=heartbeat, order=order)
     bar = _ProgressBar(d, spec, enabled=progress)
     try:
         while True:
@@ -942,6 +994,9 @@ def add_arguments(parser) -> None:
     p.add_argument("--device", default=None,
                    help="device for every trial, overriding the template's: cpu, cuda (spread over the GPUs), cuda:1")
     p.add_argument("--devices", default=None, help="comma list, one per local process (default cuda:k if GPUs)")
+    p.add_argument("--order", default="spec", choices=ORDERS,
+                   help="which trials first: spec (sweep.json's order), short-first / long-first by training "
+                        "cost, FLOPs x epochs (short-first: most records from a run cut short by a deadline)")
     p.add_argument("--no-steal", action="store_true", help="train only this worker's share")
     p.add_argument("--retry-failed", action="store_true", help="train trials whose record says failed again")
     p.add_argument("--stale-after", type=float, default=STALE_AFTER_S,
@@ -1021,7 +1076,7 @@ def _cmd_run(args) -> int:
     df = run_sweep(args.dir, worker=worker, workers=workers, processes=args.processes, threads=args.threads,
                    devices=devices, device=args.device, train_fn=args.train_fn, steal=not args.no_steal,
                    retry_failed=args.retry_failed, stale_after=args.stale_after, progress=not args.no_progress,
-                   wait=not args.no_wait)
+                   wait=not args.no_wait, order=args.order)
     counts = df["status"].value_counts().to_dict()
     print(f"sweep {args.dir}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     unfinished = df[df["status"].isin(["pending", "running", "corrupt"])]

@@ -350,8 +350,29 @@ def test_auto_devices_spread_processes_over_gpus(monkeypatch):
     assert S._default_threads(None, 1) is None
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
-    with pytest.raises(ValueError, match="no CUDA device"):
+    with pytest.raises(S.ConfigError, match="no CUDA device"):
         S._auto_devices(spec, 2, "cuda")
+    with pytest.raises(S.ConfigError, match="no CUDA device"):
+        S._auto_devices(spec, 2, "cuda:1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert S._auto_devices(spec, 2, "cuda:1") == ["cuda:1", "cuda:1"]
+    with pytest.raises(S.ConfigError, match="has 2 CUDA device"):
+        S._auto_devices(spec, 2, "cuda:2")
+
+
+def test_cli_sweep_run_device_cuda_without_cuda_is_one_line(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from rubik import cli
+
+    S.init_sweep(tmp_path, _samples(2), TEMPLATE)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert cli.main(["sweep", "run", str(tmp_path), "--device", "cuda", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rubik sweep run: error: --device cuda: no CUDA device") and "\n" not in err
+    assert "Traceback" not in err and not list((tmp_path / "trials").glob("*.json"))
 
 
 def test_trial_rows_may_set_their_own_epochs_and_seed():
@@ -389,3 +410,30 @@ def test_code_version_from_the_environment(monkeypatch):
     assert S.code_version() == "abc1234"
     monkeypatch.delenv("RUBIK_CODE_VERSION")
     assert S.code_version() != "abc1234"
+
+
+def test_order_short_first_takes_the_cheapest_trials_first(tmp_path, fake_env, capsys):
+    """Cost = FLOPs x epochs (a trial's own epochs, else the template's); a deadline run takes the cheapest first."""
+    from rubik import cli
+
+    log, _ = fake_env
+    samples = _samples(4)
+    samples["flops"] = [4000, 1000, 3000, 1000]
+    samples["epochs"] = [1, 5, 1, None]      # costs 4000, 5000, 3000, 1000 (template: 1 epoch)
+    S.init_sweep(tmp_path, samples, TEMPLATE)
+    spec = S.load_spec(tmp_path)
+    assert S.trial_costs(spec) == {"r000": 4000, "r001": 5000, "r002": 3000, "r003": 1000}
+    assert S.order_trials(spec) == ["r000", "r001", "r002", "r003"]
+    assert S.order_trials(spec, "short-first") == ["r003", "r002", "r000", "r001"]
+    assert S.order_trials(spec, "long-first") == ["r001", "r000", "r002", "r003"]
+    with pytest.raises(S.ConfigError, match="unknown trial order 'fast'"):
+        S.run_sweep(tmp_path, train_fn=fake_train, progress=False, order="fast")
+    # a deadline after two trials: short-first has trained the two cheapest
+    assert S.run_worker(tmp_path, train_fn=fake_train, order="short-first", max_trials=2) == ["r003", "r002"]
+    started = [key for what, key, _ in (ln.split() for ln in log.read_text().splitlines()) if what == "start"]
+    assert started == ["0.53,0.9,0.8", "0.52,0.9,0.8"]
+    rc = cli.main(["sweep", "run", str(tmp_path), "--order", "long-first", "--no-progress",
+                   "--train-fn", "tests.test_sweep:fake_train"])
+    assert rc == 0 and "4 done" in capsys.readouterr().out
+    started = [key for what, key, _ in (ln.split() for ln in log.read_text().splitlines()) if what == "start"]
+    assert started[2:] == ["0.51,0.9,0.8", "0.5,0.9,0.8"]              # the rest, the longest first
