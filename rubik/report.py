@@ -1,4 +1,4 @@
-"""The statistics REPORT.md quotes, as functions (``runs/issue6/report_numbers.py`` prints them).
+"""The statistics REPORT.md quotes, as functions (``runs/imagenette_study/report_numbers.py`` prints them).
 
 * ``t_interval``: mean, standard error and the t-interval of a sample (paired gains over seeds).
 * ``mcnemar``: two models on the same images, image by image (per-image records).

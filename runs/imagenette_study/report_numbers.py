@@ -1,6 +1,6 @@
 """Every number REPORT.md quotes, recomputed from the committed records.
 
-    .venv/bin/python runs/issue6/report_numbers.py [RUN_DIR]      # default data/results/imagenette
+    .venv/bin/python runs/imagenette_study/report_numbers.py [RUN_DIR]      # default data/results/imagenette
 
 Seed noise (EfficientNet-B0 x 3 seeds at the study budget, and every tiny-vs-giant model over
 its seeds) against the spread between the sweep's models: in total, and at equal FLOPs (the
@@ -39,7 +39,7 @@ base = done[done.id == "base"]
 if len(base):
     b0.append(("0 (sweep base trial)", float(base.top1.iloc[0]), float(base.time_s.iloc[0])))
 for s in (1, 2):
-    f = ROOT / "runs" / "issue6" / "budget" / f"b0_e5_seed{s}" / "result.json"
+    f = ROOT / "runs" / "imagenette_study" / "budget" / f"b0_e5_seed{s}" / "result.json"
     if f.is_file():
         r = json.loads(f.read_text())
         b0.append((str(s), r["top1"], r["train_time_s"]))

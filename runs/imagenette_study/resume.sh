@@ -3,7 +3,7 @@
 # tensor cache): build the venv, restart `rubik reproduce` at the sweep or, once it is
 # finished, at the tiny-vs-giant notebook 05 (finished trials are kept in both), and commit
 # finished records every 10 minutes.
-# Usage: runs/issue6/resume.sh [DATA_DIR]     (logs: runs/issue6/reproduce.log)
+# Usage: runs/imagenette_study/resume.sh [DATA_DIR]     (logs: runs/imagenette_study/reproduce.log)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 data=${1:-${RUBIK_DATA_DIR:-../shared/datasets/imagenette}}
@@ -13,7 +13,7 @@ make venv >/tmp/rubik_venv.log 2>&1 || { tail -20 /tmp/rubik_venv.log; exit 1; }
 start=$(.venv/bin/python -c "from rubik.sweep import sweep_status as s; st = s('data/results/imagenette/sweep'); print('05' if st['done'] == st['total'] else '02')")
 echo "resuming at notebook $start"
 nohup .venv/bin/rubik reproduce --preset imagenette --data "$data" \
-  --out data/results/imagenette --from "$start" > runs/issue6/reproduce.log 2>&1 &
+  --out data/results/imagenette --from "$start" > runs/imagenette_study/reproduce.log 2>&1 &
 echo "reproduce: pid $!"
-nohup runs/issue6/commit_records.sh 600 > /tmp/commit_records.log 2>&1 &
+nohup runs/imagenette_study/commit_records.sh 600 > /tmp/commit_records.log 2>&1 &
 echo "commit_records: pid $!"

@@ -1,6 +1,6 @@
-"""Print the budget-tuning runs of issue 6 (one line per run) from their config and result files.
+"""Print the budget-tuning runs of the Imagenette study (one line per run) from their config and result files.
 
-    .venv/bin/python runs/issue6/budget/summary.py
+    .venv/bin/python runs/imagenette_study/budget/summary.py
 """
 import json
 from pathlib import Path

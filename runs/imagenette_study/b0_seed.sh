@@ -6,4 +6,4 @@ seed=${1:?seed}
 cd "$(dirname "$0")/../.."
 exec nice -n 10 .venv/bin/python -m rubik train --model efficientnet_b0 --base-resolution 64 \
   --data "${RUBIK_DATA_DIR:-../shared/datasets/imagenette}" --recipe proxy --seed "$seed" \
-  --threads 1 --workers 1 --quiet --resume --out "runs/issue6/b0_seed$seed"
+  --threads 1 --workers 1 --quiet --resume --out "runs/imagenette_study/b0_seed$seed"

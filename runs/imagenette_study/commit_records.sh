@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 interval=${1:-600}
-paths=(data/results/imagenette/sweep/trials data/results/imagenette/tiny_vs_giant runs/issue6/budget)
+paths=(data/results/imagenette/sweep/trials data/results/imagenette/tiny_vs_giant runs/imagenette_study/budget)
 while true; do
   sleep "$interval"
   existing=(); for p in "${paths[@]}"; do [ -e "$p" ] && existing+=("$p"); done
