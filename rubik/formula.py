@@ -43,6 +43,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 #: GhostNet-B/C/D FLOPs targets from GhostNet-A (paper appendix: 591M -> 300M/141M/52M).
 GHOSTNET_FAMILY = {"ghostnet_b": 300 / 591, "ghostnet_c": 141 / 591, "ghostnet_d": 52 / 591}
@@ -72,10 +74,15 @@ def _as_c(c, what="c"):
     return arr
 
 
-class TinyFormula:
+class TinyFormula(BaseEstimator):
     """GP regressions of resolution ``r`` and depth ``d`` on the FLOPs ratio ``c``.
 
-    Parameters (all stored as given, sklearn ``get_params``/``set_params``):
+    A scikit-learn estimator: ``fit(frontier)`` (a table with columns ``c_col, r_col, d_col``) or,
+    symmetric with ``predict``, ``fit(c, y)`` with ``y`` the ``(n, 2)`` array of ``(r, d)``;
+    ``predict(c)`` takes a scalar or ``(n,)`` / ``(n, 1)`` FLOPs ratios; ``predict`` before ``fit``
+    raises sklearn's ``NotFittedError``; ``clone``, ``get_params``, ``set_params`` as usual.
+
+    Parameters (all stored as given):
       base: base model family the width is solved for (``"efficientnet_b0"``,
         ``"ghostnet_a"``, ``"resnet50"``).
       kernel: sklearn kernel, or None for ``default_kernel()``.
@@ -109,32 +116,23 @@ class TinyFormula:
         self.rules = rules
         self.num_classes = num_classes
 
-    # -- sklearn plumbing -------------------------------------------------------------
-    _PARAMS = ("base", "kernel", "n_restarts_optimizer", "random_state", "log_target", "c_col",
-               "r_col", "d_col", "width_solver", "base_resolution", "rules", "num_classes")
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in self._PARAMS}
-
-    def set_params(self, **params) -> "TinyFormula":
-        for k, v in params.items():
-            if k not in self._PARAMS:
-                raise ValueError(f"TinyFormula: unknown parameter {k!r}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in ("base", "log_target")
-                         if getattr(self, k) is not None)
-        return f"TinyFormula({args})"
-
     # -- fitting -----------------------------------------------------------------------
     def fit(self, frontier, y=None) -> "TinyFormula":
-        """Fit on a frontier table with columns ``c_col, r_col, d_col`` (one row per model)."""
+        """Fit on a frontier table with columns ``c_col, r_col, d_col`` (one row per model), or on
+        FLOPs ratios ``frontier`` (``(n,)`` or ``(n, 1)``) with ``y`` = ``(n, 2)`` columns ``(r, d)``."""
         from sklearn.gaussian_process import GaussianProcessRegressor
 
         if frontier is None:
             raise ValueError("TinyFormula.fit: frontier is None")
+        if y is not None:   # the sklearn form: X = c, y = (r, d)
+            c_in = np.asarray(frontier, dtype=float)
+            y_in = np.asarray(y, dtype=float)
+            if c_in.ndim == 2 and c_in.shape[1] == 1:
+                c_in = c_in[:, 0]
+            if c_in.ndim != 1 or y_in.ndim != 2 or y_in.shape != (len(c_in), 2):
+                raise ValueError(f"TinyFormula.fit(c, y): c must be (n,) or (n, 1) and y (n, 2) = (r, d); "
+                                 f"got {np.shape(frontier)} and {np.shape(y)}")
+            frontier = pd.DataFrame({self.c_col: c_in, self.r_col: y_in[:, 0], self.d_col: y_in[:, 1]})
         if self.width_solver is None:
             from rubik.sampling import _bases
 
@@ -177,8 +175,7 @@ class TinyFormula:
         return np.log(v) if self.log_target else v
 
     def _check_fitted(self):
-        if not hasattr(self, "gp_r_"):
-            raise ValueError("TinyFormula: call fit(frontier) first")
+        check_is_fitted(self, ("gp_r_", "gp_d_"), msg="TinyFormula is not fitted yet: call fit(frontier) first")
 
     # -- prediction --------------------------------------------------------------------
     def predict(self, c, return_std: bool = False):
@@ -191,6 +188,8 @@ class TinyFormula:
         """
         self._check_fitted()
         scalar = np.ndim(c) == 0
+        if np.ndim(c) == 2 and np.shape(c)[1] == 1:   # sklearn's X shape
+            c = np.asarray(c)[:, 0]
         cs = _as_c(c, "TinyFormula.predict")
         X = np.log(cs)[:, None]
         mr, sr = self.gp_r_.predict(X, return_std=True)

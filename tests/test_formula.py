@@ -38,6 +38,29 @@ def test_predict_scalar_and_twist():
     assert f.set_params(log_target=True).log_target
 
 
+def test_sklearn_conventions():
+    """BaseEstimator (clone, params, repr), NotFittedError before fit, and fit(c, y) symmetric with
+    predict(c): the same fit as from the frontier table."""
+    from sklearn.base import BaseEstimator, clone
+    from sklearn.exceptions import NotFittedError
+
+    f = TinyFormula(width_solver=naive_width, log_target=True)
+    assert isinstance(f, BaseEstimator) and "log_target=True" in repr(f)
+    with pytest.raises(NotFittedError):
+        f.predict([0.5])
+    df = synthetic_frontier(15, seed=6)
+    a = clone(f).fit(df)
+    b = clone(f).fit(df[["flops_ratio"]].to_numpy(), df[["r", "d"]].to_numpy())
+    c = clone(f).fit(df["flops_ratio"].to_numpy(), df[["r", "d"]].to_numpy())
+    x = np.array([[0.1], [0.3]])
+    np.testing.assert_allclose(a.predict(x), b.predict(x[:, 0]))
+    np.testing.assert_allclose(a.predict(x), c.predict(x))
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        clone(f).fit(df["flops_ratio"].to_numpy(), df["r"].to_numpy())
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        f.set_params(nosuch=1)
+
+
 def test_log_target():
     df = synthetic_frontier(20, seed=3)
     m = TinyFormula(log_target=True).fit(df).predict([0.1, 0.5])
