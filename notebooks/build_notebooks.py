@@ -209,14 +209,14 @@ then follows from the FLOPs constraint, solved against the real, rounded archite
 TinyNet-like models at the FLOPs levels of the released TinyNet-A..E and compare them with the
 released TinyNets and the inversed giant formula."""),
         code(setup(data="True", needs=("sweep/sweep.json", "01_sampling and 02_sweep"))),
-        code("""from rubik.formula import TinyFormula
+        code("""from rubik.formula import fit_formula
 from rubik.sweep import load_results
 
 done = R.finished(R.label_trials(load_results(run.path("sweep"))))
-points = R.pareto_layers(done[done.kind == "random"], x="flops", y=metric, min_points=formula_min_points)
-print(f"fitting on {len(points)} models (frontier layers {sorted(points.layer.unique())})")
 num_classes = R.count_classes(data_dir, manifest)
-formula = TinyFormula(base=base, base_resolution=base_resolution, num_classes=num_classes).fit(points)
+formula, points = fit_formula(done, metric=metric, min_points=formula_min_points, base=base,
+                              base_resolution=base_resolution, num_classes=num_classes)
+print(f"fitting on {len(points)} models (frontier layers {sorted(points.layer.unique())})")
 formula"""),
         code("""refs = R.reference_dials()  # TinyNet-A..E and B^-1..B^-4 (FLOPs ratios at 224 px)
 c_lo = min(points.flops_ratio.min(), refs.c.min())
@@ -247,7 +247,7 @@ run.table(table, "tiny_formula_vs_tinynet_vs_giant")"""),
 # --------------------------------------------------------------------------- 05
 NB05 = dict(
     params=COMMON + ["base", "base_resolution", "tvg_phis", "tvg_tiny", "tvg_levels", "tvg_match_flops", "tvg_seeds",
-                     "tvg_epochs", "epochs",
+                     "tvg_epochs", "epochs", "formula_min_points",
                      "metric", "seed"] + DATA + TRAIN,
     cells=[
         md("""# 05 · Tiny formula vs inversed giant formula at matching FLOPs
@@ -263,15 +263,15 @@ real, rounded architecture has the tiny model's FLOPs: the nominal phi = -k keep
 sweep under `tiny_vs_giant/seed<k>`."""),
         code(setup(data="True")),
         code("""import json
-from rubik.formula import TinyFormula
+from rubik.formula import fit_formula
 from rubik.sweep import load_results
 
 num_classes = R.count_classes(data_dir, manifest)
 formula = None
-if tvg_tiny in ("formula", "both"):
-    done = R.finished(load_results(run.path("sweep")))
-    formula = TinyFormula(base=base, base_resolution=base_resolution, num_classes=num_classes).fit(
-        R.pareto_layers(done[done.kind == "random"], y=metric, min_points=3))
+if tvg_tiny in ("formula", "both"):   # the same fit as notebook 04's
+    formula, _ = fit_formula(R.finished(load_results(run.path("sweep"))), metric=metric,
+                             min_points=formula_min_points, base=base, base_resolution=base_resolution,
+                             num_classes=num_classes)
 trials = R.tiny_vs_giant_trials(tvg_phis, tiny=tvg_tiny, formula=formula, match_flops=tvg_match_flops,
                                 levels=tvg_levels, base=base, base_resolution=base_resolution, num_classes=num_classes)
 trials[["id", "name", "family", "level", "phi", "r", "d", "w", "resolution", "params", "flops", "flops_ratio"]]"""),

@@ -239,6 +239,22 @@ class TinyFormula(BaseEstimator):
         return Twist(float(r), float(d), self.solve_width(float(r), float(d), float(cs[0])))
 
 
+def fit_formula(results, *, metric: str = "top1", min_points: int = 4, kinds=("random",), **formula_kw):
+    """The tiny formula of a sweep, one way for every caller: ``(formula, points)``.
+
+    ``points`` are the finished trials of ``kinds`` on the Pareto frontier of ``metric`` against
+    FLOPs, plus the next Pareto layers while there are fewer than ``min_points``
+    (``rubik.reproduce.pareto_layers``; the presets' ``formula_min_points``); ``formula`` is
+    ``TinyFormula(**formula_kw).fit(points)``. Notebooks 04 (the formula) and 05 (tiny vs giant)
+    both call this, so they cannot fit different formulas.
+    """
+    from rubik.reproduce import pareto_layers
+
+    done = results[(results["status"] == "done") & results["kind"].isin(list(kinds))]
+    points = pareto_layers(done, x="flops", y=metric, min_points=min_points)
+    return TinyFormula(**formula_kw).fit(points), points
+
+
 def giant_phi(c: float) -> float:
     """The inversed giant formula's *nominal* phi for FLOPs ratio ``c``: ``log2 c`` (c=1/2 -> phi=-1).
 

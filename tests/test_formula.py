@@ -149,3 +149,22 @@ def test_default_kernel_lets_a_flat_dial_be_all_noise():
     _, std = f.predict(0.2, return_std=True)
     assert std[1] == pytest.approx(df.d.std(), rel=0.25)
     assert std[0] < 0.05                                   # r has a trend and little noise: a tight fit
+
+
+def test_one_formula_fit_for_notebooks_04_and_05():
+    """fit_formula is the frontier (plus layers up to min_points) fed to TinyFormula, and the two
+    notebooks that fit a formula both go through it with the preset's formula_min_points."""
+    from pathlib import Path
+
+    from rubik.formula import fit_formula
+    from rubik.reproduce import pareto_layers
+
+    df = synthetic_frontier(12, seed=7).assign(status="done", kind="random", flops=lambda t: t.flops_ratio * 1e8,
+                                               top1=lambda t: 50 + 10 * t.flops_ratio)
+    formula, points = fit_formula(df, min_points=4, width_solver=naive_width)
+    ref = TinyFormula(width_solver=naive_width).fit(pareto_layers(df, min_points=4))
+    np.testing.assert_allclose(formula.predict([0.2, 0.6]), ref.predict([0.2, 0.6]))
+    assert len(points) >= 4
+    src = (Path(__file__).resolve().parents[1] / "notebooks" / "build_notebooks.py").read_text()
+    assert src.count("fit_formula(") == 2 and "min_points=formula_min_points" in src
+    assert "TinyFormula(" not in src and "min_points=3" not in src
