@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= $(or $(RUBIK_DATA_DIR),../shared/datasets/imagenette)
 PRESET ?= cpu
 
-.PHONY: venv test reproduce models clean-venv
+.PHONY: venv test reproduce models figures clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ test: venv
 
 reproduce: venv
 	$(PY) -m rubik reproduce --preset $(PRESET) --data $(DATA)
+
+# regenerate the figures made from committed records (no training; ~30 s) and copy them to figures/
+figures: venv
+	$(PY) -m rubik study report data/results/imagenette_long/sweep --out data/results/imagenette_long --copy-figures-to figures
+	$(PY) -m rubik latency --sweep data/results/imagenette/sweep --out data/results/imagenette/tables/latency_cpu.csv \
+		--from-csv --report data/results/imagenette
+	cp data/results/imagenette/figures/fig_latency_frontier.png figures/
 
 models: venv
 	$(PY) -m rubik models
