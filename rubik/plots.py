@@ -312,7 +312,9 @@ def save_figure(fig, name: str, out_dir, formats: Sequence[str] = ("png", "pdf")
     paths = []
     for fmt in formats:
         p = out / f"{stem}.{fmt}"
-        fig.savefig(p, dpi=dpi, bbox_inches="tight")
+        # no creation date in the PDF: the same figure from the same records is the same file
+        meta = {"CreationDate": None} if fmt == "pdf" else None
+        fig.savefig(p, dpi=dpi, bbox_inches="tight", metadata=meta)
         paths.append(p)
     return paths
 
