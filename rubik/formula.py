@@ -329,12 +329,15 @@ def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float
 
     Columns: ``name, kind, target_c, r, d, w, r_std, d_std, phi, resolution (px),
     flops, params, flops_ratio, train_kwargs`` where ``train_kwargs`` is a dict for
-    ``TrainConfig(**template_fields, **train_kwargs)`` (model, twist, base_resolution);
-    see ``family_configs``.
+    ``TrainConfig(**template_fields, **train_kwargs)``: ``model`` is the row's ``Arch`` (its dict:
+    base, twist, base resolution and rules), ``twist`` and ``base_resolution`` None; see
+    ``family_configs``.
     """
     import copy
 
-    from rubik.cube import giant_twist
+    from rubik.cube import Twist, giant_twist
+    from rubik.models import Arch
+    from rubik.sampling import arch_columns
 
     formula._check_fitted()
     if include_giant is not None and not include_giant:
@@ -366,24 +369,14 @@ def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float
             rows.append(dict(name=f"{name}_giant", kind="giant", target_c=float(c), r=g.resolution,
                              d=g.depth, w=g.width, r_std=np.nan, d_std=np.nan, phi=phi))
     df = pd.DataFrame(rows)
+    reference = Arch(base, base_resolution=base_resolution, rules=formula.rules)
+    arches = [reference.replace(twist=Twist(a, b, c)) for a, b, c in zip(df.r, df.d, df.w)]
     if formula.width_solver is None:  # real FLOPs / params / px (skipped with a custom cost model)
-        df = _add_costs(df, base, base_resolution=base_resolution, num_classes=num_classes, rules=formula.rules)
-    df["train_kwargs"] = [dict(model=base, twist=(a, b, c), base_resolution=base_resolution)
-                          for a, b, c in zip(df.r, df.d, df.w)]
-    return df
-
-
-def _add_costs(df, base, *, base_resolution, num_classes, rules):
-    from rubik.cube import Twist
-    from rubik.models import Arch
-    from rubik.sampling import arch_columns
-
-    reference = Arch(base, base_resolution=base_resolution, rules=rules)
-    f0 = reference.flops(num_classes)
-    cols = [arch_columns(reference.replace(twist=Twist(a, b, c)), num_classes=num_classes, base_flops=f0)
-            for a, b, c in zip(df.r, df.d, df.w)]
-    for k in ("flops", "params", "flops_ratio", "resolution", "arch"):
-        df[k] = [x[k] for x in cols]
+        f0 = reference.flops(num_classes)
+        cols = [arch_columns(a, num_classes=num_classes, base_flops=f0) for a in arches]
+        for k in ("resolution", "flops", "params", "flops_ratio"):
+            df[k] = [x[k] for x in cols]
+    df["train_kwargs"] = [dict(model=a.to_dict(), twist=None, base_resolution=None) for a in arches]
     return df
 
 

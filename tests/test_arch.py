@@ -172,3 +172,24 @@ def test_a_sample_and_its_model_agree_by_construction():
         m = create_model(row.arch, num_classes=10)
         assert (m.resolution, count_params(m), m.rules) == (row.resolution, row.params, "efficientnet")
         assert Arch.from_dict(row.arch).flops(10) == row.flops
+
+
+def test_train_config_carries_the_arch_and_trains_at_its_px():
+    """``TrainConfig.model`` may be an Arch (kept as its dict); the input size of a run comes from
+    the Arch, r included (it once fell back to ``base_resolution or 224``)."""
+    from torch import nn
+
+    from rubik.errors import ConfigError
+    from rubik.train import TrainConfig, make_model, model_resolution, validate
+
+    arch = Arch(B0, (0.7, 0.6, 0.5), 64, "efficientnet")
+    cfg = TrainConfig(model=arch)
+    assert cfg.model == arch.to_dict() and cfg.arch() == arch
+    m = make_model(cfg, 10)
+    assert (m.resolution, m.rules, count_params(m)) == (arch.input_size, "efficientnet", arch.params(10))
+    named = TrainConfig(model="tinynet_a", base_resolution=64)
+    assert model_resolution(nn.Linear(2, 2), named) == int(64 * 0.86)     # a given model without .resolution
+    with pytest.raises(ConfigError, match="own twist"):
+        validate(TrainConfig(model=arch, base_resolution=64))
+    with pytest.raises(ConfigError, match="22 px < 24"):
+        validate(TrainConfig(model=B0, twist=(0.35, 1, 1), base_resolution=64))
