@@ -391,3 +391,31 @@ def remaining_work(results) -> float:
     else:
         pred = np.full(len(todo), t.mean())
     return float(pred.sum())
+
+
+# ----------------------------------------------------------------------------- finished trials and their training curves
+
+def finished(results):
+    """The trials of ``load_results`` that finished; RuntimeError (with the first error) if none did."""
+    done = results[results["status"] == "done"]
+    if not len(done):
+        failed = results[results["status"] == "failed"]
+        err = failed["error"].iloc[0] if len(failed) and "error" in failed else "no trial has run yet"
+        raise RuntimeError(f"no finished trial among {len(results)} ({err}); see the sweep's trials/*.json")
+    return done.copy()
+
+
+def sweep_histories(sweep_dir):
+    """Per-epoch metrics of every finished trial: ``id, epoch, top1, ...`` (long format)."""
+    import pandas as pd
+
+    rows = []
+    for p in sorted((Path(sweep_dir) / "trials").glob("*.json")):
+        try:
+            rec = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        for i, h in enumerate((rec.get("metrics") or {}).get("history") or []):
+            rows.append({"run": rec.get("id", p.stem), "epoch": h.get("epoch", i + 1),
+                         **{k: v for k, v in h.items() if k != "epoch" and isinstance(v, (int, float))}})
+    return pd.DataFrame(rows)

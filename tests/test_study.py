@@ -31,7 +31,7 @@ STUDY = dict(families_from="data/results/imagenette/tiny_vs_giant/seed0/sweep.js
 
 
 def test_design_is_the_committed_families_and_two_ladders_at_equal_flops():
-    from rubik.reproduce import tiny_vs_giant_trials
+    from rubik.tiny_vs_giant import tiny_vs_giant_trials
 
     df = St.study_design(STUDY, base_resolution=64, num_classes=10)
     assert not df.id.duplicated().any()
