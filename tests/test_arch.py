@@ -193,3 +193,53 @@ def test_train_config_carries_the_arch_and_trains_at_its_px():
         validate(TrainConfig(model=arch, base_resolution=64))
     with pytest.raises(ConfigError, match="22 px < 24"):
         validate(TrainConfig(model=B0, twist=(0.35, 1, 1), base_resolution=64))
+
+
+def test_a_sweep_trains_its_samples_arch_and_old_specs_still_load(tmp_path):
+    """sample row -> sweep.json -> trial config -> model: the px, params and rules of the row, by
+    construction. A spec written before rows carried an Arch trains as it always did, and
+    re-initialising it from today's rows is still a no-op."""
+    import json
+
+    from rubik import sweep as S
+    from rubik.sampling import sample_twists
+    from rubik.train import TrainConfig, make_model
+
+    df = sample_twists(2, base_resolution=64, num_classes=10, rules="efficientnet", seed=0)
+    d = tmp_path / "new"
+    S.init_sweep(d, df, {"model": B0, "twist": None, "base_resolution": 224, "data": {}})
+    spec = S.load_spec(d)
+    for row, trial in zip(df.itertuples(), spec["trials"]):
+        cfg = S.trial_config(spec, trial)
+        assert cfg["twist"] is None and cfg["base_resolution"] is None   # the template's 224 is not used
+        m = make_model(TrainConfig(model=cfg["model"]), 10)
+        assert (m.resolution, count_params(m), m.rules) == (row.resolution, row.params, "efficientnet")
+        assert S.trial_arch(trial) == Arch.from_dict(row.arch)
+    # an old spec: rows without "arch"
+    old = tmp_path / "old"
+    S.init_sweep(old, df.drop(columns=["arch"]), {"model": B0, "data": {}})
+    cfg = S.trial_config(S.load_spec(old), S.load_spec(old)["trials"][1])
+    assert cfg["model"] == B0 and cfg["twist"] == [df.r[1], df.d[1], df.w[1]] and cfg["base_resolution"] == 64
+    before = (old / "sweep.json").read_text()
+    S.init_sweep(old, df, {"model": B0, "data": {}})     # today's rows, with arch: the same trials
+    assert (old / "sweep.json").read_text() == before
+    assert list(S.load_results(old).resolution) == list(df.resolution)
+    with pytest.raises(Exception, match="different trials"):
+        S.init_sweep(old, df.assign(w=df.w * 0.9), {"model": B0, "data": {}})
+    bad = df.copy()
+    bad.at[0, "arch"] = dict(df.arch[0], base_resolution=16)
+    with pytest.raises(Exception, match="trial base: .*16 px < 24"):
+        S.init_sweep(tmp_path / "bad", bad, {"model": B0, "data": {}})
+    assert json.loads((d / "sweep.json").read_text())["trials"][0]["arch"]["rules"] == "efficientnet"
+
+
+def test_tiny_vs_giant_rows_carry_their_arch_and_the_floor(monkeypatch):
+    from rubik.tiny_vs_giant import tiny_vs_giant_trials
+
+    rows = tiny_vs_giant_trials([2], base_resolution=64, num_classes=10)
+    for row in rows.itertuples():
+        arch = Arch.from_dict(row.arch)
+        assert (arch.input_size, arch.flops(10), arch.params(10)) == (row.resolution, row.flops, row.params)
+    monkeypatch.setattr(cube, "MIN_IMAGE_SIZE", 56)       # TinyNet-C at 64 px: 52 px
+    with pytest.raises(ValueError, match="TinyNet-C: .*52 px < 56 at base_resolution 64"):
+        tiny_vs_giant_trials([2], base_resolution=64, num_classes=10)

@@ -15,7 +15,8 @@ def python_snippets():
 
 
 def _fake_train(cfg):
-    r, d, w = cfg["twist"]
+    m = cfg["model"]   # the trial's Arch (a dict); rows without one: model name + twist
+    r, d, w = m["twist"] if isinstance(m, dict) else cfg["twist"]
     return {"top1": 40 + 10 * r + 5 * d + 2 * w}
 
 
