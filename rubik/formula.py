@@ -238,6 +238,12 @@ class TinyFormula(BaseEstimator):
         r, d = self.predict(float(cs[0]))
         return Twist(float(r), float(d), self.solve_width(float(r), float(d), float(cs[0])))
 
+    def arch(self, c):
+        """The model for FLOPs ratio ``c``: ``Arch(base, twist(c), base_resolution, rules)``."""
+        from rubik.models import Arch
+
+        return Arch(self.base, self.twist(c), self.base_resolution, self.rules)
+
 
 def fit_formula(results, *, metric: str = "top1", min_points: int = 4, kinds=("random",), **formula_kw):
     """The tiny formula of a sweep, one way for every caller: ``(formula, points)``.

@@ -345,7 +345,8 @@ def load_results(sweep_dir, *, metrics=METRIC_COLUMNS, split_seed: int | None = 
     ``code_version``, ``error``.
 
     Metric names that clash with sample columns (``params``, ``flops``, ``resolution``) are not
-    copied; the sample's analytic values are the reference. Filter with ``df[df.status == "done"]``
+    copied; the sample's analytic values are the reference (the trained model is built from the
+    row's Arch, so they agree: tests/test_arch.py checks every committed record). Filter with ``df[df.status == "done"]``
     (frontiers and fits do: a diverged trial's chance-level accuracy is not a result about its dials).
 
     Records with per-image outcomes (``val_correct``, see ``rubik.data.pack_correct``) are also

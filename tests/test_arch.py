@@ -243,3 +243,30 @@ def test_tiny_vs_giant_rows_carry_their_arch_and_the_floor(monkeypatch):
     monkeypatch.setattr(cube, "MIN_IMAGE_SIZE", 56)       # TinyNet-C at 64 px: 52 px
     with pytest.raises(ValueError, match="TinyNet-C: .*52 px < 56 at base_resolution 64"):
         tiny_vs_giant_trials([2], base_resolution=64, num_classes=10)
+
+
+def test_committed_sweeps_agree_with_their_arch():
+    """Every committed trial (specs written before rows carried an Arch included): the px and stage
+    plan in its row are its Arch's, and its record's model was trained at those px, so
+    ``load_results``' rule for clashing columns (the sample's win) never has to decide anything."""
+    import json
+    from pathlib import Path
+
+    from rubik.sweep import trial_arch
+
+    root = Path(__file__).resolve().parents[1]
+    specs = sorted(root.glob("data/results/**/sweep.json")) + sorted(root.glob("runs/**/sweep.json"))
+    records = 0
+    for path in specs:
+        for t in json.loads(path.read_text())["trials"]:
+            arch = trial_arch(t)
+            assert arch.input_size == t["resolution"], (path, t["id"])
+            if t.get("repeats"):
+                assert (t["repeats"], t["channels"]) == (",".join(map(str, arch.repeats)),
+                                                         ",".join(map(str, arch.channels))), (path, t["id"])
+            rec = path.parent / "trials" / f"{t['id']}.json"
+            if rec.is_file():
+                px = (json.loads(rec.read_text()).get("metrics") or {}).get("resolution")
+                assert px in (None, t["resolution"]), (rec, px)
+                records += px is not None
+    assert len(specs) >= 5 and records >= 100

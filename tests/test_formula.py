@@ -113,6 +113,7 @@ def test_real_width_solver_and_families():
     f = TinyFormula().fit(synthetic_frontier(15, seed=0))
     t = f.twist(0.25)
     assert flops_ratio("efficientnet_b0", t) == pytest.approx(0.25, rel=0.03)
+    assert f.arch(0.25).twist == t and f.arch(0.25).input_size == int(224 * t.resolution)
     fam = derive_family(f)  # TinyNet-like c = 1/2..1/16 + FLOPs-matched inversed giant models
     assert len(fam) == 8 and list(fam.kind) == ["tiny", "giant"] * 4
     t, g = fam[fam.kind == "tiny"], fam[fam.kind == "giant"]
