@@ -380,7 +380,7 @@ def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float
     if formula.width_solver is None:  # real FLOPs / params / px (skipped with a custom cost model)
         f0 = reference.flops(num_classes)
         cols = [arch_columns(a, num_classes=num_classes, base_flops=f0) for a in arches]
-        for k in ("resolution", "flops", "params", "flops_ratio"):
+        for k in ("flops", "params", "flops_ratio", "resolution"):
             df[k] = [x[k] for x in cols]
     df["train_kwargs"] = [dict(model=a.to_dict(), twist=None, base_resolution=None) for a in arches]
     return df
