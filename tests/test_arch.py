@@ -270,3 +270,19 @@ def test_committed_sweeps_agree_with_their_arch():
                 assert px in (None, t["resolution"]), (rec, px)
                 records += px is not None
     assert len(specs) >= 5 and records >= 100
+
+
+def test_sweep_cli_rules_reach_the_trials(tmp_path, capsys):
+    from rubik import sweep as S
+    from rubik.cli import main
+
+    d = tmp_path / "sw"
+    assert main(["sweep", "init", str(d), "--n", "2", "--no-references", "--base-resolution", "64",
+                 "--num-classes", "10", "--rules", "efficientnet"]) == 0
+    spec = S.load_spec(d)
+    assert {t["arch"]["rules"] for t in spec["trials"]} == {"efficientnet"}
+    assert S.trial_config(spec, spec["trials"][0])["model"]["rules"] == "efficientnet"
+    capsys.readouterr()
+    assert main(["sweep", "init", str(tmp_path / "bad"), "--n", "2", "--rules", "bogus"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rubik sweep init: error:") and "unknown rules 'bogus'" in err and "\n" not in err
