@@ -10,7 +10,7 @@ busy to time the whole job. Per trial (one process, one thread, channels_last):
 with ``t(model) = a x MFLOPs + b x blocks + c`` ms per training image, a least-squares fit to the
 fastest seed of each configuration in the committed CPU records of the Imagenette decisive study
 (``data/results/imagenette_long/sweep/trials/*.json``: 1 thread per process, 2 processes,
-channels_last, full training set). The trials of a sweep go to ``processes`` workers in spec order
+channels_last, full training set, no EMA: a recipe with EMA costs more than predicted here). The trials of a sweep go to ``processes`` workers in spec order
 (the next free worker takes the next trial); 05 runs one such sweep per seed. The other notebooks
 and the kernel start-ups add NOTEBOOKS_OTHER_S (the quiet clean rerun of the previous preset,
 ``runs/reference/cpu/README.md``: ~1 min; more models here).
