@@ -18,7 +18,7 @@ from importlib import import_module
 COMMANDS = {
     "models": ("rubik.models.cli", "table of registered models: dials, params, FLOPs vs the paper"),
     "train": ("rubik.train", "train one (twisted) model with a recipe; torchrun-ready"),
-    "sweep": ("rubik.sweep", "sample twisted models and train them all (resumable, parallel)"),
+    "sweep": ("rubik.sweep_cli", "sample twisted models and train them all (resumable, parallel)"),
     "data": ("rubik.compact", "dataset tools: `rubik data compact` makes a small copy to carry to a GPU node"),
     "study": ("rubik.study", "the decisive experiments (schedules, dial ladders) as one sweep"),
     "reproduce": ("rubik.reproduce", "run the notebooks in order with papermill for a preset"),

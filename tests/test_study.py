@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from rubik import study as St
+from rubik import launcher as L
+from rubik import rundir as RD
 from rubik import sweep as S
 
 B0 = "efficientnet_b0"
@@ -29,7 +31,7 @@ STUDY = dict(families_from="data/results/imagenette/tiny_vs_giant/seed0/sweep.js
 
 
 def test_design_is_the_committed_families_and_two_ladders_at_equal_flops():
-    from rubik.reproduce import tiny_vs_giant_trials
+    from rubik.tiny_vs_giant import tiny_vs_giant_trials
 
     df = St.study_design(STUDY, base_resolution=64, num_classes=10)
     assert not df.id.duplicated().any()
@@ -91,7 +93,7 @@ def test_cli_init_then_run_trains_with_per_trial_epochs_and_scores_halves(tmp_pa
     assert "6 trials (9 trial-epochs)" in out and "optimizer steps" in out
     spec = S.load_spec(d)
     spec["trials"] = [t for t in spec["trials"] if t["family"] == "ours"]   # train 2 of them (ours: smallest)
-    S.atomic_write_json(d / "sweep.json", spec)
+    RD.atomic_write_json(d / "sweep.json", spec)
     assert main(["study", "cache", str(d), "--workers", "1"]) == 0
     assert main(["sweep", "run", str(d), "--threads", "1", "--no-progress"]) == 0
     df = S.load_results(d)
@@ -136,7 +138,7 @@ def test_report_on_a_fake_finished_study(tmp_path):
     design = St.study_design(STUDY, base_resolution=64, num_classes=10)
     d = tmp_path / "study"
     S.init_sweep(d, design, {"model": "efficientnet_b0", "data": {}, "recipe": "proxy", "epochs": 5, "seed": 0})
-    S.run_worker(d, train_fn=fake_study_train, heartbeat=0)
+    L.run_worker(d, train_fn=fake_study_train, heartbeat=0)
     tables = St.report(d, copy_figures_to=tmp_path / "top", show=lambda *_: None)
     sched = tables["study_schedule"]
     assert len(sched) == 2 * 3 * 3 + 1 and (sched[sched.family != "base"].n == 3).all()
@@ -172,3 +174,22 @@ def test_report_on_a_fake_finished_study(tmp_path):
 
     assert main(["study", "report", str(d), "--out", str(tmp_path / "again")]) == 0
     assert (tmp_path / "again" / "figures" / "fig_study_ladders.png").is_file()
+
+
+def test_pooled_interval_pools_seed_noise_over_cells():
+    from scipy import stats
+
+    from rubik.study import pooled_interval
+
+    lo, hi, sp, df = pooled_interval([1.0, 2.0], [3, 1], [1.0, 2.0, float("nan")], [3, 3, 1])
+    assert df == 4 and sp == pytest.approx(np.sqrt((2 * 1 + 2 * 4) / 4))
+    half = stats.t.ppf(0.975, 4) * sp / np.sqrt([3, 1])
+    assert np.allclose(lo, [1 - half[0], 2 - half[1]]) and np.allclose(hi, [1 + half[0], 2 + half[1]])
+    # one value per cell: no noise estimate, no interval
+    lo, hi, sp, df = pooled_interval([1.0], [1], [float("nan")], [1])
+    assert np.isnan(lo).all() and np.isnan(sp) and df == 0
+    # many cells of known noise: the pooled std finds it
+    rng = np.random.default_rng(0)
+    cells = rng.normal(0, 1.5, size=(200, 3))
+    _, _, sp, df = pooled_interval([0.0], [3], cells.std(axis=1, ddof=1), [3] * 200)
+    assert df == 400 and sp == pytest.approx(1.5, rel=0.08)
