@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main():
-    from rubik import reproduce as R
     from rubik.frontier import dial_importance
-    from rubik.sweep import load_results
+    from rubik.paper import label_trials
+    from rubik.sweep import finished, load_results
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sweep", default=str(ROOT / "data/results/imagenette/sweep"))
@@ -34,7 +34,7 @@ def main():
     ap.add_argument("--n-boot", type=int, default=500)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    done = R.finished(R.label_trials(load_results(args.sweep)))
+    done = finished(label_trials(load_results(args.sweep)))
     rnd = done[done.kind == "random"].sort_values("flops")
     refs = done[done.kind != "random"]
     print(f"{len(rnd)} random models + {len(refs)} references; top-1 {done.top1.min():.1f}-{done.top1.max():.1f} %")

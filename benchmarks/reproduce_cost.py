@@ -106,7 +106,7 @@ def main():
 
 def predict(p, coef, epochs, n_train, n_val):
     from rubik.cube import Twist
-    from rubik.reproduce import tiny_vs_giant_trials
+    from rubik.tiny_vs_giant import tiny_vs_giant_trials
     from rubik.sampling import architecture
     from rubik.sweep import sample_twists
 
