@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= $(or $(RUBIK_DATA_DIR),../shared/datasets/imagenette)
 PRESET ?= cpu
 
-.PHONY: venv test reproduce models figures clean-venv
+.PHONY: venv test reproduce models figures report clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ figures: venv
 	$(PY) -m rubik latency --sweep data/results/imagenette/sweep --out data/results/imagenette/tables/latency_cpu.csv \
 		--from-csv --report data/results/imagenette
 	cp data/results/imagenette/figures/fig_latency_frontier.png figures/
+
+# every number REPORT.md quotes about the 5-epoch study, recomputed from its committed records
+report: venv
+	$(PY) -m rubik report data/results/imagenette --b0-runs runs/imagenette_study/budget/b0_e5_seed1 \
+		runs/imagenette_study/budget/b0_e5_seed2
 
 models: venv
 	$(PY) -m rubik models

@@ -24,6 +24,7 @@ import yaml
 from sklearn.exceptions import ConvergenceWarning
 
 from rubik import reproduce as R
+from rubik.report import num_classes_of
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "results" / "imagenette"
 
@@ -52,18 +53,6 @@ def assert_same_table(name: str, derived: pd.DataFrame, rtol: float = 1e-9):
     assert extra <= ADDED_SINCE.get(name, set()), f"{name}: new columns {sorted(extra)}"
     pd.testing.assert_frame_equal(fresh[list(committed.columns)], committed, check_dtype=False,
                                   check_exact=False, rtol=rtol, atol=1e-12, obj=name)
-
-
-def num_classes_of(done: pd.DataFrame) -> int:
-    """The head size the records' parameter counts were made with (the dataset is not needed):
-    params are affine in the number of classes."""
-    from rubik.flops import analytic_params
-
-    t = done.iloc[0]
-    p1, p2 = (analytic_params(t["base"], (t["r"], t["d"], t["w"]), num_classes=k) for k in (1, 2))
-    k = 1 + (int(t["params"]) - p1) / (p2 - p1)
-    assert k == int(k) and k > 1, f"records' params fit no head size ({k})"
-    return int(k)
 
 
 @pytest.fixture(scope="module")
