@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= $(or $(RUBIK_DATA_DIR),../shared/datasets/imagenette)
 PRESET ?= cpu
 
-.PHONY: venv test reproduce models figures report clean-venv
+.PHONY: venv test reproduce models figures report api clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ figures: venv
 report: venv
 	$(PY) -m rubik report data/results/imagenette --b0-runs runs/imagenette_study/budget/b0_e5_seed1 \
 		runs/imagenette_study/budget/b0_e5_seed2
+
+# docs/API.md from the package's signatures and docstrings (tests/test_apidoc.py fails when it is stale)
+api: venv
+	$(PY) tools/apidoc.py
 
 models: venv
 	$(PY) -m rubik models
