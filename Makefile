@@ -25,8 +25,9 @@ test: venv
 reproduce: venv
 	$(PY) -m rubik reproduce --preset $(PRESET) --data $(DATA)
 
-# regenerate the figures made from committed records (no training; ~30 s) and copy them to figures/
+# regenerate the figures made from committed records (no training; under a minute) into figures/
 figures: venv
+	$(PY) -m rubik figures data/results/imagenette --out figures
 	$(PY) -m rubik study report data/results/imagenette_long/sweep --out data/results/imagenette_long --copy-figures-to figures
 	$(PY) -m rubik latency --sweep data/results/imagenette/sweep --out data/results/imagenette/tables/latency_cpu.csv \
 		--from-csv --report data/results/imagenette

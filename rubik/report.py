@@ -287,6 +287,27 @@ def released_vs_fitted(family: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- the printed report
 
+def require_run_dir(run_dir) -> Path:
+    """``run_dir`` as a Path if it is a ``rubik reproduce`` output folder (it has ``sweep/sweep.json``),
+    else a RunDirError saying what is missing."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise RunDirError(f"{run}: no such folder")
+    if not (run / "sweep" / "sweep.json").is_file():
+        hint = " (give the run folder, its parent)" if (run / "sweep.json").is_file() else ""
+        raise RunDirError(f"{run}: no sweep records (expected {run / 'sweep' / 'sweep.json'}, as `rubik reproduce` "
+                          f"writes){hint}")
+    return run
+
+
+def finished_trials(results: pd.DataFrame, run: Path) -> pd.DataFrame:
+    """The finished rows of ``load_results``; a RunDirError if there are none."""
+    done = results[results["status"] == "done"]
+    if not len(done):
+        raise RunDirError(f"{run / 'sweep'}: no finished trial among {len(results)}")
+    return done
+
+
 TABLES = ("dial_importance", "frontier", "tiny_formula_vs_tinynet_vs_giant", "tiny_vs_giant")
 """The run's committed tables ``report`` prints as they are (``tables/<name>.csv``)."""
 
@@ -305,17 +326,9 @@ def report(run_dir, *, b0_runs=(), latency: bool = True, show=print) -> None:
     from rubik.frontier import joint_dial_effects, pareto_frontier
     from rubik.sweep import load_results, load_spec
 
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise RunDirError(f"{run}: no such folder")
-    if not (run / "sweep" / "sweep.json").is_file():
-        hint = " (give the run folder, its parent)" if (run / "sweep.json").is_file() else ""
-        raise RunDirError(f"{run}: no sweep records (expected {run / 'sweep' / 'sweep.json'}, as `rubik reproduce` "
-                          f"writes){hint}")
+    run = require_run_dir(run_dir)
     res = load_results(run / "sweep")
-    done = res[res["status"] == "done"]
-    if not len(done):
-        raise RunDirError(f"{run / 'sweep'}: no finished trial among {len(res)}")
+    done = finished_trials(res, run)
     b0 = b0_seeds(done, b0_runs)
     check_same_budget(b0, load_spec(run / "sweep"))
 
@@ -365,8 +378,8 @@ def report(run_dir, *, b0_runs=(), latency: bool = True, show=print) -> None:
                            "(interpolated in log FLOPs between frontier models)")
             wc = winners_curse(done, b0_std)
             show(wc.round(2).to_string(index=False))
-            show(f"noise std {b0_std:.2f}; mean bias {wc.bias.mean():.2f}; gap {wc.gap.min():.1f}..{wc.gap.max():.1f} -> "
-                 f"{wc.gap_corrected.min():.1f}..{wc.gap_corrected.max():.1f} after subtracting it")
+            show(f"noise std {b0_std:.2f}; mean bias {wc.bias.mean():.2f}; gap {wc.gap.min():.1f}..{wc.gap.max():.1f} "
+                 f"-> {wc.gap_corrected.min():.1f}..{wc.gap_corrected.max():.1f} after subtracting it")
 
     tvg = tiny_vs_giant_runs(run / "tiny_vs_giant")
     if len(tvg):

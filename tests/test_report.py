@@ -98,7 +98,8 @@ def test_extra_b0_runs_must_be_trained_at_the_sweeps_budget(tmp_path):
     (run / "result.json").write_text((B0_RUNS[0] / "result.json").read_text())
     spec = json.loads((STUDY / "sweep" / "sweep.json").read_text())
     for change, message in ((dict(epochs=4), "epochs 4, the sweep's 5"),
-                            (dict(recipe=cfg["recipe"] | {"lr_per_1024": 0.016}), "recipe lr_per_1024 0.016, the sweep's 0.008"),
+                            (dict(recipe=cfg["recipe"] | {"lr_per_1024": 0.016}),
+                             "recipe lr_per_1024 0.016, the sweep's 0.008"),
                             (dict(twist=[0.5, 1.0, 1.0]), "not the base model")):
         (run / "config.json").write_text(json.dumps(cfg | change))
         b0 = Rp.b0_seeds(pd.DataFrame(columns=["id", "top1", "time_s"]), [run])

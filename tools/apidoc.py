@@ -179,7 +179,8 @@ def describe(module_name: str) -> str:
             text = _clean(repr(obj))
             shown = f"{name} = {text}" if len(text) <= MAX_CONSTANT and "\n" not in text else \
                 f"{name}: {type(obj).__name__}"
-            lines.append(_line(shown, " ".join(inspect.cleandoc(const_docs[name]).split()) if name in const_docs else ""))
+            doc = " ".join(inspect.cleandoc(const_docs[name]).split()) if name in const_docs else ""
+            lines.append(_line(shown, doc))
     return "\n".join(lines) + "\n"
 
 
