@@ -876,6 +876,7 @@ def plot_dial_ladders(results: pd.DataFrame, y: str = "top1_test", references: p
                 ax.axhline(ref["mean"], color=COLORS.get(ref["family"], "0.5"), ls="--", lw=1,
                            label=f"{_FAMILY_LABELS.get(ref['family'], ref['family'])}"
                                  + (f" ({int(ref['epochs'])} epochs)" if "epochs" in ref else ""))
+        ax.margins(x=0.12, y=0.08)  # room for the last rung's "w=..., px" label inside the axes
         ax.set_xlabel(xlabel)
         ax.set_title(f"{'depth' if flag == 'depth_ladder' else 'resolution'} ladder ({fixed}, w solved, "
                      f"{sub['flops'].mean() / 1e6:.1f} MFLOPs)", fontsize=9)

@@ -309,8 +309,39 @@ def schedule_gains(results: pd.DataFrame, value: str = "top1_test", reference: s
                   .assign(level="all") for _, sub in d.groupby("epochs")]
         parts.append(pd.concat([per] + pooled, ignore_index=True).assign(comparison=f"{fam} - {reference}"))
     out = pd.concat(parts, ignore_index=True)
-    cols = ["comparison", "level", "epochs", "n", "mean", "std", "lo", "hi", "positive"]
+    # With 2-3 seeds a cell's own t-interval is very wide (t = 4.3 at 2 degrees of freedom). The
+    # seed noise of a paired difference is a property of the recipe, not of the cell, so pool it
+    # over every cell of the same comparison (the usual ANOVA error term, assuming one noise level):
+    # many more degrees of freedom, an interval that reflects the noise actually measured.
+    pooled = []
+    for _, g in out.groupby("comparison", sort=False):
+        cells = g[g["level"] != "all"]
+        lo, hi, sd, df = pooled_interval(g["mean"], g["n"], cells["std"], cells["n"])
+        pooled.append(pd.DataFrame({"lo_pooled": lo, "hi_pooled": hi, "std_pooled": sd, "df_pooled": df},
+                                   index=g.index))
+    out = out.join(pd.concat(pooled))
+    cols = ["comparison", "level", "epochs", "n", "mean", "std", "lo", "hi", "std_pooled", "df_pooled",
+            "lo_pooled", "hi_pooled", "positive"]
     return out[cols]
+
+
+def pooled_interval(means, ns, cell_stds, cell_ns, ci: float = 0.95):
+    """t-intervals for ``means`` (each the mean of ``ns`` values) with one noise std pooled over the
+    cells (``cell_stds`` with ``cell_ns`` values each): ``s_p^2 = sum((n_i - 1) s_i^2) / sum(n_i - 1)``
+    on ``sum(n_i - 1)`` degrees of freedom; half-width ``t * s_p / sqrt(n)``. Returns arrays
+    ``(lo, hi)`` and the scalars ``s_p`` and degrees of freedom (NaN intervals if no cell has 2 values)."""
+    from scipy import stats
+
+    means, ns = np.asarray(means, float), np.asarray(ns, float)
+    s, k = np.asarray(cell_stds, float), np.asarray(cell_ns, float)
+    ok = np.isfinite(s) & (k >= 2)
+    df = float((k[ok] - 1).sum())
+    if df < 1:
+        nan = np.full(len(means), np.nan)
+        return nan, nan, float("nan"), 0.0
+    sp = float(np.sqrt(((k[ok] - 1) * s[ok] ** 2).sum() / df))
+    half = stats.t.ppf(0.5 + ci / 2, df) * sp / np.sqrt(ns)
+    return means - half, means + half, sp, df
 
 
 def schedule_mcnemar(sweep_dir, results: pd.DataFrame, half: str = "test", reference: str = "giant") -> pd.DataFrame:
@@ -361,7 +392,14 @@ def ladder_table(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFram
                              mflops=f.flops / 1e6, params_m=f.params / 1e6, epochs=int(f.epochs),
                              mean=g[value].mean(), std=g[value].std(), n=int(g[value].count())))
     out = pd.DataFrame(rows)
-    return out.sort_values(["ladder", "blocks", "r"], ignore_index=True) if len(out) else out
+    if not len(out):
+        return out
+    # one seed-noise std pooled over the distinct rungs (the r = 0.8, 10-block rung is on both ladders:
+    # count it once), as in ``schedule_gains``
+    rungs = out.drop_duplicates("rung")
+    lo, hi, sd, df = pooled_interval(out["mean"], out["n"], rungs["std"], rungs["n"])
+    out = out.assign(std_pooled=sd, df_pooled=df, lo_pooled=lo, hi_pooled=hi)
+    return out.sort_values(["ladder", "blocks", "r"], ignore_index=True)
 
 
 def ladder_slopes(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFrame:

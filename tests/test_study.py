@@ -172,3 +172,22 @@ def test_report_on_a_fake_finished_study(tmp_path):
 
     assert main(["study", "report", str(d), "--out", str(tmp_path / "again")]) == 0
     assert (tmp_path / "again" / "figures" / "fig_study_ladders.png").is_file()
+
+
+def test_pooled_interval_pools_seed_noise_over_cells():
+    from scipy import stats
+
+    from rubik.study import pooled_interval
+
+    lo, hi, sp, df = pooled_interval([1.0, 2.0], [3, 1], [1.0, 2.0, float("nan")], [3, 3, 1])
+    assert df == 4 and sp == pytest.approx(np.sqrt((2 * 1 + 2 * 4) / 4))
+    half = stats.t.ppf(0.975, 4) * sp / np.sqrt([3, 1])
+    assert np.allclose(lo, [1 - half[0], 2 - half[1]]) and np.allclose(hi, [1 + half[0], 2 + half[1]])
+    # one value per cell: no noise estimate, no interval
+    lo, hi, sp, df = pooled_interval([1.0], [1], [float("nan")], [1])
+    assert np.isnan(lo).all() and np.isnan(sp) and df == 0
+    # many cells of known noise: the pooled std finds it
+    rng = np.random.default_rng(0)
+    cells = rng.normal(0, 1.5, size=(200, 3))
+    _, _, sp, df = pooled_interval([0.0], [3], cells.std(axis=1, ddof=1), [3] * 200)
+    assert df == 400 and sp == pytest.approx(1.5, rel=0.08)
