@@ -77,12 +77,13 @@ and keeps 100 models with FLOPs no larger than the base (Figure 1). Here we draw
 there), add the references (the base and the inversed giant formula B^-1..B^-4), and describe the
 sweep that notebook 02 trains (`rubik.sweep.init_sweep`)."""),
         code(setup(data="True")),
-        code("""from rubik.sweep import sample_twists
+        code("""from rubik.paper import label_trials
+from rubik.sweep import sample_twists
 
 num_classes = R.count_classes(data_dir, manifest)
 samples = sample_twists(n_models, base, seed=seed, mode=sample_mode, ranges=ranges,
                         base_resolution=base_resolution, num_classes=num_classes)
-samples = R.label_trials(samples)
+samples = label_trials(samples)
 print(f"{len(samples)} models ({(samples.kind == 'random').sum()} random) of {base} at base "
       f"{base_resolution} px, {num_classes} classes")
 samples.groupby("kind").size()"""),
@@ -129,19 +130,24 @@ sweep_dir = run.path("sweep")
 print("before:", sweep_status(sweep_dir))
 results = run_sweep(sweep_dir, processes=processes, threads=threads, progress=True)
 print("after: ", sweep_status(sweep_dir))"""),
-        code("""results = R.label_trials(results)
+        code("""from rubik.paper import label_trials
+from rubik.sweep import finished
+
+results = label_trials(results)
 failed = results[results.status == "failed"]
 if len(failed):
     print(f"{len(failed)} trial(s) failed:")
     display(failed[["id", "error"]])
-done = R.finished(results)
+done = finished(results)
 print(f"{len(done)} finished trials; training time {done.time_s.sum() / 60:.1f} min "
       f"(mean {done.time_s.mean():.1f} s per trial, {done.images_per_s.mean():.0f} img/s)")"""),
         md("## Results"),
         code("""cols = [c for c in ["id", "name", "kind", "r", "d", "w", "resolution", "params", "flops", "flops_ratio",
                     "top1", "top5", "ema_top1", "best_top1", "time_s"] if c in results]
 run.table(results.sort_values("flops")[cols + ["status"]], "sweep_results")"""),
-        code("""hist = R.sweep_histories(sweep_dir)
+        code("""from rubik.sweep import sweep_histories
+
+hist = sweep_histories(sweep_dir)
 if len(hist):
     run.figure(plots.plot_training_curves(hist, run="run", color_by=results.set_index("id").flops / 1e6),
                "fig_sweep_curves")"""),
@@ -163,10 +169,11 @@ NB03 = dict(
   intervals). The paper's finding: resolution and depth matter more than width."""),
         code(setup(needs=("sweep/sweep.json", "01_sampling and 02_sweep"))),
         code("""from rubik.frontier import dial_importance, pareto_frontier
-from rubik.sweep import load_results
+from rubik.paper import label_trials
+from rubik.sweep import finished, load_results
 
-results = R.label_trials(load_results(run.path("sweep")))
-done = R.finished(results)
+results = label_trials(load_results(run.path("sweep")))
+done = finished(results)
 frontier = pareto_frontier(done, x="flops", y=metric, dropna=True, kinds=("random",))  # as the paper: over the random models
 giant = done[done.kind == "giant"]
 print(f"{len(done)} models, {len(frontier)} on the frontier")"""),
@@ -174,10 +181,12 @@ print(f"{len(done)} models, {len(frontier)} on the frontier")"""),
                                references=done[done.kind == "base"], y=metric,
                                title=f"Figure 1: accuracy vs FLOPs ({preset}: {len(done)} models)"),
            "fig1_frontier")"""),
-        code("""cols = [c for c in ["id", "name", "kind", "r", "d", "w", "resolution", "flops", "flops_ratio", metric] if c in frontier]
+        code("""from rubik.frontier import frontier_gap
+
+cols = [c for c in ["id", "name", "kind", "r", "d", "w", "resolution", "flops", "flops_ratio", metric] if c in frontier]
 run.table(frontier[cols], "frontier")
 if len(giant):
-    run.table(R.frontier_gap(frontier, giant, y=metric), "frontier_vs_giant")"""),
+    run.table(frontier_gap(frontier, giant, y=metric), "frontier_vs_giant")"""),
         code("""run.figure(plots.plot_frontier_dials(frontier, giant=giant,
                                      title="Figure 3: resolution, depth and width of the frontier models"),
            "fig3_frontier_dials")"""),
@@ -210,17 +219,21 @@ TinyNet-like models at the FLOPs levels of the released TinyNet-A..E and compare
 released TinyNets and the inversed giant formula."""),
         code(setup(data="True", needs=("sweep/sweep.json", "01_sampling and 02_sweep"))),
         code("""from rubik.formula import fit_formula
-from rubik.sweep import load_results
+from rubik.paper import label_trials
+from rubik.sweep import finished, load_results
 
-done = R.finished(R.label_trials(load_results(run.path("sweep"))))
+done = finished(label_trials(load_results(run.path("sweep"))))
 num_classes = R.count_classes(data_dir, manifest)
 formula, points = fit_formula(done, metric=metric, min_points=formula_min_points, base=base,
                               base_resolution=base_resolution, num_classes=num_classes)
 print(f"fitting on {len(points)} models (frontier layers {sorted(points.layer.unique())})")
 formula"""),
-        code("""refs = R.reference_dials()  # TinyNet-A..E and B^-1..B^-4 (FLOPs ratios at 224 px)
+        code("""from rubik.formula import formula_curve
+from rubik.tiny_vs_giant import reference_dials
+
+refs = reference_dials()  # TinyNet-A..E and B^-1..B^-4 (FLOPs ratios at 224 px)
 c_lo = min(points.flops_ratio.min(), refs.c.min())
-curve = R.formula_curve(formula, c_min=c_lo, c_max=1.0)
+curve = formula_curve(formula, c_min=c_lo, c_max=1.0)
 run.table(curve, "tiny_formula_curve", show=False)
 run.figure(plots.plot_formula_fit(curve, points.rename(columns={"flops_ratio": "c"}), marks=refs,
                                   title=f"Tiny formula: GP fits of r(c), d(c) on {len(points)} frontier models; "
@@ -230,10 +243,14 @@ run.figure(plots.plot_formula_fit(curve, points.rename(columns={"flops_ratio": "
 At each FLOPs level of TinyNet-A..E (ratio of the released model's FLOPs to B0's, at 224 px), our
 formula's model, the released TinyNet and the inversed giant formula model. Params and FLOPs are at
 224 px and 1000 classes so they compare with the paper."""),
-        code("""reg = R.registry_table(list(R.TINYNETS))
+        code("""from rubik.formula import derive_levels
+from rubik.paper import TINYNETS, registry_table
+from rubik.tiny_vs_giant import compare_families
+
+reg = registry_table(list(TINYNETS))
 levels = formula_levels or dict(zip(reg.name, reg.flops_ratio.clip(upper=1.0)))
-family = R.derive_levels(formula, levels, base_resolution=224)  # costs at 224 px, as the paper
-table = R.compare_families(family)
+family = derive_levels(formula, levels, base_resolution=224)  # costs at 224 px, as the paper
+table = compare_families(family)
 run.table(family.drop(columns=["train_kwargs"]), "tiny_formula_family", show=False)
 run.table(table, "tiny_formula_vs_tinynet_vs_giant")"""),
         code("""run.figure(plots.plot_frontier_dials(family[family.kind == "tiny"], label="our tiny formula",
@@ -263,33 +280,41 @@ real, rounded architecture has the tiny model's FLOPs: the nominal phi = -k keep
 sweep under `tiny_vs_giant/seed<k>`."""),
         code(setup(data="True")),
         code("""import json
+
 from rubik.formula import fit_formula
-from rubik.sweep import load_results
+from rubik.sweep import finished, load_results
+from rubik.tiny_vs_giant import tiny_vs_giant_trials
 
 num_classes = R.count_classes(data_dir, manifest)
 formula = None
 if tvg_tiny in ("formula", "both"):   # the same fit as notebook 04's
-    formula, _ = fit_formula(R.finished(load_results(run.path("sweep"))), metric=metric,
+    formula, _ = fit_formula(finished(load_results(run.path("sweep"))), metric=metric,
                              min_points=formula_min_points, base=base, base_resolution=base_resolution,
                              num_classes=num_classes)
-trials = R.tiny_vs_giant_trials(tvg_phis, tiny=tvg_tiny, formula=formula, match_flops=tvg_match_flops,
-                                levels=tvg_levels, base=base, base_resolution=base_resolution, num_classes=num_classes)
+trials = tiny_vs_giant_trials(tvg_phis, tiny=tvg_tiny, formula=formula, match_flops=tvg_match_flops,
+                              levels=tvg_levels, base=base, base_resolution=base_resolution, num_classes=num_classes)
 trials[["id", "name", "family", "level", "phi", "r", "d", "w", "resolution", "params", "flops", "flops_ratio"]]"""),
-        code("""template = R.train_template(data_dir=data_dir, dataset=dataset, train_per_class=train_per_class,
+        code("""from rubik.tiny_vs_giant import run_seeded_sweeps
+
+template = R.train_template(data_dir=data_dir, dataset=dataset, train_per_class=train_per_class,
                             val_per_class=val_per_class, manifest=manifest, pipeline=pipeline, workers=workers,
                             recipe=recipe, epochs=tvg_epochs or epochs, batch_size=batch_size, seed=seed,
                             device=device, threads=threads, cache_dir=cache_dir)
-runs = R.run_seeded_sweeps(run.path("tiny_vs_giant"), trials.drop(columns=["name", "family", "level"]), template,
-                           tvg_seeds, processes=processes, threads=threads)
+runs = run_seeded_sweeps(run.path("tiny_vs_giant"), trials.drop(columns=["name", "family", "level"]), template,
+                         tvg_seeds, processes=processes, threads=threads)
 runs = runs.merge(trials[["id", "name", "family", "level"]], on="id")
 failed = runs[runs.status != "done"]
 if len(failed):
     display(failed[["id", "seed", "status", "error"]])"""),
-        code("""summary = R.summarize_tiny_vs_giant(runs, metric=metric)
+        code("""from rubik.tiny_vs_giant import summarize_tiny_vs_giant
+
+summary = summarize_tiny_vs_giant(runs, metric=metric)
 run.table(runs[["id", "name", "family", "level", "seed", "resolution", "flops", metric, "time_s"]], "tiny_vs_giant_runs", show=False)
 run.table(summary, "tiny_vs_giant")"""),
-        code("""run.figure(plots.plot_tiny_vs_giant(runs[runs.status == "done"].assign(
-    family=lambda x: x.family.map(R.TVG_LABELS)), y=metric,
+        code("""from rubik.tiny_vs_giant import TVG_LABELS
+
+run.figure(plots.plot_tiny_vs_giant(runs[runs.status == "done"].assign(
+    family=lambda x: x.family.map(TVG_LABELS)), y=metric,
     title=f"Tiny vs giant at matching FLOPs ({len(tvg_seeds)} seed(s), base {base_resolution} px)"),
     "fig_tiny_vs_giant")"""),
     ],
@@ -308,8 +333,10 @@ or trained checkpoints given in `checkpoints` (`{model: path}`; timm-format Tiny
 directly), and (3) assembles the appendix comparison (GhostNet-A..D, TinyNet-A..E vs baselines)
 from the paper's numbers and whatever results exist."""),
         code(setup(data="bool(checkpoints) and not imagenet_dir")),
-        code("""models = list(R.TINYNETS) + ["efficientnet_b0", "efficientnet_b0_giant_m4", "ghostnet_a", "ghostnet_100", "resnet50"]
-cmds = R.launch_commands(models, data=imagenet_dir or "/path/to/imagenet", nproc_per_node=nproc_per_node)
+        code("""from rubik.paper import TINYNETS, launch_commands
+
+models = list(TINYNETS) + ["efficientnet_b0", "efficientnet_b0_giant_m4", "ghostnet_a", "ghostnet_100", "resnet50"]
+cmds = launch_commands(models, data=imagenet_dir or "/path/to/imagenet", nproc_per_node=nproc_per_node)
 script = run.path("imagenet_launch.sh")
 script.write_text("#!/bin/sh\\n# ImageNet-1k training with the paper's recipes (resumable: --resume)\\nset -e\\n"
                   + "\\n".join(cmds.command) + "\\n")
@@ -318,18 +345,22 @@ run.table(cmds, "imagenet_launch_commands")"""),
         md("""## Our models vs the paper's numbers (architecture check)
 Dials, input size, parameters and FLOPs (analytic count at 1000 classes) of every registered model
 next to the numbers printed in the paper / official READMEs."""),
-        code("""reg = R.registry_table()
+        code("""from rubik.paper import registry_table
+
+reg = registry_table()
 reg["params_vs_paper_%"] = 100 * (reg.params / 1e6 / reg.paper_params_m - 1)
 reg["flops_vs_paper_%"] = 100 * (reg.flops / 1e6 / reg.paper_flops_m - 1)
 run.table(reg, "registry_vs_paper")"""),
         md("## Evaluation of checkpoints"),
-        code("""# ImageNet-1k val when imagenet_dir is set, else this run's data (smoke: a plumbing check)
+        code("""from rubik.paper import evaluate_checkpoint
+
+# ImageNet-1k val when imagenet_dir is set, else this run's data (smoke: a plumbing check)
 root, ds = (imagenet_dir, "imagenet") if imagenet_dir else (data_dir, dataset)
 evals = []
 for name, path in (checkpoints or {}).items():
     print(f"evaluating {name} ({path}) on {root} ({ds}) ...")
-    evals.append(R.evaluate_checkpoint(name, path, data_dir=root, dataset=ds, val_per_class=eval_per_class,
-                                       device=device))
+    evals.append(evaluate_checkpoint(name, path, data_dir=root, dataset=ds, val_per_class=eval_per_class,
+                                     device=device))
 evals = pd.DataFrame(evals)
 if len(evals):
     evals["dataset"] = ds
@@ -364,11 +395,13 @@ if not imagenet_dir:
         md("""## Appendix comparison (Table 1): GhostNet-A..D and TinyNet-A..E vs baselines
 Paper numbers, with our measured ImageNet top-1 where a result exists (this run's evaluations or
 CSVs under `data/results/` with `dataset == imagenet`)."""),
-        code("""imnet = R.measured_results(results_dir, dataset="imagenet")
+        code("""from rubik.paper import measured_results, paper_comparison, paper_table
+
+imnet = measured_results(results_dir, dataset="imagenet")
 if len(evals) and ds == "imagenet":
     imnet = pd.concat([imnet, evals.assign(file="this run")], ignore_index=True)
-t1 = R.paper_table("ghostnet_table1")
-main = R.paper_comparison()
+t1 = paper_table("ghostnet_table1")
+main = paper_comparison()
 table = pd.concat([main[main.family.str.startswith(("TinyNet", "EfficientNet"))], t1], ignore_index=True)
 table = table.drop_duplicates(subset=["model"]).sort_values("flops_m", ascending=False)
 if len(imnet) and "name" in imnet:
@@ -388,7 +421,9 @@ Regenerated from the numbers transcribed in `data/paper/*.csv` (each row names i
 paper, its appendix, the official READMEs), with our measured ImageNet points overlaid (orange
 diamonds) where we have them. Nothing here is re-measured except the FLOPs/params check."""),
         code(setup()),
-        code("""overlay = R.measured_results(results_dir, dataset="imagenet")
+        code("""from rubik.paper import measured_results, registry_table
+
+overlay = measured_results(results_dir, dataset="imagenet")
 this_run = run.tables / "imagenet_eval.csv"
 if this_run.exists():
     evals = pd.read_csv(this_run)
@@ -396,21 +431,25 @@ if this_run.exists():
                         ignore_index=True)
 print(f"{len(overlay)} measured ImageNet result(s) to overlay")
 if len(overlay):
-    reg = R.registry_table()
+    reg = registry_table()
     overlay = overlay.merge(reg[["name", "flops"]].rename(columns={"name": "model", "flops": "flops_ours"}),
                             on="model", how="left")
     overlay["flops_m"] = overlay["flops_ours"] / 1e6
     overlay = overlay.rename(columns={"model": "id"}).rename(columns={"name": "model"})"""),
         md("""## TinyNet-A..E vs EfficientNet-B0, the inversed giant formula and the baselines
 (the paper's main ImageNet comparison; baselines as printed in appendix Table 1)"""),
-        code("""main = R.paper_comparison()
+        code("""from rubik.paper import paper_comparison
+
+main = paper_comparison()
 run.table(main, "paper_tinynet_comparison")
 run.figure(plots.plot_accuracy_vs_flops(main, group="family", label="model", highlight=["TinyNet (tiny formula)"],
                                         overlay=overlay if len(overlay) else None,
                                         title="TinyNets vs other small models on ImageNet (paper numbers)"),
            "fig_paper_tinynet_imagenet")"""),
         md("## Appendix Figure 1 / Table 1: GhostNet shrunk by the tiny formula"),
-        code("""t1 = R.paper_table("ghostnet_table1")
+        code("""from rubik.paper import paper_table
+
+t1 = paper_table("ghostnet_table1")
 run.table(t1, "paper_appendix_table1")
 run.figure(plots.plot_accuracy_vs_flops(t1, group="family", label="model", highlight=["GhostNet (tiny formula)"],
                                         label_groups=["GhostNet (tiny formula)", "GhostNet (width)", "MobileNetV3", "EfficientNet"],
@@ -418,13 +457,17 @@ run.figure(plots.plot_accuracy_vs_flops(t1, group="family", label="model", highl
                                         title="Appendix Fig. 1: GhostNet-A..D (tiny formula) vs width-scaled GhostNets"),
            "fig_paper_appendix_ghostnet")"""),
         md("## Latency on a phone (Huawei P40, MindSpore Lite; official README)"),
-        code("""lat = R.paper_table("latency_p40")
+        code("""from rubik.paper import paper_table
+
+lat = paper_table("latency_p40")
 run.table(lat, "paper_latency_p40")
 run.figure(plots.plot_latency(lat), "fig_paper_latency_p40")"""),
         md("""## Our FLOPs and parameter counts vs the paper's
 Analytic multiply-accumulates of convolutions and linear layers at each model's input size, 1000
 classes (the paper's convention: multiply-accumulates of convolutions and linear layers)."""),
-        code("""reg = R.registry_table()
+        code("""from rubik.paper import registry_table
+
+reg = registry_table()
 chk = reg.dropna(subset=["paper_flops_m"]).assign(label=lambda x: x.model)
 chk["flops_diff_%"] = 100 * (chk.flops / 1e6 / chk.paper_flops_m - 1)
 chk["params_diff_%"] = 100 * (chk.params / 1e6 / chk.paper_params_m - 1)

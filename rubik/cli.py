@@ -18,7 +18,7 @@ from importlib import import_module
 COMMANDS = {
     "models": ("rubik.models.cli", "table of registered models: dials, params, FLOPs vs the paper"),
     "train": ("rubik.train", "train one (twisted) model with a recipe; torchrun-ready"),
-    "sweep": ("rubik.sweep", "sample twisted models and train them all (resumable, parallel)"),
+    "sweep": ("rubik.sweep_cli", "sample twisted models and train them all (resumable, parallel)"),
     "data": ("rubik.compact", "dataset tools: `rubik data compact` makes a small copy to carry to a GPU node"),
     "report": ("rubik.report", "print the numbers REPORT.md quotes, recomputed from a finished run's records"),
     "figures": ("rubik.headline", "redraw a finished run's headline figures from its records (no training)"),

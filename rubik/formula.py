@@ -244,11 +244,11 @@ def fit_formula(results, *, metric: str = "top1", min_points: int = 4, kinds=("r
 
     ``points`` are the finished trials of ``kinds`` on the Pareto frontier of ``metric`` against
     FLOPs, plus the next Pareto layers while there are fewer than ``min_points``
-    (``rubik.reproduce.pareto_layers``; the presets' ``formula_min_points``); ``formula`` is
+    (``rubik.frontier.pareto_layers``; the presets' ``formula_min_points``); ``formula`` is
     ``TinyFormula(**formula_kw).fit(points)``. Notebooks 04 (the formula) and 05 (tiny vs giant)
     both call this, so they cannot fit different formulas.
     """
-    from rubik.reproduce import pareto_layers
+    from rubik.frontier import pareto_layers
 
     done = results[(results["status"] == "done") & results["kind"].isin(list(kinds))]
     points = pareto_layers(done, x="flops", y=metric, min_points=min_points)
@@ -417,3 +417,43 @@ def synthetic_frontier(n: int = 25, *, r_fn=None, d_fn=None, noise: float = 0.02
     rt, dt = r_fn(c), d_fn(c)
     return pd.DataFrame(dict(flops_ratio=c, r=rt + rng.normal(0, noise, n), d=dt + rng.normal(0, noise, n),
                              r_true=rt, d_true=dt))
+
+
+# ----------------------------------------------------------------------------- a fitted formula's curve and family
+
+def formula_curve(formula, c_min: float, c_max: float = 1.0, n: int = 40, solve_w: bool = True):
+    """The GP means/stds of r and d on a log grid of FLOPs ratios, and the solved width."""
+    cs = np.geomspace(c_min, c_max, n)
+    mean, std = formula.predict(cs, return_std=True)
+    df = pd.DataFrame({"c": cs, "r": mean[:, 0], "d": mean[:, 1], "r_std": std[:, 0], "d_std": std[:, 1]})
+    if solve_w:
+        ws = []
+        for c, r, d in zip(cs, df.r, df.d):
+            try:
+                ws.append(formula.solve_width(float(r), float(d), float(c)) if r > 0 and d > 0 else np.nan)
+            except (ValueError, ArithmeticError):
+                ws.append(np.nan)
+        df["w"] = ws
+    return df
+
+
+def derive_levels(formula, levels, **kw):
+    """``rubik.formula.derive_family`` one FLOPs level at a time, skipping (with a printed
+    note) levels where the width cannot be solved: a formula fitted on a short, noisy
+    frontier can ask for r and d that alone exceed the FLOPs budget. With
+    ``base_resolution`` the widths are solved at that resolution too (r(c) and d(c)
+    are ratios; the rounding of the real network depends on the px)."""
+    import copy
+
+    if "base_resolution" in kw:  # solve the widths at the resolution the costs are reported at
+        formula = copy.copy(formula).set_params(base_resolution=kw["base_resolution"],
+                                                num_classes=kw.get("num_classes", 1000))
+    parts = []
+    for name, c in dict(levels).items():
+        try:
+            parts.append(derive_family(formula, {name: c}, **kw))
+        except ValueError as e:
+            print(f"{name} (c={c:.3g}) skipped: {e}")
+    if not parts:
+        raise ValueError("the tiny formula gives no model at any of the FLOPs levels (see the notes above)")
+    return pd.concat(parts, ignore_index=True)

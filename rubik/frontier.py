@@ -356,3 +356,33 @@ def frontier_bias(df, at, *, noise_std: float, x: str = "flops", y: str = "top1"
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, sd = np.nanmean(reps, axis=0), np.nanstd(reps, axis=0, ddof=1)
     return pd.DataFrame(dict(at=at, frontier=base, renoised_mean=mean, renoised_std=sd, bias=mean - base))
+
+
+# ----------------------------------------------------------------------------- frontier layers and gaps
+
+def pareto_layers(df, x="flops", y="top1", min_points: int = 3):
+    """The Pareto frontier, plus the next frontier layers while it has fewer than
+    ``min_points`` models (a GP fit needs a few points; tiny sweeps have short fronts).
+    Adds a ``layer`` column (0 = the frontier itself)."""
+    rest, parts, layer = df, [], 0
+    while len(rest) and sum(len(p) for p in parts) < min_points:
+        front = pareto_frontier(rest, x=x, y=y, dropna=True)
+        parts.append(front.assign(layer=layer))
+        rest = rest.drop(front.index)
+        layer += 1
+    return pd.concat(parts).sort_values(x) if parts else df.iloc[:0].assign(layer=[])
+
+
+def frontier_gap(frontier, others, x="flops", y="top1"):
+    """For each model in ``others`` (e.g. the giant formula): the frontier's accuracy
+    interpolated (in log FLOPs) at its FLOPs, and the gap frontier - model; ``note`` says why
+    they are blank (the model's FLOPs lie outside the frontier's range: no extrapolation)."""
+    out = others[[c for c in ("id", "name", x, y) if c in others]].copy()
+    out["frontier_" + y] = frontier_at(frontier, out[x].to_numpy(), x, y)
+    out["gap"] = out["frontier_" + y] - out[y]
+    lo, hi = float(frontier[x].min()), float(frontier[x].max())
+    xs = out[x].astype(float).to_numpy()
+    out["note"] = np.where(xs < lo, f"fewer FLOPs than any frontier model ({lo / 1e6:.3g}-{hi / 1e6:.3g}M)",
+                           np.where(xs > hi, f"more FLOPs than any frontier model "
+                                                   f"({lo / 1e6:.3g}-{hi / 1e6:.3g}M)", ""))
+    return out

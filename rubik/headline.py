@@ -37,7 +37,7 @@ def draw(run_dir, *, results_dir=None, show=print):
 
     A figure whose table the run lacks (a preset that skips a notebook) is left out, with a note.
     ``results_dir``: where to look for measured ImageNet results to overlay on the paper figures
-    (``rubik.reproduce.measured_results``; default ``data/results``)."""
+    (``rubik.paper.measured_results``; default ``data/results``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,10 +45,11 @@ def draw(run_dir, *, results_dir=None, show=print):
     import yaml
 
     from rubik import plots
-    from rubik import reproduce as R
-    from rubik.frontier import pareto_frontier
+    from rubik.frontier import pareto_frontier, pareto_layers
+    from rubik.paper import label_trials, paper_comparison, paper_table
     from rubik.report import finished_trials, require_run_dir, tiny_vs_giant_runs
     from rubik.sweep import load_results
+    from rubik.tiny_vs_giant import TVG_LABELS, reference_dials
 
     run = require_run_dir(run_dir)
     cfg_file = run / "config.yaml"
@@ -62,7 +63,7 @@ def draw(run_dir, *, results_dir=None, show=print):
             return None
         return pd.read_csv(f)
 
-    done = finished_trials(R.label_trials(load_results(run / "sweep")), run)
+    done = finished_trials(label_trials(load_results(run / "sweep")), run)
     random, giant = done[done["kind"] == "random"], done[done["kind"] == "giant"]
     frontier = pareto_frontier(done, x="flops", y=metric, dropna=True, kinds=("random",))
     yield "fig1_frontier", plots.plot_frontier(
@@ -73,10 +74,10 @@ def draw(run_dir, *, results_dir=None, show=print):
     if (imp := table("dial_importance")) is not None:
         yield "fig_dial_importance", plots.plot_dial_importance(imp)
 
-    refs = R.reference_dials()
+    refs = reference_dials()
     if (curve := table("tiny_formula_curve")) is not None:
         # the models the formula was fitted on (rubik.formula.fit_formula's points)
-        points = R.pareto_layers(random, y=metric, min_points=int(cfg.get("formula_min_points", 4)))
+        points = pareto_layers(random, y=metric, min_points=int(cfg.get("formula_min_points", 4)))
         yield "fig_tiny_formula_gpr", plots.plot_formula_fit(
             curve, points.rename(columns={"flops_ratio": "c"}), marks=refs,
             title=f"Tiny formula: GP fits of r(c), d(c) on {len(points)} frontier models; w from the FLOPs constraint")
@@ -89,30 +90,30 @@ def draw(run_dir, *, results_dir=None, show=print):
     if len(tvg):
         seeds, px = tvg["seed"].nunique(), int(tvg["base_resolution"].iloc[0])
         yield "fig_tiny_vs_giant", plots.plot_tiny_vs_giant(
-            tvg.assign(family=tvg["family"].map(R.TVG_LABELS)), y=metric,
+            tvg.assign(family=tvg["family"].map(TVG_LABELS)), y=metric,
             title=f"Tiny vs giant at matching FLOPs ({seeds} seed(s), base {px} px)")
     else:
         show(f"note: no tiny-vs-giant records under {run / 'tiny_vs_giant'}: fig_tiny_vs_giant is left out")
 
     overlay = imagenet_overlay(results_dir)
     yield "fig_paper_tinynet_imagenet", plots.plot_accuracy_vs_flops(
-        R.paper_comparison(), group="family", label="model", highlight=["TinyNet (tiny formula)"], overlay=overlay,
+        paper_comparison(), group="family", label="model", highlight=["TinyNet (tiny formula)"], overlay=overlay,
         title="TinyNets vs other small models on ImageNet (paper numbers)")
     yield "fig_paper_appendix_ghostnet", plots.plot_accuracy_vs_flops(
-        R.paper_table("ghostnet_table1"), group="family", label="model", highlight=["GhostNet (tiny formula)"],
+        paper_table("ghostnet_table1"), group="family", label="model", highlight=["GhostNet (tiny formula)"],
         label_groups=["GhostNet (tiny formula)", "GhostNet (width)", "MobileNetV3", "EfficientNet"], overlay=overlay,
         title="Appendix Fig. 1: GhostNet-A..D (tiny formula) vs width-scaled GhostNets")
 
 
 def imagenet_overlay(results_dir=None):
-    """Our measured ImageNet top-1 (``rubik.reproduce.measured_results``) with our FLOPs count of each
+    """Our measured ImageNet top-1 (``rubik.paper.measured_results``) with our FLOPs count of each
     model, as ``plot_accuracy_vs_flops``'s ``overlay``; None when there is none."""
-    from rubik import reproduce as R
+    from rubik.paper import measured_results, registry_table
 
-    overlay = R.measured_results(results_dir, dataset="imagenet")
+    overlay = measured_results(results_dir, dataset="imagenet")
     if not len(overlay):
         return None
-    reg = R.registry_table()
+    reg = registry_table()
     overlay = overlay.merge(reg[["name", "flops"]].rename(columns={"name": "model", "flops": "flops_ours"}),
                             on="model", how="left")
     overlay["flops_m"] = overlay["flops_ours"] / 1e6

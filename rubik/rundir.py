@@ -37,7 +37,8 @@ STALE_AFTER_S = 600.0
 TMP_MAX_AGE_S = 3600.0   # a temp file this old is an orphan even if its writer's pid looks alive (reuse)
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """Now, UTC, to the second (ISO 8601): the time stamps of records, claims and specs."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -201,7 +202,7 @@ def pid_alive(pid: int, start=None) -> bool:
 def lock_info(**extra) -> dict:
     """What a lock file holds: host, pid, pid start time, time, a unique token, and ``extra``."""
     pid = os.getpid()
-    return {"host": _HOST, "pid": pid, "pid_start": pid_start(pid), "time": _now(),
+    return {"host": _HOST, "pid": pid, "pid_start": pid_start(pid), "time": utc_now(),
             "token": f"{_HOST}:{pid}:{time.time_ns()}", **extra}
 
 

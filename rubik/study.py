@@ -46,7 +46,7 @@ import pandas as pd
 
 from rubik.reproduce import REPO_ROOT
 
-#: the schedule families, in the order tables and plots show them (legend labels: rubik.reproduce.TVG_LABELS)
+#: the schedule families, in the order tables and plots show them (legend labels: rubik.tiny_vs_giant.TVG_LABELS)
 FAMILIES = ("giant", "tiny", "ours")
 #: the sweep columns a study trial has beyond ``rubik.sampling``'s
 DESIGN_COLUMNS = ("id", "experiment", "kind", "family", "level", "name", "epochs", "seed", "base", "base_resolution",

@@ -1,71 +1,16 @@
 """Train one (twisted) model: ``train(TrainConfig) -> dict``, the ``rubik train`` CLI, torchrun-ready.
 
-Read top to bottom: recipes, config, helpers, then ``train`` (setup -> data -> model ->
-optimizer -> resume -> epochs of train/eval/checkpoint -> summary).
-
-Recipes (``Recipe.named(name, **overrides)``):
-
-* ``efficientnet`` -- the paper's ImageNet recipe: TF-style RMSProp (decay 0.9, momentum 0.9,
-  eps 1e-3), lr 0.048 per 1024 images (scaled linearly with the global batch), 3 warmup epochs
-  from 1e-6, x0.97 every 2.4 epochs, 450 epochs, wd 1e-5 (not on BN/bias), BN momentum 0.01
-  (PyTorch convention), dropout 0.2, label smoothing 0.1, EMA 0.9999, drop-connect 0,
-  RandomResizedCrop(0.08-1) + flip + ColorJitter 0.4.
-* ``resnet`` -- SGD momentum 0.9, wd 1e-4, lr 0.4 per 1024, x0.1 every 30 epochs, 90 epochs.
-* ``proxy`` -- the short schedule for ranking many small models on Imagenette / ImageNet-100 at a
-  small base resolution on CPU (a few hundred to a few thousand steps). Same optimizer family and
-  regularisers (TF-RMSProp eps 1e-3, wd 1e-5, dropout 0.2, label smoothing 0.1, EMA); what changes,
-  and why (measured on Imagenette, 200 img/class, B0 twisted (0.75, 0.5, 0.5) at 48 px, 10 epochs x 31
-  steps at batch 64, EMA top-1; see the project report):
-  - the classifier starts at zero (``head_init="zero"``): torchvision/TF initialise it with
-    U(+-1/sqrt(num_classes)), sized for 1,000 classes; with 10 the initial train-mode logits are
-    huge (loss 3.6 vs ln 10 = 2.3) and the run loses its first epochs (22 % -> 36 % top-1);
-  - lr 0.016 per 1024 images (1/3 of the paper's; 0.048: 36 %, 0.016: 40 %, 0.192 and 0.6: worse)
-    with 1 warmup epoch (3: 37 %) and cosine decay to 0 (the x0.97 / 2.4-epoch staircase would
-    barely decay in 10 epochs); note TF-RMSProp's square average starts at 1, which already ramps
-    the effective step up ~30x over the first ~60 steps;
-  - BN momentum 0.1 (running statistics must track weights that move fast, or eval lags);
-  - EMA decay from the run length (``ema_decay=None``: time constant = 1/10 of the run's steps)
-    with warmup (decay min(d, (1+n)/(10+n))), instead of 0.9999 which would average ~10k steps;
-  - RandomResizedCrop scale (0.25, 1) (at 64 px the 8 % crops of the 0.08 floor are mostly noise),
-    no colour jitter; 10 epochs;
-  - batch 32: twice the steps in the same time (CPU images/s of B0 at 64 px are about the same at
-    batch 32 and 64 with one thread): 45 % vs 40 % at batch 64.
-  Measured with these defaults: B0 at base 64 px, Imagenette 500 img/class, 6 epochs (936 steps),
-  1 CPU thread on a shared 2-core box: top-1 14.2, 23.5, 31.1, 44.1, 46.5, 49.1 % (EMA 48.9 %),
-  top-5 90.4 %, 17 min wall.
-* ``proxy_resnet`` -- the same short schedule with SGD (lr 0.8 per 1024, wd 5e-5; not tuned).
-* ``smoke`` -- a few steps for tests (2 epochs, batch 16, no warmup, small EMA). With ~20 steps in all,
-  BN momentum is 0.5 (running statistics must converge in a few steps, or eval-mode outputs collapse:
-  running_var starts at 1) and the classifier starts at zero (torchvision/TF init the head with
-  U(+-1/sqrt(num_classes)): huge logits for 3 classes).
+Read top to bottom: recipes (``efficientnet``, ``resnet``: the paper's; ``proxy``, ``proxy_resnet``:
+short schedules for ranking many small models; ``smoke``: tests), config, helpers, the run directory
+and its checkpoint (``training_state`` / ``load_training_state``: one state dict for checkpoint and
+resume), then the loop: ``train_one_epoch`` and ``train`` (setup -> data -> model -> optimizer ->
+resume -> epochs of train/eval/checkpoint -> summary).
 
 ``batch_size`` is per process; the learning rate is ``lr_per_1024 * batch_size * world_size / 1024``.
-
-Devices: CPU (``threads``; channels_last, the default on every device: the full training step of B0
-and of a small twist at base 64 px is 1.5-2.1x faster than with NCHW at 1 and 2 threads,
-``benchmarks/channels_last.py``; ``torch.compile`` on CPU took 213 s to compile B0 and gave no
-speed-up; on a shared 2-core box, sweeps should run 2 processes x 1 thread: 7x the aggregate images/s
-of 1 x 2), CUDA (bf16 autocast, channels_last, optional ``torch.compile``: ``compile=True`` or a mode
-such as ``"reduce-overhead"``, CUDA graphs; the result's ``first_step_s`` holds the compile time).
-The step is shaped for a GPU running small models, where launches and host syncs cost more than
-FLOPs: multi-tensor (``torch._foreach_*``) EMA, gradient clipping and, on a GPU, TF-RMSProp, the loss summed on
-the device and read once per epoch (and every ``LOG_EVERY`` steps by the progress bar), and the
-tensor pipeline's cache and augmentation on the device with no per-batch sync. Several GPUs / nodes:
-``torchrun --nproc_per_node=N -m rubik train ...`` (detected from ``RANK``/``WORLD_SIZE``;
-DistributedDataParallel, sharded data, rank 0 writes). Several small trials per GPU: ``rubik sweep run
-DIR --device cuda --processes N``.
-
-Outputs in ``out_dir``: ``checkpoint.pt`` (every epoch, atomic: model, EMA, optimizer, scheduler,
-RNG states, epoch, history), ``metrics.jsonl`` (one JSON line per epoch), ``config.json``.
-A folder holding a run (a checkpoint, metrics or result) is refused unless ``resume`` or
-``overwrite`` is set, and ``run.lock`` (pid + host, a ``rubik.rundir`` lock) keeps a second
-process out; ``result.json`` has ``status`` ``done`` or ``diverged`` (a NaN / infinite training
-loss stops the run at the end of that epoch). JSON files are strict (non-finite numbers are null).
-``resume=True`` continues from ``checkpoint.pt`` (an error if there is none, or if it was made with
-other settings: ``run_signature``); on CPU with the tensor pipeline a resumed run ends
-with exactly the weights of an uninterrupted one (tested). With the folder pipeline the epoch order is
-restored but not the DataLoader workers' augmentation streams, so a resumed run is statistically, not
-bitwise, the same. Accuracies are percentages.
+Outputs in ``out_dir``: ``checkpoint.pt`` (every epoch, atomic), ``metrics.jsonl`` (one JSON line per
+epoch), ``config.json``, ``result.json`` (``status`` ``done`` or ``diverged``), guarded by ``run.lock``.
+Why each recipe is what it is (with the measurements behind it), the devices and the step's design,
+and the resume guarantees: ``docs/TRAINING.md``.
 """
 from __future__ import annotations
 
@@ -487,6 +432,32 @@ def open_run_dir(cfg: TrainConfig, out: Path):
 _CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "rng", "epoch", "history", "best_top1", "train_time_s")
 
 
+def training_state(model, ema, optimizer, schedule, *, rngs, epoch, history, best_top1, train_time, cfg, recipe) -> dict:
+    """The checkpoint of a run after ``epoch`` epochs: the weights (raw and EMA), the optimizer and
+    schedule, every rank's RNG state, the history and the settings; ``load_training_state`` reads it."""
+    return {"model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+            "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
+            "rng": rngs, "epoch": epoch, "history": history, "best_top1": best_top1,
+            "train_time_s": train_time, "config": _jsonable(cfg), "recipe": dataclasses.asdict(recipe)}
+
+
+def load_training_state(ck: dict, model, ema, optimizer, schedule, *, rank: int = 0, path=None) -> tuple:
+    """Put a ``training_state`` checkpoint back into the run's objects and this rank's RNGs; returns
+    ``(epoch, history, best_top1, train_time_s)``. A checkpoint of another model is a ``RunDirError``."""
+    try:
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        schedule.load_state_dict(ck["scheduler"])
+        if ema is not None and ck.get("ema") is not None:
+            ema.load_state_dict(ck["ema"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise RunDirError(f"{path} does not fit this model ({' '.join(str(e).split())[:300]}); "
+                          "--overwrite starts the run over") from None
+    rngs = ck["rng"] if isinstance(ck["rng"], list) else [ck["rng"]]
+    set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
+    return ck["epoch"], ck["history"], ck["best_top1"], ck["train_time_s"]
+
+
 def load_run_checkpoint(path: Path, cfg: TrainConfig) -> dict:
     """A ``train`` checkpoint on the CPU, checked: readable, complete, made with the same settings."""
     try:
@@ -521,8 +492,57 @@ def _stop_diverged(rec: dict, out: Path | None, show: bool) -> str:
 
 LOG_EVERY = 50   # steps between progress-bar loss readings (each one waits for the GPU)
 
+
+def train_one_epoch(train_model, model, loader, criterion, optimizer, schedule, ema, *, device, amp_dtype=None,
+                    grad_clip: float = 0.0, world: int = 1, desc: str = "", show: bool = False,
+                    time_first_step: bool = False) -> dict:
+    """One pass over ``loader``: forward (autocast), backward, clip, step, schedule, EMA.
+
+    ``train_model`` is what runs forward (DDP- or ``torch.compile``-wrapped); ``model`` is the plain
+    module whose parameters are clipped and averaged. Returns ``{"loss": the mean training loss over
+    the epoch's steps (averaged over ranks), "time_s", "first_step_s"}`` (``first_step_s``: the wall
+    time of the first step, torch.compile's compilation included, with ``time_first_step``; else None).
+    """
+    from tqdm.auto import tqdm
+
+    train_model.train()
+    t0 = time.perf_counter()
+    first_step_s = None
+    # no host sync inside the loop (a GPU runs ahead of Python): the loss is summed on the device and
+    # read once per epoch, and by the progress bar once every LOG_EVERY steps
+    loss_sum = torch.zeros((), device=device)
+    bar = tqdm(loader, desc=desc, disable=not show, leave=False, unit="batch")
+    for i, (x, y) in enumerate(bar):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = criterion(train_model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
+        optimizer.step()
+        schedule.step()
+        if ema is not None:
+            ema.update(model)
+        loss_sum += loss.detach()
+        if time_first_step and first_step_s is None:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            first_step_s = time.perf_counter() - t0
+        if show and i % LOG_EVERY == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{schedule.get_last_lr()[0]:.2e}")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    epoch_time = time.perf_counter() - t0
+    train_loss = loss_sum.item() / len(loader)
+    if world > 1:
+        t = torch.tensor([train_loss], device=device)
+        torch.distributed.all_reduce(t)
+        train_loss = t.item() / world
+    return {"loss": train_loss, "time_s": epoch_time, "first_step_s": first_step_s}
+
+
 def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
-    """Train ``cfg.model`` (or the given ``model``, for tests) with ``cfg.recipe``; see the module docstring.
+    """Train ``cfg.model`` (or the given ``model``, for tests) with ``cfg.recipe``; see docs/TRAINING.md.
 
     Returns ``{"status", "top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs", "train_time_s",
     "images_per_s", "params", "flops", "resolution", "history", "first_step_s", "val_correct"}``
@@ -613,19 +633,8 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
     start_epoch, history, best_top1, train_time, per_image = 0, [], 0.0, 0.0, {}
     ckpt_path = out / "checkpoint.pt" if out else None
     if ck is not None:   # read and checked by open_run_dir before any data was loaded
-        try:
-            model.load_state_dict(ck["model"])
-            optimizer.load_state_dict(ck["optimizer"])
-            schedule.load_state_dict(ck["scheduler"])
-            if ema is not None and ck.get("ema") is not None:
-                ema.load_state_dict(ck["ema"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise RunDirError(f"{ckpt_path} does not fit this model ({' '.join(str(e).split())[:300]}); "
-                              "--overwrite starts the run over") from None
-        start_epoch, history = ck["epoch"], ck["history"]
-        best_top1, train_time = ck["best_top1"], ck["train_time_s"]
-        rngs = ck["rng"] if isinstance(ck["rng"], list) else [ck["rng"]]
-        set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
+        start_epoch, history, best_top1, train_time = load_training_state(ck, model, ema, optimizer, schedule,
+                                                                          rank=rank, path=ckpt_path)
         if show:
             print(f"[rubik.train] resumed from {ckpt_path} at epoch {start_epoch}/{epochs}")
     if master and out is not None:
@@ -643,46 +652,16 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
         mode = cfg.compile if isinstance(cfg.compile, str) and cfg.compile != "default" else None
         train_model = torch.compile(train_model, mode=mode)
 
-    from tqdm.auto import tqdm
-
-    images_seen, first_step_s, status = 0, None, "done"
+    first_step_s, status = None, "done"
     for epoch in range(start_epoch, epochs):
-        # --- train one epoch
         train_loader.set_epoch(epoch)
-        train_model.train()
-        t0 = time.perf_counter()
-        # no host sync inside the loop (a GPU runs ahead of Python): the loss is summed on the device and
-        # read once per epoch, and by the progress bar once every LOG_EVERY steps
-        loss_sum = torch.zeros((), device=device)
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not show, leave=False, unit="batch")
-        for i, (x, y) in enumerate(bar):
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                loss = criterion(train_model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if r.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), r.grad_clip, foreach=True)
-            optimizer.step()
-            schedule.step()
-            if ema is not None:
-                ema.update(model)
-            loss_sum += loss.detach()
-            images_seen += len(y) * world
-            if first_step_s is None:   # includes torch.compile's compilation when it is on
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                first_step_s = time.perf_counter() - t0
-            if show and i % LOG_EVERY == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{schedule.get_last_lr()[0]:.2e}")
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        epoch_time = time.perf_counter() - t0
+        stats = train_one_epoch(train_model, model, train_loader, criterion, optimizer, schedule, ema, device=device,
+                                amp_dtype=amp_dtype, grad_clip=r.grad_clip, world=world,
+                                desc=f"epoch {epoch + 1}/{epochs}", show=show, time_first_step=first_step_s is None)
+        if first_step_s is None:   # the run's first step: torch.compile's compilation when it is on
+            first_step_s = stats["first_step_s"]
+        train_loss, epoch_time = stats["loss"], stats["time_s"]
         train_time += epoch_time
-        train_loss = loss_sum.item() / steps_per_epoch
-        if world > 1:
-            t = torch.tensor([train_loss], device=device)
-            torch.distributed.all_reduce(t)
-            train_loss = t.item() / world
 
         # --- evaluate raw and EMA weights
         rec = {"epoch": epoch + 1, "train_loss": train_loss, "lr": schedule.get_last_lr()[0],
@@ -714,11 +693,9 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
             torch.distributed.all_gather_object(rngs, rng_state())
         if master and out is not None:
             try:
-                save_checkpoint(ckpt_path, {
-                    "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                    "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
-                    "rng": rngs, "epoch": epoch + 1, "history": history, "best_top1": best_top1,
-                    "train_time_s": train_time, "config": _jsonable(cfg), "recipe": dataclasses.asdict(r)})
+                save_checkpoint(ckpt_path, training_state(model, ema, optimizer, schedule, rngs=rngs, epoch=epoch + 1,
+                                                          history=history, best_top1=best_top1,
+                                                          train_time=train_time, cfg=cfg, recipe=r))
             except OSError as e:
                 kept = f"the checkpoint of epoch {epoch} is kept; fix it, then rerun with --resume" if epoch else \
                     "no epoch was saved"

@@ -23,8 +23,12 @@ import pytest
 import yaml
 from sklearn.exceptions import ConvergenceWarning
 
-from rubik import reproduce as R
+from rubik.formula import derive_levels, fit_formula, formula_curve
+from rubik.frontier import dial_importance, frontier_gap, pareto_frontier
+from rubik.paper import TINYNETS, label_trials, registry_table
 from rubik.report import num_classes_of
+from rubik.sweep import finished, load_results, load_spec, sample_twists
+from rubik.tiny_vs_giant import compare_families, reference_dials, summarize_tiny_vs_giant, tiny_vs_giant_trials
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "results" / "imagenette"
 
@@ -57,19 +61,15 @@ def assert_same_table(name: str, derived: pd.DataFrame, rtol: float = 1e-9):
 
 @pytest.fixture(scope="module")
 def study():
-    from rubik.sweep import load_results
-
     cfg = yaml.safe_load((RUN / "config.yaml").read_text())
-    results = R.label_trials(load_results(RUN / "sweep"))
-    done = R.finished(results)
+    results = label_trials(load_results(RUN / "sweep"))
+    done = finished(results)
     return dict(cfg=cfg, results=results, done=done, num_classes=num_classes_of(done))
 
 
 @pytest.fixture(scope="module")
 def formula(study):
     """Notebook 04's (and 05's) fit, with the study's formula settings."""
-    from rubik.formula import fit_formula
-
     cfg = study["cfg"]
     with warnings.catch_warnings():   # d's noise sits at the old bound: the reason it was raised
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -88,10 +88,8 @@ def test_the_study_is_complete(study):
 def test_sampling(study):
     """Notebook 01: the sampled models (dials, px, blocks, channels, params, FLOPs) and the sweep's
     trial list are what ``sample_twists`` draws today with the study's parameters."""
-    from rubik.sweep import load_spec, sample_twists
-
     cfg = study["cfg"]
-    samples = R.label_trials(sample_twists(cfg["n_models"], cfg["base"], seed=cfg["seed"], mode=cfg["sample_mode"],
+    samples = label_trials(sample_twists(cfg["n_models"], cfg["base"], seed=cfg["seed"], mode=cfg["sample_mode"],
                                            ranges=cfg["ranges"], base_resolution=cfg["base_resolution"],
                                            num_classes=study["num_classes"]))
     cols = ["id", "name", "kind", "r", "d", "w", "resolution", "repeats", "channels", "params", "flops", "flops_ratio"]
@@ -119,21 +117,17 @@ def test_sweep_results(study):
 def test_frontier_and_gap_to_the_giant_models(study):
     """Notebook 03: the Pareto frontier of the random models (paper Fig. 1) and the giant models'
     distance below it."""
-    from rubik.frontier import pareto_frontier
-
     done, metric = study["done"], study["cfg"]["metric"]
     frontier = pareto_frontier(done, x="flops", y=metric, dropna=True, kinds=("random",))
     cols = [c for c in ["id", "name", "kind", "r", "d", "w", "resolution", "flops", "flops_ratio", metric]
             if c in frontier]
     assert_same_table("frontier", frontier[cols])
-    assert_same_table("frontier_vs_giant", R.frontier_gap(frontier, done[done.kind == "giant"], y=metric))
+    assert_same_table("frontier_vs_giant", frontier_gap(frontier, done[done.kind == "giant"], y=metric))
 
 
 def test_dial_importance(study):
     """Notebook 03: slope per doubling and partial rank correlation of each dial at equal FLOPs,
     with their bootstrap intervals (seeded, so identical)."""
-    from rubik.frontier import dial_importance
-
     cfg = study["cfg"]
     imp = dial_importance(study["done"], y=cfg["metric"], x="flops", n_boot=cfg["n_boot"], dropna=True)
     assert_same_table("dial_importance", imp)
@@ -144,20 +138,18 @@ def test_formula_curve_and_family(formula):
     with FLOPs-matched giant models, and the comparison with the released TinyNets."""
     formula, points = formula
     assert len(points) == 16   # the frontier alone (formula_min_points 4)
-    refs = R.reference_dials()
-    curve = R.formula_curve(formula, c_min=min(points.flops_ratio.min(), refs.c.min()), c_max=1.0)
+    refs = reference_dials()
+    curve = formula_curve(formula, c_min=min(points.flops_ratio.min(), refs.c.min()), c_max=1.0)
     assert_same_table("tiny_formula_curve", curve, rtol=1e-6)
-    reg = R.registry_table(list(R.TINYNETS))
-    family = R.derive_levels(formula, dict(zip(reg.name, reg.flops_ratio.clip(upper=1.0))), base_resolution=224)
+    reg = registry_table(list(TINYNETS))
+    family = derive_levels(formula, dict(zip(reg.name, reg.flops_ratio.clip(upper=1.0))), base_resolution=224)
     assert_same_table("tiny_formula_family", family.drop(columns=["train_kwargs"]), rtol=1e-6)
-    assert_same_table("tiny_formula_vs_tinynet_vs_giant", R.compare_families(family), rtol=1e-6)
+    assert_same_table("tiny_formula_vs_tinynet_vs_giant", compare_families(family), rtol=1e-6)
 
 
 def test_todays_formula_keeps_r_and_widens_d(study):
     """REPORT.md (claim 3): the later kernel (noise bound 2, 10 restarts) leaves r(c) unchanged and
     widens d(c)'s predictive band (std ~0.055 -> ~0.075)."""
-    from rubik.formula import fit_formula
-
     cfg = study["cfg"]
     with warnings.catch_warnings():   # d(c) has no trend in c: its constant kernel goes to its bound
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -174,10 +166,8 @@ def test_todays_formula_keeps_r_and_widens_d(study):
 @pytest.fixture(scope="module")
 def tiny_vs_giant(study, formula):
     """Notebook 05: the design (three models per FLOPs level) and every seed's records."""
-    from rubik.sweep import load_results
-
     cfg, (f, _) = study["cfg"], formula
-    trials = R.tiny_vs_giant_trials(cfg["tvg_phis"], tiny=cfg["tvg_tiny"], formula=f,
+    trials = tiny_vs_giant_trials(cfg["tvg_phis"], tiny=cfg["tvg_tiny"], formula=f,
                                     match_flops=cfg["tvg_match_flops"], levels=cfg["tvg_levels"], base=cfg["base"],
                                     base_resolution=cfg["base_resolution"], num_classes=study["num_classes"])
     runs = pd.concat([load_results(RUN / "tiny_vs_giant" / f"seed{s}").assign(seed=int(s)) for s in cfg["tvg_seeds"]],
@@ -201,7 +191,7 @@ def test_tiny_vs_giant_tables(study, tiny_vs_giant):
     assert (runs.status == "done").all() and len(runs) == 12 * len(study["cfg"]["tvg_seeds"])
     assert_same_table("tiny_vs_giant_runs",
                       runs[["id", "name", "family", "level", "seed", "resolution", "flops", metric, "time_s"]])
-    assert_same_table("tiny_vs_giant", R.summarize_tiny_vs_giant(runs, metric=metric))
+    assert_same_table("tiny_vs_giant", summarize_tiny_vs_giant(runs, metric=metric))
 
 
 def test_the_comparison_can_fail(study):

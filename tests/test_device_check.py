@@ -45,7 +45,8 @@ def test_gpu_throughput_rows_measure_every_pipeline_on_the_first_model_first(ben
 
 
 def test_study_slice_picks_and_compares(tmp_path, bench):
-    from rubik.sweep import atomic_write_json, init_sweep
+    from rubik.rundir import atomic_write_json
+    from rubik.sweep import init_sweep
 
     sl = bench("study_slice")
     trials = [{"id": f"t{i}", "base": "efficientnet_b0", "r": 1.0, "d": 1.0, "w": 1.0, "flops": 10 * (i + 1),

@@ -157,7 +157,7 @@ def test_one_formula_fit_for_notebooks_04_and_05():
     from pathlib import Path
 
     from rubik.formula import fit_formula
-    from rubik.reproduce import pareto_layers
+    from rubik.frontier import pareto_layers
 
     df = synthetic_frontier(12, seed=7).assign(status="done", kind="random", flops=lambda t: t.flops_ratio * 1e8,
                                                top1=lambda t: 50 + 10 * t.flops_ratio)

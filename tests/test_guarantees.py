@@ -20,6 +20,8 @@ import torch
 
 import rubik.rundir as RD
 import rubik.train as T
+from rubik import jobqueue as Q
+from rubik import launcher as L
 from rubik import sweep as S
 from rubik.cli import main as cli_main
 from rubik.errors import ConfigError, RunDirError
@@ -120,7 +122,7 @@ def test_empty_claim_is_stale_at_once_and_the_run_finishes_every_trial(tmp_path,
     d = tmp_path / "sw"
     S.init_sweep(d, _samples(3), TEMPLATE)
     (d / "claims" / "r001.claim").write_text("")           # a torn claim (SIGKILL or full disk, old code)
-    assert S.claim_state(d / "claims" / "r001.claim") == "stale"
+    assert Q.claim_state(d / "claims" / "r001.claim") == "stale"
     df = S.run_sweep(d, train_fn=fake_train, progress=False)
     assert list(df.status) == ["done"] * 3
 
@@ -133,7 +135,7 @@ def test_claim_is_complete_the_moment_it_exists(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "link", killed)
     with pytest.raises(KeyboardInterrupt):
-        S.try_claim(tmp_path, "r000", heartbeat=0)
+        Q.try_claim(tmp_path, "r000", heartbeat=0)
     assert not list((tmp_path / "claims").iterdir())       # no claim, and no temp file left either
 
 
@@ -184,7 +186,7 @@ def test_diverged_trials_are_recorded_listed_and_kept_out_of_frontiers(tmp_path,
     assert S.sweep_status(d)["diverged"] == 2
     front = pareto_frontier(df[df.status == "done"], x="flops", y="top1")
     assert list(front.id) == ["r000"]
-    assert S.run_worker(d, train_fn=fake_train) == []                  # a result: not trained again
+    assert L.run_worker(d, train_fn=fake_train) == []                  # a result: not trained again
     assert cli_main(["sweep", "status", str(d)]) == 0
     assert "diverged r001" in capsys.readouterr().out
 
@@ -277,23 +279,23 @@ def test_full_sweep_dir_keeps_the_trained_result_and_the_next_run_moves_it_in(tm
     log, _ = fake_env
     d = tmp_path / "sw"
     S.init_sweep(d, _samples(2), TEMPLATE)
-    monkeypatch.setattr(S, "RECORD_RETRY_S", (0.0,))
-    real = S.atomic_write_json
+    monkeypatch.setattr(Q, "RECORD_RETRY_S", (0.0,))
+    real = Q.atomic_write_json
 
     def full_trials_dir(path, obj, **kw):
         if Path(path).parent.name == "trials":
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, obj, **kw)
 
-    monkeypatch.setattr(S, "atomic_write_json", full_trials_dir)
+    monkeypatch.setattr(Q, "atomic_write_json", full_trials_dir)
     with pytest.raises(RunDirError, match=r"trials/r000.json: No space left on device; the result of trial r000 "
                                           r"is kept in .*unsaved"):
         S.run_sweep(d, train_fn=fake_train, progress=False)
-    monkeypatch.setattr(S, "atomic_write_json", real)                 # space freed
+    monkeypatch.setattr(Q, "atomic_write_json", real)                 # space freed
     df = S.run_sweep(d, train_fn=fake_train, progress=False)
     assert list(df.status) == ["done", "done"]
     assert _counts(log, "start") == {"0.5,0.9,0.8": 1, "0.51,0.9,0.8": 1}     # r000 was not trained twice
-    assert not list(S.unsaved_dir().glob("*.json"))
+    assert not list(Q.unsaved_dir().glob("*.json"))
 
 
 # ----------------------------------------------------------------------------- 6. resume, orphans, tmp files, modes

@@ -9,7 +9,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from rubik import plots  # noqa: E402
-from rubik.reproduce import PAPER_DIR, paper_table  # noqa: E402
+from rubik.paper import PAPER_DIR, paper_table  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -145,13 +145,14 @@ def test_paper_csvs_have_sources_and_match_the_appendix():
 def every_figure():
     """Every figure the presets write (the notebooks' calls), on the paper's CSVs and on a
     synthetic 17-model sweep like the cpu preset's: ``{name: Figure}``."""
-    from rubik import reproduce as R
-    from rubik.formula import TinyFormula
-    from rubik.frontier import dial_importance, pareto_frontier
+    from rubik.formula import TinyFormula, derive_levels, formula_curve
+    from rubik.frontier import dial_importance, pareto_frontier, pareto_layers
+    from rubik.paper import TINYNETS, label_trials, paper_comparison, registry_table
     from rubik.sweep import sample_twists
+    from rubik.tiny_vs_giant import TVG_LABELS, reference_dials
 
-    samples = R.label_trials(sample_twists(12, "efficientnet_b0", seed=0, mode="stratified",
-                                           base_resolution=64, num_classes=10))
+    samples = label_trials(sample_twists(12, "efficientnet_b0", seed=0, mode="stratified",
+                                         base_resolution=64, num_classes=10))
     rng = np.random.default_rng(0)
     done = samples.assign(top1=25 + 4 * np.log2(samples.flops_ratio) + rng.normal(0, 2, len(samples)),
                           time_s=60.0)
@@ -167,26 +168,26 @@ def every_figure():
     figs["fig3_frontier_dials"] = plots.plot_frontier_dials(frontier, giant=giant)
     figs["fig_dial_importance"] = plots.plot_dial_importance(dial_importance(done, n_boot=20))
     figs["fig_dial_scatter"] = plots.plot_dial_scatter(done)
-    formula = TinyFormula(base_resolution=64, num_classes=10).fit(R.pareto_layers(random, min_points=4))
-    refs = R.reference_dials()
-    curve = R.formula_curve(formula, c_min=refs.c.min(), c_max=1.0, n=12)
+    formula = TinyFormula(base_resolution=64, num_classes=10).fit(pareto_layers(random, min_points=4))
+    refs = reference_dials()
+    curve = formula_curve(formula, c_min=refs.c.min(), c_max=1.0, n=12)
     figs["fig_tiny_formula_gpr"] = plots.plot_formula_fit(curve, frontier.rename(columns={"flops_ratio": "c"}),
                                                           marks=refs)
-    family = R.derive_levels(formula, dict(zip(R.TINYNETS, refs.c[:5].clip(upper=1.0))), base_resolution=224)
+    family = derive_levels(formula, dict(zip(TINYNETS, refs.c[:5].clip(upper=1.0))), base_resolution=224)
     figs["fig_tiny_formula_dials"] = plots.plot_frontier_dials(
         family[family.kind == "tiny"], label="our tiny formula", giant=refs[refs.family == "inversed giant formula"],
         tiny=refs[refs.family == "TinyNet (released)"])
-    runs = pd.DataFrame([dict(family=R.TVG_LABELS[f], level=lv, flops=fl * 1e6, top1=30 + lv + s, seed=s)
+    runs = pd.DataFrame([dict(family=TVG_LABELS[f], level=lv, flops=fl * 1e6, top1=30 + lv + s, seed=s)
                          for f in ("tiny", "giant") for lv, fl in ((1, 20), (3, 9)) for s in range(2)])
     figs["fig_tiny_vs_giant"] = plots.plot_tiny_vs_giant(runs)
-    main, t1 = R.paper_comparison(), paper_table("ghostnet_table1")
+    main, t1 = paper_comparison(), paper_table("ghostnet_table1")
     figs["fig_paper_tinynet_imagenet"] = plots.plot_accuracy_vs_flops(
         main, group="family", label="model", highlight=["TinyNet (tiny formula)"])
     figs["fig_paper_appendix_ghostnet"] = plots.plot_accuracy_vs_flops(
         t1, group="family", label="model", highlight=["GhostNet (tiny formula)"],
         label_groups=["GhostNet (tiny formula)", "GhostNet (width)", "MobileNetV3", "EfficientNet"])
     figs["fig_paper_latency_p40"] = plots.plot_latency(paper_table("latency_p40"))
-    chk = R.registry_table().dropna(subset=["paper_flops_m"]).assign(label=lambda x: x.model)
+    chk = registry_table().dropna(subset=["paper_flops_m"]).assign(label=lambda x: x.model)
     figs["fig_flops_check"] = plots.plot_flops_check(chk, paper="paper_flops_m", ours="flops", label="label")
     return figs
 

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from rubik import study as St
+from rubik import launcher as L
+from rubik import rundir as RD
 from rubik import sweep as S
 
 B0 = "efficientnet_b0"
@@ -29,7 +31,7 @@ STUDY = dict(families_from="data/results/imagenette/tiny_vs_giant/seed0/sweep.js
 
 
 def test_design_is_the_committed_families_and_two_ladders_at_equal_flops():
-    from rubik.reproduce import tiny_vs_giant_trials
+    from rubik.tiny_vs_giant import tiny_vs_giant_trials
 
     df = St.study_design(STUDY, base_resolution=64, num_classes=10)
     assert not df.id.duplicated().any()
@@ -91,7 +93,7 @@ def test_cli_init_then_run_trains_with_per_trial_epochs_and_scores_halves(tmp_pa
     assert "6 trials (9 trial-epochs)" in out and "optimizer steps" in out
     spec = S.load_spec(d)
     spec["trials"] = [t for t in spec["trials"] if t["family"] == "ours"]   # train 2 of them (ours: smallest)
-    S.atomic_write_json(d / "sweep.json", spec)
+    RD.atomic_write_json(d / "sweep.json", spec)
     assert main(["study", "cache", str(d), "--workers", "1"]) == 0
     assert main(["sweep", "run", str(d), "--threads", "1", "--no-progress"]) == 0
     df = S.load_results(d)
@@ -136,7 +138,7 @@ def test_report_on_a_fake_finished_study(tmp_path):
     design = St.study_design(STUDY, base_resolution=64, num_classes=10)
     d = tmp_path / "study"
     S.init_sweep(d, design, {"model": "efficientnet_b0", "data": {}, "recipe": "proxy", "epochs": 5, "seed": 0})
-    S.run_worker(d, train_fn=fake_study_train, heartbeat=0)
+    L.run_worker(d, train_fn=fake_study_train, heartbeat=0)
     tables = St.report(d, copy_figures_to=tmp_path / "top", show=lambda *_: None)
     sched = tables["study_schedule"]
     assert len(sched) == 2 * 3 * 3 + 1 and (sched[sched.family != "base"].n == 3).all()

@@ -9,7 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from rubik import jobqueue as Q
+from rubik import launcher as L
 from rubik import sweep as S
+from rubik import rundir as RD
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,8 +106,8 @@ def test_failed_trials_recorded_and_retried_on_request(tmp_path, fake_env):
     df = S.run_sweep(d, train_fn=fake_train, progress=False)
     assert list(df.status) == ["done", "failed", "done"]
     assert "boom" in df.error[1]
-    assert S.run_worker(d, train_fn=fake_train) == []            # failed is not retried by default
-    assert S.run_worker(d, train_fn=fake_train, retry_failed=True) == ["r001"]  # once per run
+    assert L.run_worker(d, train_fn=fake_train) == []            # failed is not retried by default
+    assert L.run_worker(d, train_fn=fake_train, retry_failed=True) == ["r001"]  # once per run
 
 
 def test_trials_stopped_by_a_setup_error_run_once_it_is_fixed(tmp_path, monkeypatch):
@@ -129,7 +132,7 @@ def test_trials_stopped_by_a_setup_error_run_once_it_is_fixed(tmp_path, monkeypa
     monkeypatch.setenv("RUBIK_TEST_DATA", "1")
     df = S.run_sweep(d, train_fn=train_needs_data, progress=False)
     assert list(df.status) == ["done", "failed", "done"] and "boom" in df.error[1]
-    assert S.run_worker(d, train_fn=train_needs_data) == []
+    assert L.run_worker(d, train_fn=train_needs_data) == []
 
 
 def test_bad_inputs(tmp_path):
@@ -141,7 +144,7 @@ def test_bad_inputs(tmp_path):
         S.init_sweep(tmp_path / "x", _samples(0), TEMPLATE)
     S.init_sweep(tmp_path / "y", _samples(1), TEMPLATE)
     with pytest.raises(ValueError, match="worker"):
-        S.run_worker(tmp_path / "y", worker=2, workers=2, train_fn=fake_train)
+        L.run_worker(tmp_path / "y", worker=2, workers=2, train_fn=fake_train)
 
 
 # ----------------------------------------------------------------------------- claims
@@ -154,26 +157,26 @@ def _dead_pid():
 
 def test_claims_exclusive_and_stale_recovery(tmp_path):
     S.init_sweep(tmp_path, _samples(1), TEMPLATE)
-    c = S.try_claim(tmp_path, "r000", heartbeat=0)
-    assert c is not None and S.try_claim(tmp_path, "r000", heartbeat=0) is None  # our own live pid
+    c = Q.try_claim(tmp_path, "r000", heartbeat=0)
+    assert c is not None and Q.try_claim(tmp_path, "r000", heartbeat=0) is None  # our own live pid
     c.release()
     assert not (tmp_path / "claims" / "r000.claim").exists()
     path = tmp_path / "claims" / "r000.claim"
-    info = S._claim_info(0)
+    info = Q._claim_info(0)
     # a dead local process: stale, taken over
     path.write_text(json.dumps(dict(info, pid=_dead_pid(), pid_start=None)))
-    assert S.claim_state(path) == "stale"
-    c = S.try_claim(tmp_path, "r000", heartbeat=0)
+    assert Q.claim_state(path) == "stale"
+    c = Q.try_claim(tmp_path, "r000", heartbeat=0)
     assert c is not None and json.loads(path.read_text())["pid"] == os.getpid()
     c.release()
     # another host: live until its heartbeat is older than stale_after
     path.write_text(json.dumps(dict(info, host="elsewhere", pid=1)))
-    assert S.claim_state(path) == "live" and S.try_claim(tmp_path, "r000", heartbeat=0) is None
+    assert Q.claim_state(path) == "live" and Q.try_claim(tmp_path, "r000", heartbeat=0) is None
     old = time.time() - 3600
     os.utime(path, (old, old))
-    assert S.claim_state(path, stale_after=600) == "stale"
-    assert S.claim_state(path, stale_after=None) == "live"
-    assert S.try_claim(tmp_path, "r000", heartbeat=0) is not None
+    assert Q.claim_state(path, stale_after=600) == "stale"
+    assert Q.claim_state(path, stale_after=None) == "live"
+    assert Q.try_claim(tmp_path, "r000", heartbeat=0) is not None
 
 
 def test_two_concurrent_workers_no_duplicates(tmp_path, fake_env):
@@ -239,14 +242,14 @@ def test_kill_and_resume(tmp_path, fake_env):
 def test_env_worker(monkeypatch):
     for k in ("RANK", "WORLD_SIZE", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_PROCID", "SLURM_NTASKS"):
         monkeypatch.delenv(k, raising=False)
-    assert S._env_worker() == (0, 1, None)
+    assert L.env_worker() == (0, 1, None)
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
     monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "8")
-    assert S._env_worker()[:2] == (3, 8)
+    assert L.env_worker()[:2] == (3, 8)
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("LOCAL_RANK", "1")
-    assert S._env_worker() == (1, 4, 1)
+    assert L.env_worker() == (1, 4, 1)
 
 
 # ----------------------------------------------------------------------------- the real thing, tiny
@@ -338,27 +341,27 @@ def test_auto_devices_spread_processes_over_gpus(monkeypatch):
     spec = {"template": {"device": "auto"}}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert S._auto_devices(spec, 4, "cuda") == ["cuda:0"] * 4          # four trials at once on one GPU
-    assert S._auto_devices(spec, 1, None) is None                      # train() picks cuda:0 itself
+    assert L._auto_devices(spec, 4, "cuda") == ["cuda:0"] * 4          # four trials at once on one GPU
+    assert L._auto_devices(spec, 1, None) is None                      # train() picks cuda:0 itself
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    assert S._auto_devices(spec, 5, None) == ["cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]
-    assert S._auto_devices(spec, 2, "cpu") == ["cpu", "cpu"]
-    assert S._auto_devices({"template": {"device": "cpu"}}, 3, None) is None
+    assert L._auto_devices(spec, 5, None) == ["cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]
+    assert L._auto_devices(spec, 2, "cpu") == ["cpu", "cpu"]
+    assert L._auto_devices({"template": {"device": "cpu"}}, 3, None) is None
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    assert S._default_threads(["cuda:0"] * 12, 12) == 1 and S._default_threads(["cuda:0"] * 4, 4) == 2
-    assert S._default_threads(None, 4) == 4 and S._default_threads(["cpu"] * 2, 2) == 8
-    assert S._default_threads(None, 1) is None
+    assert L._default_threads(["cuda:0"] * 12, 12) == 1 and L._default_threads(["cuda:0"] * 4, 4) == 2
+    assert L._default_threads(None, 4) == 4 and L._default_threads(["cpu"] * 2, 2) == 8
+    assert L._default_threads(None, 1) is None
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     with pytest.raises(S.ConfigError, match="no CUDA device"):
-        S._auto_devices(spec, 2, "cuda")
+        L._auto_devices(spec, 2, "cuda")
     with pytest.raises(S.ConfigError, match="no CUDA device"):
-        S._auto_devices(spec, 2, "cuda:1")
+        L._auto_devices(spec, 2, "cuda:1")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    assert S._auto_devices(spec, 2, "cuda:1") == ["cuda:1", "cuda:1"]
+    assert L._auto_devices(spec, 2, "cuda:1") == ["cuda:1", "cuda:1"]
     with pytest.raises(S.ConfigError, match="has 2 CUDA device"):
-        S._auto_devices(spec, 2, "cuda:2")
+        L._auto_devices(spec, 2, "cuda:2")
 
 
 def test_cli_sweep_run_device_cuda_without_cuda_is_one_line(tmp_path, monkeypatch, capsys):
@@ -395,7 +398,7 @@ def test_load_results_scores_halves_and_reads_old_records(tmp_path):
     S.init_sweep(tmp_path, _samples(2), TEMPLATE)
     for tid, metrics in (("r000", {"top1": 33.3, "val_correct": pack_correct(correct, labels)}),
                          ("r001", {"top1": 40.0})):
-        S.atomic_write_json(tmp_path / "trials" / f"{tid}.json", {"id": tid, "status": "done", "metrics": metrics})
+        RD.atomic_write_json(tmp_path / "trials" / f"{tid}.json", {"id": tid, "status": "done", "metrics": metrics})
     df = S.load_results(tmp_path).set_index("id")
     sel, test = val_split(labels)["select"], val_split(labels)["test"]
     assert df.loc["r000", "top1_select"] == pytest.approx(100 * correct[sel].sum() / len(sel))
@@ -429,7 +432,7 @@ def test_order_short_first_takes_the_cheapest_trials_first(tmp_path, fake_env, c
     with pytest.raises(S.ConfigError, match="unknown trial order 'fast'"):
         S.run_sweep(tmp_path, train_fn=fake_train, progress=False, order="fast")
     # a deadline after two trials: short-first has trained the two cheapest
-    assert S.run_worker(tmp_path, train_fn=fake_train, order="short-first", max_trials=2) == ["r003", "r002"]
+    assert L.run_worker(tmp_path, train_fn=fake_train, order="short-first", max_trials=2) == ["r003", "r002"]
     started = [key for what, key, _ in (ln.split() for ln in log.read_text().splitlines()) if what == "start"]
     assert started == ["0.53,0.9,0.8", "0.52,0.9,0.8"]
     rc = cli.main(["sweep", "run", str(tmp_path), "--order", "long-first", "--no-progress",

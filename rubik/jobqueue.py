@@ -1,0 +1,194 @@
+"""The sweep's job queue: one record and one claim file per trial, shared by any number of workers.
+
+::
+
+    DIR/trials/<id>.json     one record per finished trial, written atomically (tmp file + os.replace)
+    DIR/claims/<id>.claim    "a worker is training this trial" (a ``rubik.rundir`` lock file: written
+                             complete, then hard-linked into place)
+
+``trial_state`` is the one reading of a trial that ``rubik.sweep.sweep_status``,
+``rubik.sweep.load_results`` and the workers (``rubik.launcher.run_worker``) share. A record's
+status is ``done``, ``failed`` (the trainer raised; retried only with ``--retry-failed``) or
+``diverged`` (a non-finite loss: a result, left out of frontiers and fits). An unreadable record is
+``corrupt`` and is trained again (the damaged file is kept as ``<id>.json.corrupt``). A record that
+cannot be written is kept under ``unsaved_dir()`` and moved in by the next run
+(``recover_unsaved``), so no trained result is lost.
+
+Claims make parallel workers safe without a scheduler: a worker trains a trial only after creating
+its claim file atomically, re-checks that no record appeared meanwhile, and deletes the claim after
+the record is written. A claim is *stale* (and gets taken over) when its process is gone: same host
+and the pid is dead or was reused (process start time differs), or, for another host, its file has
+not been touched for ``stale_after`` seconds (a heartbeat thread touches live claims every 30 s), or
+it cannot be read (claims are complete when they exist, so that is a damaged file).
+Stale take-overs happen under an ``fcntl`` lock on ``claims/.lock``, so two workers cannot both
+take over one stale claim.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from rubik.errors import RunDirError
+from rubik.rundir import HEARTBEAT_S, STALE_AFTER_S, Lock, acquire, atomic_write_json, lock_info, lock_state
+from rubik.rundir import jsonable as _jsonable
+
+__all__ = ["RECORD_STATUSES", "CorruptRecord", "Claim", "record_path", "claim_path", "read_record", "trial_state",
+           "claim_state", "try_claim", "write_record", "recover_unsaved", "unsaved_dir"]
+
+
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+# ----------------------------------------------------------------------------- records
+
+def record_path(d: Path, tid) -> Path:
+    return d / "trials" / f"{tid}.json"
+
+
+def claim_path(d: Path, tid) -> Path:
+    return d / "claims" / f"{tid}.claim"
+
+
+#: record statuses: the trainer finished (done), raised (failed; retried with --retry-failed) or
+#: stopped on a non-finite loss (diverged: a result, kept out of frontiers and fits)
+RECORD_STATUSES = ("done", "failed", "diverged")
+
+
+def read_record(d: Path, tid):
+    """The trial's record, or None if it has none. Records are written atomically, so an
+    unreadable one was damaged afterwards: ``CorruptRecord`` (a ValueError) says how."""
+    path = record_path(d, tid)
+    try:
+        rec = _read_json(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise CorruptRecord(f"{path}: unreadable record ({type(e).__name__}: {e})") from None
+    if not isinstance(rec, dict) or rec.get("status") not in RECORD_STATUSES:
+        raise CorruptRecord(f"{path}: not a trial record (status {rec.get('status') if isinstance(rec, dict) else rec!r})")
+    return rec
+
+
+class CorruptRecord(ValueError):
+    """A trial record that exists but cannot be read as one."""
+
+
+def trial_state(d: Path, tid, stale_after: float | None = STALE_AFTER_S) -> tuple[str, dict | None, str | None]:
+    """``(status, record, note)`` of one trial: the one reading that ``sweep_status``,
+    ``load_results`` and the workers share. ``status``: done | failed | diverged (its record),
+    corrupt (an unreadable record; ``note`` says why; the next run trains it again), running
+    (a live claim), pending (no record; ``note`` is ``"stale"`` when a dead worker's claim is left)."""
+    try:
+        rec = read_record(d, tid)
+    except CorruptRecord as e:
+        return "corrupt", None, str(e)
+    if rec is not None:
+        return rec["status"], rec, rec.get("error")
+    state = claim_state(claim_path(d, tid), stale_after)
+    if state == "live":
+        return "running", None, None
+    return "pending", None, "stale" if state == "stale" else None
+
+
+# ----------------------------------------------------------------------------- claims
+
+Claim = Lock   # a held claim: heartbeat-touched until released
+
+
+def _claim_info(worker) -> dict:
+    return lock_info(worker=worker)
+
+
+def claim_state(path: Path, stale_after: float | None = STALE_AFTER_S) -> str:
+    """``"free"`` (no claim), ``"live"`` or ``"stale"`` (see ``rubik.rundir.lock_state``)."""
+    return lock_state(path, stale_after)
+
+
+def try_claim(sweep_dir, tid, worker=0, *, stale_after: float | None = STALE_AFTER_S,
+              heartbeat: float = HEARTBEAT_S):
+    """Claim trial ``tid``: a ``Claim`` if this process now owns it, else None. A claims folder
+    that cannot be written (read-only, full) is a ``RunDirError`` naming it, before any training."""
+    path = claim_path(Path(sweep_dir).expanduser(), tid)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return acquire(path, _claim_info(worker), stale_after=stale_after, heartbeat=heartbeat)
+    except OSError as e:
+        raise RunDirError(f"cannot claim trial {tid} in {path.parent}: {e.strerror} "
+                          "(the sweep directory must be writable)") from e
+
+
+# ----------------------------------------------------------------------------- records that cannot be written
+
+#: waits (s) between attempts to write a record before it is saved elsewhere (tests set them to 0)
+RECORD_RETRY_S = (1.0, 5.0, 20.0)
+
+
+def unsaved_dir() -> Path:
+    """Where records that could not be written into their sweep are kept until the next run."""
+    return Path(os.environ.get("RUBIK_CACHE_DIR") or Path.home() / ".cache" / "rubik") / "unsaved"
+
+
+def _unsaved_path(folder: Path, d: Path, tid) -> Path:
+    import hashlib
+
+    key = hashlib.sha1(str(d.resolve()).encode()).hexdigest()[:12]
+    return folder / f"{key}-{tid}.json"
+
+
+def write_record(d: Path, tid, record: dict) -> None:
+    """Write the record, retrying a few times (a disk that is full for a moment); if it still
+    fails, keep the trained result in the cache (or the temp folder) so no training is lost:
+    the next ``rubik.launcher.run_worker`` on this sweep moves it in (``recover_unsaved``)."""
+    path = record_path(d, tid)
+    for wait in (*RECORD_RETRY_S, None):
+        try:
+            atomic_write_json(path, record)
+            return
+        except OSError as e:
+            err = e
+            if wait is not None:
+                time.sleep(wait)
+    import tempfile
+
+    for folder in (unsaved_dir(), Path(tempfile.gettempdir()) / "rubik-unsaved"):
+        keep = _unsaved_path(folder, d, tid)
+        try:
+            atomic_write_json(keep, {"sweep_dir": str(d.resolve()), "trial": tid, "record": record})
+        except OSError:
+            continue
+        raise RunDirError(f"cannot write {path}: {err.strerror}; the result of trial {tid} is kept in {keep} "
+                          f"and moved in by the next `rubik sweep run {d}` once the folder is writable")
+    print(_jsonable(record), file=sys.stderr)   # nowhere left to write it: the log keeps it
+    raise RunDirError(f"cannot write {path}: {err.strerror}; the result of trial {tid} could not be saved "
+                      "anywhere else either and is printed above")
+
+
+def recover_unsaved(d: Path) -> list:
+    """Move records kept by ``write_record`` back into the sweep; returns their trial ids."""
+    import tempfile
+
+    moved = []
+    for folder in (unsaved_dir(), Path(tempfile.gettempdir()) / "rubik-unsaved"):
+        for keep in sorted(folder.glob(_unsaved_path(folder, d, "*").name)) if folder.is_dir() else []:
+            try:
+                kept = _read_json(keep)
+            except (OSError, ValueError):
+                continue
+            if kept.get("sweep_dir") != str(d.resolve()):
+                continue
+            tid = kept["trial"]
+            try:
+                done = read_record(d, tid)
+            except CorruptRecord:
+                done = None
+            if done is None:
+                atomic_write_json(record_path(d, tid), kept["record"])
+                print(f"rubik sweep: moved the record of trial {tid} kept in {keep} into {d}", file=sys.stderr)
+                moved.append(tid)
+            keep.unlink()
+    return moved

@@ -1,0 +1,437 @@
+"""Running a sweep: workers that claim, train and record trials, and the local processes that run them.
+
+``run_worker`` trains unfinished trials one after another in this process (its own share first,
+then the rest; claims in ``rubik.jobqueue`` keep that safe). ``run_sweep`` starts ``processes``
+local workers (spawned processes that die with their parent: ``PR_SET_PDEATHSIG`` plus a
+parent-pid watcher), spreads them over the GPUs (``cuda:k`` round-robin, several per GPU), shows
+a progress bar, and returns ``rubik.sweep.load_results`` once every trial has a record (it waits
+for trials held elsewhere). Temp files of killed writes are removed when a worker starts.
+
+A setup error (``rubik.errors.UserError``: missing data, bad settings; or an ``OSError``: a full
+or read-only disk) is not a trial's result: the worker stops with one line and the trial runs again
+once it is fixed. Each record also holds, unless the spec's ``latency`` is off, ``latency_ms``:
+the trial's CPU forward time measured after training (``rubik.latency.TRIAL_LATENCY``).
+
+The command line (``rubik sweep run``, ``rubik.sweep_cli``) and the launch recipes (torchrun,
+SLURM, several machines) are described in ``rubik.sweep``.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from importlib import import_module
+from pathlib import Path
+from typing import Callable
+
+from rubik.errors import ConfigError, UserError
+from rubik.jobqueue import record_path, recover_unsaved, trial_state, try_claim, write_record
+from rubik.rundir import HEARTBEAT_S, STALE_AFTER_S, clean_stale_tmp, utc_now
+from rubik.sweep import code_version, load_results, load_spec, order_trials, sweep_status, trial_config
+
+__all__ = ["run_sweep", "run_worker", "default_train"]
+
+#: environment variables of torchrun, removed so that each trial trains alone (no DDP inside a sweep)
+_TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
+                 "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "GROUP_WORLD_SIZE")
+
+
+# ----------------------------------------------------------------------------- training one trial
+
+def _resolve_train_fn(train_fn) -> Callable[[dict], dict]:
+    if train_fn is None:
+        return default_train
+    if callable(train_fn):
+        return train_fn
+    if isinstance(train_fn, str) and ":" in train_fn:
+        mod, _, attr = train_fn.partition(":")
+        return getattr(import_module(mod), attr)
+    raise ConfigError(f"train_fn must be a callable or 'module:function', got {train_fn!r}")
+
+
+def default_train(config: dict) -> dict:
+    """Build a ``rubik.train.TrainConfig`` from the stored dict and run ``rubik.train.train``."""
+    from rubik.data import DataConfig
+    from rubik.train import TrainConfig, train
+
+    cfg = dict(config)
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise ConfigError(f"sweep template has fields TrainConfig does not know: {unknown}")
+    if isinstance(cfg.get("data"), dict):
+        cfg["data"] = DataConfig(**cfg["data"])
+    # a dict recipe (a Recipe stored by asdict) is resolved by rubik.train itself
+    if cfg.get("twist") is not None:
+        cfg["twist"] = tuple(cfg["twist"])
+    return train(TrainConfig(**cfg))
+
+
+def _device_name(device) -> str:
+    """What trained the trial: the GPU's name for a CUDA device, else the CPU's (from /proc/cpuinfo)."""
+    dev = str(device or "auto")
+    if dev.startswith("cuda") or dev == "auto":
+        with contextlib.suppress(Exception):
+            import torch
+
+            if torch.cuda.is_available():
+                index = int(dev.split(":")[1]) if ":" in dev else 0
+                return torch.cuda.get_device_name(index)
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "cpu"
+
+
+def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, device) -> dict:
+    tid = trial["id"]
+    cfg = trial_config(spec, trial, d)
+    if threads is not None:
+        cfg["threads"] = int(threads)
+    if device is not None:
+        cfg["device"] = device
+    record = {"id": tid, "status": None, "sample": trial, "config": cfg, "metrics": None,
+              "seed": cfg.get("seed"), "code_version": code_version(), "host": socket.gethostname(),
+              "device_name": _device_name(cfg.get("device")), "pid": os.getpid(), "worker": worker,
+              "started": utc_now()}
+    t0 = time.time()
+    try:
+        metrics = train_fn(copy.deepcopy(cfg))
+        if not isinstance(metrics, dict):
+            raise TypeError(f"train function returned {type(metrics).__name__}, expected a dict of metrics")
+        diverged = metrics.get("status") == "diverged"
+        record.update(status="diverged" if diverged else "done", metrics=metrics)
+        try:   # cheap, after training; a failure here does not fail the trial
+            from rubik.latency import sweep_num_classes, trial_latency, trial_latency_options
+
+            opts = trial_latency_options(spec.get("latency", True))
+            if opts is not None and not diverged:
+                metrics.update(trial_latency(cfg, sweep_num_classes(spec), opts))
+        except Exception as exc:
+            metrics["latency_error"] = f"{type(exc).__name__}: {exc}"
+    except (UserError, OSError):
+        raise   # the setup is wrong (data, disk, settings): stop; unrecorded, the trial runs again once fixed
+    except Exception as exc:  # a failed trial is a result too; KeyboardInterrupt/SystemExit propagate
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    record.update(finished=utc_now(), time_s=round(time.time() - t0, 3))
+    write_record(d, tid, record)
+    return record
+
+
+
+
+# ----------------------------------------------------------------------------- one worker: claim, train, record
+
+def _worker_order(ids, worker, workers, steal):
+    own = ids[worker::workers]
+    if not steal:
+        return own
+    own_set = set(own)
+    # others in an order rotated by worker, so helpers don't all pile onto the same trial
+    rest = [t for t in ids if t not in own_set]
+    k = (worker * len(rest)) // max(workers, 1) if rest else 0
+    return own + rest[k:] + rest[:k]
+
+
+def pop_torchrun_env():
+    for k in _TORCHRUN_ENV:
+        os.environ.pop(k, None)
+
+
+def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | None = None,
+               device: str | None = None, train_fn=None, steal: bool = True, retry_failed: bool = False,
+               max_trials: int | None = None, stale_after: float | None = STALE_AFTER_S,
+               heartbeat: float = HEARTBEAT_S, on_trial: Callable | None = None,
+               on_start: Callable | None = None, order: str = "spec") -> list:
+    """Train unclaimed, unfinished trials one after another in this process; return their ids.
+
+    ``worker``/``workers`` choose this worker's share (visited first); ``threads`` sets torch's
+    intra-op threads and the trial's ``TrainConfig.threads``; ``device`` overrides the template's;
+    ``train_fn`` (callable or ``"module:function"``, taking the config dict and returning a metrics
+    dict) replaces ``rubik.train.train``; ``max_trials`` stops after that many trials; ``order``
+    (``order_trials``: ``spec``, ``short-first``, ``long-first``) is the order the shares are cut from;
+    ``on_start(trial_id)`` / ``on_trial(record)`` are called around each trial.
+    """
+    if workers < 1 or not 0 <= worker < workers:
+        raise ConfigError(f"worker index must satisfy 0 <= worker < workers, got worker={worker}, workers={workers}")
+    d = Path(sweep_dir).expanduser()
+    spec = load_spec(d)
+    fn = _resolve_train_fn(train_fn)
+    pop_torchrun_env()  # each trial trains alone, never as one rank of a DDP job
+    if threads is not None:
+        with contextlib.suppress(ImportError):
+            import torch
+
+            torch.set_num_threads(int(threads))
+    for sub in ("trials", "claims"):   # temp files of writers killed mid-write
+        clean_stale_tmp(d / sub)
+    recover_unsaved(d)
+    trials = {str(t["id"]): t for t in spec["trials"]}
+    order = _worker_order(order_trials(spec, order), worker, workers, steal)
+
+    def wanted(tid):
+        status, _, _ = trial_state(d, tid, stale_after)
+        return status in ("pending", "corrupt") or (status == "failed" and retry_failed)
+
+    done_here, attempted = [], set()
+    while True:
+        claimed_any = False
+        for tid in order:
+            if max_trials is not None and len(done_here) >= max_trials:
+                return done_here
+            if tid in attempted or not wanted(tid):  # at most one attempt per trial per run (failed ones too)
+                continue
+            claim = try_claim(d, tid, worker, stale_after=stale_after, heartbeat=heartbeat)
+            if claim is None:
+                continue
+            with claim:
+                claimed_any = True
+                status, _, _ = trial_state(d, tid, stale_after)  # finished by someone between check and claim?
+                if status not in ("pending", "running", "corrupt") and not (status == "failed" and retry_failed):
+                    continue
+                if status == "corrupt":   # keep the damaged file for inspection; it is retrained
+                    path = record_path(d, tid)
+                    os.replace(path, path.with_name(f"{path.name}.corrupt"))
+                attempted.add(tid)
+                if on_start is not None:
+                    on_start(tid)
+                rec = _run_trial(d, spec, trials[tid], fn, worker=worker, threads=threads, device=device)
+                done_here.append(tid)
+            if on_trial is not None:
+                on_trial(rec)
+        if not claimed_any:
+            return done_here
+
+
+
+# ----------------------------------------------------------------------------- local worker processes
+
+def _die_with_parent(parent_pid: int, every: float = 1.0) -> None:
+    """SIGTERM this process when its parent dies (a SIGKILLed ``sweep run`` must not leave
+    workers training as orphans): Linux's ``PR_SET_PDEATHSIG``, plus a thread that watches the
+    parent pid (other systems, and a parent that died before the ``prctl``)."""
+    import threading
+
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))   # 1 = PR_SET_PDEATHSIG
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="rubik-parent-watch").start()
+
+
+def _worker_main(sweep_dir, kwargs, env, parent_pid=None):
+    """Entry point of a spawned local worker process. A user error (data, disk, settings) is one
+    line on stderr and exit status 2; the parent then stops with one line too."""
+    os.environ.update(env)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run `finally`s: release the claim
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
+    try:
+        run_worker(sweep_dir, **kwargs)
+    except (UserError, OSError) as e:
+        from rubik.cli import format_error
+
+        print(format_error("sweep run", e), file=sys.stderr)
+        sys.exit(2)
+
+
+def env_worker():
+    """(worker, workers, local_rank) from torchrun or SLURM variables, else (0, 1, None)."""
+    e = os.environ
+    if "RANK" in e and "WORLD_SIZE" in e:
+        return int(e["RANK"]), int(e["WORLD_SIZE"]), int(e.get("LOCAL_RANK", 0))
+    if "SLURM_ARRAY_TASK_ID" in e and "SLURM_ARRAY_TASK_COUNT" in e:
+        lo = int(e.get("SLURM_ARRAY_TASK_MIN", 0))
+        return int(e["SLURM_ARRAY_TASK_ID"]) - lo, int(e["SLURM_ARRAY_TASK_COUNT"]), None
+    if "SLURM_PROCID" in e and "SLURM_NTASKS" in e:
+        return int(e["SLURM_PROCID"]), int(e["SLURM_NTASKS"]), int(e.get("SLURM_LOCALID", 0))
+    return 0, 1, None
+
+
+def _auto_devices(spec, processes, device=None):
+    """The local workers' devices, one per process, or None (each trial uses the template's device).
+
+    ``device`` (else the template's) ``"cuda"``/``"auto"`` with GPUs present: ``cuda:k`` round-robin, so
+    with more processes than GPUs several workers share each GPU (small models leave a GPU mostly
+    idle: ``--device cuda --processes 12`` runs 12 trials at once on one). An explicit ``device``
+    such as ``cpu`` or ``cuda:1`` is given to every worker. A single process without an explicit
+    device keeps the template's (``train`` then picks ``cuda:0``).
+    """
+    dev = str(device or spec["template"].get("device", "auto"))
+    n = _cuda_count() if dev.startswith("cuda") or dev == "auto" else 0
+    if device and dev.startswith("cuda"):   # asked for on the command line: say so now, not in every trial
+        if n == 0:
+            raise ConfigError(f"--device {dev}: no CUDA device is available here (torch.cuda.is_available() "
+                              "is False); use --device cpu, or run on a GPU node")
+        if ":" in dev and not (dev.split(":", 1)[1].isdigit() and int(dev.split(":", 1)[1]) < n):
+            raise ConfigError(f"--device {dev}: this machine has {n} CUDA device(s) (cuda:0..cuda:{n - 1})")
+    if dev not in ("auto", "cuda"):
+        return [dev] * processes if device else None
+    if n == 0:
+        return [dev] * processes if device else None
+    if processes <= 1 and device is None:
+        return None
+    return [f"cuda:{i % n}" for i in range(processes)]
+
+
+def _cuda_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # pragma: no cover
+        return 0
+
+
+def _default_threads(devices, processes) -> int | None:
+    """torch threads per worker when not given: CPU workers share the cores; GPU workers need few
+    (their work is on the GPU; 12 workers x 16 threads would oversubscribe a 16-core node)."""
+    cores = os.cpu_count() or 1
+    if devices and all(str(x).startswith("cuda") for x in devices):
+        return max(1, min(2, cores // processes))
+    if processes > 1:
+        return max(1, cores // processes)
+    return None
+
+
+def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 1, threads: int | None = None,
+              progress: bool = True, devices=None, train_fn=None, steal: bool = True,
+              retry_failed: bool = False, stale_after: float | None = STALE_AFTER_S,
+              heartbeat: float = HEARTBEAT_S, poll: float = 2.0, device: str | None = None, wait: bool = True,
+              order: str = "spec"):
+    """Run this machine's part of a sweep: ``processes`` local workers, then return ``load_results``.
+
+    With ``wait`` (default) it returns only when every trial has a record: trials that other
+    processes are training are waited for, and taken over if those processes die. Without it,
+    it returns once this machine has nothing left to claim (check ``status`` in the result).
+
+    Local process ``k`` is global worker ``worker * processes + k`` of ``workers * processes``.
+    ``devices``: one device string per local process (default from ``device``, else the template's
+    device: with ``cuda``/``auto`` and GPUs present, ``cuda:k`` round-robin over the GPUs, several
+    processes per GPU when ``processes`` exceeds their number; see ``_auto_devices``). ``threads``
+    defaults to ``cpu_count // processes`` on CPU and to 1-2 per GPU worker. ``progress`` shows a
+    tqdm bar (trials done across all workers / total, running, failed, ETA). ``order``: which trials
+    are taken first (``order_trials``; ``short-first`` for a run against a deadline).
+    """
+    d = Path(sweep_dir).expanduser()
+    spec = load_spec(d)
+    order_trials(spec, order)   # an unknown order (or a cost that cannot be worked out) fails here, once
+    if processes < 1:
+        raise ConfigError(f"processes must be >= 1, got {processes}")
+    if workers < 1 or not 0 <= worker < workers:
+        raise ConfigError(f"worker index must satisfy 0 <= worker < workers, got worker={worker}, workers={workers}")
+    if isinstance(devices, str):
+        devices = [x for x in devices.split(",") if x]
+    if devices is None:
+        devices = _auto_devices(spec, processes, device)
+    if threads is None:   # don't oversubscribe the cores
+        threads = _default_threads(devices, processes)
+    common = dict(threads=threads, train_fn=train_fn, steal=steal, retry_failed=retry_failed,
+                  stale_after=stale_after, heartbeat=heartbeat, order=order)
+    bar = _ProgressBar(d, spec, enabled=progress)
+    try:
+        while True:
+            _run_local_workers(d, worker, workers, processes, devices, common, bar, poll)
+            bar.refresh()
+            st = sweep_status(d, spec=spec, stale_after=stale_after)
+            # done only when every trial has a record: trials claimed elsewhere are waited for (and
+            # taken over if their worker dies); unclaimed ones get another pass (our share only
+            # without steal: the others are other workers' to train)
+            if not wait or not (st["running"] or (st["left"] + st["corrupt"] and steal)):
+                break
+            time.sleep(poll)
+    finally:
+        bar.close()
+    return load_results(d)
+
+
+def _run_local_workers(d, worker, workers, processes, devices, common, bar, poll):
+    if processes == 1:
+        dev = devices[0] if devices else None
+        run_worker(d, worker=worker, workers=workers, device=dev, on_trial=lambda rec: bar.refresh(),
+                   on_start=lambda tid: bar.refresh(), **common)
+        return
+    import multiprocessing as mp
+
+    train_fn = common["train_fn"]
+    if callable(train_fn) and getattr(train_fn, "__module__", None) == "__main__":
+        raise ConfigError("with processes > 1, pass train_fn as an importable 'module:function'")
+    ctx = mp.get_context("spawn")
+    procs = []
+    for k in range(processes):
+        kw = dict(common, worker=worker * processes + k, workers=workers * processes,
+                  device=devices[k % len(devices)] if devices else None)
+        p = ctx.Process(target=_worker_main, args=(str(d), kw, {}, os.getpid()), name=f"rubik-sweep-{k}")
+        p.start()
+        procs.append(p)
+    try:
+        while any(p.is_alive() for p in procs):
+            bar.refresh()
+            for p in procs:
+                p.join(timeout=poll / max(len(procs), 1))
+    except BaseException:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=30)
+        raise
+    bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
+    if 2 in bad:
+        raise UserError(f"{bad.count(2)} sweep worker process(es) stopped on the error(s) printed above")
+    if bad:
+        raise RuntimeError(f"sweep worker process(es) exited with {bad}; see their output above")
+
+
+class _ProgressBar:
+    def __init__(self, d, spec, enabled=True):
+        self.d, self.total = d, len(spec["trials"])
+        self.bar, self._last, self._shown = None, None, 0.0
+        # redraw the clock every 2 s on a terminal; in logs and papermill outputs only on a change or
+        # once a minute (a 6-hour sweep would otherwise write ~1 MB of progress lines)
+        self._every = 2.0 if sys.stderr.isatty() else 60.0
+        if enabled:
+            from tqdm.auto import tqdm
+
+            st = sweep_status(d, spec=spec)
+            self.bar = tqdm(total=self.total, initial=st["done"] + st["failed"] + st["diverged"], desc="sweep",
+                            unit="trial",
+                            dynamic_ncols=True)
+            self._set(st)
+
+    def _set(self, st):
+        self.bar.set_postfix(running=st["running"], failed=st["failed"] + st["diverged"], left=st["left"],
+                             refresh=False)
+
+    def refresh(self):
+        if self.bar is None:
+            return
+        st = sweep_status(self.d)
+        finished = st["done"] + st["failed"] + st["diverged"]
+        self._set(st)
+        now, changed = time.monotonic(), st != self._last
+        self._last = st
+        if finished > self.bar.n:
+            self.bar.update(finished - self.bar.n)
+        elif changed or now - self._shown >= self._every:
+            self.bar.refresh()
+        else:
+            return
+        self._shown = now
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
