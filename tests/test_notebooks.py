@@ -1,7 +1,7 @@
 """The notebooks as a JupyterLab user meets them: opened from notebooks/, run top to bottom in the
 project's kernel with the defaults of their parameters cell (nothing injected), the data found
 through $RUBIK_DATA_DIR. The data is a tiny synthetic ImageFolder, so the cpu-preset defaults
-(17 + 8 trainings of 6 epochs) take one step per epoch.
+(n_models + 5 references, then the tiny-vs-giant trainings) take one step per epoch.
 """
 from pathlib import Path
 
@@ -40,7 +40,8 @@ def test_every_notebook_runs_top_to_bottom_with_its_defaults(jupyterlab_env):
         nb = _execute(path)
         text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
         assert "1000-class head" not in text, path.name   # the data's class count, not ImageNet's
-    assert len(list((run / "sweep" / "trials").glob("*.json"))) == 17
+    n_refs = 5   # B0 and the giants B^-1..B^-4
+    assert len(list((run / "sweep" / "trials").glob("*.json"))) == R.load_preset("cpu")["n_models"] + n_refs
     from rubik.sweep import load_results
 
     results = load_results(run / "sweep")
