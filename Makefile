@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= $(or $(RUBIK_DATA_DIR),../shared/datasets/imagenette)
 PRESET ?= cpu
 
-.PHONY: venv test reproduce models figures clean-venv
+.PHONY: venv test reproduce models figures report api clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,12 +25,22 @@ test: venv
 reproduce: venv
 	$(PY) -m rubik reproduce --preset $(PRESET) --data $(DATA)
 
-# regenerate the figures made from committed records (no training; ~30 s) and copy them to figures/
+# regenerate the figures made from committed records (no training; under a minute) into figures/
 figures: venv
+	$(PY) -m rubik figures data/results/imagenette --out figures
 	$(PY) -m rubik study report data/results/imagenette_long/sweep --out data/results/imagenette_long --copy-figures-to figures
 	$(PY) -m rubik latency --sweep data/results/imagenette/sweep --out data/results/imagenette/tables/latency_cpu.csv \
 		--from-csv --report data/results/imagenette
 	cp data/results/imagenette/figures/fig_latency_frontier.png figures/
+
+# every number REPORT.md quotes about the 5-epoch study, recomputed from its committed records
+report: venv
+	$(PY) -m rubik report data/results/imagenette --b0-runs runs/imagenette_study/budget/b0_e5_seed1 \
+		runs/imagenette_study/budget/b0_e5_seed2
+
+# docs/API.md from the package's signatures and docstrings (tests/test_apidoc.py fails when it is stale)
+api: venv
+	$(PY) tools/apidoc.py
 
 models: venv
 	$(PY) -m rubik models

@@ -20,6 +20,8 @@ COMMANDS = {
     "train": ("rubik.train", "train one (twisted) model with a recipe; torchrun-ready"),
     "sweep": ("rubik.sweep_cli", "sample twisted models and train them all (resumable, parallel)"),
     "data": ("rubik.compact", "dataset tools: `rubik data compact` makes a small copy to carry to a GPU node"),
+    "report": ("rubik.report", "print the numbers REPORT.md quotes, recomputed from a finished run's records"),
+    "figures": ("rubik.headline", "redraw a finished run's headline figures from its records (no training)"),
     "study": ("rubik.study", "the decisive experiments (schedules, dial ladders) as one sweep"),
     "reproduce": ("rubik.reproduce", "run the notebooks in order with papermill for a preset"),
     "validate": ("rubik.validate", "top-1/top-5 of released, given or trained weights on an ImageFolder split"),
