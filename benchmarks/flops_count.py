@@ -35,11 +35,11 @@ def main(argv=None) -> int:
 
     from rubik.flops import analytic_flops, count_flops
     from rubik.models import create_model
-    from rubik.models.registry import BASE_RESOLUTION
+    from rubik.models import Arch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    base_res = args.base_resolution or BASE_RESOLUTION[args.base]
+    base_res = Arch(args.base, base_resolution=args.base_resolution).base_resolution
     kw = dict(base_resolution=base_res)
 
     twists = sample(args.n_analytic, args.seed, base_res)

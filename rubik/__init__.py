@@ -15,6 +15,7 @@ _EXPORTS = {
     # models
     "create_model": "rubik.models",
     "list_models": "rubik.models",
+    "Arch": "rubik.models",
     "get_model_spec": "rubik.models",
     "input_resolution": "rubik.models",
     "load_timm_checkpoint": "rubik.models",

@@ -72,18 +72,18 @@ class Twist:
         """``(r, d, w)``."""
         return (self.resolution, self.depth, self.width)
 
-    def image_size(self, base_resolution: int = 224, min_size: int | None = None) -> int:
-        """Input side in pixels: ``int(base_resolution * r)`` (the TinyNet convention).
+    def image_size(self, base_resolution: int) -> int:
+        """Input side in pixels: ``int(base_resolution * r)`` (the TinyNet convention). The one
+        place it is computed (``rubik.models.Arch.input_size`` calls it).
 
-        Raises ValueError if it falls below ``min_size`` (default ``MIN_IMAGE_SIZE``, 24 px).
+        Raises ValueError if it falls below ``MIN_IMAGE_SIZE`` (24 px).
         """
-        min_size = MIN_IMAGE_SIZE if min_size is None else min_size
         if base_resolution is None or base_resolution <= 0:
             raise ValueError(f"base_resolution must be a positive integer, got {base_resolution!r}")
         size = int(base_resolution * self.resolution)
-        if size < min_size:
+        if size < MIN_IMAGE_SIZE:
             raise ValueError(
-                f"resolution {self.resolution:g} x {base_resolution} px rounds to {size} px < {min_size}"
+                f"resolution {self.resolution:g} x {base_resolution} px rounds to {size} px < {MIN_IMAGE_SIZE}"
             )
         return size
 
@@ -115,6 +115,14 @@ class Twist:
         return cls(*values)
 
 
+def min_resolution(base_resolution: int) -> float:
+    """Smallest resolution dial ``r`` that :meth:`Twist.image_size` accepts at ``base_resolution``:
+    ``MIN_IMAGE_SIZE / base_resolution`` (``int(b * r) >= m`` iff ``b * r >= m`` for integer m)."""
+    if base_resolution is None or base_resolution <= 0:
+        raise ValueError(f"base_resolution must be a positive integer, got {base_resolution!r}")
+    return MIN_IMAGE_SIZE / base_resolution
+
+
 def giant_twist(phi: float) -> Twist:
     """EfficientNet's compound ("giant") formula: r = 1.15^phi, d = 1.2^phi, w = 1.1^phi.
 
@@ -126,4 +134,4 @@ def giant_twist(phi: float) -> Twist:
     return Twist(GIANT_GAMMA**phi, GIANT_ALPHA**phi, GIANT_BETA**phi)
 
 
-__all__ = ["Twist", "giant_twist", "MAX_DIAL", "GIANT_ALPHA", "GIANT_BETA", "GIANT_GAMMA"]
+__all__ = ["Twist", "giant_twist", "min_resolution", "MIN_IMAGE_SIZE", "MAX_DIAL", "GIANT_ALPHA", "GIANT_BETA", "GIANT_GAMMA"]

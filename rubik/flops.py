@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from .cube import MAX_DIAL, Twist
-from .models.registry import BASE_RESOLUTION, BASES, check_rules, get_family, get_model_spec
+from .models.arch import Arch
+from .models.registry import BASES, get_model_spec
 
 # modules ptflops would count besides convolutions and linear layers
 _COUNTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -64,29 +65,9 @@ def count_flops(model: nn.Module, resolution: int | None = None) -> int:
     return int(macs)
 
 
-def _resolve(base: str, twist, rules):
-    """(base family, twist, rules) for a base or a registered name (its twist when twist is None)."""
-    spec = get_model_spec(base) if base not in BASES else None
-    if spec is not None:
-        family_base = spec.base
-        if twist is None:
-            twist = spec.twist
-        if rules is None:
-            rules = spec.rules
-    else:
-        family_base = base
-    return family_base, Twist.from_any(twist), check_rules(family_base, rules)
-
-
-def _count(base: str, twist, *, num_classes: int = 1000, base_resolution: int | None = None,
-           rules: str | None = None, with_flops: bool = True):
-    base, twist, rules = _resolve(base, twist, rules)
-    family = get_family(base)
-    plan = family.plan(twist, rules)
-    size = None
-    if with_flops:
-        size = twist.image_size(BASE_RESOLUTION[base] if base_resolution is None else int(base_resolution))
-    return family.count(plan, size, num_classes)
+def _arch(base: str, twist, *, base_resolution: int | None = None, rules=None) -> Arch:
+    """The Arch of a base or a registered name (its own twist and rules when those are None)."""
+    return Arch.named(base, twist=twist, base_resolution=base_resolution, rules=rules)
 
 
 def analytic_flops(base: str, twist=None, *, num_classes: int = 1000, base_resolution: int | None = None,
@@ -97,25 +78,19 @@ def analytic_flops(base: str, twist=None, *, num_classes: int = 1000, base_resol
     twist and rules are used when ``twist`` / ``rules`` are None. A given twist is always
     relative to the *base* (so ``analytic_flops("tinynet_a", (1, 1, 1))`` is B0's FLOPs).
     """
-    return int(_count(base, twist, num_classes=num_classes, base_resolution=base_resolution, rules=rules).flops)
+    return _arch(base, twist, base_resolution=base_resolution, rules=rules).flops(num_classes)
 
 
 def analytic_params(base: str, twist=None, *, num_classes: int = 1000, rules: str | None = None) -> int:
     """Parameter count of ``base`` twisted by ``twist``, from the config alone."""
-    return int(_count(base, twist, num_classes=num_classes, rules=rules, with_flops=False).params)
+    return _arch(base, twist, rules=rules).params(num_classes)
 
 
 def flops_ratio(base: str, twist, **kw) -> float:
     """``analytic_flops(base, twist) / analytic_flops(base, (1, 1, 1))`` (same options for both)."""
-    family_base = base if base in BASES else get_model_spec(base).base
-    if kw.get("rules") is None and family_base != base:
-        kw["rules"] = get_model_spec(base).rules
-    return analytic_flops(base, twist, **kw) / analytic_flops(family_base, (1, 1, 1), **kw)
-
-
-def _plan_key(base: str, w: float, r: float, d: float, rules):
-    family = get_family(base)
-    return family.plan(Twist(r, d, w), rules)
+    num_classes = kw.pop("num_classes", 1000)
+    arch = _arch(base, twist, **kw)
+    return arch.flops(num_classes) / arch.replace(twist=Twist()).flops(num_classes)
 
 
 def solve_width(base: str, r: float, d: float, target_flops: float, *, num_classes: int = 1000,
@@ -148,14 +123,16 @@ def solve_width(base: str, r: float, d: float, target_flops: float, *, num_class
         spec = get_model_spec(base)  # raises for unknown names
         base = spec.base
         rules = spec.rules if rules is None else rules
-    rules = check_rules(base, rules)
+    rules = Arch(base, base_resolution=base_resolution, rules=rules).rules   # checks them
     if not (isinstance(target_flops, (int, float)) and math.isfinite(target_flops) and target_flops > 0):
         raise ValueError(f"target_flops must be a positive number, got {target_flops!r}")
     Twist(r, d, 1.0)  # validates r and d (naming the dial)
-    kw = dict(num_classes=num_classes, base_resolution=base_resolution, rules=rules)
+
+    def arch(w: float) -> Arch:
+        return Arch(base, Twist(r, d, w), base_resolution, rules)
 
     def flops(w: float) -> int:
-        return analytic_flops(base, (r, d, w), **kw)
+        return arch(w).flops(num_classes)
 
     # smallest width that still gives every layer at least one real channel
     lo = min_width
@@ -197,20 +174,20 @@ def solve_width(base: str, r: float, d: float, target_flops: float, *, num_class
         if abs(flops(up) - target_flops) < abs(below - target_flops):
             best = up
     # smallest width (4 decimals, rounded up) that builds the same network as `best`
-    target_plan = _plan_key(base, best, r, d, rules)
+    target_plan = arch(best).plan
     a, b = lo, best
-    if _plan_key(base, a, r, d, rules) == target_plan:
+    if arch(a).plan == target_plan:
         b = a
     while b - a > tol:
         mid = 0.5 * (a + b)
-        if _plan_key(base, mid, r, d, rules) == target_plan:
+        if arch(mid).plan == target_plan:
             b = mid
         else:
             a = mid
     w = math.ceil(b * 1e4) / 1e4
-    while _plan_key(base, w, r, d, rules) != target_plan and w < best:
+    while arch(w).plan != target_plan and w < best:
         w = round(w + 1e-4, 4)
-    if _plan_key(base, w, r, d, rules) != target_plan:
+    if arch(w).plan != target_plan:
         w = best
     return float(w)
 

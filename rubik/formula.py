@@ -134,10 +134,10 @@ class TinyFormula(BaseEstimator):
                                  f"got {np.shape(frontier)} and {np.shape(y)}")
             frontier = pd.DataFrame({self.c_col: c_in, self.r_col: y_in[:, 0], self.d_col: y_in[:, 1]})
         if self.width_solver is None:
-            from rubik.sampling import _bases
+            from rubik.models import BASES
 
-            if self.base not in _bases():
-                raise ValueError(f"TinyFormula: unknown base model {self.base!r}; expected one of {_bases()}")
+            if self.base not in BASES:
+                raise ValueError(f"TinyFormula: unknown base model {self.base!r}; expected one of {BASES}")
         df = frontier if isinstance(frontier, pd.DataFrame) else pd.DataFrame(frontier)
         cols = [self.c_col, self.r_col, self.d_col]
         missing = [c for c in cols if c not in df.columns]
@@ -238,6 +238,12 @@ class TinyFormula(BaseEstimator):
         r, d = self.predict(float(cs[0]))
         return Twist(float(r), float(d), self.solve_width(float(r), float(d), float(cs[0])))
 
+    def arch(self, c):
+        """The model for FLOPs ratio ``c``: ``Arch(base, twist(c), base_resolution, rules)``."""
+        from rubik.models import Arch
+
+        return Arch(self.base, self.twist(c), self.base_resolution, self.rules)
+
 
 def fit_formula(results, *, metric: str = "top1", min_points: int = 4, kinds=("random",), **formula_kw):
     """The tiny formula of a sweep, one way for every caller: ``(formula, points)``.
@@ -275,22 +281,18 @@ def matched_giant_phi(base: str, c: float, *, base_resolution: int | None = None
     one up. ValueError if the target is below what phi reaches before the input drops under
     ``rubik.cube.MIN_IMAGE_SIZE`` px at ``base_resolution``.
     """
-    from rubik.cube import giant_twist
-    from rubik.flops import analytic_flops
+    from rubik.cube import GIANT_GAMMA, giant_twist, min_resolution
+    from rubik.models import Arch
 
     (c,) = _as_c(c, "matched_giant_phi")
-    from rubik.sampling import family_resolution
-
-    br = base_resolution or family_resolution(base)
-    kw = dict(base_resolution=base_resolution, num_classes=num_classes, rules=rules)
-    target = c * analytic_flops(base, (1.0, 1.0, 1.0), **kw)
+    reference = Arch(base, base_resolution=base_resolution, rules=rules)
+    target = c * reference.flops(num_classes)
 
     def flops(phi):
-        return analytic_flops(base, giant_twist(phi), **kw)
+        return reference.replace(twist=giant_twist(phi)).flops(num_classes)
 
-    from rubik.cube import MIN_IMAGE_SIZE
-
-    lo = math.log(MIN_IMAGE_SIZE / br) / math.log(1.15) + 1e-6  # smallest phi with a valid input size
+    # smallest phi with a valid input size: r = GIANT_GAMMA ** phi >= min_resolution
+    lo = math.log(min_resolution(reference.base_resolution)) / math.log(GIANT_GAMMA) + 1e-6
     lo = max(lo, -30.0)
     while True:  # move up past widths that round a layer to nothing
         try:
@@ -302,7 +304,8 @@ def matched_giant_phi(base: str, c: float, *, base_resolution: int | None = None
                 raise
     if target < f_lo:
         raise ValueError(f"matched_giant_phi: FLOPs ratio {c:g} is below the smallest inversed-giant "
-                         f"{base} at >= {MIN_IMAGE_SIZE} px (phi={lo:.2f}, ratio {f_lo / (target / c):.3g})")
+                         f"{base} at >= {reference.replace(twist=giant_twist(lo)).input_size} px "
+                         f"(phi={lo:.2f}, ratio {f_lo / (target / c):.3g})")
     a, b = lo, 0.0
     if flops(b) <= target:
         return 0.0
@@ -332,12 +335,15 @@ def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float
 
     Columns: ``name, kind, target_c, r, d, w, r_std, d_std, phi, resolution (px),
     flops, params, flops_ratio, train_kwargs`` where ``train_kwargs`` is a dict for
-    ``TrainConfig(**template_fields, **train_kwargs)`` (model, twist, base_resolution);
-    see ``family_configs``.
+    ``TrainConfig(**template_fields, **train_kwargs)``: ``model`` is the row's ``Arch`` (its dict:
+    base, twist, base resolution and rules), ``twist`` and ``base_resolution`` None; see
+    ``family_configs``.
     """
     import copy
 
-    from rubik.cube import giant_twist
+    from rubik.cube import Twist, giant_twist
+    from rubik.models import Arch
+    from rubik.sampling import arch_columns
 
     formula._check_fitted()
     if include_giant is not None and not include_giant:
@@ -369,26 +375,14 @@ def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float
             rows.append(dict(name=f"{name}_giant", kind="giant", target_c=float(c), r=g.resolution,
                              d=g.depth, w=g.width, r_std=np.nan, d_std=np.nan, phi=phi))
     df = pd.DataFrame(rows)
+    reference = Arch(base, base_resolution=base_resolution, rules=formula.rules)
+    arches = [reference.replace(twist=Twist(a, b, c)) for a, b, c in zip(df.r, df.d, df.w)]
     if formula.width_solver is None:  # real FLOPs / params / px (skipped with a custom cost model)
-        df = _add_costs(df, base, base_resolution=base_resolution, num_classes=num_classes, rules=formula.rules)
-    df["train_kwargs"] = [dict(model=base, twist=(a, b, c), base_resolution=base_resolution)
-                          for a, b, c in zip(df.r, df.d, df.w)]
-    return df
-
-
-def _add_costs(df, base, *, base_resolution, num_classes, rules):
-    from rubik.cube import Twist
-    from rubik.flops import analytic_flops, analytic_params
-    from rubik.sampling import family_resolution
-
-    kw = dict(base_resolution=base_resolution, num_classes=num_classes, rules=rules)
-    f0 = analytic_flops(base, (1.0, 1.0, 1.0), **kw)
-    df["flops"] = [analytic_flops(base, (a, b, c), **kw) for a, b, c in zip(df.r, df.d, df.w)]
-    df["params"] = [analytic_params(base, (a, b, c), num_classes=num_classes, rules=rules)
-                    for a, b, c in zip(df.r, df.d, df.w)]
-    df["flops_ratio"] = df["flops"] / f0
-    br = base_resolution or family_resolution(base)
-    df["resolution"] = [Twist(a, b, c).image_size(br) for a, b, c in zip(df.r, df.d, df.w)]
+        f0 = reference.flops(num_classes)
+        cols = [arch_columns(a, num_classes=num_classes, base_flops=f0) for a in arches]
+        for k in ("flops", "params", "flops_ratio", "resolution"):
+            df[k] = [x[k] for x in cols]
+    df["train_kwargs"] = [dict(model=a.to_dict(), twist=None, base_resolution=None) for a in arches]
     return df
 
 

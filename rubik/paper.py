@@ -72,24 +72,17 @@ def registry_table(names=None, *, base_resolution=None, num_classes: int = 1000)
     """Registered models with their dials, our analytic params/FLOPs and the paper's numbers."""
     import pandas as pd
 
-    from rubik.flops import analytic_flops, analytic_params
     from rubik.models import get_model_spec, list_models
 
     rows = []
     for name in (names or list_models()):
         spec = get_model_spec(name)
-        t = spec.twist
-        kw = dict(num_classes=num_classes)
-        if spec.rules is not None:
-            kw["rules"] = spec.rules
-        f = analytic_flops(spec.base, t, base_resolution=base_resolution, **kw)
-        f0 = analytic_flops(spec.base, (1.0, 1.0, 1.0), base_resolution=base_resolution, **kw)
+        arch, t = spec.arch(base_resolution=base_resolution), spec.twist
+        f = arch.flops(num_classes)
+        f0 = arch.replace(twist=(1.0, 1.0, 1.0)).flops(num_classes)
         paper = spec.paper or {}
-        from rubik.models.registry import BASE_RESOLUTION
-
         rows.append(dict(name=name, model=pretty(name), base=spec.base, r=t.resolution, d=t.depth, w=t.width,
-                         resolution=t.image_size(base_resolution or BASE_RESOLUTION[spec.base]),
-                         params=analytic_params(spec.base, t, **kw), flops=f, flops_ratio=f / f0,
+                         resolution=arch.input_size, params=arch.params(num_classes), flops=f, flops_ratio=f / f0,
                          paper_params_m=paper.get("params_m"), paper_flops_m=paper.get("flops_m"),
                          paper_top1=paper.get("top1")))
     df = pd.DataFrame(rows)

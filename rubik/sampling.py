@@ -21,7 +21,7 @@ but gives neither ranges nor distribution. Our choices (all parameters):
   log-uniformly in each dial and kept only by the stratum that still needs them; the FLOPs
   distribution is then flat in log FLOPs.
 * Resolution floor: ``Twist.image_size`` refuses inputs below ``rubik.cube.MIN_IMAGE_SIZE``
-  (24 px), so ``r`` is clipped to ``r >= min_px / base_resolution`` (``min_px = 24``): at the
+  (24 px), so ``r`` is clipped to ``rubik.cube.min_resolution(base_resolution)``: at the
   proxy's ``base_resolution = 64`` that is ``r >= 0.375`` (0.107 at 224). Reference models below the floor are skipped with a warning.
 * Duplicates: different ``(r, d, w)`` often round to the same network (same px, blocks, channels);
   with ``unique=True`` (default) only the first is kept, so no compute is spent twice.
@@ -29,7 +29,8 @@ but gives neither ranges nor distribution. Our choices (all parameters):
 Every sample row has: ``id, kind ("random" | "base" | "giant"), base, base_resolution, r, d, w,
 phi (giant only), resolution (input px), repeats, channels (comma-joined per stage), params,
 flops (analytic MACs at that px), flops_ratio (vs the base at the same base_resolution),
-sample_seed``. References come first: ``base`` (1, 1, 1) and the inversed giant formula
+sample_seed, arch``: ``arch`` is the model itself (``rubik.models.Arch.to_dict()``, rules
+included), the columns before it are read off it (``arch_columns``) for tables. References come first: ``base`` (1, 1, 1) and the inversed giant formula
 ``giant_m1..giant_m4`` (phi = -1..-4), then ``r000, r001, ...``.
 """
 from __future__ import annotations
@@ -40,63 +41,29 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from rubik.cube import MIN_IMAGE_SIZE
+from rubik.cube import min_resolution
 
 DEFAULT_RANGES = {"r": (0.25, 1.25), "d": (0.25, 1.5), "w": (0.25, 1.25)}
 DEFAULT_C_MIN = 0.05
-MIN_PX = MIN_IMAGE_SIZE   # 24 px
 GIANT_PHIS = (-1, -2, -3, -4)
 MODES = ("uniform", "stratified")
 _ALIASES = {"resolution": "r", "depth": "d", "width": "w"}
+#: the columns ``arch_columns`` reads off an Arch (a sample row's, a study trial's)
+ARCH_COLUMNS = ("base", "base_resolution", "r", "d", "w", "resolution", "repeats", "channels", "params", "flops",
+                "flops_ratio")
 
 
-def _bases():
-    try:
-        from rubik.models import BASES
-    except ImportError:  # pragma: no cover
-        BASES = ("efficientnet_b0", "ghostnet_a", "ghostnet_100", "resnet50")
-    return tuple(BASES)
+def arch_columns(arch, *, num_classes: int, base_flops: float) -> dict:
+    """The table columns of one Arch: dials, input px, blocks and channels per stage (comma-joined),
+    params, FLOPs and FLOPs ratio (``base_flops``: the untwisted base's), and ``arch`` itself."""
+    flops = arch.flops(num_classes)
+    return dict(base=arch.base, base_resolution=arch.base_resolution, r=arch.twist.resolution,
+                d=arch.twist.depth, w=arch.twist.width, resolution=arch.input_size,
+                repeats=",".join(map(str, arch.repeats)), channels=",".join(map(str, arch.channels)),
+                params=arch.params(num_classes), flops=flops, flops_ratio=flops / base_flops, arch=arch.to_dict())
 
 
-def family_resolution(base: str) -> int:
-    """The family's own input size at r = 1 (224 for B0 / ResNet, 240 GhostNet-A)."""
-    try:
-        from rubik.models import input_resolution
-
-        return int(input_resolution(base))
-    except Exception:
-        return {"ghostnet_a": 240}.get(base, 224)
-
-
-def architecture(base: str, twist, rules=None) -> dict:
-    """``{"repeats": "1,2,...", "channels": "16,24,..."}`` of a twisted base (blocks / output
-    channels per stage), or empty strings where the family has no plan helper."""
-    try:
-        from rubik.models.registry import check_rules, get_family
-
-        plan = get_family(base).plan(twist, check_rules(base, rules))
-    except (ImportError, AttributeError, TypeError):
-        plan = None
-    if plan is not None and hasattr(plan, "layers") and hasattr(plan, "widths"):  # ResNet: output = 4 x inner
-        return {"repeats": ",".join(map(str, plan.layers)), "channels": ",".join(str(4 * c) for c in plan.widths)}
-    if plan is None or not hasattr(plan, "stages"):
-        return {"repeats": "", "channels": ""}
-    reps, chans = [], []
-    for st in plan.stages:
-        if hasattr(st, "num_layers"):
-            reps.append(st.num_layers)
-            chans.append(st.out_channels)
-        elif isinstance(st, (tuple, list)) and st:
-            reps.append(len(st))
-            last = st[-1]
-            chans.append(getattr(last, "out_channels", getattr(last, "planes", 0)))
-        else:
-            reps.append(getattr(st, "blocks", getattr(st, "num_blocks", 0)))
-            chans.append(getattr(st, "out_channels", getattr(st, "planes", 0)))
-    return {"repeats": ",".join(map(str, reps)), "channels": ",".join(map(str, chans))}
-
-
-def _check_ranges(ranges, r_floor):
+def _check_ranges(ranges, base_resolution):
     rng = dict(DEFAULT_RANGES)
     if ranges:
         ranges = {_ALIASES.get(k, k): v for k, v in dict(ranges).items()}
@@ -109,9 +76,10 @@ def _check_ranges(ranges, r_floor):
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0 or hi < lo:
             raise ValueError(f"sample_twists: range of {k!r} must satisfy 0 < lo <= hi, got ({lo}, {hi})")
     lo, hi = rng["r"]
+    r_floor = min_resolution(base_resolution)
     if hi < r_floor:
         raise ValueError(f"sample_twists: the r range ({lo}, {hi}) is entirely below the {r_floor:.3g} floor "
-                         f"({MIN_PX} px at this base_resolution)")
+                         f"(the smallest input size at base_resolution {base_resolution})")
     rng["r"] = (max(lo, r_floor), hi)
     return rng
 
@@ -127,10 +95,10 @@ def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0,
     candidates tried (default ``2000 * n + 10000``); a ValueError names the unreachable FLOPs band.
     """
     from rubik.cube import Twist, giant_twist
-    from rubik.flops import analytic_flops, analytic_params
+    from rubik.models import BASES, Arch
 
-    if base not in _bases():
-        raise ValueError(f"sample_twists: unknown base model {base!r}; expected one of {_bases()}")
+    if base not in BASES:
+        raise ValueError(f"sample_twists: unknown base model {base!r}; expected one of {BASES}")
     if mode not in MODES:
         raise ValueError(f"sample_twists: unknown mode {mode!r}; expected one of {MODES}")
     if not isinstance(n, (int, np.integer)) or n < 0:
@@ -140,26 +108,20 @@ def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0,
                          "models with FLOPs <= base, c_max <= 1)")
     if not (0 < c_min <= c_max):
         raise ValueError(f"sample_twists: need 0 < c_min <= c_max <= 1, got c_min={c_min}, c_max={c_max}")
-    br = int(base_resolution or family_resolution(base))
-    if br < MIN_PX:
-        raise ValueError(f"sample_twists: base_resolution {br} px is below the {MIN_PX} px minimum")
-    r_floor = MIN_PX / br
-    rng_ = _check_ranges(ranges, r_floor)
-    fkw = dict(num_classes=num_classes, base_resolution=br)
-    if rules is not None:
-        fkw["rules"] = rules
-    f0 = float(analytic_flops(base, (1.0, 1.0, 1.0), **fkw))
-    pkw = dict(num_classes=num_classes, **({"rules": rules} if rules is not None else {}))
+    try:
+        reference = Arch(base, Twist(), base_resolution, rules)
+    except ValueError as e:
+        raise ValueError(f"sample_twists: {e}") from None
+    br = reference.base_resolution
+    rng_ = _check_ranges(ranges, br)
+    f0 = float(reference.flops(num_classes))
     seen = set()
 
     def describe(twist, kind, idx, phi=np.nan):
-        px = twist.image_size(br, MIN_PX)
-        arch = architecture(base, twist, rules)
-        flops = int(analytic_flops(base, twist, **fkw))
-        key = (px, arch["repeats"], arch["channels"]) if arch["repeats"] else (px, flops)
-        return key, dict(id=idx, kind=kind, base=base, base_resolution=br, r=twist.resolution, d=twist.depth,
-                         w=twist.width, phi=phi, resolution=px, repeats=arch["repeats"],
-                         channels=arch["channels"], flops=flops, flops_ratio=flops / f0, sample_seed=seed)
+        arch = reference.replace(twist=twist)
+        row = dict(id=idx, kind=kind, phi=phi, sample_seed=seed,
+                   **arch_columns(arch, num_classes=num_classes, base_flops=f0))
+        return (arch.input_size, arch.repeats, arch.channels), row
 
     rows = []
     if include_references:
@@ -168,9 +130,10 @@ def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0,
         seen.add(key)
         for phi in GIANT_PHIS:
             t = giant_twist(phi)
-            if int(br * t.resolution) < MIN_PX:
-                warnings.warn(f"giant phi={phi} needs {int(br * t.resolution)} px < {MIN_PX} at base_resolution "
-                              f"{br}; skipped", stacklevel=2)
+            try:
+                t.image_size(br)
+            except ValueError as e:
+                warnings.warn(f"giant phi={phi} skipped: {e}", stacklevel=2)
                 continue
             key, row = describe(t, "giant", f"giant_m{-phi}", float(phi))
             rows.append(row)
@@ -223,10 +186,6 @@ def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0,
         picked.append(row)
     for i, row in enumerate(picked):
         row["id"] = f"r{i:03d}"
-    df = pd.DataFrame(rows + picked)
-    if len(df):
-        df["params"] = [int(analytic_params(base, (a, b, c), **pkw)) for a, b, c in zip(df.r, df.d, df.w)]
-        cols = ["id", "kind", "base", "base_resolution", "r", "d", "w", "phi", "resolution", "repeats",
-                "channels", "params", "flops", "flops_ratio", "sample_seed"]
-        df = df[cols]
-    return df
+    cols = ["id", "kind", "base", "base_resolution", "r", "d", "w", "phi", "resolution", "repeats", "channels",
+            "params", "flops", "flops_ratio", "sample_seed", "arch"]
+    return pd.DataFrame(rows + picked, columns=cols)

@@ -51,7 +51,7 @@ FAMILIES = ("giant", "tiny", "ours")
 #: the sweep columns a study trial has beyond ``rubik.sampling``'s
 DESIGN_COLUMNS = ("id", "experiment", "kind", "family", "level", "name", "epochs", "seed", "base", "base_resolution",
                   "r", "d", "w", "blocks", "resolution", "params", "flops", "flops_ratio", "depth_ladder",
-                  "resolution_ladder")
+                  "resolution_ladder", "arch")
 
 
 # ----------------------------------------------------------------------------- depth in blocks
@@ -59,12 +59,9 @@ DESIGN_COLUMNS = ("id", "experiment", "kind", "family", "level", "name", "epochs
 def total_blocks(base: str, d: float, rules: str | None = None) -> int:
     """Blocks of ``base`` at depth dial ``d`` (summed over stages; independent of r and w)."""
     from rubik.cube import Twist
-    from rubik.sampling import architecture
+    from rubik.models import Arch
 
-    reps = architecture(base, Twist(1.0, d, 1.0), rules)["repeats"]
-    if not reps:
-        raise ValueError(f"total_blocks: base {base!r} has no per-stage plan")
-    return sum(int(x) for x in reps.split(","))
+    return Arch(base, Twist(1.0, d, 1.0), rules=rules).blocks
 
 
 def _depth_steps(base: str, rules=None, d_max: float = 3.0, step: float = 1e-3):
@@ -119,13 +116,13 @@ def _read_families(path, levels) -> pd.DataFrame:
 
 def _describe(base, r, d, w, *, base_resolution, num_classes, f0):
     from rubik.cube import Twist
-    from rubik.flops import analytic_flops, analytic_params
+    from rubik.models import Arch
+    from rubik.sampling import arch_columns
 
-    t = Twist(r, d, w)
-    flops = analytic_flops(base, t, num_classes=num_classes, base_resolution=base_resolution)
-    return dict(r=float(r), d=float(d), w=float(w), blocks=total_blocks(base, d),
-                resolution=t.image_size(base_resolution), params=analytic_params(base, t, num_classes=num_classes),
-                flops=int(flops), flops_ratio=flops / f0)
+    arch = Arch(base, Twist(r, d, w), base_resolution)
+    cols = arch_columns(arch, num_classes=num_classes, base_flops=f0)
+    return dict(r=float(r), d=float(d), w=float(w), blocks=arch.blocks,
+                **{k: cols[k] for k in ("resolution", "params", "flops", "flops_ratio", "arch")})
 
 
 def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution: int = 64,

@@ -179,8 +179,10 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
                trial_checkpoints: bool = False, force: bool = False, latency=True) -> Path:
     """Create ``sweep_dir/sweep.json`` from a ``sample_twists`` table and a TrainConfig template.
 
-    Every trial trains ``template`` with ``model=base``, ``twist=(r, d, w)`` and
-    ``base_resolution`` from its sample row. Re-initialising an existing sweep is allowed only if
+    Every trial trains ``template`` with its sample row's ``arch`` (``rubik.models.Arch.to_dict()``:
+    base, twist, base resolution, rules; checked here) as ``model``; rows without one (hand-made
+    tables, older specs) train ``model=base``, ``twist=(r, d, w)`` and ``base_resolution`` from
+    the row (see ``trial_config``). Re-initialising an existing sweep is allowed only if
     the trials and template are identical (a no-op), or with ``force=True`` when no trial has a
     record yet. ``latency``: measure each trial's latency after training (True, or a dict
     overriding ``rubik.latency.TRIAL_LATENCY``); False turns it off.
@@ -200,6 +202,12 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
     bad = [i for i in samples["id"] if not str(i) or "/" in str(i) or str(i).startswith(".")]
     if bad:
         raise ConfigError(f"init_sweep: trial ids must be plain file names, got {bad}")
+    for tid, arch in zip(samples["id"], samples["arch"] if "arch" in samples.columns else []):
+        if isinstance(arch, dict):
+            try:
+                trial_arch({"arch": arch})
+            except (ValueError, TypeError) as e:
+                raise ConfigError(f"init_sweep: trial {tid}: {e}") from None
     spec = {
         "version": SPEC_VERSION,
         "created": utc_now(),
@@ -213,7 +221,7 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
     path = d / SPEC_FILE
     if path.exists():
         old = load_spec(d)
-        same = old["trials"] == spec["trials"] and old["template"] == spec["template"]
+        same = _same_trials(old["trials"], spec["trials"]) and old["template"] == spec["template"]
         if same:
             return path
         n_done = len(list((d / "trials").glob("*.json"))) if (d / "trials").is_dir() else 0
@@ -228,15 +236,45 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
     return path
 
 
+def _same_trials(old: list, new: list) -> bool:
+    """The same trials; a spec written before sample rows carried their ``arch`` is the same as
+    today's rows without it (so re-running a finished study's command stays a no-op)."""
+    if old == new:
+        return True
+    if any("arch" in t for t in old):
+        return False
+    return old == [{k: v for k, v in t.items() if k != "arch"} for t in new]
+
+
+def trial_arch(trial: dict):
+    """The :class:`rubik.models.Arch` a trial row trains: its ``arch``, or (rows without one)
+    ``base``, ``r, d, w`` and ``base_resolution`` with the family's default rules."""
+    from rubik.models import Arch
+
+    if isinstance(trial.get("arch"), dict):
+        return Arch.from_dict(trial["arch"])
+    br = trial.get("base_resolution")
+    br = None if br is None or (isinstance(br, float) and math.isnan(br)) else int(br)
+    return Arch(trial["base"], (float(trial["r"]), float(trial["d"]), float(trial["w"])), br)
+
+
 def trial_config(spec: dict, trial: dict, sweep_dir=None) -> dict:
-    """The TrainConfig fields (a dict) of one trial: the template + this trial's model and dials,
-    and its own ``epochs`` and training ``seed`` where the trial row has them (a study that trains
-    schedules and seeds in one sweep); rows without them (or NaN) keep the template's."""
+    """The TrainConfig fields (a dict) of one trial: the template + this trial's model, and its own
+    ``epochs`` and training ``seed`` where the trial row has them (a study that trains schedules and
+    seeds in one sweep); rows without them (or NaN) keep the template's.
+
+    The model is the row's ``arch`` dict (``TrainConfig.model``; ``twist`` and ``base_resolution``
+    None), so the trained model is the sample's by construction. Rows without ``arch`` (specs
+    written before samples carried it, hand-made rows) give ``model=base``, ``twist=[r, d, w]``
+    and the row's ``base_resolution``, as they always did (their run signatures stay the same)."""
     cfg = copy.deepcopy(spec["template"])
-    cfg["model"] = trial["base"]
-    cfg["twist"] = [float(trial["r"]), float(trial["d"]), float(trial["w"])]
-    if trial.get("base_resolution") is not None:
-        cfg["base_resolution"] = int(trial["base_resolution"])
+    if isinstance(trial.get("arch"), dict):
+        cfg["model"], cfg["twist"], cfg["base_resolution"] = copy.deepcopy(trial["arch"]), None, None
+    else:
+        cfg["model"] = trial["base"]
+        cfg["twist"] = [float(trial["r"]), float(trial["d"]), float(trial["w"])]
+        if trial.get("base_resolution") is not None:
+            cfg["base_resolution"] = int(trial["base_resolution"])
     for key in TRIAL_FIELDS:
         value = trial.get(key)
         if value is not None and not (isinstance(value, float) and math.isnan(value)):
@@ -307,7 +345,8 @@ def load_results(sweep_dir, *, metrics=METRIC_COLUMNS, split_seed: int | None = 
     ``code_version``, ``error``.
 
     Metric names that clash with sample columns (``params``, ``flops``, ``resolution``) are not
-    copied; the sample's analytic values are the reference. Filter with ``df[df.status == "done"]``
+    copied; the sample's analytic values are the reference (the trained model is built from the
+    row's Arch, so they agree: tests/test_arch.py checks every committed record). Filter with ``df[df.status == "done"]``
     (frontiers and fits do: a diverged trial's chance-level accuracy is not a result about its dials).
 
     Records with per-image outcomes (``val_correct``, see ``rubik.data.pack_correct``) are also

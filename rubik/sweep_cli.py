@@ -57,6 +57,8 @@ def add_arguments(parser) -> None:
     p.add_argument("--n", type=int, default=100, help="random models (default 100)")
     p.add_argument("--base", default="efficientnet_b0", help="efficientnet_b0 | ghostnet_a | resnet50 | ...")
     p.add_argument("--base-resolution", type=int, default=None, help="px at r=1 (proxy runs: 64); default the family's")
+    p.add_argument("--rules", default=None,
+                   help="EfficientNet family: tinynet (default) | efficientnet rounding; every trial trains with it")
     p.add_argument("--mode", default="uniform", choices=["uniform", "stratified"])
     p.add_argument("--ranges", default=None, help="dial ranges, e.g. r=0.5:1.4,d=0.3:1.6,w=0.3:1.4")
     p.add_argument("--c-min", type=float, default=None, help="smallest FLOPs ratio kept (default 0.05)")
@@ -142,7 +144,8 @@ def _cmd_init(args) -> int:
         target[field] = _parse_value(value)
     num_classes = args.num_classes or (_count_classes(args.data) if args.data else None) or 1000
     kw = dict(mode=args.mode, ranges=_parse_ranges(args.ranges), base_resolution=args.base_resolution,
-              num_classes=num_classes, include_references=not args.no_references, seed=args.sample_seed)
+              num_classes=num_classes, include_references=not args.no_references, seed=args.sample_seed,
+              rules=args.rules)
     if args.c_min is not None:
         kw["c_min"] = args.c_min
     try:   # the sampler's ValueErrors are about these arguments (unknown base, impossible ranges)

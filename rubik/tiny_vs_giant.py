@@ -93,30 +93,31 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
     fitted formula at the level's c (family ``tiny``; needs ``formula``), ``"both"`` the two
     (families ``tiny`` and ``ours``). The giant model is the inversed giant formula at the phi that
     gives the first contender's FLOPs (``match_flops``, default: the paper compares at equal
-    FLOPs) or at the nominal ``-phi``. Rows are ``rubik.sweep.init_sweep`` samples (plus
-    ``family``, ``level``, ``name``, ``phi``)."""
+    FLOPs) or at the nominal ``-phi``. Rows are ``rubik.sweep.init_sweep`` samples, each with its
+    ``arch`` (plus ``family``, ``level``, ``name``, ``phi``)."""
     import pandas as pd
 
-    from rubik.cube import MIN_IMAGE_SIZE, Twist, giant_twist
-    from rubik.flops import analytic_flops, analytic_params
-    from rubik.models import get_model_spec
-    from rubik.models.registry import BASE_RESOLUTION
+    from rubik.cube import Twist, giant_twist
+    from rubik.flops import analytic_flops
+    from rubik.models import Arch, get_model_spec
+    from rubik.sampling import arch_columns
 
-    br = int(base_resolution or BASE_RESOLUTION[base])
+    reference = Arch(base, base_resolution=base_resolution)
+    br = reference.base_resolution
     kw = dict(num_classes=num_classes, base_resolution=br)
-    f0 = analytic_flops(base, (1.0, 1.0, 1.0), **kw)
+    f0 = reference.flops(num_classes)
     if tiny not in ("released", "formula", "both"):
         raise ValueError(f"tvg_tiny must be 'released', 'formula' or 'both', got {tiny!r}")
     if tiny in ("formula", "both") and formula is None:
         raise ValueError(f"tvg_tiny={tiny!r} needs the fitted tiny formula (run notebook 04 first)")
     from rubik.formula import matched_giant_phi
 
-    def check_px(name, twist, phi):
-        px = int(br * twist.resolution)
-        if px < MIN_IMAGE_SIZE:
-            raise ValueError(f"{name}: {px} px at base_resolution {br} is below {MIN_IMAGE_SIZE} px; raise "
-                             f"base_resolution or drop phi={phi} from tvg_phis")
-        return px
+    def arch_of(name, twist, phi):
+        try:
+            return reference.replace(twist=twist)
+        except ValueError as e:   # e.g. an input below rubik.cube.MIN_IMAGE_SIZE
+            raise ValueError(f"{name}: {e} at base_resolution {br}; raise base_resolution or drop phi={phi} "
+                             "from tvg_phis") from None
 
     def giant_phi_at(c, phi, what):
         try:
@@ -132,7 +133,7 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
         if tn is None:
             raise ValueError(f"tvg_phis: no TinyNet level for phi={phi} (have {sorted(GIANT_PAIRS)})")
         released = Twist.from_any(get_model_spec(tn).twist)
-        check_px(pretty(tn), released, phi)
+        arch_of(pretty(tn), released, phi)
         if levels == "tinynet":
             c, tiny_name = analytic_flops(base, released, **kw) / f0, pretty(tn)
         elif levels == "c":
@@ -154,18 +155,16 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
             family, tid = ("ours", f"ours_m{phi}") if tiny == "both" else ("tiny", f"tiny_m{phi}")
             contenders.append((family, Twist.from_any(formula.twist(min(c, 1.0))), f"ours @ c={c:.3g}", tid))
         for _, t, tname, _ in contenders:   # before matching: a clearer error than the FLOPs count's
-            check_px(tname, t, phi)
+            arch_of(tname, t, phi)
         t, tname = contenders[0][1], contenders[0][2]
         gphi = giant_phi_at(analytic_flops(base, t, **kw) / f0, phi, tname) if match_flops else float(-phi)
         g = giant_twist(gphi)
         for family, twist, name, tid, p in [("giant", g, f"B^{gphi:.2f}", f"giant_m{phi}", gphi)] + \
                 [(fam, tw, nm, i, float("nan")) for fam, tw, nm, i in contenders]:
-            px = check_px(name, twist, phi)
-            f = analytic_flops(base, twist, **kw)
-            rows.append(dict(id=tid, kind=family, family=family, level=phi, name=name, phi=p, base=base,
-                             base_resolution=br, r=twist.resolution, d=twist.depth, w=twist.width,
-                             resolution=px, params=analytic_params(base, twist, num_classes=num_classes),
-                             flops=f, flops_ratio=f / f0))
+            cols = arch_columns(arch_of(name, twist, phi), num_classes=num_classes, base_flops=f0)
+            rows.append(dict(id=tid, kind=family, family=family, level=phi, name=name, phi=p,
+                             **{k: cols[k] for k in ("base", "base_resolution", "r", "d", "w", "resolution", "params",
+                                                     "flops", "flops_ratio", "arch")}))
     return pd.DataFrame(rows)
 
 

@@ -146,9 +146,9 @@ RECIPES = {
 
 @dataclass
 class TrainConfig:                   # JSON-serialisable (dataclasses.asdict); the sweep stores it
-    model: str = "efficientnet_b0"   # registered name or base
-    twist: tuple[float, float, float] | None = None
-    base_resolution: int | None = None   # proxy runs: r scales from this instead of 224
+    model: str | dict = "efficientnet_b0"   # registered name or base, or an Arch (kept as Arch.to_dict())
+    twist: tuple[float, float, float] | None = None   # with a name: its dials (an Arch has its own)
+    base_resolution: int | None = None   # with a name: r scales from this (proxy runs: 64); default the family's
     data: DataConfig = field(default_factory=DataConfig)
     recipe: str | Recipe = "proxy"
     epochs: int | None = None        # None -> the recipe's
@@ -163,6 +163,20 @@ class TrainConfig:                   # JSON-serialisable (dataclasses.asdict); t
     compile: bool | str = False      # torch.compile the model: True, or a mode ("reduce-overhead": CUDA graphs)
     progress: bool = True
     channels_last: bool | None = True    # NHWC model and batches (None, in older configs: the same)
+
+    def __post_init__(self):
+        if hasattr(self.model, "to_dict"):   # an Arch is stored as its dict, as sweeps and run dirs keep it
+            self.model = self.model.to_dict()
+
+    def arch(self):
+        """The :class:`rubik.models.Arch` this config trains (ValueError if the fields disagree)."""
+        from rubik.models import Arch
+
+        if isinstance(self.model, dict):
+            if self.twist is not None or self.base_resolution is not None:
+                raise ValueError("model is an Arch, which has its own twist and base_resolution: leave those unset")
+            return Arch.from_dict(self.model)
+        return Arch.named(self.model, twist=self.twist, base_resolution=self.base_resolution)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -271,8 +285,9 @@ def make_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
 
 
 def model_resolution(model: nn.Module, cfg: TrainConfig) -> int:
+    """The input side: the model's own (``create_model`` sets it), else the config's Arch's."""
     res = getattr(model, "resolution", None)
-    return int(res) if res else int(cfg.base_resolution or 224)
+    return int(res) if res else cfg.arch().input_size
 
 
 @torch.no_grad()
@@ -347,14 +362,8 @@ def validate(cfg: TrainConfig, *, model_given: bool = False) -> Recipe:
     if cfg.resume not in (False, True, "auto"):
         raise ConfigError(f"resume must be True, False or 'auto', got {cfg.resume!r}")
     if not model_given:
-        from rubik.cube import Twist
-        from rubik.models import get_model_spec
-        from rubik.models.registry import BASE_RESOLUTION
-
         try:
-            spec = get_model_spec(cfg.model)
-            twist = spec.twist if cfg.twist is None else Twist.from_any(cfg.twist)
-            twist.image_size(cfg.base_resolution or BASE_RESOLUTION[spec.base])
+            cfg.arch()
         except (ValueError, TypeError) as e:
             raise ConfigError(str(e)) from None
     return r

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from rubik.cube import GIANT_ALPHA, GIANT_BETA, GIANT_GAMMA, MAX_DIAL, Twist, giant_twist
+from rubik.cube import GIANT_ALPHA, GIANT_BETA, GIANT_GAMMA, MAX_DIAL, Twist, giant_twist, min_resolution
 
 
 def test_defaults_and_tuple():
@@ -42,13 +42,13 @@ def test_from_any():
 def test_image_size():
     # TinyNet input sizes (timm cfgs: int(224 * r))
     for r, px in [(0.86, 192), (0.84, 188), (0.825, 184), (0.68, 152), (0.475, 106), (1.0, 224)]:
-        assert Twist(r, 1, 1).image_size() == px
+        assert Twist(r, 1, 1).image_size(224) == px
     assert Twist(0.5).image_size(64) == 32
     with pytest.raises(ValueError, match="resolution"):
         Twist(0.35).image_size(64)  # 22 px < MIN_IMAGE_SIZE (24)
     with pytest.raises(ValueError, match="resolution"):
-        Twist(0.1).image_size()  # 22 px
-    assert Twist(0.1).image_size(min_size=16) == 22
+        Twist(0.1).image_size(224)  # 22 px
+    assert min_resolution(64) == 24 / 64
 
 
 def test_giant_twist():

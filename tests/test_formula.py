@@ -97,7 +97,7 @@ def test_derive_family_naive_solver():
     assert g.iloc[3].r == pytest.approx(1.15 ** -4)
     t = fam[fam.kind == "tiny"]
     assert (t.r ** 2 * t.d * t.w ** 2).to_numpy() == pytest.approx(t.target_c.to_numpy())
-    assert fam.train_kwargs.iloc[0]["model"] == "efficientnet_b0"
+    assert fam.train_kwargs.iloc[0]["model"]["base"] == "efficientnet_b0"
 
 
 def test_curve():
@@ -113,6 +113,7 @@ def test_real_width_solver_and_families():
     f = TinyFormula().fit(synthetic_frontier(15, seed=0))
     t = f.twist(0.25)
     assert flops_ratio("efficientnet_b0", t) == pytest.approx(0.25, rel=0.03)
+    assert f.arch(0.25).twist == t and f.arch(0.25).input_size == int(224 * t.resolution)
     fam = derive_family(f)  # TinyNet-like c = 1/2..1/16 + FLOPs-matched inversed giant models
     assert len(fam) == 8 and list(fam.kind) == ["tiny", "giant"] * 4
     t, g = fam[fam.kind == "tiny"], fam[fam.kind == "giant"]
@@ -122,7 +123,13 @@ def test_real_width_solver_and_families():
     assert g.phi.is_monotonic_decreasing and g.phi.iloc[-1] < -4  # real FLOPs need more than phi = -4
     gh = derive_family(f, base="ghostnet_a")  # GhostNet-B/C/D at 300M/141M/52M of GhostNet-A
     assert list(gh.name[gh.kind == "tiny"]) == ["ghostnet_b", "ghostnet_c", "ghostnet_d"]
-    assert gh.train_kwargs.iloc[0]["model"] == "ghostnet_a"
+    kw = gh.train_kwargs.iloc[0]
+    assert kw["model"]["base"] == "ghostnet_a" and kw["model"]["twist"] == [gh.r[0], gh.d[0], gh.w[0]]
+    from rubik.formula import family_configs
+    from rubik.train import TrainConfig
+
+    cfg = family_configs(gh, TrainConfig(base_resolution=None))["ghostnet_b"]
+    assert cfg.arch().input_size == gh.resolution[0]
     assert (gh.resolution[gh.kind == "tiny"] < 240).all()
     with pytest.raises(ValueError, match="above the base"):
         derive_family(f, [0.5, 2.0])

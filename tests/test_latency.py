@@ -63,7 +63,8 @@ def test_cli_latency_model_and_twist(capsys):
 
 def _fake_train(config):
     """Metrics only (no training): enough for sweep records."""
-    r, d, w = config["twist"]
+    m = config["model"]   # the trial's Arch (a dict); rows without one: model name + twist
+    r, d, w = m["twist"] if isinstance(m, dict) else config["twist"]
     return {"top1": 50 + 10 * r + 5 * d + w, "top5": 100.0}
 
 

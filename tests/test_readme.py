@@ -15,7 +15,8 @@ def python_snippets():
 
 
 def _fake_train(cfg):
-    r, d, w = cfg["twist"]
+    m = cfg["model"]   # the trial's Arch (a dict); rows without one: model name + twist
+    r, d, w = m["twist"] if isinstance(m, dict) else cfg["twist"]
     return {"top1": 40 + 10 * r + 5 * d + 2 * w}
 
 
@@ -52,6 +53,8 @@ def test_readme_shows_the_real_repr():
 
     model = rubik.create_model("tinynet_c", num_classes=1000)
     assert f"# {model.resolution}, {model.twist!r}" in README
+    m = rubik.create_model("efficientnet_b0", twist=(0.8, 0.7, 0.6), base_resolution=64, num_classes=10)
+    assert f"# the Arch it was built from; {m.arch.input_size} px; {m.arch.repeats}" in README
 
 
 def test_readme_states_one_reproduce_time():

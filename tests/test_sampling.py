@@ -6,7 +6,7 @@ from rubik.sampling import DEFAULT_RANGES, sample_twists
 from rubik.sweep import sample_twists as exported
 
 COLUMNS = ["id", "kind", "base", "base_resolution", "r", "d", "w", "phi", "resolution", "repeats",
-           "channels", "params", "flops", "flops_ratio", "sample_seed"]
+           "channels", "params", "flops", "flops_ratio", "sample_seed", "arch"]
 
 
 def test_reproducible_and_exported():
@@ -50,7 +50,7 @@ def test_resolution_floor_at_proxy_base():
     assert df.iloc[0].resolution == 64
     with pytest.raises(ValueError, match="floor"):
         sample_twists(5, base_resolution=64, ranges={"r": (0.2, 0.35)})
-    with pytest.raises(ValueError, match="below the 24 px"):
+    with pytest.raises(ValueError, match="16 px < 24"):
         sample_twists(5, base_resolution=16)
 
 

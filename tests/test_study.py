@@ -122,7 +122,7 @@ def fake_study_train(cfg: dict) -> dict:
 
     from rubik.data import pack_correct
 
-    r, d, w = cfg["twist"]
+    r, d, w = cfg["model"]["twist"]   # study trials carry their Arch
     e, seed = cfg["epochs"], cfg["seed"]
     p = min(0.95, 0.45 + 0.05 * math.log2(e / 5) + 0.1 * (r - 0.6) - 0.08 * (d - 0.5))
     rng = np.random.default_rng([int(1e4 * r), int(1e4 * d), e, seed])

@@ -19,9 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # ----------------------------------------------------------------------------- a fake, fast trainer
 
+def twist_of(cfg: dict) -> list:
+    """The dials a trial config trains: its Arch's (``model`` a dict) or, in rows without one, ``twist``."""
+    return cfg["model"]["twist"] if isinstance(cfg["model"], dict) else cfg["twist"]
+
+
 def fake_train(cfg: dict) -> dict:
     """Logs start/end lines (O_APPEND) to $RUBIK_FAKE_LOG, sleeps $RUBIK_FAKE_SLEEP, fails on r=0.13."""
-    key = ",".join(f"{x:g}" for x in cfg["twist"])
+    key = ",".join(f"{x:g}" for x in twist_of(cfg))
     log = os.environ.get("RUBIK_FAKE_LOG")
 
     def note(what):
@@ -32,10 +37,10 @@ def fake_train(cfg: dict) -> dict:
 
     note("start")
     time.sleep(float(os.environ.get("RUBIK_FAKE_SLEEP", "0")))
-    if cfg["twist"][0] == 0.13:
+    if twist_of(cfg)[0] == 0.13:
         raise RuntimeError("boom")
     note("end")
-    r, d, w = cfg["twist"]
+    r, d, w = twist_of(cfg)
     return {"top1": 50 + 10 * r + 5 * d + 2 * w, "top5": 90.0, "ema_top1": 49.0, "history": [{"epoch": 0}]}
 
 
@@ -117,7 +122,7 @@ def test_trials_stopped_by_a_setup_error_run_once_it_is_fixed(tmp_path, monkeypa
     from rubik.data import DataError
 
     def train_needs_data(cfg):
-        if cfg["twist"][0] == 0.13:
+        if twist_of(cfg)[0] == 0.13:
             raise RuntimeError("boom")
         if not os.environ.get("RUBIK_TEST_DATA"):
             raise DataError("no data root given: set RUBIK_DATA_DIR")
@@ -275,7 +280,7 @@ def test_cli_real_train_end_to_end(tmp_path, tiny_imagefolder, cache_dir, capsys
     assert (df.status == "done").all(), df.error.tolist()
     assert df.top1.between(0, 100).all() and (df.resolution >= 24).all()
     rec = json.loads((d / "trials" / "r000.json").read_text())
-    assert rec["config"]["base_resolution"] == 26 and rec["metrics"]["epochs"] == 1
+    assert rec["config"]["model"]["base_resolution"] == 26 and rec["metrics"]["epochs"] == 1
     # per-image outcomes on the whole val split, consistent with top-1, and scored on the two halves
     from rubik.data import split_top1, unpack_correct, val_split
 

@@ -1,8 +1,9 @@
 """Twistable models and the registry: ``create_model("tinynet_c")``, ``create_model("efficientnet_b0",
 twist=(0.8, 1.1, 0.6))``, ``list_models("tinynet_*")``.
 
-Every model returned by :func:`create_model` carries ``.twist`` (:class:`~rubik.cube.Twist`),
-``.base`` (family name), ``.resolution`` (input side in px) and ``.default_cfg`` (timm-like
+Every model returned by :func:`create_model` carries ``.arch`` (:class:`~rubik.models.arch.Arch`:
+base, twist, base resolution, rules), ``.twist`` (:class:`~rubik.cube.Twist`), ``.base`` (family
+name), ``.resolution`` (input side in px, ``arch.input_size``) and ``.default_cfg`` (timm-like
 preprocessing dict).
 """
 from __future__ import annotations
@@ -11,20 +12,20 @@ from typing import Any
 
 from torch import nn
 
-from ..cube import Twist
-from .registry import (BASE_RESOLUTION, BASES, ModelSpec, check_rules, get_family, get_model_spec, list_models,
-                       paper_table)
+from .arch import Arch
+from .registry import BASE_RESOLUTION, BASES, ModelSpec, get_model_spec, list_models, paper_table
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def create_model(name: str, num_classes: int = 1000, *, twist=None, rules: str | None = None,
+def create_model(name: str | Arch, num_classes: int = 1000, *, twist=None, rules: str | None = None,
                  base_resolution: int | None = None, checkpoint: str | None = None, pretrained=False,
                  **kwargs: Any) -> nn.Module:
     """Build a registered model (or a base twisted by ``twist``).
 
-    name: a registered name (``list_models()``) or a base (``BASES``).
+    name: a registered name (``list_models()``), a base (``BASES``), or an :class:`Arch` (or its
+        dict; then ``twist``, ``rules`` and ``base_resolution`` must be None: it has them).
     twist: ``(r, d, w)``, dict or Twist; if given it replaces the variant's dials (dials are
         always relative to the base, e.g. ``create_model("tinynet_a", twist=(1, 1, 1))`` is B0).
     rules: EfficientNet family only: ``"tinynet"`` (default) or ``"efficientnet"``.
@@ -37,27 +38,25 @@ def create_model(name: str, num_classes: int = 1000, *, twist=None, rules: str |
     kwargs: builder options, e.g. ``drop_rate``, ``drop_path_rate`` (EfficientNet family),
         ``act="hswish"`` (GhostNet), ``bn_momentum``/``bn_eps`` (EfficientNet family).
     """
-    spec = get_model_spec(name)
-    base = spec.base
-    twist = spec.twist if twist is None else Twist.from_any(twist)
-    rules = check_rules(base, rules if rules is not None else spec.rules)
-    base_res = BASE_RESOLUTION[base] if base_resolution is None else int(base_resolution)
-    resolution = twist.image_size(base_res)
-    build_kwargs = {**spec.kwargs, **kwargs}
-    model = get_family(base).build(twist, num_classes, rules, **build_kwargs)
-    model.twist = twist
-    model.base = base
-    model.resolution = resolution
-    model.rules = rules
+    if isinstance(name, (Arch, dict)):
+        if twist is not None or rules is not None or base_resolution is not None:
+            raise ValueError("create_model: an Arch already has its twist, rules and base_resolution")
+        arch, spec_kwargs = Arch.from_any(name), {}
+        name = arch.base
+    else:
+        spec = get_model_spec(name)
+        arch = spec.arch(twist=twist, base_resolution=base_resolution, rules=rules)
+        spec_kwargs = spec.kwargs
+    model = arch.build(num_classes, **{**spec_kwargs, **kwargs})
     model.variant = name
     model.default_cfg = {
         "architecture": name,
-        "base": base,
-        "twist": twist.as_tuple(),
-        "rules": rules,
+        "base": arch.base,
+        "twist": arch.twist.as_tuple(),
+        "rules": arch.rules_name,
         "num_classes": num_classes,
-        "input_size": (3, resolution, resolution),
-        "base_resolution": base_res,
+        "input_size": (3, arch.input_size, arch.input_size),
+        "base_resolution": arch.base_resolution,
         "crop_pct": 0.875,
         "interpolation": "bicubic",
         "mean": IMAGENET_MEAN,
@@ -75,19 +74,13 @@ def create_model(name: str, num_classes: int = 1000, *, twist=None, rules: str |
 
 
 def input_resolution(name_or_model, base_resolution: int | None = None) -> int:
-    """Input side in px of a registered name or a built model (``int(base_resolution * r)``)."""
+    """Input side in px of a registered name or a built model (its ``Arch``'s ``input_size``)."""
     if isinstance(name_or_model, str):
-        spec = get_model_spec(name_or_model)
-        twist, base = spec.twist, spec.base
-    else:
-        twist = getattr(name_or_model, "twist", None)
-        base = getattr(name_or_model, "base", None)
-        if twist is None or base is None:
-            raise ValueError("input_resolution needs a registered name or a model made by rubik.create_model")
-        if base_resolution is None:
-            return int(name_or_model.resolution)
-    base_res = BASE_RESOLUTION[base] if base_resolution is None else int(base_resolution)
-    return twist.image_size(base_res)
+        return Arch.named(name_or_model, base_resolution=base_resolution).input_size
+    arch = getattr(name_or_model, "arch", None)
+    if not isinstance(arch, Arch):
+        raise ValueError("input_resolution needs a registered name or a model made by rubik.create_model")
+    return arch.input_size if base_resolution is None else arch.replace(base_resolution=base_resolution).input_size
 
 
 def load_timm_checkpoint(model: nn.Module, state_dict_or_path) -> nn.Module:
@@ -97,5 +90,5 @@ def load_timm_checkpoint(model: nn.Module, state_dict_or_path) -> nn.Module:
     return _load(model, state_dict_or_path)
 
 
-__all__ = ["BASES", "BASE_RESOLUTION", "ModelSpec", "create_model", "list_models", "get_model_spec",
+__all__ = ["Arch", "BASES", "BASE_RESOLUTION", "ModelSpec", "create_model", "list_models", "get_model_spec",
            "input_resolution", "load_timm_checkpoint", "paper_table"]

@@ -25,19 +25,17 @@ def add_arguments(parser) -> None:
 def model_rows(pattern: str = "*", *, base_resolution: int | None = None, num_classes: int = 1000,
                rules: str | None = None, measure: bool = False) -> list[dict]:
     """One dict per registered model matching ``pattern`` (the table of ``rubik models``)."""
-    from rubik.flops import analytic_flops, analytic_params, count_flops
+    from rubik.flops import count_flops
     from rubik.models import create_model, get_model_spec, list_models
-    from rubik.models.registry import BASE_RESOLUTION
 
     rows = []
     for name in list_models(pattern):
         spec = get_model_spec(name)
-        use_rules = rules if (rules is not None and spec.base == "efficientnet_b0") else spec.rules
+        use_rules = rules if spec.base == "efficientnet_b0" else None   # --rules only concerns that family
         t = spec.twist
-        base_res = BASE_RESOLUTION[spec.base] if base_resolution is None else base_resolution
-        kw = dict(num_classes=num_classes, rules=use_rules)
         try:
-            flops = analytic_flops(spec.base, t, base_resolution=base_res, **kw)
+            arch = spec.arch(base_resolution=base_resolution, rules=use_rules)
+            flops = arch.flops(num_classes)
         except ValueError as e:  # e.g. resolution below MIN_IMAGE_SIZE px at a small base resolution
             rows.append({"name": name, "base": spec.base, "r": round(t.resolution, 4), "d": round(t.depth, 4),
                          "w": round(t.width, 4), "error": str(e)})
@@ -48,18 +46,17 @@ def model_rows(pattern: str = "*", *, base_resolution: int | None = None, num_cl
             "r": round(t.resolution, 4),
             "d": round(t.depth, 4),
             "w": round(t.width, 4),
-            "rules": use_rules or "",
-            "resolution": t.image_size(base_res),
-            "params_m": round(analytic_params(spec.base, t, **kw) / 1e6, 3),
+            "rules": arch.rules_name or "",
+            "resolution": arch.input_size,
+            "params_m": round(arch.params(num_classes) / 1e6, 3),
             "flops_m": round(flops / 1e6, 2),
         }
         if measure:
-            model = create_model(name, num_classes=num_classes, rules=use_rules if spec.base == "efficientnet_b0"
-                                 else None, base_resolution=base_res)
+            model = create_model(arch, num_classes=num_classes, **spec.kwargs)
             row["ptflops_m"] = round(count_flops(model) / 1e6, 2)
         paper = spec.paper or {}
         paper_flops = paper.get("flops_m")
-        comparable = base_resolution in (None, BASE_RESOLUTION[spec.base]) and num_classes == 1000
+        comparable = arch.base_resolution == spec.arch().base_resolution and num_classes == 1000
         row["paper_params_m"] = paper.get("params_m")
         row["paper_flops_m"] = paper_flops
         row["diff_pct"] = (round(100.0 * (flops / 1e6 - paper_flops) / paper_flops, 1)

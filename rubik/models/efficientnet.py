@@ -2,13 +2,16 @@
 
 Built from torchvision's ``EfficientNet`` / ``MBConvConfig`` / ``MBConv`` (not re-implemented):
 this module only decides the *numbers* (blocks per stage, channels, stem and head width) for a
-twist ``(r, d, w)`` of EfficientNet-B0, with one of two rule sets:
+twist ``(r, d, w)`` of EfficientNet-B0, with one of two rule sets (:class:`Rules`, named options
+as timm's ``_gen_tinynet`` states them):
 
 ``rules="tinynet"`` (default; huawei-noah ``tinynet_pytorch``, timm ``_gen_tinynet``)
-    blocks per stage ``max(1, round(n * d))`` (Python round), stem fixed at 32 channels,
-    head ``max(1280, round_channels(1280 * w))``.
+    ``Rules(depth_trunc="round", fix_stem=True, head_floor=True)``: blocks per stage
+    ``max(1, round(n * d))`` (Python round), stem fixed at 32 channels, head
+    ``max(1280, round_channels(1280 * w))``.
 ``rules="efficientnet"`` (EfficientNet paper / TF code / torchvision B-series)
-    blocks per stage ``ceil(n * d)``, stem ``round_channels(32 * w)``, head ``round_channels(1280 * w)``.
+    ``Rules(depth_trunc="ceil", fix_stem=False, head_floor=False)``: blocks per stage
+    ``ceil(n * d)``, stem ``round_channels(32 * w)``, head ``round_channels(1280 * w)``.
 
 Both round every other channel count with ``make_divisible(c * w, 8)`` (min 8, +8 if below 90%).
 Resolution is not part of the module (the network is fully convolutional); it is carried as
@@ -25,7 +28,6 @@ from torchvision.models.efficientnet import EfficientNet, MBConvConfig
 from ..cube import Twist
 from ._common import Counter, conv_out, make_divisible, scale_channels, scale_depth
 
-RULES = ("tinynet", "efficientnet")
 
 # EfficientNet-B0 stages (EfficientNet paper Table 1): expand ratio, kernel, stride, out channels, repeats.
 # Every block has squeeze-and-excitation with squeeze = block input channels / 4 and SiLU.
@@ -41,7 +43,30 @@ B0_STAGES = (
 )
 B0_STEM = 32
 B0_HEAD = 1280
-BASE_RESOLUTION = 224
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How a twist's width and depth round into a network, as named options (timm ``_gen_tinynet``:
+    ``depth_trunc="round"``, ``fix_stem=True``, ``num_features=max(1280, ...)``)."""
+
+    depth_trunc: str = "round"   # blocks per stage: "round" max(1, round(n * d)) | "ceil" ceil(n * d)
+    fix_stem: bool = True        # stem stays at 32 channels (else round_channels(32 * w))
+    head_floor: bool = True      # head max(1280, round_channels(1280 * w)) (else round_channels(1280 * w))
+
+    def __post_init__(self) -> None:
+        if self.depth_trunc not in ("round", "ceil"):
+            raise ValueError(f"unknown depth_trunc {self.depth_trunc!r}; expected 'round' or 'ceil'")
+
+    @property
+    def name(self) -> str | None:
+        """The rule set's name in :data:`RULES` (None for an unnamed combination)."""
+        return next((k for k, v in RULES.items() if v == self), None)
+
+
+#: the named rule sets; "tinynet" is the family's default (``rubik.models.registry``)
+RULES = {"tinynet": Rules("round", fix_stem=True, head_floor=True),
+         "efficientnet": Rules("ceil", fix_stem=False, head_floor=False)}
 
 
 @dataclass(frozen=True)
@@ -71,36 +96,29 @@ class EfficientNetPlan:
         return tuple(s.out_channels for s in self.stages)
 
 
-def _check_rules(rules: str | None) -> str:
-    rules = "tinynet" if rules is None else rules
-    if rules not in RULES:
-        raise ValueError(f"unknown rules {rules!r}; expected one of {RULES}")
-    return rules
+def efficientnet_plan(twist=None, rules: Rules | str | None = None) -> EfficientNetPlan:
+    """Stem, per-stage (e, k, s, in, out, n) and head of EfficientNet-B0 twisted by ``twist``
+    (``rules``: a :class:`Rules`, or a name checked by ``rubik.models.registry.resolve_rules``)."""
+    from .registry import resolve_rules
 
-
-def efficientnet_plan(twist=None, rules: str | None = "tinynet") -> EfficientNetPlan:
-    """Stem, per-stage (e, k, s, in, out, n) and head of EfficientNet-B0 twisted by ``twist``."""
     twist = Twist.from_any(twist)
-    rules = _check_rules(rules)
+    rules = resolve_rules("efficientnet_b0", rules)
     w, d = twist.width, twist.depth
-    if rules == "tinynet":
-        stem = B0_STEM
+    stem = B0_STEM if rules.fix_stem else scale_channels(B0_STEM, w, what="stem")
+    if rules.head_floor:   # the head never shrinks (TinyNet), so a tiny width cannot empty it
         head = max(B0_HEAD, make_divisible(B0_HEAD * w, 8))
-        depth_mode = "round"
     else:
-        stem = scale_channels(B0_STEM, w, what="stem")
         head = scale_channels(B0_HEAD, w, what="head")
-        depth_mode = "ceil"
     stages = []
     cin = stem
     for i, (e, k, s, c, n) in enumerate(B0_STAGES):
         cout = scale_channels(c, w, what=f"stage {i + 1}")
-        stages.append(StagePlan(e, k, s, cin, cout, scale_depth(n, d, depth_mode)))
+        stages.append(StagePlan(e, k, s, cin, cout, scale_depth(n, d, rules.depth_trunc)))
         cin = cout
     return EfficientNetPlan(stem, tuple(stages), head)
 
 
-def efficientnet_config(twist=None, rules: str | None = "tinynet") -> tuple[list[MBConvConfig], int]:
+def efficientnet_config(twist=None, rules: Rules | str | None = None) -> tuple[list[MBConvConfig], int]:
     """torchvision ``MBConvConfig`` list (one per stage) and ``last_channel`` for a twist.
 
     The channel and depth numbers are final (computed by :func:`efficientnet_plan`), so the
@@ -116,7 +134,7 @@ def efficientnet_config(twist=None, rules: str | None = "tinynet") -> tuple[list
     return configs, plan.head
 
 
-def build_efficientnet(twist=None, num_classes: int = 1000, *, rules: str | None = "tinynet",
+def build_efficientnet(twist=None, num_classes: int = 1000, *, rules: Rules | str | None = None,
                        drop_rate: float = 0.2, drop_path_rate: float = 0.0,
                        norm_layer=None, bn_momentum: float | None = None, bn_eps: float | None = None) -> EfficientNet:
     """torchvision ``EfficientNet`` for EfficientNet-B0 twisted by ``twist``.
@@ -166,5 +184,5 @@ def count_plan(plan: EfficientNetPlan, image_size: int | None, num_classes: int 
     return c
 
 
-__all__ = ["B0_STAGES", "RULES", "EfficientNetPlan", "StagePlan", "efficientnet_plan", "efficientnet_config",
+__all__ = ["B0_STAGES", "RULES", "Rules", "EfficientNetPlan", "StagePlan", "efficientnet_plan", "efficientnet_config",
            "build_efficientnet", "count_plan"]

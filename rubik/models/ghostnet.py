@@ -82,7 +82,6 @@ GHOSTNET_A_HEAD = 1400
 GHOSTNET_A_SE_RATIO = 0.1  # "SE ... reduction ratio 10"
 
 VARIANTS = ("ghostnet_100", "ghostnet_a")
-BASE_RESOLUTION = {"ghostnet_100": 224, "ghostnet_a": 240}
 
 
 @dataclass(frozen=True)
@@ -105,6 +104,14 @@ class GhostNetPlan:
     @property
     def blocks(self) -> tuple[GhostBlockPlan, ...]:
         return tuple(b for stage in self.stages for b in stage)
+
+    @property
+    def repeats(self) -> tuple[int, ...]:
+        return tuple(len(stage) for stage in self.stages)
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        return tuple(stage[-1].out_channels for stage in self.stages)
 
 
 def _runs(stages) -> list[list[tuple]]:
@@ -306,4 +313,4 @@ def count_plan(plan: GhostNetPlan, image_size: int | None, num_classes: int = 10
 
 
 __all__ = ["GhostModule", "GhostBottleneck", "GhostNet", "GhostNetPlan", "GhostBlockPlan", "ghostnet_plan",
-           "build_ghostnet", "count_plan", "VARIANTS", "BASE_RESOLUTION"]
+           "build_ghostnet", "count_plan", "VARIANTS"]

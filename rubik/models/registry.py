@@ -13,13 +13,13 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..cube import Twist, giant_twist
 
 BASES = ("efficientnet_b0", "ghostnet_a", "ghostnet_100", "resnet50")
 BASE_RESOLUTION = {"efficientnet_b0": 224, "ghostnet_a": 240, "ghostnet_100": 224, "resnet50": 224}
-DEFAULT_RULES = {"efficientnet_b0": "tinynet"}
+"""Input side (px) of each untwisted base: the one place the default ``base_resolution`` comes from."""
 PAPER_CSV_ENV = "RUBIK_PAPER_CSV"
 
 
@@ -33,9 +33,16 @@ class ModelSpec:
     kwargs: dict = field(default_factory=dict)  # builder defaults (e.g. act="hswish")
     description: str = ""
 
+    def arch(self, *, twist=None, base_resolution: int | None = None, rules=None):
+        """This model as an :class:`~rubik.models.arch.Arch` (its own twist and rules unless given)."""
+        from .arch import Arch
+
+        return Arch(self.base, self.twist if twist is None else twist, base_resolution,
+                    self.rules if rules is None else rules)
+
     @property
     def resolution(self) -> int:
-        return self.twist.image_size(BASE_RESOLUTION[self.base])
+        return self.arch().input_size
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,8 @@ class Family:
     build: Callable[..., Any]                  # (twist, num_classes, rules, **kwargs) -> nn.Module
     plan: Callable[..., Any]                   # (twist, rules, **kwargs) -> plan
     count: Callable[..., Any]                  # (plan, image_size, num_classes) -> Counter
-    rules: tuple[str, ...] = (None,)
+    rules: Mapping[str, Any] = field(default_factory=dict)   # the named rule sets it accepts (none: no choice)
+    default_rules: str | None = None           # the one used when none is asked for
 
 
 def _efficientnet_family() -> Family:
@@ -56,6 +64,7 @@ def _efficientnet_family() -> Family:
         plan=lambda twist, rules, **kw: m.efficientnet_plan(twist, rules),
         count=m.count_plan,
         rules=m.RULES,
+        default_rules="tinynet",
     )
 
 
@@ -97,15 +106,25 @@ def get_family(base: str) -> Family:
     return _FAMILY_FACTORIES[base]()
 
 
-def check_rules(base: str, rules: str | None) -> str | None:
-    """The rule set to use for ``base`` (its default if None); ValueError if it does not apply."""
+def resolve_rules(base: str, rules=None):
+    """The rule set ``base`` is built with: ``rules`` (a name, a rule object or its fields as a
+    dict), or the family's default when None; None for families without rule sets. The one place
+    rules are checked: ValueError for an unknown name, or rules given to a family that has none."""
+    family = get_family(base)
     if rules is None:
-        return DEFAULT_RULES.get(base)
-    if base != "efficientnet_b0":
+        return family.rules[family.default_rules] if family.default_rules else None
+    if not family.rules:
         raise ValueError(f"rules={rules!r} only applies to the efficientnet_b0 family, not {base!r}")
-    if rules not in ("tinynet", "efficientnet"):
-        raise ValueError(f"unknown rules {rules!r}; expected 'tinynet' or 'efficientnet'")
-    return rules
+    if isinstance(rules, str):
+        if rules not in family.rules:
+            raise ValueError(f"unknown rules {rules!r}; expected one of {tuple(family.rules)}")
+        return family.rules[rules]
+    kind = type(family.rules[family.default_rules])
+    if isinstance(rules, Mapping):
+        return kind(**rules)
+    if isinstance(rules, kind):
+        return rules
+    raise ValueError(f"rules must be a name {tuple(family.rules)}, a {kind.__name__} or a dict, got {rules!r}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from ._common import Counter, conv_out, scale_channels, scale_depth
 RESNET50_LAYERS = (3, 4, 6, 3)
 RESNET50_WIDTHS = (64, 128, 256, 512)
 RESNET50_STEM = 64
-BASE_RESOLUTION = 224
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,14 @@ class ResNetPlan:
     stem: int
     widths: tuple[int, ...]  # bottleneck inner width per stage (output = 4x)
     layers: tuple[int, ...]
+
+    @property
+    def repeats(self) -> tuple[int, ...]:
+        return self.layers
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        return tuple(c * Bottleneck.expansion for c in self.widths)
 
 
 def resnet_plan(twist=None) -> ResNetPlan:

@@ -1,0 +1,143 @@
+"""One twisted architecture as a value: :class:`Arch` = base family + twist + base resolution + rules.
+
+Everything the study needs to know about a model follows from these four, computed here and
+nowhere else: the input side in px (``int(base_resolution * r)``, at least
+``rubik.cube.MIN_IMAGE_SIZE``), the stage plan (blocks and output channels per stage), the
+analytic FLOPs and params, and the module itself (``build(num_classes)``). An ``Arch`` is checked
+once, when it is made (unknown base, rules that do not apply, a dial out of range, an input below
+the floor, a width that empties a layer), so anything holding one holds a buildable model.
+
+Samples, sweep specs, ``TrainConfig`` and the study designs store it as :meth:`Arch.to_dict`
+(``{"base", "twist": [r, d, w], "base_resolution", "rules"}``) and read it back with
+:meth:`Arch.from_dict`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any, Mapping
+
+from ..cube import Twist
+from .registry import BASE_RESOLUTION, BASES, get_family, get_model_spec, resolve_rules
+
+_KEYS = ("base", "twist", "base_resolution", "rules")
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A base (``rubik.models.BASES``) twisted by ``twist``, fed ``input_size`` px images.
+
+    ``base_resolution`` (px at r = 1) defaults to the family's (``BASE_RESOLUTION``: 224, GhostNet-A
+    240); ``rules`` (EfficientNet family only) to the family's default rule set (TinyNet's).
+    """
+
+    base: str
+    twist: Twist = field(default_factory=Twist)
+    base_resolution: int | None = None
+    rules: Any = None
+    input_size: int = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.base not in BASES:
+            raise ValueError(f"unknown base {self.base!r}; expected one of {BASES}")
+        set_ = object.__setattr__
+        set_(self, "twist", Twist.from_any(self.twist))
+        br = BASE_RESOLUTION[self.base] if self.base_resolution is None else self.base_resolution
+        if isinstance(br, bool) or not float(br).is_integer() or br <= 0:
+            raise ValueError(f"base_resolution must be a positive integer, got {self.base_resolution!r}")
+        set_(self, "base_resolution", int(br))
+        set_(self, "rules", resolve_rules(self.base, self.rules))
+        set_(self, "input_size", self.twist.image_size(self.base_resolution))
+        self.plan  # noqa: B018 - a width that rounds a layer to nothing fails here, not later
+
+    # -- making one --------------------------------------------------------------------------
+    @classmethod
+    def named(cls, name: str, *, twist=None, base_resolution: int | None = None, rules=None) -> "Arch":
+        """A registered model (``tinynet_c``) or a base; ``twist`` / ``rules`` replace its own
+        (a twist is always relative to the base: ``Arch.named("tinynet_a", twist=(1, 1, 1))`` is B0)."""
+        if name in BASES:
+            return cls(name, Twist() if twist is None else twist, base_resolution, rules)
+        return get_model_spec(name).arch(twist=twist, base_resolution=base_resolution, rules=rules)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "Arch":
+        """The inverse of :meth:`to_dict` (missing keys take their defaults)."""
+        unknown = set(d) - set(_KEYS)
+        if unknown:
+            raise ValueError(f"unknown Arch field(s) {sorted(unknown)}; expected {_KEYS}")
+        if "base" not in d:
+            raise ValueError("an Arch needs a 'base'")
+        return cls(d["base"], d.get("twist"), d.get("base_resolution"), d.get("rules"))
+
+    @classmethod
+    def from_any(cls, x) -> "Arch":
+        """An Arch, its dict, or a registered name."""
+        if isinstance(x, Arch):
+            return x
+        if isinstance(x, Mapping):
+            return cls.from_dict(x)
+        if isinstance(x, str):
+            return cls.named(x)
+        raise ValueError(f"cannot make an Arch from {x!r}")
+
+    def replace(self, **changes) -> "Arch":
+        """A copy with some of ``base, twist, base_resolution, rules`` changed (checked again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: ``{"base", "twist": [r, d, w], "base_resolution", "rules"}``; ``rules`` is the
+        rule set's name (or its fields if it has none; None for families without rule sets)."""
+        rules = self.rules
+        if rules is not None:
+            rules = rules.name or {k: getattr(rules, k) for k in rules.__dataclass_fields__}
+        return {"base": self.base, "twist": list(self.twist.as_tuple()), "base_resolution": self.base_resolution,
+                "rules": rules}
+
+    @property
+    def rules_name(self) -> str | None:
+        return None if self.rules is None else self.rules.name
+
+    # -- what follows from it ----------------------------------------------------------------
+    @cached_property
+    def plan(self):
+        """The family's plan (plain integers: stem, stages, head)."""
+        return get_family(self.base).plan(self.twist, self.rules)
+
+    @property
+    def repeats(self) -> tuple[int, ...]:
+        """Blocks per stage."""
+        return tuple(self.plan.repeats)
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        """Output channels per stage."""
+        return tuple(self.plan.channels)
+
+    @property
+    def blocks(self) -> int:
+        return sum(self.repeats)
+
+    def flops(self, num_classes: int = 1000) -> int:
+        """MACs of one image at ``input_size`` (conv + linear; ``rubik.flops`` convention)."""
+        return int(get_family(self.base).count(self.plan, self.input_size, num_classes).flops)
+
+    def params(self, num_classes: int = 1000) -> int:
+        return int(get_family(self.base).count(self.plan, None, num_classes).params)
+
+    def build(self, num_classes: int = 1000, **kwargs):
+        """The torch module (``kwargs``: builder options, e.g. ``drop_rate``, ``act="hswish"``),
+        carrying ``.arch``, ``.twist``, ``.base``, ``.resolution`` (= ``input_size``) and ``.rules``."""
+        model = get_family(self.base).build(self.twist, num_classes, self.rules, **kwargs)
+        model.arch = self
+        model.twist = self.twist
+        model.base = self.base
+        model.resolution = self.input_size
+        model.rules = self.rules_name
+        return model
+
+    def __str__(self) -> str:
+        rules = f", rules={self.rules_name}" if self.rules is not None and self.rules_name != "tinynet" else ""
+        return f"{self.base}{self.twist} @ {self.input_size} px (base {self.base_resolution}{rules})"
+
+
+__all__ = ["Arch"]
