@@ -40,14 +40,6 @@ def _parse_value(v: str):
         return v
 
 
-def _count_classes(root):
-    train = Path(root) / "train"
-    if train.is_dir():
-        n = sum(1 for p in train.iterdir() if p.is_dir())
-        return n or None
-    return None
-
-
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="sweep_command", metavar="ACTION")
     sub.required = True
@@ -142,7 +134,9 @@ def _cmd_init(args) -> int:
             raise ConfigError(f"-p {key}: unknown field {field!r}; expected one of {sorted(target)} "
                              f"(data.KEY for DataConfig, recipe.KEY for the recipe)")
         target[field] = _parse_value(value)
-    num_classes = args.num_classes or (_count_classes(args.data) if args.data else None) or 1000
+    from rubik.reproduce import count_classes
+
+    num_classes = args.num_classes or (count_classes(args.data, quiet=True) if args.data else 1000)
     kw = dict(mode=args.mode, ranges=_parse_ranges(args.ranges), base_resolution=args.base_resolution,
               num_classes=num_classes, include_references=not args.no_references, seed=args.sample_seed,
               rules=args.rules)
