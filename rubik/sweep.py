@@ -3,7 +3,7 @@
 This module holds the sweep's spec (``init_sweep``, ``trial_config``, ``order_trials``) and reads
 its results (``sweep_status``, ``load_results``); the per-trial record and claim files are
 ``rubik.jobqueue``, the workers and local processes that train the trials ``rubik.launcher``
-(``run_sweep`` and ``run_worker``, also importable from here), the ``rubik sweep`` command line
+(``run_sweep`` and ``run_worker``), the ``rubik sweep`` command line
 ``rubik.sweep_cli``.
 
 A sweep is a directory::
@@ -110,15 +110,6 @@ METRIC_COLUMNS = ("top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs",
                   "latency_ms")
 #: TrainConfig fields a trial row may set for itself (integers), over the template's
 TRIAL_FIELDS = ("epochs", "seed")
-
-
-def __getattr__(name):
-    # run_sweep / run_worker live in rubik.launcher, which imports this module (so not at the top)
-    if name in ("run_sweep", "run_worker"):
-        from rubik import launcher
-
-        return getattr(launcher, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _CODE_VERSION = None

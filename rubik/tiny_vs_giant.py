@@ -175,7 +175,8 @@ def run_seeded_sweeps(root, trials, template, seeds, *, processes: int = 1, thre
     import pandas as pd
 
     from rubik.reproduce import init_sweep_dir
-    from rubik.sweep import load_results, run_sweep
+    from rubik.launcher import run_sweep
+    from rubik.sweep import load_results
 
     frames = []
     for s in seeds:
