@@ -46,6 +46,7 @@ import pandas as pd
 
 from rubik.models.arch import depth_floor, depth_for_blocks, total_blocks  # noqa: F401  (study API)
 from rubik.reproduce import REPO_ROOT
+from rubik.sweep import training_cost
 
 #: the schedule families, in the order tables and plots show them (legend labels: rubik.tiny_vs_giant.TVG_LABELS)
 FAMILIES = ("giant", "tiny", "ours")
@@ -140,12 +141,6 @@ def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution:
         raise ValueError(f"study design: duplicate trial ids {df['id'][df['id'].duplicated()].tolist()}")
     order = np.lexsort((-training_cost(df["flops"], df["epochs"]).to_numpy(float), df["seed"].to_numpy()))
     return df.iloc[order].reset_index(drop=True)
-
-
-def training_cost(flops, epochs):
-    """A trial's training cost for ordering and budgeting: FLOPs per image x epochs (scalars or columns).
-    The study orders its design by it, ``design_cost`` sums it, ``rubik sweep run --order`` sorts by it."""
-    return flops * epochs
 
 
 def design_cost(design: pd.DataFrame, train_images: int | None = None, batch_size: int | None = None) -> dict:

@@ -280,12 +280,16 @@ def trial_config(spec: dict, trial: dict, sweep_dir=None) -> dict:
 ORDERS = ("spec", "short-first", "long-first")
 
 
+def training_cost(flops, epochs):
+    """A trial's training cost for ordering and budgeting: FLOPs per image x epochs (scalars or columns).
+    ``rubik sweep run --order`` sorts by it; the study orders its design by it, ``design_cost`` sums it."""
+    return flops * epochs
+
+
 def trial_costs(spec: dict) -> dict:
     """``{trial id: FLOPs x epochs}``, the training cost ``rubik.study.design_cost`` sums: a trial's own
     ``epochs`` where its row has them, else the template's (else its recipe's). A trial without
     ``flops`` costs nothing here (it is ordered first by ``short-first``)."""
-    from rubik.study import training_cost
-
     out = {}
     for t in spec["trials"]:
         cfg = trial_config(spec, t)
