@@ -77,10 +77,11 @@ and keeps 100 models with FLOPs no larger than the base (Figure 1). Here we draw
 there), add the references (the base and the inversed giant formula B^-1..B^-4), and describe the
 sweep that notebook 02 trains (`rubik.sweep.init_sweep`)."""),
         code(setup(data="True")),
-        code("""from rubik.paper import label_trials
+        code("""from rubik.data import count_classes
+from rubik.paper import label_trials
 from rubik.sweep import sample_twists
 
-num_classes = R.count_classes(data_dir, manifest)
+num_classes = count_classes(data_dir, manifest)
 samples = sample_twists(n_models, base, seed=seed, mode=sample_mode, ranges=ranges,
                         base_resolution=base_resolution, num_classes=num_classes)
 samples = label_trials(samples)
@@ -119,12 +120,13 @@ NB02 = dict(
     cells=[
         md("""# 02 · Train the sampled models (the sweep)
 
-`rubik.sweep.run_sweep` trains every trial of `runs/<preset>/sweep` that has no record yet
+`rubik.launcher.run_sweep` trains every trial of `runs/<preset>/sweep` that has no record yet
 (finished trials are loaded, so a killed run resumes), with a progress bar. On several machines
 or GPUs, run `rubik sweep run DIR --processes N` (or torchrun / SLURM, see `rubik.sweep`) and
 re-run this notebook to collect the results."""),
         code(setup(needs=("sweep/sweep.json", "01_sampling"))),
-        code("""from rubik.sweep import load_results, run_sweep, sweep_status
+        code("""from rubik.launcher import run_sweep
+from rubik.sweep import load_results, sweep_status
 
 sweep_dir = run.path("sweep")
 print("before:", sweep_status(sweep_dir))
@@ -218,12 +220,13 @@ then follows from the FLOPs constraint, solved against the real, rounded archite
 TinyNet-like models at the FLOPs levels of the released TinyNet-A..E and compare them with the
 released TinyNets and the inversed giant formula."""),
         code(setup(data="True", needs=("sweep/sweep.json", "01_sampling and 02_sweep"))),
-        code("""from rubik.formula import fit_formula
+        code("""from rubik.data import count_classes
+from rubik.formula import fit_formula
 from rubik.paper import label_trials
 from rubik.sweep import finished, load_results
 
 done = finished(label_trials(load_results(run.path("sweep"))))
-num_classes = R.count_classes(data_dir, manifest)
+num_classes = count_classes(data_dir, manifest)
 formula, points = fit_formula(done, metric=metric, min_points=formula_min_points, base=base,
                               base_resolution=base_resolution, num_classes=num_classes)
 print(f"fitting on {len(points)} models (frontier layers {sorted(points.layer.unique())})")
@@ -281,11 +284,12 @@ sweep under `tiny_vs_giant/seed<k>`."""),
         code(setup(data="True")),
         code("""import json
 
+from rubik.data import count_classes
 from rubik.formula import fit_formula
 from rubik.sweep import finished, load_results
 from rubik.tiny_vs_giant import tiny_vs_giant_trials
 
-num_classes = R.count_classes(data_dir, manifest)
+num_classes = count_classes(data_dir, manifest)
 formula = None
 if tvg_tiny in ("formula", "both"):   # the same fit as notebook 04's
     formula, _ = fit_formula(finished(load_results(run.path("sweep"))), metric=metric,

@@ -37,7 +37,7 @@ _EXPORTS = {
     "train": "rubik.train",
     # study
     "sample_twists": "rubik.sweep",
-    "run_sweep": "rubik.sweep",
+    "run_sweep": "rubik.launcher",
     "load_results": "rubik.sweep",
     "pareto_frontier": "rubik.frontier",
     "TinyFormula": "rubik.formula",

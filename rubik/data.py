@@ -144,6 +144,22 @@ def list_classes(root: Path) -> list[str]:
     return classes
 
 
+def count_classes(data_dir, manifest=None, *, quiet: bool = False) -> int:
+    """Number of classes: the ImageNet-100 ``manifest``'s, else the class folders under
+    ``data_dir/train`` (1000 if there are none, said in a printed note unless ``quiet``)."""
+    if manifest:
+        return len(json.loads(Path(manifest).read_text())["classes"])
+    try:
+        if data_dir:
+            return len(list_classes(data_dir))
+    except (DataError, OSError):
+        pass
+    if not quiet:
+        print(f"note: no class folders under {str(Path(data_dir) / 'train') if data_dir else 'data_dir (None)'}: "
+              "FLOPs and params are counted for a 1000-class head")
+    return 1000
+
+
 def list_split(root: Path, split: str, classes: list[str], check_extra: bool = True) -> list[tuple[str, int]]:
     """``[(relative path, label)]`` for every image of ``split``, sorted; errors on empty / missing classes."""
     out = []

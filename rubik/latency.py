@@ -177,7 +177,7 @@ def sweep_num_classes(spec: dict) -> int:
         extra, rem = divmod(sum(p.numel() for p in model.parameters()) - int(trial["params"]), head.in_features + 1)
         if rem == 0 and 0 <= extra < 1000:
             return 1000 - extra
-    from rubik.reproduce import count_classes
+    from rubik.data import count_classes
 
     data = spec["template"].get("data") or {}
     return count_classes(data.get("root"), data.get("manifest"))

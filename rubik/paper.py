@@ -141,7 +141,7 @@ def evaluate_checkpoint(name, checkpoint, *, data_dir, dataset="imagenet", val_p
     from rubik.train import resolve_device
     from rubik.validate import validate
 
-    from rubik.reproduce import count_classes
+    from rubik.data import count_classes
 
     n_cls = count_classes(data_dir)
     ckpt = None if str(checkpoint).lower() in ("random", "none") else str(checkpoint)

@@ -77,12 +77,12 @@ def paired_gains(runs: pd.DataFrame, family: str, reference: str = "giant", *, v
 
 def add_blocks(df: pd.DataFrame, base: str = "efficientnet_b0") -> pd.DataFrame:
     """``df`` with a ``blocks`` column: the network's total blocks, from the sweep's ``repeats``
-    column (blocks per stage) where it has one, else from ``d`` (``rubik.study.total_blocks``)."""
+    column (blocks per stage) where it has one, else from ``d`` (``rubik.models.arch.total_blocks``)."""
     out = df.copy()
     if "repeats" in out and out["repeats"].notna().all() and (out["repeats"].astype(str) != "").all():
         out["blocks"] = [sum(int(x) for x in str(s).split(",")) for s in out["repeats"]]
     else:
-        from rubik.study import total_blocks
+        from rubik.models.arch import total_blocks
 
         out["blocks"] = [total_blocks(base, float(d)) for d in out["d"]]
     return out
@@ -92,7 +92,7 @@ def depth_floor_summary(df: pd.DataFrame, frontier: pd.DataFrame | None = None,
                         base: str = "efficientnet_b0") -> dict:
     """Where the depth floor binds: the fewest blocks and the d below which every model has them,
     how many of ``df``'s models (and of the ``frontier``'s) sit there, and their d range."""
-    from rubik.study import depth_floor
+    from rubik.models.arch import depth_floor
 
     n_min, d_max = depth_floor(base)
     d = add_blocks(df, base)
@@ -268,7 +268,7 @@ def released_vs_fitted(family: pd.DataFrame) -> pd.DataFrame:
     against the released TinyNet's, the gap in predictive stds, the solved and released width and
     the blocks each depth builds."""
     from rubik.models import get_model_spec
-    from rubik.study import total_blocks
+    from rubik.models.arch import total_blocks
 
     rows = []
     for _, f in family[family["kind"] == "tiny"].iterrows():

@@ -682,24 +682,6 @@ def data_config(data_dir: str | None, dataset: str = "imagenette", *, train_per_
 # tiny_vs_giant, the paper's numbers and model names in rubik.paper.
 
 
-def count_classes(data_dir, manifest=None, *, quiet: bool = False) -> int:
-    """Number of classes: the ImageNet-100 ``manifest``'s, else the class folders under
-    ``data_dir/train`` (1000 if there are none, said in a printed note unless ``quiet``)."""
-    from .data import DataError, list_classes
-
-    if manifest:
-        return len(json.loads(Path(manifest).read_text())["classes"])
-    try:
-        if data_dir:
-            return len(list_classes(data_dir))
-    except (DataError, OSError):
-        pass
-    if not quiet:
-        print(f"note: no class folders under {str(Path(data_dir) / 'train') if data_dir else 'data_dir (None)'}: "
-              "FLOPs and params are counted for a 1000-class head")
-    return 1000
-
-
 def train_template(*, data_dir, dataset="imagenette", train_per_class=None, val_per_class=None, manifest=None,
                    pipeline="auto", workers=2, recipe="proxy", epochs=None, batch_size=None, seed=0,
                    device="auto", threads=None, cache_dir=None):

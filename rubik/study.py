@@ -44,7 +44,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rubik.models.arch import depth_floor, depth_for_blocks, total_blocks  # noqa: F401  (study API)
 from rubik.reproduce import REPO_ROOT
+from rubik.sweep import training_cost
 
 #: the schedule families, in the order tables and plots show them (legend labels: rubik.tiny_vs_giant.TVG_LABELS)
 FAMILIES = ("giant", "tiny", "ours")
@@ -52,47 +54,6 @@ FAMILIES = ("giant", "tiny", "ours")
 DESIGN_COLUMNS = ("id", "experiment", "kind", "family", "level", "name", "epochs", "seed", "base", "base_resolution",
                   "r", "d", "w", "blocks", "resolution", "params", "flops", "flops_ratio", "depth_ladder",
                   "resolution_ladder", "arch")
-
-
-# ----------------------------------------------------------------------------- depth in blocks
-
-def total_blocks(base: str, d: float, rules: str | None = None) -> int:
-    """Blocks of ``base`` at depth dial ``d`` (summed over stages; independent of r and w)."""
-    from rubik.cube import Twist
-    from rubik.models import Arch
-
-    return Arch(base, Twist(1.0, d, 1.0), rules=rules).blocks
-
-
-def _depth_steps(base: str, rules=None, d_max: float = 3.0, step: float = 1e-3):
-    """``[(d_lo, d_hi, blocks)]``: the d intervals (on a ``step`` grid) that build each block count."""
-    ds = np.round(np.arange(step, d_max + step / 2, step), 6)
-    counts = [total_blocks(base, float(d), rules) for d in ds]
-    out, lo = [], 0
-    for i in range(1, len(ds) + 1):
-        if i == len(ds) or counts[i] != counts[lo]:
-            out.append((float(ds[lo]), float(ds[i - 1]), counts[lo]))
-            lo = i
-    return out
-
-
-def depth_for_blocks(base: str, n_blocks: int, rules: str | None = None) -> float:
-    """A depth dial that builds exactly ``n_blocks`` blocks: the middle of the d interval that does
-    (rounded to 4 decimals), so the count does not hinge on a rounding edge. ValueError naming the
-    reachable counts if none does (round(n * d) skips some totals)."""
-    steps = _depth_steps(base, rules)
-    for lo, hi, n in steps:
-        if n == int(n_blocks):
-            return round(0.5 * (lo + hi), 4)
-    reach = sorted({n for _, _, n in steps})
-    raise ValueError(f"no depth dial of {base!r} builds {n_blocks} blocks; reachable: {reach}")
-
-
-def depth_floor(base: str, rules: str | None = None) -> tuple[int, float]:
-    """``(fewest blocks, largest d that still builds only that many)``: below that d every depth
-    dial gives the same network (B0: 7 blocks, one per stage, for d < ~0.375)."""
-    lo, hi, n = _depth_steps(base, rules)[0]
-    return n, hi
 
 
 # ----------------------------------------------------------------------------- the design
@@ -182,12 +143,6 @@ def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution:
     return df.iloc[order].reset_index(drop=True)
 
 
-def training_cost(flops, epochs):
-    """A trial's training cost for ordering and budgeting: FLOPs per image x epochs (scalars or columns).
-    The study orders its design by it, ``design_cost`` sums it, ``rubik sweep run --order`` sorts by it."""
-    return flops * epochs
-
-
 def design_cost(design: pd.DataFrame, train_images: int | None = None, batch_size: int | None = None) -> dict:
     """What the design costs: trials, trial-epochs, sum of FLOPs x epochs, and (with the number of
     training images) the training compute, 3 x FLOPs per image (forward + backward) x images x epochs,
@@ -223,7 +178,8 @@ def study_config(preset: str = "imagenette_long", data: str | None = None, overr
 def init_study(sweep_dir, preset: str = "imagenette_long", *, data: str | None = None, overrides=None,
                force: bool = False):
     """Create the study's sweep in ``sweep_dir``: ``(path of sweep.json, design table, cost dict)``."""
-    from rubik.reproduce import count_classes, train_template
+    from rubik.data import count_classes
+    from rubik.reproduce import train_template
     from rubik.sweep import init_sweep
 
     cfg = study_config(preset, data, overrides, run_dir=sweep_dir)

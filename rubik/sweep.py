@@ -3,7 +3,7 @@
 This module holds the sweep's spec (``init_sweep``, ``trial_config``, ``order_trials``) and reads
 its results (``sweep_status``, ``load_results``); the per-trial record and claim files are
 ``rubik.jobqueue``, the workers and local processes that train the trials ``rubik.launcher``
-(``run_sweep`` and ``run_worker``, also importable from here), the ``rubik sweep`` command line
+(``run_sweep`` and ``run_worker``), the ``rubik sweep`` command line
 ``rubik.sweep_cli``.
 
 A sweep is a directory::
@@ -110,15 +110,6 @@ METRIC_COLUMNS = ("top1", "top5", "ema_top1", "ema_top5", "best_top1", "epochs",
                   "latency_ms")
 #: TrainConfig fields a trial row may set for itself (integers), over the template's
 TRIAL_FIELDS = ("epochs", "seed")
-
-
-def __getattr__(name):
-    # run_sweep / run_worker live in rubik.launcher, which imports this module (so not at the top)
-    if name in ("run_sweep", "run_worker"):
-        from rubik import launcher
-
-        return getattr(launcher, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _CODE_VERSION = None
@@ -289,12 +280,16 @@ def trial_config(spec: dict, trial: dict, sweep_dir=None) -> dict:
 ORDERS = ("spec", "short-first", "long-first")
 
 
+def training_cost(flops, epochs):
+    """A trial's training cost for ordering and budgeting: FLOPs per image x epochs (scalars or columns).
+    ``rubik sweep run --order`` sorts by it; the study orders its design by it, ``design_cost`` sums it."""
+    return flops * epochs
+
+
 def trial_costs(spec: dict) -> dict:
     """``{trial id: FLOPs x epochs}``, the training cost ``rubik.study.design_cost`` sums: a trial's own
     ``epochs`` where its row has them, else the template's (else its recipe's). A trial without
     ``flops`` costs nothing here (it is ordered first by ``short-first``)."""
-    from rubik.study import training_cost
-
     out = {}
     for t in spec["trials"]:
         cfg = trial_config(spec, t)

@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from rubik.data import count_classes
 from rubik.errors import ConfigError, RunDirError
 from rubik.launcher import env_worker, pop_torchrun_env, run_sweep
 from rubik.rundir import STALE_AFTER_S
@@ -134,8 +135,6 @@ def _cmd_init(args) -> int:
             raise ConfigError(f"-p {key}: unknown field {field!r}; expected one of {sorted(target)} "
                              f"(data.KEY for DataConfig, recipe.KEY for the recipe)")
         target[field] = _parse_value(value)
-    from rubik.reproduce import count_classes
-
     num_classes = args.num_classes or (count_classes(args.data, quiet=True) if args.data else 1000)
     kw = dict(mode=args.mode, ranges=_parse_ranges(args.ranges), base_resolution=args.base_resolution,
               num_classes=num_classes, include_references=not args.no_references, seed=args.sample_seed,

@@ -174,14 +174,14 @@ def run_seeded_sweeps(root, trials, template, seeds, *, processes: int = 1, thre
 
     import pandas as pd
 
-    from rubik.reproduce import init_sweep_dir
-    from rubik.sweep import load_results, run_sweep
+    from rubik.launcher import run_sweep
+    from rubik.sweep import init_sweep, load_results
 
     frames = []
     for s in seeds:
         tmpl = dataclasses.replace(template, seed=int(s))
         d = Path(root) / f"seed{s}"
-        init_sweep_dir(d, trials, tmpl)
+        init_sweep(d, trials, tmpl)
         print(f"seed {s}: {d}")
         run_sweep(d, processes=processes, threads=threads, progress=progress)
         frames.append(load_results(d).assign(seed=int(s)))

@@ -123,7 +123,7 @@ def test_empty_claim_is_stale_at_once_and_the_run_finishes_every_trial(tmp_path,
     S.init_sweep(d, _samples(3), TEMPLATE)
     (d / "claims" / "r001.claim").write_text("")           # a torn claim (SIGKILL or full disk, old code)
     assert Q.claim_state(d / "claims" / "r001.claim") == "stale"
-    df = S.run_sweep(d, train_fn=fake_train, progress=False)
+    df = L.run_sweep(d, train_fn=fake_train, progress=False)
     assert list(df.status) == ["done"] * 3
 
 
@@ -151,7 +151,7 @@ def test_sweep_run_waits_for_trials_held_elsewhere_and_never_reports_them_done(t
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    df = S.run_sweep(d, train_fn=fake_train, progress=False, poll=0.1)   # the holder died: taken over
+    df = L.run_sweep(d, train_fn=fake_train, progress=False, poll=0.1)   # the holder died: taken over
     assert list(df.status) == ["done"] * 3
 
 
@@ -179,7 +179,7 @@ def test_diverged_trials_are_recorded_listed_and_kept_out_of_frontiers(tmp_path,
 
     d = tmp_path / "sw"
     S.init_sweep(d, _samples(3), TEMPLATE)
-    df = S.run_sweep(d, train_fn=diverging_train, progress=False)
+    df = L.run_sweep(d, train_fn=diverging_train, progress=False)
     assert list(df.status) == ["done", "diverged", "diverged"]
     rec = _strict_json((d / "trials" / "r002.json").read_text())        # NaN written as null
     assert rec["status"] == "diverged" and rec["metrics"]["train_time_s"] is None
@@ -270,7 +270,7 @@ def test_read_only_sweep_fails_before_training(tmp_path, fake_env, monkeypatch):
     S.init_sweep(d, _samples(2), TEMPLATE)
     _failing_writes(monkeypatch, errno.EROFS)
     with pytest.raises(RunDirError, match=r"cannot claim trial r000 in .*claims: Read-only file system"):
-        S.run_sweep(d, train_fn=fake_train, progress=False)
+        L.run_sweep(d, train_fn=fake_train, progress=False)
     assert not _counts(log, "start")                                # nothing was trained
 
 
@@ -290,9 +290,9 @@ def test_full_sweep_dir_keeps_the_trained_result_and_the_next_run_moves_it_in(tm
     monkeypatch.setattr(Q, "atomic_write_json", full_trials_dir)
     with pytest.raises(RunDirError, match=r"trials/r000.json: No space left on device; the result of trial r000 "
                                           r"is kept in .*unsaved"):
-        S.run_sweep(d, train_fn=fake_train, progress=False)
+        L.run_sweep(d, train_fn=fake_train, progress=False)
     monkeypatch.setattr(Q, "atomic_write_json", real)                 # space freed
-    df = S.run_sweep(d, train_fn=fake_train, progress=False)
+    df = L.run_sweep(d, train_fn=fake_train, progress=False)
     assert list(df.status) == ["done", "done"]
     assert _counts(log, "start") == {"0.5,0.9,0.8": 1, "0.51,0.9,0.8": 1}     # r000 was not trained twice
     assert not list(Q.unsaved_dir().glob("*.json"))
@@ -344,7 +344,7 @@ def test_orphan_tmp_files_are_removed_on_the_next_start(tmp_path, fake_env):
         p.write_text("{")
     old = time.time() - 2 * RD.TMP_MAX_AGE_S
     os.utime(legacy, (old, old))
-    S.run_sweep(d, train_fn=fake_train, progress=False)
+    L.run_sweep(d, train_fn=fake_train, progress=False)
     assert not orphan.exists() and not legacy.exists() and live.exists()
 
 
@@ -353,7 +353,7 @@ def test_records_and_checkpoints_follow_the_umask(tmp_path, fake_env, run_cfg):
     try:
         d = tmp_path / "sw"
         S.init_sweep(d, _samples(1), TEMPLATE)
-        S.run_sweep(d, train_fn=fake_train, progress=False)
+        L.run_sweep(d, train_fn=fake_train, progress=False)
         train(run_cfg)
     finally:
         os.umask(old)
@@ -366,14 +366,14 @@ def test_status_and_load_results_agree_on_a_corrupt_record(tmp_path, fake_env, c
     log, _ = fake_env
     d = tmp_path / "sw"
     S.init_sweep(d, _samples(2), TEMPLATE)
-    S.run_sweep(d, train_fn=fake_train, progress=False)
+    L.run_sweep(d, train_fn=fake_train, progress=False)
     (d / "trials" / "r001.json").write_text('{"status": "do')
     st, df = S.sweep_status(d), S.load_results(d)
     assert st["corrupt"] == 1 and st["done"] == 1 and list(df.status) == ["done", "corrupt"]
     assert "r001.json: unreadable record" in df.error[1]
     assert cli_main(["sweep", "status", str(d)]) == 0
     assert "corrupt r001: " in capsys.readouterr().out
-    df = S.run_sweep(d, train_fn=fake_train, progress=False)          # trained again, damaged file kept aside
+    df = L.run_sweep(d, train_fn=fake_train, progress=False)          # trained again, damaged file kept aside
     assert list(df.status) == ["done", "done"] and (d / "trials" / "r001.json.corrupt").exists()
 
 

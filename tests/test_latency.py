@@ -80,7 +80,8 @@ def test_sweep_records_latency_and_remeasure(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv(TRIAL_LATENCY_ENV, "off")
     assert trial_latency_options({"repeats": 3}) is None
     monkeypatch.delenv(TRIAL_LATENCY_ENV)
-    from rubik.sweep import init_sweep, load_results, run_sweep
+    from rubik.launcher import run_sweep
+    from rubik.sweep import init_sweep, load_results
 
     samples = sample_twists(3, "efficientnet_b0", base_resolution=64, num_classes=10, include_references=False,
                             seed=0, c_min=0.05)

@@ -27,7 +27,8 @@ def readme_folder(tmp_path, monkeypatch):
     import timm
     import torch
 
-    from rubik.sweep import init_sweep, run_sweep, sample_twists
+    from rubik.launcher import run_sweep
+    from rubik.sweep import init_sweep, sample_twists
 
     torch.save(timm.create_model("tinynet_a").state_dict(), tmp_path / "tinynet_a.pth")
     samples = sample_twists(12, "efficientnet_b0", seed=0, base_resolution=64, num_classes=10, mode="stratified")

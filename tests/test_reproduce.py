@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from rubik import data as D
 from rubik import reproduce as R
 from rubik.cli import main as cli_main
 
@@ -183,7 +184,7 @@ def test_imagenet100_subset_is_drawn_into_the_run_dir(tmp_path):
                                         size=32)
     cfg = R.resolve_data(R.load_preset("imagenet100"), str(fake), tmp_path / "run")
     assert cfg["manifest"] == str(tmp_path / "run" / "imagenet100_manifest.json")
-    assert R.count_classes(cfg["data_dir"], cfg["manifest"]) == 100
+    assert D.count_classes(cfg["data_dir"], cfg["manifest"]) == 100
     assert cfg["imagenet_dir"] == cfg["data_dir"]
     again = R.resolve_data(R.load_preset("imagenet100"), str(fake), tmp_path / "run")
     assert again["manifest"] == cfg["manifest"]  # drawn once, then reused

@@ -86,7 +86,7 @@ def test_init_run_resume_in_process(tmp_path, fake_env):
     S.init_sweep(d, _samples(5), TEMPLATE)
     df0 = S.load_results(d)
     assert list(df0.status) == ["pending"] * 5 and df0.top1.isna().all()
-    df = S.run_sweep(d, train_fn=fake_train, progress=False)
+    df = L.run_sweep(d, train_fn=fake_train, progress=False)
     assert (df.status == "done").all() and df.top1.notna().all()
     rec = json.loads((d / "trials" / "r002.json").read_text())
     assert rec["status"] == "done" and rec["config"]["twist"] == [0.52, 0.9, 0.8]
@@ -94,7 +94,7 @@ def test_init_run_resume_in_process(tmp_path, fake_env):
     assert rec["sample"]["flops"] == 1002 and rec["time_s"] >= 0 and rec["metrics"]["history"]
     assert not list((d / "claims").glob("*.claim"))
     n_lines = len(_log_lines(log))
-    S.run_sweep(d, train_fn=fake_train, progress=False)  # nothing left: no training
+    L.run_sweep(d, train_fn=fake_train, progress=False)  # nothing left: no training
     assert len(_log_lines(log)) == n_lines
     assert S.sweep_status(d) == dict(total=5, done=5, failed=0, diverged=0, corrupt=0, running=0, stale=0, left=0)
     # re-init with the same spec is a no-op; a different one is refused
@@ -108,7 +108,7 @@ def test_init_run_resume_in_process(tmp_path, fake_env):
 def test_failed_trials_recorded_and_retried_on_request(tmp_path, fake_env):
     d = tmp_path / "sw"
     S.init_sweep(d, _samples(3, bad=(1,)), TEMPLATE)
-    df = S.run_sweep(d, train_fn=fake_train, progress=False)
+    df = L.run_sweep(d, train_fn=fake_train, progress=False)
     assert list(df.status) == ["done", "failed", "done"]
     assert "boom" in df.error[1]
     assert L.run_worker(d, train_fn=fake_train) == []            # failed is not retried by default
@@ -132,10 +132,10 @@ def test_trials_stopped_by_a_setup_error_run_once_it_is_fixed(tmp_path, monkeypa
     d = tmp_path / "sw"
     S.init_sweep(d, _samples(3, bad=(1,)), TEMPLATE)
     with pytest.raises(DataError, match="no data root"):
-        S.run_sweep(d, train_fn=train_needs_data, progress=False)
+        L.run_sweep(d, train_fn=train_needs_data, progress=False)
     assert list(S.load_results(d).status) == ["pending"] * 3
     monkeypatch.setenv("RUBIK_TEST_DATA", "1")
-    df = S.run_sweep(d, train_fn=train_needs_data, progress=False)
+    df = L.run_sweep(d, train_fn=train_needs_data, progress=False)
     assert list(df.status) == ["done", "failed", "done"] and "boom" in df.error[1]
     assert L.run_worker(d, train_fn=train_needs_data) == []
 
@@ -210,7 +210,7 @@ def test_local_processes(tmp_path, fake_env, monkeypatch):
     d = tmp_path / "sw"
     S.init_sweep(d, _samples(6), TEMPLATE)
     monkeypatch.syspath_prepend(str(ROOT))  # spawned children import tests.test_sweep
-    df = S.run_sweep(d, processes=2, train_fn="tests.test_sweep:fake_train", progress=True, poll=0.2)
+    df = L.run_sweep(d, processes=2, train_fn="tests.test_sweep:fake_train", progress=True, poll=0.2)
     assert (df.status == "done").all()
     ends = _counts(log, "end")
     assert len(ends) == 6 and set(ends.values()) == {1}
@@ -435,7 +435,7 @@ def test_order_short_first_takes_the_cheapest_trials_first(tmp_path, fake_env, c
     assert S.order_trials(spec, "short-first") == ["r003", "r002", "r000", "r001"]
     assert S.order_trials(spec, "long-first") == ["r001", "r000", "r002", "r003"]
     with pytest.raises(S.ConfigError, match="unknown trial order 'fast'"):
-        S.run_sweep(tmp_path, train_fn=fake_train, progress=False, order="fast")
+        L.run_sweep(tmp_path, train_fn=fake_train, progress=False, order="fast")
     # a deadline after two trials: short-first has trained the two cheapest
     assert L.run_worker(tmp_path, train_fn=fake_train, order="short-first", max_trials=2) == ["r003", "r002"]
     started = [key for what, key, _ in (ln.split() for ln in log.read_text().splitlines()) if what == "start"]

@@ -36,7 +36,7 @@ Generated from the package by `python tools/apidoc.py` (`make api`): each module
 paragraph of its docstring), then its public names with their signatures, as the code has them,
 and the first paragraph of their docstrings. Do not edit by hand; `tests/test_apidoc.py` fails
 when this file differs from a fresh generation. Details live in the docstrings themselves
-(`help(rubik.sweep.run_sweep)`).
+(`help(rubik.launcher.run_sweep)`).
 
 `import rubik` re-exports, lazily: {exports}.
 """

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Mapping
 
+import numpy as np
+
 from ..cube import Twist
 from .registry import BASE_RESOLUTION, BASES, get_family, get_model_spec, resolve_rules
 
@@ -141,3 +143,42 @@ class Arch:
 
 
 __all__ = ["Arch"]
+
+
+# ----------------------------------------------------------------------------- depth in blocks
+# round(n * d) with at least one block per stage: many d give one network; these say which.
+
+def total_blocks(base: str, d: float, rules: str | None = None) -> int:
+    """Blocks of ``base`` at depth dial ``d`` (summed over stages; independent of r and w)."""
+    return Arch(base, Twist(1.0, d, 1.0), rules=rules).blocks
+
+
+def _depth_steps(base: str, rules=None, d_max: float = 3.0, step: float = 1e-3):
+    """``[(d_lo, d_hi, blocks)]``: the d intervals (on a ``step`` grid) that build each block count."""
+    ds = np.round(np.arange(step, d_max + step / 2, step), 6)
+    counts = [total_blocks(base, float(d), rules) for d in ds]
+    out, lo = [], 0
+    for i in range(1, len(ds) + 1):
+        if i == len(ds) or counts[i] != counts[lo]:
+            out.append((float(ds[lo]), float(ds[i - 1]), counts[lo]))
+            lo = i
+    return out
+
+
+def depth_for_blocks(base: str, n_blocks: int, rules: str | None = None) -> float:
+    """A depth dial that builds exactly ``n_blocks`` blocks: the middle of the d interval that does
+    (rounded to 4 decimals), so the count does not hinge on a rounding edge. ValueError naming the
+    reachable counts if none does (round(n * d) skips some totals)."""
+    steps = _depth_steps(base, rules)
+    for lo, hi, n in steps:
+        if n == int(n_blocks):
+            return round(0.5 * (lo + hi), 4)
+    reach = sorted({n for _, _, n in steps})
+    raise ValueError(f"no depth dial of {base!r} builds {n_blocks} blocks; reachable: {reach}")
+
+
+def depth_floor(base: str, rules: str | None = None) -> tuple[int, float]:
+    """``(fewest blocks, largest d that still builds only that many)``: below that d every depth
+    dial gives the same network (B0: 7 blocks, one per stage, for d < ~0.375)."""
+    lo, hi, n = _depth_steps(base, rules)[0]
+    return n, hi
