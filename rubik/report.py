@@ -124,37 +124,13 @@ def mcnemar(a, b) -> dict:
 
 # ----------------------------------------------------------------------------- the families' table
 
-def model_latency(base: str, twist, *, base_resolution: int, num_classes: int, repeats: int = 20) -> tuple[float, str]:
-    """``(milliseconds, how)``: median forward time of one image on 1 CPU thread, with
-    ``rubik.measure_latency`` where the package has it, else a local ``time.perf_counter`` timer of
-    the same measurement (``how`` says which)."""
-    import torch
+def model_latency(arch, *, num_classes: int, repeats: int = 20) -> tuple[float, str]:
+    """``(milliseconds, how)``: median forward time of one image of ``arch`` (a
+    :class:`rubik.models.Arch`) on 1 CPU thread (``rubik.measure_latency``)."""
+    from rubik.latency import measure_latency
 
-    from rubik.models import create_model
-
-    model = create_model(base, num_classes, twist=tuple(twist), base_resolution=base_resolution).eval()
-    try:
-        from rubik.latency import measure_latency
-    except ImportError:
-        measure_latency = None
-    if measure_latency is not None:
-        return float(measure_latency(model, threads=1, repeats=repeats).median_ms), "rubik.measure_latency"
-    import time
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        x = torch.randn(1, 3, model.resolution, model.resolution)
-        times = []
-        with torch.no_grad():
-            for i in range(repeats + 3):
-                t0 = time.perf_counter()
-                model(x)
-                if i >= 3:
-                    times.append((time.perf_counter() - t0) * 1e3)
-    finally:
-        torch.set_num_threads(threads)
-    return float(np.median(times)), "local timer (rubik.report.model_latency)"
+    model = arch.build(num_classes).eval()
+    return float(measure_latency(model, threads=1, repeats=repeats).median_ms), "rubik.measure_latency"
 
 
 def family_table(runs: pd.DataFrame, *, value: str = "top1", by=("level", "family"), latency: bool = False,
@@ -170,8 +146,12 @@ def family_table(runs: pd.DataFrame, *, value: str = "top1", by=("level", "famil
     agg["mflops"] = agg["mflops"] / 1e6
     agg["params_m"] = agg.pop("params") / 1e6
     if latency:
-        ms, how = zip(*(model_latency(b, (r, d, w), base_resolution=int(br), num_classes=num_classes, repeats=repeats)
-                        for b, r, d, w, br in zip(agg["base"], agg["r"], agg["d"], agg["w"], agg["base_resolution"])))
+        from rubik.sweep import trial_arch
+
+        # the architecture each group trained (its record's Arch: rules included), one model per group
+        firsts = runs.groupby(by, sort=True).head(1).set_index(by).loc[agg.set_index(by).index]
+        ms, how = zip(*(model_latency(trial_arch(row), num_classes=num_classes, repeats=repeats)
+                        for row in firsts.reset_index().to_dict(orient="records")))
         agg["latency_ms"], agg["latency_how"] = ms, how
     return agg.drop(columns=["base", "base_resolution"])
 
