@@ -59,15 +59,15 @@ def test_readme_shows_the_real_repr():
 
 
 def test_readme_states_one_reproduce_time():
-    """`make reproduce` takes one number everywhere it is stated, next to its source: the cost
-    model that predicts it (until a timed run replaces it), as the preset's comment does."""
+    """`make reproduce` takes one number everywhere it is stated, next to its source: the timed
+    reference run, whose README gives the command, and the preset's comment says the same."""
     head = README.split("## Results so far")[0]   # later sections time other runs (B0 training...)
     lines = [ln for ln in head.splitlines() if "smoke" not in ln]
     times = set(re.findall(r"~?(\d+(?:\.\d+)?(?:-\d+)?) min", "\n".join(lines)))
-    assert times == {"23"}, times
-    assert "a prediction until measured" in head and "benchmarks/reproduce_cost.py" in head
-    assert "~23 min predicted" in (ROOT / "rubik/presets/cpu.yaml").read_text()
-    # the previous preset's measured time stays with its run
-    assert "runs/reference/cpu/README.md" in README and "22.1 min" in (ROOT / "runs/reference/cpu/README.md").read_text()
+    assert times == {"17.5"}, times
+    assert "runs/reference/cpu/README.md" in head
+    ref = (ROOT / "runs/reference/cpu/README.md").read_text()
+    assert "17.5 min" in ref and "make reproduce" in ref
+    assert "17.5 min" in (ROOT / "rubik/presets/cpu.yaml").read_text()
     assert "identical accuracies" not in README
     assert "RUBIK_CACHE_DIR" in README and "~/.cache/rubik" in README
