@@ -1,7 +1,8 @@
 """Predict the wall time of ``rubik reproduce --preset NAME`` on a 2-core CPU, per notebook.
 
 A cost model, not a measurement: it is how the ``cpu`` preset's budget was chosen on a machine too
-busy to time the whole job. Per trial (one process, one thread, channels_last):
+busy to time the whole job. It predicted ~23 min; the timed run took 17.5 min
+(``runs/reference/cpu/README.md``), so treat it as an upper estimate for sizing other budgets. Per trial (one process, one thread, channels_last):
 
     seconds = epochs x train images x t(model) + val images x t(model) x EVAL_FRACTION
               + (train + val images) x DECODE_MS   (every trial has its own resolution: its own cache)
@@ -12,8 +13,8 @@ fastest seed of each configuration in the committed CPU records of the Imagenett
 (``data/results/imagenette_long/sweep/trials/*.json``: 1 thread per process, 2 processes,
 channels_last, full training set, no EMA: a recipe with EMA costs more than predicted here). The trials of a sweep go to ``processes`` workers in spec order
 (the next free worker takes the next trial); 05 runs one such sweep per seed. The other notebooks
-and the kernel start-ups add NOTEBOOKS_OTHER_S (the quiet clean rerun of the previous preset,
-``runs/reference/cpu/README.md``: ~1 min; more models here).
+and the kernel start-ups add NOTEBOOKS_OTHER_S (~1 min in the quiet clean rerun of the
+previous preset, ``git show 97e0b70:runs/reference/cpu/timings.json``; 0.5 min in the current one).
 
     PYTHONPATH=. .venv/bin/python benchmarks/reproduce_cost.py                 # the cpu preset
     PYTHONPATH=. .venv/bin/python benchmarks/reproduce_cost.py --preset cpu -p n_models=32 -p epochs=3
