@@ -53,6 +53,20 @@ def eval_loader(root, resolution: int, *, split: str = "val", batch_size: int = 
     return loader, classes
 
 
+def input_resolution(model: nn.Module) -> int:
+    """The input side in px ``model`` expects: ``model.resolution`` (every rubik model has it), else the
+    ``input_size`` of a timm-style ``pretrained_cfg`` / ``default_cfg``; ValueError naming the fix otherwise
+    (guessing 224 would silently mis-score a model trained at another size)."""
+    if getattr(model, "resolution", None):
+        return int(model.resolution)
+    for attr in ("pretrained_cfg", "default_cfg"):
+        size = (getattr(model, attr, None) or {}).get("input_size")
+        if size:
+            return int(size[-1])
+    raise ValueError(f"cannot tell the input size of {type(model).__name__}: it has no .resolution and no "
+                     "pretrained_cfg/default_cfg input_size; pass resolution=PX")
+
+
 def validate(model: nn.Module, root, *, split: str = "val", resolution: int | None = None, batch_size: int = 64,
              device="cpu", workers: int = 4, per_class: int | None = None, progress: bool = True) -> dict:
     """Top-1/top-5 (%) and mean loss of ``model`` on ``ROOT/<split>`` with the eval transform at its resolution."""
@@ -60,7 +74,7 @@ def validate(model: nn.Module, root, *, split: str = "val", resolution: int | No
 
     from rubik.train import evaluate
 
-    resolution = int(resolution or getattr(model, "resolution", 0) or 224)
+    resolution = int(resolution or input_resolution(model))
     loader, classes = eval_loader(root, resolution, split=split, batch_size=batch_size, workers=workers,
                                   per_class=per_class)
     out_features = _num_outputs(model)

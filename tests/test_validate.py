@@ -98,3 +98,17 @@ def test_cli_validate_pretrained_weights_file(tmp_path, six_classes, capsys):
     with pytest.raises(ValueError, match="1000 outputs"):
         cli_main(["validate", "--model", "tinynet_e", "--weights", str(tmp_path / "tinynet_e.pth"),
                   "--data", str(six_classes), "--workers", "0", "--quiet"])
+
+
+def test_input_resolution_comes_from_the_model_or_a_clear_error():
+    from torch import nn
+
+    from rubik.validate import input_resolution
+
+    m = rubik.create_model("tinynet_e", base_resolution=64)
+    assert input_resolution(m) == m.resolution
+    plain = nn.Linear(3, 2)
+    plain.pretrained_cfg = {"input_size": (3, 160, 160)}     # a timm model's way of saying it
+    assert input_resolution(plain) == 160
+    with pytest.raises(ValueError, match="pass resolution=PX"):
+        input_resolution(nn.Linear(3, 2))
