@@ -425,21 +425,16 @@ Regenerated from the numbers transcribed in `data/paper/*.csv` (each row names i
 paper, its appendix, the official READMEs), with our measured ImageNet points overlaid (orange
 diamonds) where we have them. Nothing here is re-measured except the FLOPs/params check."""),
         code(setup()),
-        code("""from rubik.paper import measured_results, registry_table
+        code("""from rubik.paper import imagenet_overlay, measured_results
 
-overlay = measured_results(results_dir, dataset="imagenet")
+measured = measured_results(results_dir, dataset="imagenet")
 this_run = run.tables / "imagenet_eval.csv"
 if this_run.exists():
     evals = pd.read_csv(this_run)
-    overlay = pd.concat([overlay, evals[evals.dataset.astype(str) == "imagenet"].assign(file="this run")],
-                        ignore_index=True)
-print(f"{len(overlay)} measured ImageNet result(s) to overlay")
-if len(overlay):
-    reg = registry_table()
-    overlay = overlay.merge(reg[["name", "flops"]].rename(columns={"name": "model", "flops": "flops_ours"}),
-                            on="model", how="left")
-    overlay["flops_m"] = overlay["flops_ours"] / 1e6
-    overlay = overlay.rename(columns={"model": "id"}).rename(columns={"name": "model"})"""),
+    measured = pd.concat([measured, evals[evals.dataset.astype(str) == "imagenet"].assign(file="this run")],
+                         ignore_index=True)
+print(f"{len(measured)} measured ImageNet result(s) to overlay")
+overlay = imagenet_overlay(measured)"""),
         md("""## TinyNet-A..E vs EfficientNet-B0, the inversed giant formula and the baselines
 (the paper's main ImageNet comparison; baselines as printed in appendix Table 1)"""),
         code("""from rubik.paper import paper_comparison
@@ -447,7 +442,7 @@ if len(overlay):
 main = paper_comparison()
 run.table(main, "paper_tinynet_comparison")
 run.figure(plots.plot_accuracy_vs_flops(main, group="family", label="model", highlight=["TinyNet (tiny formula)"],
-                                        overlay=overlay if len(overlay) else None,
+                                        overlay=overlay,
                                         title="TinyNets vs other small models on ImageNet (paper numbers)"),
            "fig_paper_tinynet_imagenet")"""),
         md("## Appendix Figure 1 / Table 1: GhostNet shrunk by the tiny formula"),
@@ -457,7 +452,7 @@ t1 = paper_table("ghostnet_table1")
 run.table(t1, "paper_appendix_table1")
 run.figure(plots.plot_accuracy_vs_flops(t1, group="family", label="model", highlight=["GhostNet (tiny formula)"],
                                         label_groups=["GhostNet (tiny formula)", "GhostNet (width)", "MobileNetV3", "EfficientNet"],
-                                        overlay=overlay if len(overlay) else None,
+                                        overlay=overlay,
                                         title="Appendix Fig. 1: GhostNet-A..D (tiny formula) vs width-scaled GhostNets"),
            "fig_paper_appendix_ghostnet")"""),
         md("## Latency on a phone (Huawei P40, MindSpore Lite; official README)"),

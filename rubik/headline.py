@@ -46,7 +46,7 @@ def draw(run_dir, *, results_dir=None, show=print):
 
     from rubik import plots
     from rubik.frontier import pareto_frontier, pareto_layers
-    from rubik.paper import label_trials, paper_comparison, paper_table
+    from rubik.paper import imagenet_overlay, label_trials, measured_results, paper_comparison, paper_table
     from rubik.report import finished_trials, require_run_dir, tiny_vs_giant_runs
     from rubik.sweep import load_results
     from rubik.tiny_vs_giant import TVG_LABELS, reference_dials
@@ -95,7 +95,7 @@ def draw(run_dir, *, results_dir=None, show=print):
     else:
         show(f"note: no tiny-vs-giant records under {run / 'tiny_vs_giant'}: fig_tiny_vs_giant is left out")
 
-    overlay = imagenet_overlay(results_dir)
+    overlay = imagenet_overlay(measured_results(results_dir, dataset="imagenet"))
     yield "fig_paper_tinynet_imagenet", plots.plot_accuracy_vs_flops(
         paper_comparison(), group="family", label="model", highlight=["TinyNet (tiny formula)"], overlay=overlay,
         title="TinyNets vs other small models on ImageNet (paper numbers)")
@@ -103,21 +103,6 @@ def draw(run_dir, *, results_dir=None, show=print):
         paper_table("ghostnet_table1"), group="family", label="model", highlight=["GhostNet (tiny formula)"],
         label_groups=["GhostNet (tiny formula)", "GhostNet (width)", "MobileNetV3", "EfficientNet"], overlay=overlay,
         title="Appendix Fig. 1: GhostNet-A..D (tiny formula) vs width-scaled GhostNets")
-
-
-def imagenet_overlay(results_dir=None):
-    """Our measured ImageNet top-1 (``rubik.paper.measured_results``) with our FLOPs count of each
-    model, as ``plot_accuracy_vs_flops``'s ``overlay``; None when there is none."""
-    from rubik.paper import measured_results, registry_table
-
-    overlay = measured_results(results_dir, dataset="imagenet")
-    if not len(overlay):
-        return None
-    reg = registry_table()
-    overlay = overlay.merge(reg[["name", "flops"]].rename(columns={"name": "model", "flops": "flops_ours"}),
-                            on="model", how="left")
-    overlay["flops_m"] = overlay["flops_ours"] / 1e6
-    return overlay.rename(columns={"model": "id"}).rename(columns={"name": "model"})
 
 
 def add_arguments(parser) -> None:

@@ -156,3 +156,16 @@ def evaluate_checkpoint(name, checkpoint, *, data_dir, dataset="imagenet", val_p
                  workers=workers)
     return {"model": name, "name": pretty(name), "checkpoint": str(checkpoint), "resolution": model.resolution,
             "top1": m["top1"], "top5": m["top5"], "eval_s": m["eval_s"], "images": m["images"]}
+
+
+def imagenet_overlay(measured):
+    """Measured ImageNet results (``measured_results(..., dataset="imagenet")`` rows, columns ``model``
+    and ``name``) with our FLOPs count of each model (``flops_m``), shaped as
+    ``rubik.plots.plot_accuracy_vs_flops``'s ``overlay``; None when there is none."""
+    if measured is None or not len(measured):
+        return None
+    reg = registry_table()
+    overlay = measured.merge(reg[["name", "flops"]].rename(columns={"name": "model", "flops": "flops_ours"}),
+                             on="model", how="left")
+    overlay["flops_m"] = overlay["flops_ours"] / 1e6
+    return overlay.rename(columns={"model": "id"}).rename(columns={"name": "model"})
