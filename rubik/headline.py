@@ -47,8 +47,8 @@ def draw(run_dir, *, results_dir=None, show=print):
     from rubik import plots
     from rubik.frontier import pareto_frontier, pareto_layers
     from rubik.paper import imagenet_overlay, label_trials, measured_results, paper_comparison, paper_table
-    from rubik.report import finished_trials, require_run_dir, tiny_vs_giant_runs
-    from rubik.sweep import load_results
+    from rubik.report import require_run_dir, tiny_vs_giant_runs
+    from rubik.sweep import finished, load_results
     from rubik.tiny_vs_giant import TVG_LABELS, reference_dials
 
     run = require_run_dir(run_dir)
@@ -63,7 +63,7 @@ def draw(run_dir, *, results_dir=None, show=print):
             return None
         return pd.read_csv(f)
 
-    done = finished_trials(label_trials(load_results(run / "sweep")), run)
+    done = finished(label_trials(load_results(run / "sweep")), run / "sweep")
     random, giant = done[done["kind"] == "random"], done[done["kind"] == "giant"]
     frontier = pareto_frontier(done, x="flops", y=metric, dropna=True, kinds=("random",))
     yield "fig1_frontier", plots.plot_frontier(

@@ -280,14 +280,6 @@ def require_run_dir(run_dir) -> Path:
     return run
 
 
-def finished_trials(results: pd.DataFrame, run: Path) -> pd.DataFrame:
-    """The finished rows of ``load_results``; a RunDirError if there are none."""
-    done = results[results["status"] == "done"]
-    if not len(done):
-        raise RunDirError(f"{run / 'sweep'}: no finished trial among {len(results)}")
-    return done
-
-
 TABLES = ("dial_importance", "frontier", "tiny_formula_vs_tinynet_vs_giant", "tiny_vs_giant")
 """The run's committed tables ``report`` prints as they are (``tables/<name>.csv``)."""
 
@@ -304,11 +296,11 @@ def report(run_dir, *, b0_runs=(), latency: bool = True, show=print) -> None:
     ``b0_runs``: extra seeds of the base model at the sweep's budget (``b0_seeds``). ``latency``:
     measure the tiny-vs-giant models' CPU latency (on this machine, now)."""
     from rubik.frontier import joint_dial_effects, pareto_frontier
-    from rubik.sweep import load_results, load_spec
+    from rubik.sweep import finished, load_results, load_spec
 
     run = require_run_dir(run_dir)
     res = load_results(run / "sweep")
-    done = finished_trials(res, run)
+    done = finished(res, run / "sweep")
     b0 = b0_seeds(done, b0_runs)
     check_same_budget(b0, load_spec(run / "sweep"))
 

@@ -429,13 +429,17 @@ def remaining_work(results) -> float:
 
 # ----------------------------------------------------------------------------- finished trials and their training curves
 
-def finished(results):
-    """The trials of ``load_results`` that finished; RuntimeError (with the first error) if none did."""
+def finished(results, sweep_dir=None):
+    """The trials of ``load_results`` that finished; a RunDirError (a RuntimeError; with the first
+    error, and ``sweep_dir`` if given) if none did."""
+    from rubik.errors import RunDirError
+
     done = results[results["status"] == "done"]
     if not len(done):
         failed = results[results["status"] == "failed"]
         err = failed["error"].iloc[0] if len(failed) and "error" in failed else "no trial has run yet"
-        raise RuntimeError(f"no finished trial among {len(results)} ({err}); see the sweep's trials/*.json")
+        where = f"{sweep_dir}: " if sweep_dir is not None else ""
+        raise RunDirError(f"{where}no finished trial among {len(results)} ({err}); see the sweep's trials/*.json")
     return done.copy()
 
 
