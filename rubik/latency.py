@@ -168,15 +168,11 @@ def sweep_num_classes(spec: dict) -> int:
         return int(n)
     trial = next((t for t in spec.get("trials", []) if t.get("params")), None)
     if trial is not None:
-        from rubik.sweep import trial_config
+        from rubik.sweep import trial_arch
 
-        from torch import nn
-
-        model = model_from_config(trial_config(spec, trial), 1000)
-        head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-        extra, rem = divmod(sum(p.numel() for p in model.parameters()) - int(trial["params"]), head.in_features + 1)
-        if rem == 0 and 0 <= extra < 1000:
-            return 1000 - extra
+        n = trial_arch(trial).num_classes_from_params(int(trial["params"]))
+        if n is not None:
+            return n
     from rubik.data import count_classes
 
     data = spec["template"].get("data") or {}

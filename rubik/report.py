@@ -387,15 +387,14 @@ def report(run_dir, *, b0_runs=(), latency: bool = True, show=print) -> None:
 def num_classes_of(runs: pd.DataFrame) -> int:
     """The head size the records' parameter counts were made with, read from the first row's ``base``,
     ``r``, ``d``, ``w`` and ``params`` (params are affine in the number of classes; no dataset needed)."""
-    from rubik.flops import analytic_params
+    from rubik.sweep import trial_arch
 
     t = runs.iloc[0]
-    p1, p2 = (analytic_params(t["base"], (t["r"], t["d"], t["w"]), num_classes=k) for k in (1, 2))
-    k = 1 + (float(t["params"]) - p1) / (p2 - p1)
-    if k != round(k) or k < 1:
+    k = trial_arch(t.to_dict()).num_classes_from_params(float(t["params"]))
+    if k is None:
         raise ValueError(f"num_classes_of: {t['params']} params fit no head size of {t['base']} at "
                          f"({t['r']}, {t['d']}, {t['w']})")
-    return int(k)
+    return k
 
 
 def _tiny_vs_giant_gains(tvg: pd.DataFrame, show) -> None:

@@ -126,6 +126,13 @@ class Arch:
     def params(self, num_classes: int = 1000) -> int:
         return int(get_family(self.base).count(self.plan, None, num_classes).params)
 
+    def num_classes_from_params(self, params: int) -> int | None:
+        """The head size that gives this architecture ``params`` parameters (the count is affine in
+        the number of classes: only the classifier depends on it), or None if none does."""
+        p1, p2 = self.params(1), self.params(2)
+        k = 1 + (int(params) - p1) / (p2 - p1)
+        return int(k) if k == round(k) and k >= 1 else None
+
     def build(self, num_classes: int = 1000, **kwargs):
         """The torch module (``kwargs``: builder options, e.g. ``drop_rate``, ``act="hswish"``),
         carrying ``.arch``, ``.twist``, ``.base``, ``.resolution`` (= ``input_size``) and ``.rules``."""
