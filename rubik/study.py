@@ -92,21 +92,70 @@ def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution:
     (model, epochs, seed); see the module docstring for ``study``'s keys. Ordered seed by seed (a
     sweep stopped early still has every model and schedule with the first seeds), and within a
     seed by training cost (FLOPs x epochs), largest first, so parallel workers finish together."""
-    from rubik.flops import analytic_flops, solve_width
+    from rubik.flops import analytic_flops
 
     f0 = analytic_flops(base, (1.0, 1.0, 1.0), num_classes=num_classes, base_resolution=base_resolution)
     kw = dict(base_resolution=base_resolution, num_classes=num_classes, f0=f0)
     rows = []
+    part_of = []   # the index of the ``parts`` entry each row came from (the queue's priority)
 
-    def add(model: dict, *, experiment, kind, family, level, name, epochs, seeds, tag, **flags):
+    def add(model: dict, *, experiment, kind, family, level, name, epochs, seeds, tag, part=0, **flags):
         for e in ([epochs] if np.isscalar(epochs) else epochs):
             for s in seeds:
+                part_of.append(part)
                 rows.append(dict(id=f"{tag}_e{int(e)}_s{int(s)}" if experiment != "ladder" else f"{tag}_s{int(s)}",
                                  experiment=experiment, kind=kind, family=family, level=level, name=name,
                                  epochs=int(e), seed=int(s), base=base, base_resolution=int(base_resolution),
                                  **model, depth_ladder=flags.get("depth", False),
                                  resolution_ladder=flags.get("resolution", False)))
 
+    if study.get("parts"):
+        _add_parts(study, add, base=base, kw=kw, num_classes=num_classes, base_resolution=base_resolution)
+    else:
+        _add_grid(study, add, base=base, kw=kw, num_classes=num_classes, base_resolution=base_resolution)
+    df = pd.DataFrame(rows, columns=list(DESIGN_COLUMNS))
+    if df["id"].duplicated().any():
+        raise ValueError(f"study design: duplicate trial ids {df['id'][df['id'].duplicated()].tolist()}")
+    cost = -training_cost(df["flops"], df["epochs"]).to_numpy(float)
+    if study.get("parts"):
+        # the parts are listed in priority order: within a seed, part by part, largest first in each
+        order = np.lexsort((cost, np.asarray(part_of, int), df["seed"].to_numpy()))
+    else:
+        order = np.lexsort((cost, df["seed"].to_numpy()))
+    return df.iloc[order].reset_index(drop=True)
+
+
+def _ladder_target(study, fams, base, *, num_classes, base_resolution):
+    """The FLOPs every ladder rung is solved for: the giant model's at ``ladder_level``."""
+    from rubik.flops import analytic_flops
+
+    giant = fams[(fams.family == "giant") & (fams.level == int(study["ladder_level"]))]
+    if not len(giant):
+        raise ValueError(f"study ladder_level {study['ladder_level']} is not among the levels read from "
+                         f"{study['families_from']}")
+    g = giant.iloc[0]
+    return analytic_flops(base, (g.r, g.d, g.w), num_classes=num_classes, base_resolution=base_resolution)
+
+
+def _add_rungs(rungs, add, base, target, kw, *, level, epochs, seeds, tag_epochs: bool, part: int = 0):
+    """One ladder trial per rung ``(r, blocks) -> {"depth", "resolution"}``, w solved for ``target``."""
+    from rubik.flops import solve_width
+
+    for (r, b), which in sorted(rungs.items()):
+        d = depth_for_blocks(base, b)
+        try:
+            w = solve_width(base, r, d, target, num_classes=kw["num_classes"], base_resolution=kw["base_resolution"])
+        except ValueError as e:
+            raise ValueError(f"ladder rung r={r:g}, {b} blocks: {e}") from None
+        tag = f"ladder_r{r:.2f}_b{b:02d}" + (f"_e{int(epochs)}" if tag_epochs else "")
+        add(_describe(base, r, d, w, **kw), experiment="ladder", kind="ladder", family="ladder",
+            level=int(level), name=f"r={r:g}, {b} blocks", epochs=int(epochs),
+            seeds=seeds, tag=tag, part=part, **{k: True for k in which})
+
+
+def _add_grid(study, add, *, base, kw, num_classes, base_resolution):
+    """The ``imagenette_long`` layout: every family x level x epochs x seed, B0, and both ladders at
+    one schedule (ladder trial ids carry no epochs)."""
     fams = _read_families(study["families_from"], study["levels"])
     for _, t in fams.iterrows():
         model = _describe(base, t.r, t.d, t.w, **kw)
@@ -115,32 +164,72 @@ def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution:
     if study.get("b0_epochs"):
         add(_describe(base, 1.0, 1.0, 1.0, **kw), experiment="schedule", kind="base", family="base",
             level=0, name="EfficientNet-B0", epochs=study["b0_epochs"], seeds=study["b0_seeds"], tag="b0")
-
-    # ladders: w solved for the FLOPs of the giant model at ladder_level
-    giant = fams[(fams.family == "giant") & (fams.level == int(study["ladder_level"]))]
-    if not len(giant):
-        raise ValueError(f"study ladder_level {study['ladder_level']} is not among levels {study['levels']}")
-    g = giant.iloc[0]
-    target = analytic_flops(base, (g.r, g.d, g.w), num_classes=num_classes, base_resolution=base_resolution)
+    target = _ladder_target(study, fams, base, num_classes=num_classes, base_resolution=base_resolution)
     rungs = {}   # (r, blocks) -> which ladders
     for b in study.get("depth_ladder_blocks") or []:
         rungs.setdefault((float(study["depth_ladder_r"]), int(b)), set()).add("depth")
     for r in study.get("resolution_ladder_r") or []:
         rungs.setdefault((float(r), int(study["resolution_ladder_blocks"])), set()).add("resolution")
-    for (r, b), which in sorted(rungs.items()):
-        d = depth_for_blocks(base, b)
-        try:
-            w = solve_width(base, r, d, target, num_classes=num_classes, base_resolution=base_resolution)
-        except ValueError as e:
-            raise ValueError(f"ladder rung r={r:g}, {b} blocks: {e}") from None
-        add(_describe(base, r, d, w, **kw), experiment="ladder", kind="ladder", family="ladder",
-            level=int(study["ladder_level"]), name=f"r={r:g}, {b} blocks", epochs=int(study["ladder_epochs"]),
-            seeds=study["ladder_seeds"], tag=f"ladder_r{r:.2f}_b{b:02d}", **{k: True for k in which})
-    df = pd.DataFrame(rows, columns=list(DESIGN_COLUMNS))
-    if df["id"].duplicated().any():
-        raise ValueError(f"study design: duplicate trial ids {df['id'][df['id'].duplicated()].tolist()}")
-    order = np.lexsort((-training_cost(df["flops"], df["epochs"]).to_numpy(float), df["seed"].to_numpy()))
-    return df.iloc[order].reset_index(drop=True)
+    _add_rungs(rungs, add, base, target, kw, level=study["ladder_level"], epochs=study["ladder_epochs"],
+               seeds=study["ladder_seeds"], tag_epochs=False)
+
+
+#: the keys one entry of a study's ``parts`` list may have
+PART_KEYS = ("families", "levels", "b0", "depth_ladder_blocks", "resolution_ladder_r", "epochs", "seeds")
+
+
+def _add_parts(study, add, *, base, kw, num_classes, base_resolution):
+    """The ``parts`` layout (``imagenette_longer``): a list of cells, each ``{families, levels}``,
+    ``{b0: true}`` or ``{depth_ladder_blocks}`` / ``{resolution_ladder_r}``, with its own ``epochs``
+    and ``seeds``, so a study can add schedules and seeds to some cells only. The list is in
+    priority order: the queue runs seed by seed, and within a seed part by part. Ladder trial ids
+    carry their epochs (``ladder_r0.80_b07_e40_s0``)."""
+    parts = study["parts"]
+    if not isinstance(parts, list):
+        raise ValueError(f"study parts: expected a list of mappings, got {type(parts).__name__}")
+    all_levels = sorted({int(lv) for p in parts if isinstance(p, dict) for lv in (p.get("levels") or [])}
+                        | {int(study["ladder_level"])})
+    fams = _read_families(study["families_from"], all_levels)
+    target = None
+    for i, part in enumerate(parts):
+        if not isinstance(part, dict):
+            raise ValueError(f"study parts[{i}]: expected a mapping, got {part!r}")
+        unknown = sorted(set(part) - set(PART_KEYS))
+        if unknown:
+            raise ValueError(f"study parts[{i}]: unknown key(s) {unknown}; known: {list(PART_KEYS)}")
+        for key in ("epochs", "seeds"):
+            if not part.get(key):
+                raise ValueError(f"study parts[{i}]: needs a non-empty {key!r} list")
+        epochs = [int(e) for e in (part["epochs"] if isinstance(part["epochs"], list) else [part["epochs"]])]
+        if min(epochs) < 1:
+            raise ValueError(f"study parts[{i}]: epochs must be >= 1, got {epochs}")
+        seeds = [int(s) for s in part["seeds"]]
+        if part.get("families"):
+            wanted = [str(f) for f in part["families"]]
+            bad = sorted(set(wanted) - set(FAMILIES))
+            if bad:
+                raise ValueError(f"study parts[{i}]: unknown families {bad}; known: {list(FAMILIES)}")
+            levels = [int(lv) for lv in part.get("levels") or []]
+            if not levels:
+                raise ValueError(f"study parts[{i}]: families need 'levels'")
+            sub = fams[fams.family.isin(wanted) & fams.level.isin(levels)]
+            for _, t in sub.iterrows():
+                add(_describe(base, t.r, t.d, t.w, **kw), experiment="schedule", kind=t.family, family=t.family,
+                    level=int(t.level), name=t.id, epochs=epochs, seeds=seeds, tag=t.id, part=i)
+        if part.get("b0"):
+            add(_describe(base, 1.0, 1.0, 1.0, **kw), experiment="schedule", kind="base", family="base",
+                level=0, name="EfficientNet-B0", epochs=epochs, seeds=seeds, tag="b0", part=i)
+        rungs = {}
+        for b in part.get("depth_ladder_blocks") or []:
+            rungs.setdefault((float(study["depth_ladder_r"]), int(b)), set()).add("depth")
+        for r in part.get("resolution_ladder_r") or []:
+            rungs.setdefault((float(r), int(study["resolution_ladder_blocks"])), set()).add("resolution")
+        if rungs:
+            if target is None:
+                target = _ladder_target(study, fams, base, num_classes=num_classes, base_resolution=base_resolution)
+            for e in epochs:
+                _add_rungs(rungs, add, base, target, kw, level=study["ladder_level"], epochs=e, seeds=seeds,
+                           tag_epochs=True, part=i)
 
 
 def design_cost(design: pd.DataFrame, train_images: int | None = None, batch_size: int | None = None) -> dict:
@@ -192,7 +281,10 @@ def init_study(sweep_dir, preset: str = "imagenette_long", *, data: str | None =
                               epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"],
                               device=cfg["device"], threads=cfg["threads"], cache_dir=cfg.get("cache_dir"))
     meta = {"study": cfg["study"], "preset": cfg["preset"], "command": " ".join(sys.argv)}
-    path = init_sweep(sweep_dir, design, template, meta=meta, force=force)
+    # long trials (the 80-epoch ones take about an hour on one CPU core) keep a checkpoint per epoch,
+    # so a sweep killed with the session resumes each trial where it stopped
+    path = init_sweep(sweep_dir, design, template, meta=meta, force=force,
+                      trial_checkpoints=bool(cfg["study"].get("trial_checkpoints", False)))
     from rubik.data import DataConfig, dataset_samples
 
     try:

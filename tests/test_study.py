@@ -67,6 +67,48 @@ def test_design_is_the_committed_families_and_two_ladders_at_equal_flops():
     assert c["trials"] == len(df) and c["steps"] == df.epochs.sum() * 31
 
 
+def _longer_study():
+    import yaml
+
+    return yaml.safe_load((St.REPO_ROOT / "rubik/presets/imagenette_longer.yaml").read_text())["study"]
+
+
+def test_longer_design_adds_40_and_80_epochs_to_the_same_models_in_priority_order():
+    longer = St.study_design(_longer_study(), base_resolution=64, num_classes=10)
+    long = St.study_design(STUDY, base_resolution=64, num_classes=10)
+    assert len(longer) == 53 and not longer.id.duplicated().any()
+    assert not set(longer.id) & set(long.id)          # one results table can hold both sweeps
+    # the same models as the 5/10/20-epoch study: the dials of every shared name are identical
+    ref = long.drop_duplicates("name").set_index("name")
+    for _, t in longer.drop_duplicates("name").iterrows():
+        assert (t.r, t.d, t.w, t.flops, t.blocks) == tuple(ref.loc[t["name"], ["r", "d", "w", "flops", "blocks"]])
+    cells = longer.groupby(["experiment", "family", "epochs"]).size().to_dict()
+    assert cells == {("ladder", "ladder", 40): 12, ("ladder", "ladder", 80): 6, ("schedule", "base", 40): 2,
+                     **{("schedule", f, 20): 2 for f in ("giant", "tiny", "ours")},
+                     **{("schedule", f, 40): 6 for f in ("giant", "tiny", "ours")},
+                     **{("schedule", f, 80): 3 for f in ("giant", "tiny", "ours")}}
+    assert set(longer[(longer.experiment == "ladder") & (longer.epochs == 80)].blocks) == {7, 16}
+    assert set(longer[(longer.epochs == 20)].seed) == {3, 4}
+    # seed 0 of every cell first, then seed 1, ...; within a seed the parts in the preset's order
+    assert (np.diff(longer.seed) >= 0).all()
+    assert set(longer[longer.seed == 0].name) | {"giant_m2", "tiny_m2", "ours_m2"} == set(longer.name)
+    first = longer[longer.seed == 0].reset_index(drop=True)
+    assert list(first.epochs[:2]) == [80, 80] and set(first.experiment[:6]) == {"ladder"}
+    assert first.iloc[-1]["name"] == "EfficientNet-B0"
+    assert longer.id.iloc[0] == "ladder_r0.80_b07_e80_s0"
+
+
+def test_bad_study_parts_are_clear_errors():
+    study = _longer_study()
+    for part, match in [({"epochs": [40], "seeds": [0], "famlies": ["giant"]}, "unknown key"),
+                        ({"families": ["giant"], "levels": [2], "seeds": [0]}, "epochs"),
+                        ({"families": ["gaint"], "levels": [2], "epochs": [5], "seeds": [0]}, "unknown families"),
+                        ({"families": ["giant"], "epochs": [5], "seeds": [0]}, "levels"),
+                        ({"b0": True, "epochs": [0], "seeds": [0]}, "epochs must be >= 1")]:
+        with pytest.raises(ValueError, match=match):
+            St.study_design(dict(study, parts=[part]), base_resolution=64, num_classes=10)
+
+
 def test_bad_study_parameters_are_clear_errors():
     with pytest.raises(ValueError, match=r"levels \[3\]|levels \[7\]"):
         St.study_design(dict(STUDY, levels=[7]), base_resolution=64, num_classes=10)
