@@ -886,3 +886,37 @@ def plot_dial_ladders(results: pd.DataFrame, y: str = "top1_test", references: p
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_depth_trend(depth: pd.DataFrame, title: str | None = "Does depth ever pay at equal FLOPs?"):
+    """The penalty (or gain) for depth against training epochs, in points per doubling of blocks:
+    the depth ladder's 16 vs 7 blocks and the 40-epoch ladder slope (r = 0.8, w solved, c ~ 0.25),
+    and the TinyNet dials (15 blocks) against our formula (7 blocks) at c = 0.25. Each point with its
+    conservative 95 % interval (the union of the own-seed, bootstrap and pooled intervals of
+    ``rubik.study_stats``); zero is "depth neither pays nor costs"."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    styles = {"ladder ends": ("ladder: 16 vs 7 blocks", COLORS["tiny"], "o", -0.04),
+              "ladder slope": ("ladder: slope over 7/10/13/16 blocks", COLORS["tiny"], "s", 0.0),
+              "families": ("TinyNet dials (15 blocks) vs ours (7), c = 0.25", COLORS["ours"], "D", 0.04)}
+    for series, (label, color, marker, offset) in styles.items():
+        d = depth[(depth["series"] == series)].dropna(subset=["theta"]).sort_values("epochs")
+        if not len(d):
+            continue
+        x = d["epochs"].to_numpy(float) * 2 ** offset
+        y = d["theta"].to_numpy(float)
+        err = np.vstack([y - d["cons_lo"].to_numpy(float), d["cons_hi"].to_numpy(float) - y])
+        ax.errorbar(x, y, yerr=err, fmt=marker + ("-" if series != "ladder slope" else ""), color=color,
+                    mfc="white" if series == "ladder slope" else color, capsize=3, lw=1.2, label=label)
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_xscale("log", base=2)
+    epochs = sorted(depth.dropna(subset=["theta"])["epochs"].unique())
+    ax.set_xticks(epochs)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlim(min(epochs) / 1.3, max(epochs) * 1.3)
+    ax.set_xlabel("training epochs (cosine to 0 over the run)")
+    ax.set_ylabel("top-1 on test per doubling of blocks (points)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=11)
+    return fig

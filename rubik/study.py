@@ -317,13 +317,25 @@ def prepare_caches(sweep_dir, workers: int = 8, progress: bool = True) -> list[i
 
 # ----------------------------------------------------------------------------- reading the results
 
-def load_study(sweep_dir, *, split_seed: int | None = None) -> pd.DataFrame:
-    """The finished trials of a study sweep (``rubik.sweep.load_results``: ``top1_select`` /
-    ``top1_test`` from the per-image records)."""
+def _dirs(sweep_dirs) -> list:
+    if isinstance(sweep_dirs, (str, Path)):
+        return [sweep_dirs]
+    return list(sweep_dirs)
+
+
+def load_study(sweep_dirs, *, split_seed: int | None = None) -> pd.DataFrame:
+    """The finished trials of one or more study sweeps (``rubik.sweep.load_results``:
+    ``top1_select`` / ``top1_test`` from the per-image records), one table (column ``sweep``: which)."""
     from rubik.sweep import load_results
 
-    df = load_results(sweep_dir, split_seed=split_seed)
-    return df[df["status"] == "done"].copy()
+    parts = []
+    for d in _dirs(sweep_dirs):
+        df = load_results(d, split_seed=split_seed)
+        parts.append(df[df["status"] == "done"].assign(sweep=str(d)))
+    out = pd.concat(parts, ignore_index=True)
+    if out["id"].duplicated().any():
+        raise ValueError(f"study sweeps {_dirs(sweep_dirs)} share trial ids {sorted(out['id'][out['id'].duplicated()])}")
+    return out
 
 
 def schedule_table(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFrame:
@@ -399,7 +411,9 @@ def schedule_mcnemar(sweep_dir, results: pd.DataFrame, half: str = "test", refer
     from rubik.report import mcnemar
     from rubik.sweep import load_correct
 
-    bits = load_correct(sweep_dir)
+    bits = {}
+    for sd in _dirs(sweep_dir):
+        bits.update(load_correct(sd))
     d = results[(results["experiment"] == "schedule") & results["id"].isin(bits)]
     key = d.set_index(["family", "level", "epochs", "seed"])["id"]
     rows = []
@@ -465,14 +479,17 @@ def ladder_slopes(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to=None, show=print) -> dict:
-    """Tables and figures of a (finished or partly finished) study sweep.
+def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to=None, show=print,
+           preregistered: bool = True) -> dict:
+    """Tables and figures of one or more (finished or partly finished) study sweeps, read as one.
 
     Writes ``tables/`` (CSV + Markdown: study_schedule, study_gains, study_mcnemar, study_ladders,
-    study_ladder_slopes)
-    and ``figures/`` (fig_study_schedule, fig_study_ladders; PNG + PDF) under ``out_dir`` (default:
-    the sweep directory), copies the figures to ``copy_figures_to`` (e.g. the repository's
-    ``figures/``), prints the tables with ``show`` and returns them."""
+    study_ladder_slopes, and with ``preregistered`` the plan's tables ``prereg_*`` from
+    ``rubik.study_stats``: on all records and on the CPU-only ones, ``prereg_*_cpu``)
+    and ``figures/`` (fig_study_schedule, fig_study_ladders, and with ladders at several schedules
+    fig_study_depth_trend; PNG + PDF) under ``out_dir`` (default: the first sweep directory), copies
+    the figures to ``copy_figures_to`` (e.g. the repository's ``figures/``), prints the tables with
+    ``show`` and returns them."""
     import shutil
 
     import matplotlib.pyplot as plt
@@ -485,9 +502,10 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
     if done[value].isna().all():
         raise ValueError(f"{sweep_dir}: no record has per-image outcomes, so there is no {value!r}; "
                          "use --value top1 (the whole val split)")
-    out = Path(out_dir or sweep_dir)
-    tables = {"study_schedule": schedule_table(done, value), "study_ladders": ladder_table(done, value),
-              "study_ladder_slopes": ladder_slopes(done, value)}
+    out = Path(out_dir or _dirs(sweep_dir)[0])
+    ladder_20 = done[~((done["experiment"] == "ladder") & (done["epochs"] != 20))]   # the v2 ladder tables: 20 epochs
+    tables = {"study_schedule": schedule_table(done, value), "study_ladders": ladder_table(ladder_20, value),
+              "study_ladder_slopes": ladder_slopes(ladder_20, value)}
     if {"tiny", "ours"} & set(done["family"]) and "giant" in set(done["family"]):
         tables["study_gains"] = schedule_gains(done, value)
         half = value.rsplit("_", 1)[-1] if value.endswith(("_select", "_test")) else None
@@ -497,17 +515,39 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
         if len(t):
             save_table(t, name, out / "tables")
             show(f"\n## {name} ({value})\n" + t.round({c: 3 for c in t.columns if c != "p"}).to_string(index=False))
+    if preregistered and value in ("top1_test", "top1_select"):
+        from rubik.study_stats import analyse
+
+        half = value.rsplit("_", 1)[-1]
+        for suffix, cpu_only in (("", False), ("_cpu", True)):
+            plan = analyse(_dirs(sweep_dir), half=half, cpu_only=cpu_only)
+            for name in ("depth", "claim2", "trends", "resolution_rungs", "resolution_linearity", "b0", "pooled"):
+                t = plan[name]
+                tables[f"prereg_{name}{suffix}"] = t
+                if len(t):
+                    save_table(t, f"prereg_{name}{suffix}", out / "tables")
+            show(_plan_summary(plan, f"pre-registered analysis on {half}"
+                                     + (", CPU records only" if cpu_only else ", all records")))
+            if not cpu_only:
+                tables["_plan"] = plan
     figures = []
     if (done["experiment"] == "schedule").any():
         fig = plot_schedule_sensitivity(done, y=value)
         figures += save_figure(fig, "fig_study_schedule", out / "figures")
         plt.close(fig)
-    if (done["experiment"] == "ladder").any():
-        lad = done[done["experiment"] == "ladder"]
+    if "_plan" in tables:
+        from rubik.plots import plot_depth_trend
+
+        fig = plot_depth_trend(tables["_plan"]["depth"])
+        figures += save_figure(fig, "fig_study_depth_trend", out / "figures")
+        plt.close(fig)
+    tables.pop("_plan", None)
+    if (ladder_20["experiment"] == "ladder").any():
+        lad = ladder_20[ladder_20["experiment"] == "ladder"]
         level, epochs = int(lad["level"].iloc[0]), int(lad["epochs"].iloc[0])
         refs = schedule_table(done, value)
         refs = refs[(refs["level"] == level) & (refs["epochs"] == epochs)]
-        fig = plot_dial_ladders(done, y=value, references=refs if len(refs) else None)
+        fig = plot_dial_ladders(ladder_20, y=value, references=refs if len(refs) else None)
         figures += save_figure(fig, "fig_study_ladders", out / "figures")
         plt.close(fig)
     if copy_figures_to is not None:
@@ -517,6 +557,23 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
             shutil.copy2(f, dest / f.name)
     show(f"\n{len(done)} finished trials; figures: {', '.join(str(f) for f in figures)}")
     return tables
+
+
+def _plan_summary(plan: dict, title: str) -> str:
+    """The plan's decisions in a few lines: estimand, estimate, the three intervals, Holm p, decision."""
+    lines = [f"\n## {title} (95 %: own seeds | bootstrap | pooled; conservative p; Holm)"]
+    for name in ("depth", "claim2"):
+        for _, r in plan[name].iterrows():
+            if not np.isfinite(r.get("theta", np.nan)):
+                lines.append(f"{r['estimand']}: not measured yet (seeds {r['seeds']})")
+                continue
+            holm_p = r.get("holm_p", np.nan)
+            lines.append(
+                f"{r['estimand']}: {r['theta']:+.2f} [{r['own_lo']:+.2f}, {r['own_hi']:+.2f}] | "
+                f"[{r['boot_lo']:+.2f}, {r['boot_hi']:+.2f}] | [{r['pooled_lo']:+.2f}, {r['pooled_hi']:+.2f}]; "
+                f"p {r['cons_p']:.3g}" + (f", Holm {holm_p:.3g}" if np.isfinite(holm_p) else "")
+                + (f" -> {r['decision']}" if r.get("decision") else "") + f" (seeds {r['seeds']})")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -536,7 +593,8 @@ def add_arguments(parser) -> None:
     p.add_argument("dir")
     p.add_argument("--workers", type=int, default=8, help="decoding threads (default 8)")
     p = sub.add_parser("report", help="tables and figures of the study (finished trials so far)")
-    p.add_argument("dir")
+    p.add_argument("dir", nargs="+", help="one or more study sweeps, read as one (e.g. imagenette_longer and "
+                                          "imagenette_long: the plan's trend runs across both)")
     p.add_argument("--value", default="top1_test",
                    help="score: top1_test (held-out half, default), top1_select, or top1 (whole val split)")
     p.add_argument("--out", default=None, help="where tables/ and figures/ go (default DIR)")
