@@ -704,6 +704,16 @@ def train_template(*, data_dir, dataset="imagenette", train_per_class=None, val_
                        device=device, threads=threads, progress=False)
 
 
+def template_from(parameters: dict, **overrides):
+    """``train_template`` with each of its arguments taken by name from ``parameters`` (a resolved
+    preset, or a notebook's parameters: ``globals()``), ``overrides`` winning: the sweep template
+    is spelled out once, here, not in every notebook that starts a sweep."""
+    import inspect
+
+    names = inspect.signature(train_template).parameters
+    return train_template(**{**{k: parameters[k] for k in names if k in parameters}, **overrides})
+
+
 def init_sweep_dir(sweep_dir, samples, template, **kw):
     """``rubik.sweep.init_sweep`` with a hint when the directory holds a different sweep."""
     from rubik.sweep import init_sweep

@@ -268,18 +268,14 @@ def init_study(sweep_dir, preset: str = "imagenette_long", *, data: str | None =
                force: bool = False):
     """Create the study's sweep in ``sweep_dir``: ``(path of sweep.json, design table, cost dict)``."""
     from rubik.data import count_classes
-    from rubik.reproduce import train_template
+    from rubik.reproduce import template_from
     from rubik.sweep import init_sweep
 
     cfg = study_config(preset, data, overrides, run_dir=sweep_dir)
     num_classes = count_classes(cfg["data_dir"], cfg.get("manifest"))
     design = study_design(cfg["study"], base=cfg["base"], base_resolution=int(cfg["base_resolution"]),
                           num_classes=num_classes)
-    template = train_template(data_dir=cfg["data_dir"], dataset=cfg["dataset"], train_per_class=cfg["train_per_class"],
-                              val_per_class=cfg["val_per_class"], manifest=cfg.get("manifest"),
-                              pipeline=cfg["pipeline"], workers=cfg["workers"], recipe=cfg["recipe"],
-                              epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"],
-                              device=cfg["device"], threads=cfg["threads"], cache_dir=cfg.get("cache_dir"))
+    template = template_from(cfg)
     meta = {"study": cfg["study"], "preset": cfg["preset"], "command": " ".join(sys.argv)}
     # long trials (the 80-epoch ones take about an hour on one CPU core) keep a checkpoint per epoch,
     # so a sweep killed with the session resumes each trial where it stopped

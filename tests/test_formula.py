@@ -172,6 +172,6 @@ def test_one_formula_fit_for_notebooks_04_and_05():
     ref = TinyFormula(width_solver=naive_width).fit(pareto_layers(df, min_points=4))
     np.testing.assert_allclose(formula.predict([0.2, 0.6]), ref.predict([0.2, 0.6]))
     assert len(points) >= 4
-    src = (Path(__file__).resolve().parents[1] / "notebooks" / "build_notebooks.py").read_text()
+    src = "".join(p.read_text() for p in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.py")))
     assert src.count("fit_formula(") == 2 and "min_points=formula_min_points" in src
     assert "TinyFormula(" not in src and "min_points=3" not in src

@@ -103,6 +103,26 @@ def test_notebooks_are_clean_and_generated():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_notebook_sources_are_python_and_their_parameters_follow_the_preset(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "notebooks" / "build_notebooks.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    srcs = build.sources()
+    assert [p.stem for p in srcs] == NOTEBOOKS
+    for p in srcs:
+        compile(p.read_text(), str(p), "exec")        # real Python: linters and import tracing see it
+        assert build.parameters(build.build(p)) == {k: build.DEFAULTS[k] for k in build.parameters(build.build(p))}
+    # a parameters cell that drifts from the cpu preset is refused, naming the notebook and the value
+    bad = tmp_path / "01_sampling.py"
+    bad.write_text(srcs[0].read_text().replace("n_models = 28", "n_models = 29"))
+    with pytest.raises(ValueError, match=r"01_sampling.py: parameter n_models = 29, but the cpu preset says 28"):
+        build.build(bad)
+    monkeypatch.setitem(build.DEFAULTS, "n_models", 29)
+    assert build.parameters(build.build(bad))["n_models"] == 29
+
+
 def test_synthetic_data(tmp_path):
     root = R.make_synthetic_imagefolder(tmp_path / "d", classes=3, train_per_class=2, val_per_class=1, size=32)
     assert len(list((root / "train").glob("*/*.png"))) == 6 and len(list((root / "val").glob("*/*.png"))) == 3
