@@ -32,7 +32,7 @@ __all__ = [
     "plot_sampling", "plot_flops_histogram", "plot_frontier", "plot_frontier_dials",
     "plot_dial_importance", "plot_dial_scatter", "plot_formula_fit", "plot_accuracy_vs_flops",
     "plot_tiny_vs_giant", "plot_latency", "plot_latency_frontier", "plot_flops_check", "plot_training_curves",
-    "plot_schedule_sensitivity", "plot_dial_ladders", "place_labels", "text_overlaps",
+    "plot_schedule_sensitivity", "plot_dial_ladders", "place_labels", "text_overlaps", "layout_problems",
 ]
 
 COLORS = {
@@ -215,12 +215,15 @@ def place_labels(fig, passes: int = 2):
             if not labels:
                 continue
             fixed = _text_boxes(fig, renderer, skip=set(labels))
-            markers, lines = _marks(ax)
+            _, lines = _marks(ax)
+            markers, radii = _data_points(ax)
+            pad = renderer.points_to_pixels(2.0)   # as layout_problems asks: 2 pt clear of other markers
             frame = ax.get_window_extent(renderer)
             placed = []
             anchors = np.array([ax.transData.transform(t.xy) for t in labels])
             for a, own in zip(labels, anchors):
-                others = markers[np.hypot(*(markers - own).T) > 1.0] if len(markers) else markers
+                mine = np.hypot(*(markers - own).T) <= 2.0 if len(markers) else np.zeros(0, bool)
+                others, other_radii = markers[~mine], radii[~mine]
                 rivals = anchors[np.hypot(*(anchors - own).T) > 1.0]   # other labelled points
                 best = None
                 for i, spot in enumerate(_SPOTS):
@@ -228,7 +231,7 @@ def place_labels(fig, passes: int = 2):
                     bb = _box(a, renderer)
                     grown = bb.padded(1.5 * renderer.points_to_pixels(1.0))
                     score = 100 * sum(grown.overlaps(b) for b in placed + fixed)
-                    score += 10 * _count_inside(others, grown) + 3 * _count_inside(lines, grown)
+                    score += 10 * _near_box(others, other_radii, bb, pad) + 3 * _count_inside(lines, grown)
                     if len(rivals) and _box_distance(rivals, bb).min() < _box_distance(own[None], bb)[0]:
                         score += 20   # nearer another labelled point than its own: it would read as that one's
                     if not (frame.x0 <= bb.x0 and bb.x1 <= frame.x1 and frame.y0 <= bb.y0 and bb.y1 <= frame.y1):
@@ -300,6 +303,101 @@ def text_overlaps(fig, tolerance: float = 0.5) -> list[tuple[str, str]]:
             if boxes[i].overlaps(boxes[j]):
                 hits.append((texts[i].get_text(), texts[j].get_text()))
     return hits
+
+
+def _data_points(ax):
+    """What a text or a legend must not hide and the axes must not cut, in display coordinates:
+    the markers (error-bar caps included) and scatter points of ``ax`` and both ends of its error
+    bars, as ``(points, radii)``: a marker's radius in pixels (0 for an error bar's end)."""
+    from matplotlib.collections import LineCollection, PathCollection
+
+    px = ax.figure.dpi / 72.0
+    parts, radii = [], []
+
+    def add(xy, r):
+        xy = np.asarray(xy, float).reshape(-1, 2)
+        keep = np.isfinite(xy).all(axis=1)
+        parts.append(xy[keep])
+        radii.append(np.broadcast_to(np.asarray(r, float), (len(xy),))[keep])
+
+    for line in ax.get_lines():
+        if line.get_visible() and line.get_marker() not in (None, "None", "", " ", "none"):
+            add(line.get_transform().transform(np.asarray(line.get_xydata(), float)), line.get_markersize() / 2 * px)
+    for coll in ax.collections:
+        if not coll.get_visible():
+            continue
+        if isinstance(coll, PathCollection) and len(coll.get_offsets()):
+            sizes = coll.get_sizes() if len(coll.get_sizes()) else np.array([36.0])
+            xy = coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float))
+            add(xy, np.resize(np.sqrt(sizes) / 2 * px, len(xy)))
+        elif isinstance(coll, LineCollection):   # error bars: both ends of every bar
+            for seg in coll.get_segments():
+                if len(seg):
+                    add(coll.get_transform().transform(np.asarray(seg, float)), 0.0)
+    if not parts:
+        return np.zeros((0, 2)), np.zeros(0)
+    return np.vstack(parts), np.concatenate(radii)
+
+
+def _near_box(points, radii, bbox, pad: float = 0.0):
+    """How many of the marks (points with radii) reach into ``bbox`` (grown by ``pad`` pixels)."""
+    if not len(points):
+        return 0
+    return int((_box_distance(points, bbox) < radii + pad).sum())
+
+
+def _panel_name(ax, i):
+    return ax.get_title() or ax.get_ylabel() or f"panel {i + 1}"
+
+
+def layout_problems(fig, tolerance: float = 0.5) -> list[str]:
+    """What keeps ``fig`` from reading cleanly, one line each; empty for a clean figure:
+
+    - texts that overlap each other (``text_overlaps``: point labels, ticks, axis labels, legends);
+    - two point labels naming the same point (stacked: write them as one label);
+    - a text drawn over a marker or an error bar other than its own point's (it reads as that
+      point's label, or hides it);
+    - a legend over a marker or an error bar of the axes (the legend hides data);
+    - a marker or an error bar's end outside its axes (the axis cuts it off).
+
+    ``tolerance``: pixels two boxes may share (glyph boxes that merely touch are fine)."""
+    problems = [f"texts overlap: {a!r} / {b!r}" for a, b in text_overlaps(fig, tolerance)]
+    renderer = fig.canvas.get_renderer()
+    pad = renderer.points_to_pixels(2.0)   # a text keeps 2 pt from the markers it does not label
+    for i, ax in enumerate(fig.axes):
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        name = _panel_name(ax, i)
+        pts, radii = _data_points(ax)
+        frame = ax.get_window_extent(renderer)
+        if len(pts):
+            out = ((pts[:, 0] < frame.x0 - tolerance) | (pts[:, 0] > frame.x1 + tolerance)
+                   | (pts[:, 1] < frame.y0 - tolerance) | (pts[:, 1] > frame.y1 + tolerance))
+            if out.any():
+                x, y = ax.transData.inverted().transform(pts[out][0])
+                problems.append(f"{name}: {int(out.sum())} data point(s) outside the axes (clipped), "
+                                f"e.g. at ({x:.3g}, {y:.3g})")
+        for leg in [ax.get_legend()] + list(fig.legends):
+            if leg is not None and leg.get_visible():
+                n = _near_box(pts, radii, leg.get_window_extent(renderer).padded(-tolerance))
+                if n:
+                    problems.append(f"{name}: the legend covers {n} data point(s)")
+        texts = [t for t in ax.texts if t.get_visible() and t.get_text().strip()
+                 and not (isinstance(t, matplotlib.text.Annotation) and not t._check_xy(renderer))]
+        anchors = {}
+        for t in texts:
+            own = None
+            if isinstance(t, matplotlib.text.Annotation):
+                own = ax.transData.transform(t.xy)
+                for other, xy in anchors.items():
+                    if np.hypot(*(xy - own)) <= 2.0:
+                        problems.append(f"{name}: the labels {other!r} and {t.get_text()!r} name the same point")
+                anchors[t.get_text()] = own
+            keep = np.ones(len(pts), bool) if own is None else np.hypot(*(pts - own).T) > 2.0
+            n = _near_box(pts[keep], radii[keep], _box(t, renderer), pad)
+            if n:
+                problems.append(f"{name}: the text {t.get_text()!r} covers {n} data point(s)")
+    return problems
 
 
 # --------------------------------------------------------------------------- output
