@@ -117,7 +117,13 @@ def test_notebook_data_lookup_names_the_variable(monkeypatch):
         find_data_dir(None, "imagenette")
 
 
-def test_reproduce_silences_the_kernels_transport_warning():
-    from rubik.reproduce import KERNEL_ARGS
+def test_reproduce_silences_the_kernels_transport_warning(tmp_path, capfd):
+    """ipykernel >= 7 warns on every kernel start that its local TCP sockets are unencrypted; the
+    runner starts its kernels with their own log at ERROR, so a run prints only its own lines."""
+    from rubik.reproduce import KERNEL_ARGS, run
 
     assert "--IPKernelApp.log_level=ERROR" in KERNEL_ARGS
+    run("smoke", only=["01"], out_dir=tmp_path / "run", echo=lambda *_: None)
+    out, err = capfd.readouterr()
+    assert "without encryption" not in out + err
+    assert (tmp_path / "run" / "01_sampling.ipynb").is_file()
