@@ -290,9 +290,10 @@ def needs_data(cfg: dict) -> bool:
     return str(cfg.get("data_dir")) != "synthetic"
 
 
-def resolve_data(cfg: dict, data: str | None, run_dir: Path) -> dict:
+def resolve_data(cfg: dict, data: str | None, run_dir: Path, *, before_reading: Callable[[dict], Any] | None = None) -> dict:
     """Fill ``data_dir`` (``--data`` > preset > ``$RUBIK_DATA_DIR``), check it, or
-    generate the synthetic data set for ``data_dir: synthetic``."""
+    generate the synthetic data set for ``data_dir: synthetic``. ``before_reading(cfg)`` runs once
+    the path is known to exist, before anything reads it (the ImageNet-100 subset is drawn here)."""
     cfg = dict(cfg)
     source = f"preset {cfg.get('preset')!r}'s data_dir" if cfg.get("data_dir") else None
     if data:
@@ -326,6 +327,8 @@ def resolve_data(cfg: dict, data: str | None, run_dir: Path) -> dict:
     cfg["data_dir"] = str(root.resolve())
     if cfg.get("manifest") and not Path(cfg["manifest"]).expanduser().is_file():
         raise ReproduceError(f"manifest {cfg['manifest']!r} does not exist")
+    if before_reading is not None:
+        before_reading(cfg)
     if cfg.get("dataset") == "imagenet100" and not cfg.get("manifest"):
         # the paper's ImageNet-100: 100 random classes x 500 random train images, drawn from the
         # seed once and recorded in the run directory (pass -p manifest=PATH to reuse a subset)
@@ -428,7 +431,7 @@ def ensure_kernel(name: str = KERNEL_NAME, echo: Callable[[str], Any] = print) -
     return name
 
 
-def evaluates_released_weights(cfg: dict, notebooks: Sequence[Path], data: str | None = None) -> bool:
+def evaluates_released_weights(cfg: dict, notebooks: Sequence[Path]) -> bool:
     """Whether notebook 06 (among ``notebooks``) will evaluate the authors' released weights: it does
     when ``released_weights`` is true and there is an ImageNet root (``imagenet_dir``, which the
     ImageNet presets default to ``--data``)."""
@@ -437,12 +440,9 @@ def evaluates_released_weights(cfg: dict, notebooks: Sequence[Path], data: str |
     return bool(cfg.get("imagenet_dir")) or cfg.get("dataset") in ("imagenet", "imagenet100")
 
 
-def preflight(cfg: dict, notebooks: Sequence[Path], *, data: str | None = None,
-              echo: Callable[[str], Any] = print) -> None:
-    """What can fail for the whole run, checked once before any data is read or any notebook runs:
-    the device exists here (``-p device=cuda`` on a machine without CUDA), and the released weights
-    notebook 06 evaluates are on this machine or can be downloaded now (offline: put the files in a
-    folder and pass ``-p weights_dir=DIR``, or set ``$RUBIK_WEIGHTS_DIR``). ReproduceError otherwise."""
+def check_run_device(cfg: dict) -> None:
+    """ReproduceError, before any data is read or any notebook runs, when the run's device does not
+    exist here (a CUDA preset or ``-p device=cuda`` on a machine without CUDA)."""
     device = str(cfg.get("device") or "auto")
     if device not in ("auto", "cpu"):
         from rubik.train import check_device
@@ -451,7 +451,14 @@ def preflight(cfg: dict, notebooks: Sequence[Path], *, data: str | None = None,
             check_device(device, fix="-p device=cpu")
         except UserError as e:
             raise ReproduceError(f"preset {cfg.get('preset')!r} trains on {e}") from None
-    if evaluates_released_weights(cfg, notebooks, data):
+
+
+def fetch_released_weights(cfg: dict, notebooks: Sequence[Path], *, echo: Callable[[str], Any] = print) -> None:
+    """When notebook 06 will evaluate the authors' released weights (``evaluates_released_weights``),
+    make sure they are on this machine (``weights_dir``, ``$RUBIK_WEIGHTS_DIR``, torch.hub's cache)
+    or download them now, before any notebook runs; offline, a ReproduceError says how to give them
+    (``-p weights_dir=DIR``, ``$RUBIK_WEIGHTS_DIR``) or skip them (``-p released_weights=false``)."""
+    if evaluates_released_weights(cfg, notebooks):
         from rubik.models.pretrained import RELEASES, WEIGHTS_DIR_ENV, WeightsError, load_state_dict, local_weights
 
         weights_dir = cfg.get("weights_dir")
@@ -532,11 +539,12 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
 
     cfg = load_preset(preset, overrides)
     notebooks = select_notebooks(list_notebooks(notebooks_dir), start=start, only=only)
-    preflight(cfg, notebooks, data=data, echo=echo)   # a missing GPU or missing weights: before anything runs
+    check_run_device(cfg)   # a missing GPU: before any data is read or any notebook runs
     kernel = ensure_kernel(kernel or KERNEL_NAME, echo=echo)
     run_dir = Path(out_dir or Path("runs") / cfg["preset"]).resolve()
     synthetic = not data and not needs_data(cfg)
-    cfg = resolve_data(cfg, data, run_dir)   # a missing data path: one line, and no run folder made
+    # a missing data path, then missing released weights: one line each, and no run folder made
+    cfg = resolve_data(cfg, data, run_dir, before_reading=lambda c: fetch_released_weights(c, notebooks, echo=echo))
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg["run_dir"] = str(run_dir)
     for sub in ("figures", "tables", "logs"):

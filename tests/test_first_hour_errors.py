@@ -82,24 +82,31 @@ def test_reproduce_cuda_preset_without_cuda_stops_before_the_first_notebook(tmp_
 
 
 def test_reproduce_imagenet_offline_names_the_reproduce_way_to_give_weights(offline, tmp_path, capsys):
-    out = tmp_path / "run"
-    argv = ["reproduce", "--preset", "imagenet", "-p", "device=cpu", "--data", "/nonexistent", "--out", str(out)]
+    from rubik import reproduce as R
+
+    out, root = tmp_path / "run", tmp_path / "imagenet"
+    (root / "train").mkdir(parents=True)
+    (root / "val").mkdir()
+    argv = ["reproduce", "--preset", "imagenet", "-p", "device=cpu", "--data", str(root), "--out", str(out)]
     line = _run(argv, capsys, "reproduce")
     assert "notebook 06 evaluates the authors' released weights" in line and "could not" not in line
     assert "-p weights_dir=DIR" in line and "$RUBIK_WEIGHTS_DIR" in line and "-p released_weights=false" in line
     assert "create_model" not in line and "--weights" not in line      # the library's / validate's ways
-    assert not out.exists()
-    # the release files in a folder: -p weights_dir passes the check (then the missing data is the error)
+    assert not out.exists()                                             # before any notebook, any data read
+    # a missing data path is said first (nothing is downloaded for a run that cannot start)
+    line = _run(argv[:-4] + ["--data", "/nonexistent", "--out", str(out)], capsys, "reproduce")
+    assert "data path '/nonexistent' (from --data) does not exist" in line
+    # the release files in a folder: -p weights_dir passes the check; -p released_weights=false skips it
     wdir = tmp_path / "weights"
     wdir.mkdir()
     for rel in P.RELEASES.values():
         torch.save({}, wdir / rel.file_name)
-    line = _run(argv + ["-p", f"weights_dir={wdir}"], capsys, "reproduce")
-    assert "data path '/nonexistent' (from --data) does not exist" in line
-    # or without them, skipping the released-weights evaluation
-    line = _run(argv + ["-p", "released_weights=false"], capsys, "reproduce")
-    assert "data path '/nonexistent'" in line
-    assert not out.exists()
+    nbs = R.list_notebooks()
+    R.fetch_released_weights(R.load_preset("imagenet", ["device=cpu", f"weights_dir={wdir}"]), nbs)
+    assert not R.evaluates_released_weights(R.load_preset("imagenet", ["released_weights=false"]), nbs)
+    assert not R.evaluates_released_weights(R.load_preset("imagenet"), R.select_notebooks(nbs, start="07"))
+    assert R.evaluates_released_weights(R.load_preset("imagenet"), nbs)
+    assert not R.evaluates_released_weights(R.load_preset("cpu"), nbs)     # no ImageNet root
 
 
 def test_reproduce_data_path_from_the_environment_names_the_variable(tmp_path, capsys, monkeypatch):
