@@ -106,5 +106,5 @@ from rubik.tiny_vs_giant import TVG_LABELS
 
 run.figure(plots.plot_tiny_vs_giant(runs[runs.status == "done"].assign(
     family=lambda x: x.family.map(TVG_LABELS)), y=metric,
-    title=f"Tiny vs giant at matching FLOPs ({len(tvg_seeds)} seed(s), base {base_resolution} px)"),
+    title=f"Tiny vs giant at matching FLOPs ({plots.seeds(len(tvg_seeds))}, base {base_resolution} px)"),
     "fig_tiny_vs_giant")

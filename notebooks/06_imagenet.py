@@ -22,6 +22,8 @@ run_dir = None
 preset = 'cpu'
 imagenet_dir = None
 checkpoints = {}
+released_weights = True
+weights_dir = None
 eval_per_class = None
 nproc_per_node = 8
 device = 'cpu'
@@ -90,15 +92,17 @@ else:
 
 # %% [markdown]
 # ## Released weights: the authors' TinyNet-A..E and GhostNet 1.0x
-# `create_model(name, pretrained=True)` downloads the authors' release files once (torch.hub's cache;
-# offline, the error says where to put them by hand) and `rubik.validate` evaluates them with the
-# models' own eval transform (resize floor(size / 0.875) bicubic, centre crop). With `imagenet_dir`
-# set this runs on its `val/` split; without it, the table holds the paper's top-1 and the command
-# that checks it.
+# `load_pretrained` takes the authors' release files from `weights_dir` (a folder holding
+# `tinynet_a.pth` ...: the way to bring them to an offline machine), else `$RUBIK_WEIGHTS_DIR`, else
+# torch.hub's cache, else downloads them once (`rubik reproduce` fetches them before notebook 01 runs,
+# so an offline run stops at once and says this). `rubik.validate` evaluates them with the models'
+# own eval transform (resize floor(size / 0.875) bicubic, centre crop). With `imagenet_dir` set (and
+# `released_weights` true) this runs on its `val/` split; otherwise the table holds the paper's top-1
+# and the command that checks it.
 
 # %%
 from rubik.models import create_model, get_model_spec
-from rubik.models.pretrained import RELEASES
+from rubik.models.pretrained import RELEASES, load_pretrained
 from rubik.train import resolve_device
 from rubik.validate import validate
 
@@ -107,15 +111,16 @@ for name in RELEASES:
     spec = get_model_spec(name)
     row = {"model": name, "resolution": spec.resolution, "paper_top1": (spec.paper or {}).get("top1"),
            "command": f"rubik validate --model {name} --pretrained --data {imagenet_dir or '/path/to/imagenet'}"}
-    if imagenet_dir:
-        m = validate(create_model(name, pretrained=True), imagenet_dir, per_class=eval_per_class,
-                     device=resolve_device(device))
+    if imagenet_dir and released_weights:
+        model = load_pretrained(create_model(name, 1000), name=name, weights_dir=weights_dir)
+        m = validate(model, imagenet_dir, per_class=eval_per_class, device=resolve_device(device))
         row.update(top1=m["top1"], top5=m["top5"], images=m["images"])
     released.append(row)
 released = pd.DataFrame(released)
 run.table(released, "released_weights")
-if not imagenet_dir:
-    print("no imagenet_dir: the paper's top-1 only; check them with the commands above on a machine with ImageNet")
+if not (imagenet_dir and released_weights):
+    print("no imagenet_dir (or released_weights false): the paper's top-1 only; check them with the commands "
+          "above on a machine with ImageNet")
 
 # %% [markdown]
 # ## Appendix comparison (Table 1): GhostNet-A..D and TinyNet-A..E vs baselines

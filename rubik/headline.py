@@ -91,7 +91,7 @@ def draw(run_dir, *, results_dir=None, show=print):
         seeds, px = tvg["seed"].nunique(), int(tvg["base_resolution"].iloc[0])
         yield "fig_tiny_vs_giant", plots.plot_tiny_vs_giant(
             tvg.assign(family=tvg["family"].map(TVG_LABELS)), y=metric,
-            title=f"Tiny vs giant at matching FLOPs ({seeds} seed(s), base {px} px)")
+            title=f"Tiny vs giant at matching FLOPs ({plots.seeds(seeds)}, base {px} px)")
     else:
         show(f"note: no tiny-vs-giant records under {run / 'tiny_vs_giant'}: fig_tiny_vs_giant is left out")
 

@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 import matplotlib  # the backend is the caller's choice (inline in notebooks, Agg in tests)
 import matplotlib.cm
 import matplotlib.colors
+import matplotlib.patches
 import matplotlib.text
 import matplotlib.pyplot as plt
 import numpy as np
@@ -32,7 +33,8 @@ __all__ = [
     "plot_sampling", "plot_flops_histogram", "plot_frontier", "plot_frontier_dials",
     "plot_dial_importance", "plot_dial_scatter", "plot_formula_fit", "plot_accuracy_vs_flops",
     "plot_tiny_vs_giant", "plot_latency", "plot_latency_frontier", "plot_flops_check", "plot_training_curves",
-    "plot_schedule_sensitivity", "plot_dial_ladders", "place_labels", "text_overlaps",
+    "plot_schedule_sensitivity", "plot_dial_ladders", "place_labels", "text_overlaps", "layout_problems",
+    "seeds", "value_label",
 ]
 
 COLORS = {
@@ -92,23 +94,45 @@ def _percent(s: pd.Series) -> pd.Series:
     return s
 
 
-def _log_flops_axis(ax, axis="x"):
+def _log_flops_axis(ax, axis="x", enclose: bool = False):
     """Log scale with plain-number tick labels (10, 20, 50, 100, 200...), as many as the axis
-    has room for: the labels of neighbouring ticks never touch."""
+    has room for: the labels of neighbouring ticks never touch. ``enclose``: widen the limits to
+    the nearest ticks outside the data, so both ends of the axis have a labelled position."""
     set_scale = ax.set_xscale if axis == "x" else ax.set_yscale
+    set_lim = ax.set_xlim if axis == "x" else ax.set_ylim
     a = ax.xaxis if axis == "x" else ax.yaxis
     set_scale("log")
-    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
-    w, h = ax.get_position().size * ax.figure.get_size_inches()
-    per_decade = (w if axis == "x" else h) / max(abs(math.log10(hi / lo)), 1e-3) if lo > 0 and hi > 0 else 0
-    # the closest pair of ticks of each set is this many decades apart: keep >= ~0.45 inch
-    for subs, gap in (((1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0), 0.097), ((1.0, 1.5, 2.0, 3.0, 5.0, 7.0), 0.146),
-                      ((1.0, 2.0, 3.0, 5.0), 0.176), ((1.0, 2.0, 5.0), 0.30), ((1.0,), 1.0)):
-        if per_decade * gap >= 0.45:
-            break
+    for _ in range(2 if enclose else 1):   # widening the limits may leave room for fewer ticks
+        lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+        w, h = ax.get_position().size * ax.figure.get_size_inches()
+        per_decade = (w if axis == "x" else h) / max(abs(math.log10(hi / lo)), 1e-3) if lo > 0 and hi > 0 else 0
+        # the closest pair of ticks of each set is this many decades apart: keep >= ~0.45 inch
+        for subs, gap in (((1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0), 0.097), ((1.0, 1.5, 2.0, 3.0, 5.0, 7.0), 0.146),
+                          ((1.0, 2.0, 3.0, 5.0), 0.176), ((1.0, 2.0, 5.0), 0.30), ((1.0,), 1.0)):
+            if per_decade * gap >= 0.45:
+                break
+        if enclose and 0 < lo < hi:
+            ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 2)
+                     for m in subs]
+            set_lim(max(t for t in ticks if t <= lo * (1 + 1e-9)), min(t for t in ticks if t >= hi * (1 - 1e-9)))
     a.set_major_locator(LogLocator(base=10, subs=subs))
     a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     a.set_minor_formatter(NullFormatter())
+
+
+def seeds(n: int) -> str:
+    """``"1 seed"``, ``"3 seeds"``: for titles and legends."""
+    return f"{n} seed" + ("" if n == 1 else "s")
+
+
+_VALUE_LABELS = {"top1_test": "top-1 (%) on the held-out test half of val",
+                 "top1_select": "top-1 (%) on the select half of val", "top1": "top-1 (%) on val",
+                 "ema_top1": "EMA top-1 (%) on val", "best_top1": "best-epoch top-1 (%) on val"}
+
+
+def value_label(column: str) -> str:
+    """The axis label of an accuracy column (``top1_test`` -> "top-1 (%) on the held-out test half of val")."""
+    return _VALUE_LABELS.get(column, column.replace("_", " "))
 
 
 def _plain_ticks(cb):
@@ -215,12 +239,15 @@ def place_labels(fig, passes: int = 2):
             if not labels:
                 continue
             fixed = _text_boxes(fig, renderer, skip=set(labels))
-            markers, lines = _marks(ax)
+            _, lines = _marks(ax)
+            markers, radii = _data_points(ax)
+            pad = renderer.points_to_pixels(2.0)   # as layout_problems asks: 2 pt clear of other markers
             frame = ax.get_window_extent(renderer)
             placed = []
             anchors = np.array([ax.transData.transform(t.xy) for t in labels])
             for a, own in zip(labels, anchors):
-                others = markers[np.hypot(*(markers - own).T) > 1.0] if len(markers) else markers
+                mine = np.hypot(*(markers - own).T) <= 2.0 if len(markers) else np.zeros(0, bool)
+                others, other_radii = markers[~mine], radii[~mine]
                 rivals = anchors[np.hypot(*(anchors - own).T) > 1.0]   # other labelled points
                 best = None
                 for i, spot in enumerate(_SPOTS):
@@ -228,7 +255,7 @@ def place_labels(fig, passes: int = 2):
                     bb = _box(a, renderer)
                     grown = bb.padded(1.5 * renderer.points_to_pixels(1.0))
                     score = 100 * sum(grown.overlaps(b) for b in placed + fixed)
-                    score += 10 * _count_inside(others, grown) + 3 * _count_inside(lines, grown)
+                    score += 10 * _near_box(others, other_radii, bb, pad) + 3 * _count_inside(lines, grown)
                     if len(rivals) and _box_distance(rivals, bb).min() < _box_distance(own[None], bb)[0]:
                         score += 20   # nearer another labelled point than its own: it would read as that one's
                     if not (frame.x0 <= bb.x0 and bb.x1 <= frame.x1 and frame.y0 <= bb.y0 and bb.y1 <= frame.y1):
@@ -300,6 +327,101 @@ def text_overlaps(fig, tolerance: float = 0.5) -> list[tuple[str, str]]:
             if boxes[i].overlaps(boxes[j]):
                 hits.append((texts[i].get_text(), texts[j].get_text()))
     return hits
+
+
+def _data_points(ax):
+    """What a text or a legend must not hide and the axes must not cut, in display coordinates:
+    the markers (error-bar caps included) and scatter points of ``ax`` and both ends of its error
+    bars, as ``(points, radii)``: a marker's radius in pixels (0 for an error bar's end)."""
+    from matplotlib.collections import LineCollection, PathCollection
+
+    px = ax.figure.dpi / 72.0
+    parts, radii = [], []
+
+    def add(xy, r):
+        xy = np.asarray(xy, float).reshape(-1, 2)
+        keep = np.isfinite(xy).all(axis=1)
+        parts.append(xy[keep])
+        radii.append(np.broadcast_to(np.asarray(r, float), (len(xy),))[keep])
+
+    for line in ax.get_lines():
+        if line.get_visible() and line.get_marker() not in (None, "None", "", " ", "none"):
+            add(line.get_transform().transform(np.asarray(line.get_xydata(), float)), line.get_markersize() / 2 * px)
+    for coll in ax.collections:
+        if not coll.get_visible():
+            continue
+        if isinstance(coll, PathCollection) and len(coll.get_offsets()):
+            sizes = coll.get_sizes() if len(coll.get_sizes()) else np.array([36.0])
+            xy = coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float))
+            add(xy, np.resize(np.sqrt(sizes) / 2 * px, len(xy)))
+        elif isinstance(coll, LineCollection):   # error bars: both ends of every bar
+            for seg in coll.get_segments():
+                if len(seg):
+                    add(coll.get_transform().transform(np.asarray(seg, float)), 0.0)
+    if not parts:
+        return np.zeros((0, 2)), np.zeros(0)
+    return np.vstack(parts), np.concatenate(radii)
+
+
+def _near_box(points, radii, bbox, pad: float = 0.0):
+    """How many of the marks (points with radii) reach into ``bbox`` (grown by ``pad`` pixels)."""
+    if not len(points):
+        return 0
+    return int((_box_distance(points, bbox) < radii + pad).sum())
+
+
+def _panel_name(ax, i):
+    return ax.get_title() or ax.get_ylabel() or f"panel {i + 1}"
+
+
+def layout_problems(fig, tolerance: float = 0.5) -> list[str]:
+    """What keeps ``fig`` from reading cleanly, one line each; empty for a clean figure:
+
+    - texts that overlap each other (``text_overlaps``: point labels, ticks, axis labels, legends);
+    - two point labels naming the same point (stacked: write them as one label);
+    - a text drawn over a marker or an error bar other than its own point's (it reads as that
+      point's label, or hides it);
+    - a legend over a marker or an error bar of the axes (the legend hides data);
+    - a marker or an error bar's end outside its axes (the axis cuts it off).
+
+    ``tolerance``: pixels two boxes may share (glyph boxes that merely touch are fine)."""
+    problems = [f"texts overlap: {a!r} / {b!r}" for a, b in text_overlaps(fig, tolerance)]
+    renderer = fig.canvas.get_renderer()
+    pad = renderer.points_to_pixels(2.0)   # a text keeps 2 pt from the markers it does not label
+    for i, ax in enumerate(fig.axes):
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        name = _panel_name(ax, i)
+        pts, radii = _data_points(ax)
+        frame = ax.get_window_extent(renderer)
+        if len(pts):
+            out = ((pts[:, 0] < frame.x0 - tolerance) | (pts[:, 0] > frame.x1 + tolerance)
+                   | (pts[:, 1] < frame.y0 - tolerance) | (pts[:, 1] > frame.y1 + tolerance))
+            if out.any():
+                x, y = ax.transData.inverted().transform(pts[out][0])
+                problems.append(f"{name}: {int(out.sum())} data point(s) outside the axes (clipped), "
+                                f"e.g. at ({x:.3g}, {y:.3g})")
+        for leg in [ax.get_legend()] + list(fig.legends):
+            if leg is not None and leg.get_visible():
+                n = _near_box(pts, radii, leg.get_window_extent(renderer).padded(-tolerance))
+                if n:
+                    problems.append(f"{name}: the legend covers {n} data point(s)")
+        texts = [t for t in ax.texts if t.get_visible() and t.get_text().strip()
+                 and not (isinstance(t, matplotlib.text.Annotation) and not t._check_xy(renderer))]
+        anchors = {}
+        for t in texts:
+            own = None
+            if isinstance(t, matplotlib.text.Annotation):
+                own = ax.transData.transform(t.xy)
+                for other, xy in anchors.items():
+                    if np.hypot(*(xy - own)) <= 2.0:
+                        problems.append(f"{name}: the labels {other!r} and {t.get_text()!r} name the same point")
+                anchors[t.get_text()] = own
+            keep = np.ones(len(pts), bool) if own is None else np.hypot(*(pts - own).T) > 2.0
+            n = _near_box(pts[keep], radii[keep], _box(t, renderer), pad)
+            if n:
+                problems.append(f"{name}: the text {t.get_text()!r} covers {n} data point(s)")
+    return problems
 
 
 # --------------------------------------------------------------------------- output
@@ -416,10 +538,14 @@ def plot_flops_histogram(df: pd.DataFrame, reference_flops: float | None = None,
 def plot_frontier(results: pd.DataFrame, frontier: pd.DataFrame | None = None,
                   giant: pd.DataFrame | None = None, tiny: pd.DataFrame | None = None,
                   references: pd.DataFrame | None = None, y: str | None = None, title: str | None = None,
-                  ylabel: str = "top-1 accuracy (%)", label_points: bool = True):
+                  ylabel: str = "top-1 accuracy (%)", label_points: bool = True,
+                  frontier_label: str = "frontier of the random models"):
     """The paper's Figure 1: accuracy vs FLOPs of random models (grey), inversed
     giant formula models (green line), the frontier (red line), optionally
-    TinyNet-like models (blue) and named references such as the base (black stars)."""
+    TinyNet-like models (blue) and named references such as the base (black stars).
+
+    ``frontier_label`` says what the frontier was computed over (the paper's, and the notebooks',
+    is over the random models only, so a giant model may lie above it)."""
     yc = y or col(results, "top1")
     fig, ax = _new((6.8, 4.6))
     ax.scatter(mflops(results), _percent(results[yc]), s=18, color=COLORS["random"], alpha=0.8,
@@ -428,7 +554,7 @@ def plot_frontier(results: pd.DataFrame, frontier: pd.DataFrame | None = None,
         fr = frontier.assign(_x=mflops(frontier), _y=_percent(frontier[col(frontier, "top1") if y is None else y]))
         fr = fr.sort_values("_x")
         ax.plot(fr["_x"], fr["_y"], "-o", color=COLORS["frontier"], ms=5, lw=1.6,
-                label=f"frontier (n = {len(fr)})", zorder=3)
+                label=f"{frontier_label} (n = {len(fr)})", zorder=3)
     for extra, key, lab, marker in ((giant, "giant", "inversed giant formula", "s"),
                                     (tiny, "tiny", "TinyNet-like (tiny formula)", "^")):
         if extra is None or not len(extra):
@@ -467,7 +593,7 @@ def plot_frontier_dials(frontier: pd.DataFrame, giant: pd.DataFrame | None = Non
                 e = extra.assign(_x=mflops(extra)).sort_values("_x")
                 ax.plot(e["_x"], e[col(e, dial)], m, color=COLORS[key], label=lab, ms=5)
         ax.axhline(1.0, color="0.6", lw=0.8, ls=":")
-        _log_flops_axis(ax)
+        _log_flops_axis(ax, enclose=True)   # both ends of the FLOPs axis labelled
         ax.set_xlabel("FLOPs (M, log scale)")
         ax.set_ylabel(DIAL_NAMES[dial])
         ax.set_title(DIAL_NAMES[dial])
@@ -553,13 +679,18 @@ def plot_formula_fit(curve: pd.DataFrame, points: pd.DataFrame | None = None,
     fig, axes = plt.subplots(1, len(dials), figsize=(4.1 * len(dials), 3.8), sharex=True,
                              constrained_layout=True, squeeze=False)
     cv = curve.sort_values(x)
+    band = f"±{n_sigma:g}σ band of the GP"
     for ax, dial in zip(axes[0], dials):
         dc = col(cv, dial)
-        ax.plot(cv[x], cv[dc], "-", color=DIAL_COLORS[dial], lw=2, label="GP mean")
         std = f"{dial}_std" if f"{dial}_std" in cv else (f"{dc}_std" if f"{dc}_std" in cv else None)
-        if std:
+        if std:   # a GP fit: its mean and band
+            ax.plot(cv[x], cv[dc], "-", color=DIAL_COLORS[dial], lw=2, label=f"{dial}(c): GP mean")
             ax.fill_between(cv[x], cv[dc] - n_sigma * cv[std], cv[dc] + n_sigma * cv[std],
-                            color=DIAL_COLORS[dial], alpha=0.18, lw=0, label=f"±{n_sigma:g}σ")
+                            color=DIAL_COLORS[dial], alpha=0.18, lw=0, label=band)
+        else:     # solved from the FLOPs at each c: a point per solve, which steps with the rounding
+            ax.plot(cv[x], cv[dc], "o", color=DIAL_COLORS[dial], ms=3.5,
+                    label=f"{dial}(c): solved for the FLOPs at each c on the rounded network "
+                          "(input px, blocks, 8-channel steps: it jumps)")
         if points is not None and len(points):
             ax.scatter(points[x], points[col(points, dial)], color=COLORS["frontier"], s=22, zorder=3,
                        label="fitted (frontier) models")
@@ -577,8 +708,12 @@ def plot_formula_fit(curve: pd.DataFrame, points: pd.DataFrame | None = None,
         ax.set_xlabel("FLOPs ratio c = FLOPs / FLOPs(B0) (log scale)")
         ax.set_ylabel(DIAL_NAMES[dial])
         ax.grid(alpha=0.3, which="both")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False)
+    entries = {}
+    for ax in axes[0]:   # every panel's entries once: r(c) and d(c) are GP fits, w(c) is solved
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(lab, matplotlib.patches.Patch(color="0.5", alpha=0.3) if lab == band else h)
+    fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncol=min(len(entries), 3),
+               fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
     return place_labels(fig)
@@ -653,7 +788,7 @@ def plot_tiny_vs_giant(runs: pd.DataFrame, group: str = "family", x: str | None 
         agg = sub.groupby(key).agg(x=("_x", "mean"), m=("_y", "mean"), s=("_y", "std"), n=("_y", "size"))
         agg = agg.sort_values("x")
         ax.errorbar(agg["x"], agg["m"], yerr=agg["s"].fillna(0), fmt="-o", color=color, capsize=4,
-                    lw=1.6, label=f"{fam} (mean ± std, {int(agg['n'].max())} seed(s))")
+                    lw=1.6, label=f"{fam} (mean ± std, {seeds(int(agg['n'].max()))})")
         ax.scatter(sub["_x"], sub["_y"], color=color, s=8, alpha=0.5)
     _log_flops_axis(ax)
     ax.set_xlabel("FLOPs (M, log scale)")
@@ -667,23 +802,38 @@ def plot_tiny_vs_giant(runs: pd.DataFrame, group: str = "family", x: str | None 
 
 def plot_latency(df: pd.DataFrame, value: str = "latency_ms", label: str = "name",
                  title: str | None = "Latency on Huawei P40 (MindSpore Lite)"):
-    """Horizontal bars of latency per model (paper/README numbers)."""
+    """Horizontal bars of latency per model (paper/README numbers), coloured by family (a legend
+    says which), each bar labelled with its latency and FLOPs (inside the long bars)."""
     d = df.sort_values(value)
-    fig, ax = _new((6.4, 0.8 + 0.45 * len(d)))
-    colors = [COLORS["giant"] if "giant" in str(n).lower() or "^-" in str(n) or "b-" in str(n).lower()
-              else (COLORS["tiny"] if "tinynet" in str(n).lower() else COLORS["reference"])
-              for n in d[label]]
-    bars = ax.barh(d[label].astype(str), d[value], color=colors, alpha=0.85)
+    fig, ax = _new((6.4, 1.3 + 0.45 * len(d)))
+
+    def family(n):
+        n = str(n).lower()
+        if "giant" in n or "^-" in n or "b-" in n:
+            return "giant", "inversed giant formula"
+        if "tinynet" in n:
+            return "tiny", "TinyNet (tiny formula)"
+        return "reference", "EfficientNet-B0 (base)" if "b0" in n else "baseline"
+
+    fams = [family(n) for n in d[label]]
+    bars = ax.barh(d[label].astype(str), d[value], color=[COLORS[k] for k, _ in fams], alpha=0.85)
+    ax.set_axisbelow(True)   # the grid behind the bars
     fc = col(d, "flops", required=False)
+    longest = float(d[value].max())
     for b, (_, row) in zip(bars, d.iterrows()):
         txt = f"{row[value]:.2f} ms"
         if fc and pd.notna(row[fc]):
             txt += f"  ({mflops(d.loc[[_]]).iloc[0]:.0f}M FLOPs)"
-        ax.annotate(txt, (b.get_width(), b.get_y() + b.get_height() / 2), xytext=(3, 0),
-                    textcoords="offset points", va="center", fontsize=8)
+        inside = b.get_width() > 0.55 * longest
+        ax.annotate(txt, (b.get_width(), b.get_y() + b.get_height() / 2), xytext=(-4 if inside else 3, 0),
+                    textcoords="offset points", va="center", ha="right" if inside else "left", fontsize=8,
+                    color="white" if inside else "black")
     ax.set_xlabel("latency (ms)")
-    ax.set_xlim(0, d[value].max() * 1.45)
+    ax.set_xlim(0, longest * 1.05)
     ax.grid(alpha=0.3, axis="x")
+    handles = {lab: matplotlib.patches.Patch(color=COLORS[k], alpha=0.85) for k, lab in fams}
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=len(handles), fontsize=8,
+               frameon=False)
     if title:
         ax.set_title(title)
     return fig
@@ -734,8 +884,10 @@ def plot_flops_check(df: pd.DataFrame, paper: str = "paper_flops", ours: str = "
     lo, hi = min(px.min(), oy.min()) * 0.6, max(px.max(), oy.max()) * 1.3   # room for the labels
     ax.plot([lo, hi], [lo, hi], "--", color="0.5", lw=1, label="y = x")
     ax.scatter(px, oy, color=COLORS["ours"], edgecolors="k", linewidths=0.5, zorder=3, label="models")
-    if label in d:
-        _annotate(ax, px, oy, d[label], fontsize=7)
+    if label in d:   # models with the same FLOPs (GhostNet-A with and without HSwish): one label
+        same = pd.DataFrame({"x": px.round(6).values, "y": oy.round(6).values, "t": d[label].astype(str).values})
+        merged = same.groupby(["x", "y"], sort=False)["t"].agg(lambda t: " / ".join(dict.fromkeys(t))).reset_index()
+        _annotate(ax, merged["x"], merged["y"], merged["t"], fontsize=7)
     _log_flops_axis(ax, "x")
     _log_flops_axis(ax, "y")
     ax.set_xlim(lo, hi)
@@ -811,20 +963,31 @@ def _mean_std_dots(ax, sub, x, y, color, label, offset=0.0, fmt="-o"):
     agg = sub.groupby(x)[y].agg(["mean", "std", "count"]).reset_index().sort_values(x)
     xs = agg[x].to_numpy(float) * (1 + offset)
     ax.errorbar(xs, agg["mean"], yerr=agg["std"].fillna(0), fmt=fmt, color=color, capsize=4, lw=1.6,
-                label=f"{label} (n={int(agg['count'].max())})")
+                label=f"{label} (mean ± std, {seeds(int(agg['count'].max()))})")
     ax.scatter(sub[x].to_numpy(float) * (1 + offset), sub[y], color=color, s=9, alpha=0.45)
+
+
+def _shared_legend(fig, axes, ncol: int | None = None, fontsize: float = 8):
+    """One legend below the panels, with every label of ``axes`` once: off the data."""
+    entries = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(lab, h)
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center",
+                   ncol=ncol or min(len(entries), 4), fontsize=fontsize, frameon=False)
 
 
 def plot_schedule_sensitivity(results: pd.DataFrame, y: str = "top1_test",
                               title: str | None = "Does the order change with longer training?"):
     """Top-1 against training epochs, one panel per FLOPs level (and one for EfficientNet-B0):
-    each family's mean +- std over seeds (error bars), seeds as dots. ``results``: the finished
-    ``experiment == "schedule"`` trials of a ``rubik.study`` sweep."""
+    each family's mean +- std over seeds (error bars), seeds as dots; one legend below the panels.
+    ``results``: the finished ``experiment == "schedule"`` trials of a ``rubik.study`` sweep."""
     d = results[results["experiment"] == "schedule"]
     levels = sorted(int(v) for v in d["level"].unique() if int(v) > 0)
     has_b0 = (d["family"] == "base").any()
     n = len(levels) + int(has_b0)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.2), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.6), constrained_layout=True, squeeze=False)
     axes = axes[0]
     for ax, level in zip(axes, levels):
         sub = d[d["level"] == level]
@@ -843,8 +1006,9 @@ def plot_schedule_sensitivity(results: pd.DataFrame, y: str = "top1_test",
         ax.set_xticks(sorted(d["epochs"].unique()))
         ax.set_xlabel("training epochs (cosine to 0 over the run)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    axes[0].set_ylabel(f"top-1 (%), {y}")
+        ax.margins(y=0.1)   # the error bars' caps inside the axes
+    _shared_legend(fig, axes)
+    axes[0].set_ylabel(value_label(y))
     if title:
         fig.suptitle(title)
     return fig
@@ -854,10 +1018,11 @@ def plot_dial_ladders(results: pd.DataFrame, y: str = "top1_test", references: p
                       title: str | None = "What each dial buys at equal FLOPs"):
     """The two dial ladders of a ``rubik.study`` sweep: top-1 against blocks (depth ladder) and
     against r (resolution ladder), mean +- std over seeds, seeds as dots, w solved for the FLOPs
-    (annotated). ``references``: rows (family, mean) drawn as horizontal lines, e.g. the claim-2
-    families at the ladders' FLOPs and schedule."""
+    (each rung labelled with its w and input px, placed clear of the markers). ``references``: rows
+    (family, mean) drawn as horizontal lines, e.g. the claim-2 families at the ladders' FLOPs and
+    schedule; one legend below the panels."""
     d = results[results["experiment"] == "ladder"]
-    fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.2), constrained_layout=True, sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.8), constrained_layout=True, sharey=True)
     for ax, (flag, x, xlabel) in zip(axes, (("depth_ladder", "blocks", "blocks (B0: 16; floor: 7)"),
                                             ("resolution_ladder", "r", "resolution r (x 64 px)"))):
         sub = d[d[flag].astype(bool)]
@@ -868,24 +1033,23 @@ def plot_dial_ladders(results: pd.DataFrame, y: str = "top1_test", references: p
         first = sub.drop_duplicates("name").sort_values(x)
         means = sub.groupby(x)[y].mean()
         fixed = (f"r = {first['r'].iloc[0]:g}" if flag == "depth_ladder" else f"{int(first['blocks'].iloc[0])} blocks")
-        for _, row in first.iterrows():
-            ax.annotate(f"w={row['w']:.2f}\n{int(row['resolution'])} px", (row[x], means[row[x]]),
-                        textcoords="offset points", xytext=(5, -18), fontsize=7, color="0.3")
+        _annotate(ax, first[x], [means[v] for v in first[x]],
+                  [f"w={row['w']:.2f}, {int(row['resolution'])} px" for _, row in first.iterrows()], color="0.3")
         if references is not None:
             for _, ref in references.iterrows():
                 ax.axhline(ref["mean"], color=COLORS.get(ref["family"], "0.5"), ls="--", lw=1,
                            label=f"{_FAMILY_LABELS.get(ref['family'], ref['family'])}"
                                  + (f" ({int(ref['epochs'])} epochs)" if "epochs" in ref else ""))
-        ax.margins(x=0.12, y=0.08)  # room for the last rung's "w=..., px" label inside the axes
+        ax.margins(x=0.15, y=0.08)  # room for the end rungs' labels inside the axes
         ax.set_xlabel(xlabel)
         ax.set_title(f"{'depth' if flag == 'depth_ladder' else 'resolution'} ladder ({fixed}, w solved, "
                      f"{sub['flops'].mean() / 1e6:.1f} MFLOPs)", fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
-    axes[0].set_ylabel(f"top-1 (%), {y}")
+    _shared_legend(fig, [a for a in axes if a.get_visible()], ncol=2)
+    axes[0].set_ylabel(value_label(y))
     if title:
         fig.suptitle(title)
-    return fig
+    return place_labels(fig)
 
 
 def plot_depth_trend(depth: pd.DataFrame, title: str | None = "Does depth ever pay at equal FLOPs?"):
@@ -894,7 +1058,7 @@ def plot_depth_trend(depth: pd.DataFrame, title: str | None = "Does depth ever p
     and the TinyNet dials (15 blocks) against our formula (7 blocks) at c = 0.25. Each point with its
     conservative 95 % interval (the union of the own-seed, bootstrap and pooled intervals of
     ``rubik.study_stats``); zero is "depth neither pays nor costs"."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), constrained_layout=True)
     styles = {"ladder ends": ("ladder: 16 vs 7 blocks", COLORS["tiny"], "o", -0.04),
               "ladder slope": ("ladder: slope over 7/10/13/16 blocks", COLORS["tiny"], "s", 0.0),
               "families": ("TinyNet dials (15 blocks) vs ours (7), c = 0.25", COLORS["ours"], "D", 0.04)}
@@ -915,8 +1079,10 @@ def plot_depth_trend(depth: pd.DataFrame, title: str | None = "Does depth ever p
     ax.set_xlim(min(epochs) / 1.3, max(epochs) * 1.3)
     ax.set_xlabel("training epochs (cosine to 0 over the run)")
     ax.set_ylabel("top-1 on test per doubling of blocks (points)")
+    ax.set_ylim(top=max(ax.get_ylim()[1], 1.0))   # zero ("depth pays" above it) always in view
+    ax.margins(y=0.08)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    _shared_legend(fig, [ax], ncol=1)
     if title:
         ax.set_title(title, fontsize=11)
     return fig

@@ -42,6 +42,9 @@ DATA_ENV = "RUBIK_DATA_DIR"
 # environment (`ipykernel install --sys-prefix`), so the user's own kernels stay untouched
 KERNEL_NAME = "rubik"
 KERNEL_DISPLAY_NAME = "Python (rubik)"
+# the kernel's own log at ERROR: it warns on every start that its local TCP sockets are not encrypted
+# (ipykernel >= 7), which says nothing about the notebook; the notebooks' outputs and warnings are unaffected
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 # parameters every notebook may receive from the runner (besides the preset's keys)
 RUN_KEYS = ("preset", "run_dir")
 
@@ -110,7 +113,7 @@ def parse_overrides(items: Iterable[str] | dict | None) -> dict:
 # Types of the parameters that are null in every shipped preset (the others take their types
 # from the presets' values: ``parameter_types``)
 NULL_DEFAULT_TYPES = {"data_dir": (str,), "manifest": (str,), "cache_dir": (str,), "ranges": (dict,),
-                      "formula_levels": (dict,), "tvg_epochs": (int,), "imagenet_dir": (str,),
+                      "formula_levels": (dict,), "tvg_epochs": (int,), "imagenet_dir": (str,), "weights_dir": (str,),
                       "eval_per_class": (int,), "results_dir": (str,)}
 POSITIVE = ("n_models", "epochs", "batch_size", "threads", "processes", "n_boot", "formula_min_points",
             "tvg_epochs", "train_per_class", "val_per_class", "eval_per_class", "nproc_per_node",
@@ -287,12 +290,14 @@ def needs_data(cfg: dict) -> bool:
     return str(cfg.get("data_dir")) != "synthetic"
 
 
-def resolve_data(cfg: dict, data: str | None, run_dir: Path) -> dict:
+def resolve_data(cfg: dict, data: str | None, run_dir: Path, *, before_reading: Callable[[dict], Any] | None = None) -> dict:
     """Fill ``data_dir`` (``--data`` > preset > ``$RUBIK_DATA_DIR``), check it, or
-    generate the synthetic data set for ``data_dir: synthetic``."""
+    generate the synthetic data set for ``data_dir: synthetic``. ``before_reading(cfg)`` runs once
+    the path is known to exist, before anything reads it (the ImageNet-100 subset is drawn here)."""
     cfg = dict(cfg)
+    source = f"preset {cfg.get('preset')!r}'s data_dir" if cfg.get("data_dir") else None
     if data:
-        cfg["data_dir"] = str(data)
+        cfg["data_dir"], source = str(data), "--data"
     if cfg.get("data_dir") == "synthetic":
         root = run_dir / "data"
         make_synthetic_imagefolder(root, classes=int(cfg.get("synthetic_classes", 4)),
@@ -309,18 +314,21 @@ def resolve_data(cfg: dict, data: str | None, run_dir: Path) -> dict:
             raise ReproduceError(
                 f"preset {cfg.get('preset')!r} needs a data set ({cfg.get('dataset')}): pass --data PATH "
                 f"(an ImageFolder root with train/ and val/), set {DATA_ENV}, or use --preset smoke")
-        cfg["data_dir"] = env
+        cfg["data_dir"], source = env, f"${DATA_ENV}"
     root = Path(cfg["data_dir"]).expanduser()
+    fix = "pass --data PATH" + (f" or change ${DATA_ENV}" if source == f"${DATA_ENV}" else "")
     if not root.is_dir():
-        raise ReproduceError(f"data path {str(root)!r} does not exist (preset {cfg.get('preset')!r}, "
-                             f"dataset {cfg.get('dataset')}); pass --data PATH")
+        raise ReproduceError(f"data path {str(root)!r} (from {source}) does not exist (preset {cfg.get('preset')!r}, "
+                             f"dataset {cfg.get('dataset')}); {fix}")
     missing = [s for s in ("train", "val") if not (root / s).is_dir()]
     if missing:
-        raise ReproduceError(f"data path {str(root)!r} has no {' or '.join(missing)}/ folder: expected an "
-                             f"ImageFolder root with train/<class>/*.JPEG and val/<class>/*.JPEG")
+        raise ReproduceError(f"data path {str(root)!r} (from {source}) has no {' or '.join(missing)}/ folder: "
+                             f"expected an ImageFolder root with train/<class>/*.JPEG and val/<class>/*.JPEG; {fix}")
     cfg["data_dir"] = str(root.resolve())
     if cfg.get("manifest") and not Path(cfg["manifest"]).expanduser().is_file():
         raise ReproduceError(f"manifest {cfg['manifest']!r} does not exist")
+    if before_reading is not None:
+        before_reading(cfg)
     if cfg.get("dataset") == "imagenet100" and not cfg.get("manifest"):
         # the paper's ImageNet-100: 100 random classes x 500 random train images, drawn from the
         # seed once and recorded in the run directory (pass -p manifest=PATH to reuse a subset)
@@ -328,6 +336,7 @@ def resolve_data(cfg: dict, data: str | None, run_dir: Path) -> dict:
 
         path = run_dir / "imagenet100_manifest.json"
         if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
             build_imagenet100_manifest(cfg["data_dir"], str(path), train_per_class=int(cfg.get("train_per_class") or 500),
                                        seed=int(cfg.get("seed") or 0))
         cfg["manifest"] = str(path)
@@ -344,6 +353,7 @@ def find_data_dir(data_dir=None, dataset: str = "imagenette", *, required: bool 
     from rubik.data import DataConfig, DataError, resolve_root
 
     root = data_dir or os.environ.get(DATA_ENV)
+    source = "data_dir" if data_dir else (f"${DATA_ENV}" if root else None)
     if not root and dataset == "imagenette" and DEFAULT_DATA_DIR.is_dir():
         root = str(DEFAULT_DATA_DIR)
     if not root:
@@ -354,7 +364,8 @@ def find_data_dir(data_dir=None, dataset: str = "imagenette", *, required: bool 
     try:
         return str(resolve_root(DataConfig(root=str(root), name=dataset)).resolve())
     except DataError as e:
-        raise ReproduceError(f"{e} (set data_dir in the parameters cell, or {DATA_ENV})") from None
+        where = f"; the path came from {source}" if source else ""
+        raise ReproduceError(f"{e}{where} (set data_dir in the parameters cell, or {DATA_ENV})") from None
 
 
 def make_synthetic_imagefolder(root, classes: int = 4, train_per_class: int = 16, val_per_class: int = 8,
@@ -420,6 +431,56 @@ def ensure_kernel(name: str = KERNEL_NAME, echo: Callable[[str], Any] = print) -
     return name
 
 
+def evaluates_released_weights(cfg: dict, notebooks: Sequence[Path]) -> bool:
+    """Whether notebook 06 (among ``notebooks``) will evaluate the authors' released weights: it does
+    when ``released_weights`` is true and there is an ImageNet root (``imagenet_dir``, which the
+    ImageNet presets default to ``--data``)."""
+    if not cfg.get("released_weights", True) or not any(_matches(nb, "06") for nb in notebooks):
+        return False
+    return bool(cfg.get("imagenet_dir")) or cfg.get("dataset") in ("imagenet", "imagenet100")
+
+
+def check_run_device(cfg: dict) -> None:
+    """ReproduceError, before any data is read or any notebook runs, when the run's device does not
+    exist here (a CUDA preset or ``-p device=cuda`` on a machine without CUDA)."""
+    device = str(cfg.get("device") or "auto")
+    if device not in ("auto", "cpu"):
+        from rubik.train import check_device
+
+        try:
+            check_device(device, fix="-p device=cpu")
+        except UserError as e:
+            raise ReproduceError(f"preset {cfg.get('preset')!r} trains on {e}") from None
+
+
+def fetch_released_weights(cfg: dict, notebooks: Sequence[Path], *, echo: Callable[[str], Any] = print) -> None:
+    """When notebook 06 will evaluate the authors' released weights (``evaluates_released_weights``),
+    make sure they are on this machine (``weights_dir``, ``$RUBIK_WEIGHTS_DIR``, torch.hub's cache)
+    or download them now, before any notebook runs; offline, a ReproduceError says how to give them
+    (``-p weights_dir=DIR``, ``$RUBIK_WEIGHTS_DIR``) or skip them (``-p released_weights=false``)."""
+    if evaluates_released_weights(cfg, notebooks):
+        from rubik.models.pretrained import RELEASES, WEIGHTS_DIR_ENV, WeightsError, load_state_dict, local_weights
+
+        weights_dir = cfg.get("weights_dir")
+        missing = [n for n, r in RELEASES.items() if local_weights(r.url, weights_dir) is None]
+        if missing:
+            echo(f"notebook 06 evaluates the released weights: downloading {', '.join(missing)} now")
+        for name in missing:
+            try:
+                load_state_dict(True, name, weights_dir=weights_dir)
+            except WeightsError as e:
+                if not e.url:
+                    raise ReproduceError(str(e)) from None
+                files = ", ".join(os.path.basename(r.url) for r in RELEASES.values())
+                where = f" (weights_dir {weights_dir!r} has no {os.path.basename(e.url)})" if weights_dir else ""
+                raise ReproduceError(
+                    f"notebook 06 evaluates the authors' released weights on the ImageNet val set and cannot get "
+                    f"{name}'s: downloading {e.url} failed ({e.reason}){where}. Offline, download the release "
+                    f"files ({files}; URLs in rubik.models.pretrained.RELEASES) on a machine with internet into "
+                    f"one folder and pass -p weights_dir=DIR (or set ${WEIGHTS_DIR_ENV}=DIR), or skip that "
+                    f"check with -p released_weights=false") from None
+
+
 def _fmt_s(s: float) -> str:
     return f"{s:.1f} s" if s < 90 else f"{s / 60:.1f} min"
 
@@ -477,12 +538,14 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
     import papermill as pm
 
     cfg = load_preset(preset, overrides)
+    notebooks = select_notebooks(list_notebooks(notebooks_dir), start=start, only=only)
+    check_run_device(cfg)   # a missing GPU: before any data is read or any notebook runs
     kernel = ensure_kernel(kernel or KERNEL_NAME, echo=echo)
     run_dir = Path(out_dir or Path("runs") / cfg["preset"]).resolve()
-    notebooks = select_notebooks(list_notebooks(notebooks_dir), start=start, only=only)
-    run_dir.mkdir(parents=True, exist_ok=True)
     synthetic = not data and not needs_data(cfg)
-    cfg = resolve_data(cfg, data, run_dir)
+    # a missing data path, then missing released weights: one line each, and no run folder made
+    cfg = resolve_data(cfg, data, run_dir, before_reading=lambda c: fetch_released_weights(c, notebooks, echo=echo))
+    run_dir.mkdir(parents=True, exist_ok=True)
     cfg["run_dir"] = str(run_dir)
     for sub in ("figures", "tables", "logs"):
         (run_dir / sub).mkdir(exist_ok=True)
@@ -514,7 +577,7 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
                 pm.execute_notebook(str(nb), str(out_nb), parameters=params, cwd=str(run_dir),
                                     kernel_name=kernel, progress_bar=False, log_output=False,
                                     stdout_file=lf, stderr_file=lf, execution_timeout=timeout,
-                                    request_save_on_cell_execute=True)
+                                    request_save_on_cell_execute=True, extra_arguments=KERNEL_ARGS)
             except pm.PapermillExecutionError as e:
                 err = f"cell {e.cell_index + 1 if isinstance(e.cell_index, int) else '?'}: {e.ename}: {e.evalue}"
                 if e.ename == "ModuleNotFoundError" and "rubik" in str(e.evalue):

@@ -225,6 +225,30 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
+def check_device(name, fix: str = "--device cpu") -> None:
+    """ConfigError unless the device ``name`` exists on this machine (``auto`` and ``cpu`` always do):
+    ``cuda``/``cuda:N`` need CUDA and N below the device count, ``mps`` Apple's backend. Run it
+    before any data is read, so a job asking for a missing GPU stops at once, in one line; ``fix`` is
+    the setting the message suggests instead."""
+    name = str(name or "auto")
+    if name in ("auto", "cpu"):
+        return
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"device {name!r}: {e} (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r}: no CUDA device is available here (torch.cuda.is_available() is "
+                              f"False: no NVIDIA driver or GPU, or a CPU-only torch build); use {fix}, "
+                              "or run on a GPU node")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise ConfigError(f"device {name!r}: this machine has {n} CUDA device(s) (cuda:0..cuda:{n - 1})")
+    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"device {name!r}: Apple's MPS backend is not available here; use {fix}")
+
+
 def seed_everything(seed: int):
     random.seed(seed)
     torch.manual_seed(seed)
@@ -361,6 +385,7 @@ def validate(cfg: TrainConfig, *, model_given: bool = False) -> Recipe:
     r = dataclasses.replace(r, epochs=cfg.epochs or r.epochs, batch_size=cfg.batch_size or r.batch_size).check()
     if cfg.resume not in (False, True, "auto"):
         raise ConfigError(f"resume must be True, False or 'auto', got {cfg.resume!r}")
+    check_device(cfg.device)
     if not model_given:
         try:
             cfg.arch()

@@ -152,8 +152,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args) -> int:
     from rubik.models import create_model
-    from rubik.train import resolve_device
+    from rubik.train import check_device, resolve_device
 
+    check_device(args.device)   # a missing GPU: one line, before the weights or any data are read
     if args.ema and not args.checkpoint:
         raise ValueError("--ema needs --checkpoint")
     if args.checkpoint:

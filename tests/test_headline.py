@@ -18,7 +18,7 @@ def test_every_headline_figure_of_the_committed_study_is_drawn_and_readable():
     notes, names, overlaps = [], [], {}
     for name, fig in headline.draw(STUDY, show=notes.append):
         names.append(name)
-        if hits := plots.text_overlaps(fig):
+        if hits := plots.layout_problems(fig):
             overlaps[name] = hits
         plt.close(fig)
     assert names == list(headline.FIGURES) and not notes

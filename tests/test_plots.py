@@ -222,3 +222,92 @@ def test_no_figure_has_overlapping_labels():
     assert set(FIGURES) <= set(figs)
     bad = {name: hits for name, fig in figs.items() if (hits := plots.text_overlaps(fig))}
     assert not bad, bad
+
+
+# ----------------------------------------------------------------------------- layout: texts, legends, axes vs data
+
+def test_layout_problems_finds_text_over_markers_legends_over_data_and_clipping():
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([1, 2, 3], [1, 2, 3], "o")
+    ax.set(xlim=(0, 4), ylim=(0, 4))
+    assert plots.layout_problems(fig) == []
+    ax.annotate("label of 1", (1, 1), xytext=(4, 3), textcoords="offset points")   # beside its own point: fine
+    assert plots.layout_problems(fig) == []
+    ax.text(1.9, 1.95, "hides 2")                                                   # over another point
+    assert any("'hides 2' covers 1 data point" in p for p in plots.layout_problems(fig))
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.errorbar([1, 2], [1, 2], yerr=[0.5, 1.5], fmt="o", capsize=4, label="runs")
+    ax.set(xlim=(0, 3), ylim=(0, 3))                                                # 2 + 1.5 runs out at the top
+    assert any("outside the axes (clipped)" in p for p in plots.layout_problems(fig))
+    ax.set_ylim(0, 4)
+    assert plots.layout_problems(fig) == []
+    ax.plot([1.5], [2], "s", label="in the middle")
+    ax.legend(loc="center")                                                         # over that point
+    assert any("the legend covers" in p for p in plots.layout_problems(fig))
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([1], [1], "o")
+    plots._annotate(ax, [1, 1], [1, 1], ["GhostNet-A", "GhostNet-A + HSwish"])
+    assert any("name the same point" in p for p in plots.layout_problems(plots.place_labels(fig)))
+
+
+def _study_figures():
+    """The decisive study's two figures, from its committed records (as `rubik study report`)."""
+    from rubik.study import load_study, schedule_table
+
+    done = load_study(STUDY_SWEEP)
+    lad = done[done["experiment"] == "ladder"]
+    refs = schedule_table(done, "top1_test")
+    refs = refs[(refs["level"] == int(lad["level"].iloc[0])) & (refs["epochs"] == int(lad["epochs"].iloc[0]))]
+    from rubik.study_stats import analyse
+
+    depth = analyse([STUDY_SWEEP], n_boot=200)["depth"]
+    return {"fig_study_schedule": plots.plot_schedule_sensitivity(done, y="top1_test"),
+            "fig_study_ladders": plots.plot_dial_ladders(done, y="top1_test", references=refs),
+            "fig_study_depth_trend": plots.plot_depth_trend(depth)}
+
+
+STUDY_SWEEP = PAPER_DIR.parents[1] / "data" / "results" / "imagenette_long" / "sweep"
+
+
+def test_no_figure_hides_data_or_cuts_it_off():
+    """Every figure the presets and `rubik study report` draw: no text over another point's marker,
+    no legend over data, nothing cut off by the axes (with the code before issue 26: the B0 panel's
+    legend on its error bar, the ladders' w labels on the next markers, two labels on GhostNet-A)."""
+    figs = {**every_figure(), **_study_figures()}
+    bad = {name: probs for name, fig in figs.items() if (probs := plots.layout_problems(fig))}
+    assert not bad, bad
+
+
+def _texts(fig):
+    fig.canvas.draw()
+    return [t.get_text() for t in plots._figure_texts(fig, fig.canvas.get_renderer())]
+
+
+def test_figures_explain_themselves():
+    figs = {**every_figure(), **_study_figures()}
+    for name, fig in figs.items():
+        assert not [t for t in _texts(fig) if "(s)" in t], name            # "3 seeds", not "3 seed(s)"
+    # the legend of the GP figure names every curve: two GP fits and the solved width
+    labels = [t.get_text() for t in figs["fig_tiny_formula_gpr"].legends[0].get_texts()]
+    assert "r(c): GP mean" in labels and "d(c): GP mean" in labels and any(s.startswith("w(c): solved") for s in labels)
+    # the frontier is the random models' (a giant model may lie above it), and the legend says so
+    assert any("frontier of the random models" in s for s in figs["fig1_frontier"].axes[0].get_legend_handles_labels()[1])
+    # both ends of the log FLOPs axis of the dial panels have a labelled tick
+    ax = figs["fig_tiny_formula_dials"].axes[0]
+    lo, hi = ax.get_xlim()
+    shown = [t.get_position()[0] for t in ax.get_xticklabels()
+             if t.get_text() and lo * 0.999 <= t.get_position()[0] <= hi * 1.001]
+    assert min(shown) == pytest.approx(lo) and max(shown) == pytest.approx(hi)
+    # latency bars: a legend for the colours, the grid behind the bars, no empty axis
+    fig = figs["fig_paper_latency_p40"]
+    ax = fig.axes[0]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "TinyNet (tiny formula)", "inversed giant formula", "EfficientNet-B0 (base)"]
+    assert ax.get_axisbelow() is True and ax.get_xlim()[1] <= 1.1 * 99.85
+    # the study figures' y axis says what was measured, not the column name
+    for name in ("fig_study_schedule", "fig_study_ladders"):
+        assert figs[name].axes[0].get_ylabel() == "top-1 (%) on the held-out test half of val"
+    # GhostNet-A and GhostNet-A + HSwish have the same FLOPs: one label
+    assert "GhostNet-A / GhostNet-A + HSwish" in _texts(figs["fig_flops_check"])

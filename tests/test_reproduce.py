@@ -66,12 +66,12 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv(R.DATA_ENV, raising=False)
     with pytest.raises(R.ReproduceError, match=r"preset 'cpu' needs a data set.*--data PATH"):
         R.run("cpu", out_dir=tmp_path / "a")
-    with pytest.raises(R.ReproduceError, match=r"data path '.*does-not-exist' does not exist"):
+    with pytest.raises(R.ReproduceError, match=r"data path '.*does-not-exist' \(from --data\) does not exist"):
         R.run("cpu", data=str(tmp_path / "does-not-exist"), out_dir=tmp_path / "b")
     (tmp_path / "flat").mkdir()
     with pytest.raises(R.ReproduceError, match=r"has no train or val/ folder"):
-        R.run("imagenet100", data=str(tmp_path / "flat"), out_dir=tmp_path / "c")
-    assert cli_main(["reproduce", "--preset", "imagenet", "--out", str(tmp_path / "d")]) == 2
+        R.run("imagenet100", data=str(tmp_path / "flat"), out_dir=tmp_path / "c", overrides=["device=cpu"])
+    assert cli_main(["reproduce", "--preset", "imagenet", "-p", "device=cpu", "--out", str(tmp_path / "d")]) == 2
     assert "needs a data set" in capsys.readouterr().err
 
 

@@ -26,6 +26,8 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from rubik.errors import UserError
+
 WEIGHTS_DIR_ENV = "RUBIK_WEIGHTS_DIR"
 _CV_BACKBONES = "https://github.com/huawei-noah/CV-Backbones/releases/download"
 
@@ -51,8 +53,14 @@ RELEASES: dict[str, Release] = {
 }
 
 
-class WeightsError(RuntimeError):
-    """Weights that cannot be found, fetched or verified; the message says what to do."""
+class WeightsError(UserError, RuntimeError):
+    """Weights that cannot be found, fetched or verified; the message says what to do (a user error:
+    the CLI prints it as one line, status 2). ``url`` and ``reason`` (when set) let a caller give its
+    own hint (``rubik reproduce`` names ``-p weights_dir``)."""
+
+    def __init__(self, message: str, *, url: str | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.url, self.reason = url, reason
 
 
 def released_models() -> list[str]:
@@ -94,21 +102,30 @@ def _manual_hint(name: str | None, url: str) -> str:
             f"(as {file_name}), or pass its path: {what} (CLI: --weights /path/{file_name}).")
 
 
-def _load_url(url: str, *, name: str | None, progress: bool, sha256: str | None) -> dict:
+def local_weights(url: str, weights_dir=None) -> Path | None:
+    """The local copy of ``url``'s file, or None: in ``weights_dir``, else in ``$RUBIK_WEIGHTS_DIR``
+    (under the release's file name), else in torch.hub's cache."""
+    file_name = os.path.basename(urlparse(url).path)
+    for folder in (weights_dir, os.environ.get(WEIGHTS_DIR_ENV)):
+        if folder and (Path(folder).expanduser() / file_name).is_file():
+            return Path(folder).expanduser() / file_name
+    cached = hub_cache_path(url)
+    return cached if cached.is_file() else None
+
+
+def _load_url(url: str, *, name: str | None, progress: bool, sha256: str | None, weights_dir=None) -> dict:
     from urllib.error import URLError
 
-    local_dir = os.environ.get(WEIGHTS_DIR_ENV)
-    if local_dir:
-        candidate = Path(local_dir).expanduser() / os.path.basename(urlparse(url).path)
-        if candidate.is_file():
-            return _load_file(candidate, sha256=sha256)
+    local = local_weights(url, weights_dir)
+    if local is not None and local != hub_cache_path(url):
+        return _load_file(local, sha256=sha256)
     try:
         sd = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=progress, check_hash=True,
                                                 weights_only=True)
     except (URLError, OSError) as e:   # offline, DNS, 404, a file:// URL to nowhere
-        reason = getattr(e, "reason", None) or e
+        reason = f"{type(e).__name__}: {getattr(e, 'reason', None) or e}"
         raise WeightsError(f"could not download {name + ' ' if name else ''}weights from {url} "
-                           f"({type(e).__name__}: {reason}). {_manual_hint(name, url)}") from e
+                           f"({reason}). {_manual_hint(name, url)}", url=url, reason=reason) from e
     except RuntimeError as e:          # torch.hub's check of a hash prefix in the file name
         if "hash" not in str(e):
             raise
@@ -128,29 +145,33 @@ def _load_file(path, *, sha256: str | None) -> dict:
         raise WeightsError(f"cannot read weights file {str(path)!r}: {type(e).__name__}: {e}") from e
 
 
-def load_state_dict(source, name: str | None = None, *, progress: bool = True, sha256: str | None = None) -> dict:
-    """The raw state dict of ``source``: ``True`` (``name``'s released weights), a local path or a URL."""
+def load_state_dict(source, name: str | None = None, *, progress: bool = True, sha256: str | None = None,
+                    weights_dir=None) -> dict:
+    """The raw state dict of ``source``: ``True`` (``name``'s released weights), a local path or a URL.
+    A URL's file is looked for first in ``weights_dir``, then ``$RUBIK_WEIGHTS_DIR``, then torch.hub's cache."""
     if source is True:
         if name not in RELEASES:
             raise WeightsError(f"no released weights for {name!r}; released: {', '.join(RELEASES)} "
                                f"(or pass pretrained='/path/or/url')")
         release = RELEASES[name]
-        return _load_url(release.url, name=name, progress=progress, sha256=sha256 or release.sha256)
+        return _load_url(release.url, name=name, progress=progress, sha256=sha256 or release.sha256,
+                         weights_dir=weights_dir)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"pretrained must be True, a path or a URL, got {type(source).__name__}")
     source = str(source)
     if _is_url(source):
-        return _load_url(source, name=name, progress=progress, sha256=sha256)
+        return _load_url(source, name=name, progress=progress, sha256=sha256, weights_dir=weights_dir)
     return _load_file(source, sha256=sha256)
 
 
 def load_pretrained(model: nn.Module, source=True, *, name: str | None = None, progress: bool = True,
-                    sha256: str | None = None) -> nn.Module:
-    """Load released (``source=True``) or given weights (path / URL; ours or timm/official layout) into ``model``."""
+                    sha256: str | None = None, weights_dir=None) -> nn.Module:
+    """Load released (``source=True``) or given weights (path / URL; ours or timm/official layout) into
+    ``model``; ``weights_dir``: a folder holding release files by hand (see :func:`load_state_dict`)."""
     from .checkpoints import load_checkpoint
 
     name = name or getattr(model, "variant", None)
-    sd = load_state_dict(source, name, progress=progress, sha256=sha256)
+    sd = load_state_dict(source, name, progress=progress, sha256=sha256, weights_dir=weights_dir)
     try:
         return load_checkpoint(model, sd)
     except (ValueError, RuntimeError) as e:
@@ -159,4 +180,4 @@ def load_pretrained(model: nn.Module, source=True, *, name: str | None = None, p
 
 
 __all__ = ["RELEASES", "Release", "WeightsError", "WEIGHTS_DIR_ENV", "released_models", "load_pretrained",
-           "load_state_dict", "hub_cache_path", "sha256_of"]
+           "load_state_dict", "local_weights", "hub_cache_path", "sha256_of"]
