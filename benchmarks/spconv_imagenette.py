@@ -109,7 +109,7 @@ def summarize(sweep, *, latency_rounds: int = 3, latency_repeats: int = 30):
     """``(per-model table, paired SPConv - dense differences, latency rows)`` of a sweep (finished trials)."""
     import pandas as pd
 
-    from rubik.latency import sweep_latency
+    from rubik.latency import measure_latency, sweep_latency
     from rubik.models import Arch
     from rubik.sweep import load_results
 
@@ -122,6 +122,14 @@ def summarize(sweep, *, latency_rounds: int = 3, latency_repeats: int = 30):
     lat_by_model = {}
     for _, row in lat.iterrows():
         lat_by_model.setdefault(df.set_index("id").loc[row["id"], "model"], []).append(row["latency_ms"])
+    # per image at batch 32 too (a served batch amortises the small kernels' overhead); rounds alternate models
+    batch_ms = {}
+    models = {m: Arch.from_dict(g["arch"].iloc[0]) for m, g in df.groupby("model", sort=False)}
+    for _ in range(latency_rounds):
+        for model, arch in models.items():
+            net = arch.build(10).eval()
+            lat32 = measure_latency(net, batch=32, threads=1, device="cpu", warmup=2, repeats=10)
+            batch_ms.setdefault(model, []).append(lat32.median_ms / 32)
     rows = []
     for model, g in df.groupby("model", sort=False):
         arch = Arch.from_dict(g["arch"].iloc[0])
@@ -136,6 +144,7 @@ def summarize(sweep, *, latency_rounds: int = 3, latency_repeats: int = 30):
                      "top1_test_per_seed": [round(x, 2) for x in g.sort_values("seed")["top1_test"]],
                      "flops_m": arch.flops(num_classes) / 1e6, "params_m": arch.params(num_classes) / 1e6,
                      "latency_ms": lats[len(lats) // 2] if lats else math.nan,
+                     "latency_b32_ms_per_image": sorted(batch_ms[model])[len(batch_ms[model]) // 2],
                      "train_time_s_mean": float(g["train_time_s"].mean()), "epochs": int(g["epochs"].iloc[0])})
     table = pd.DataFrame(rows)
     pairs = []
@@ -152,12 +161,13 @@ def summarize(sweep, *, latency_rounds: int = 3, latency_repeats: int = 30):
 
 def markdown(table, pairs) -> str:
     lines = ["| model | conv | seeds | epochs | top-1 test (%) mean +- std [95 % CI] | EMA top-1 test | FLOPs (M) "
-             "| params (M) | CPU latency, 1 thread (ms) |", "|---|---|---:|---:|---|---|---:|---:|---:|"]
+             "| params (M) | CPU latency, 1 thread, batch 1 (ms) | per image at batch 32 (ms) |",
+             "|---|---|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in table.itertuples():
         lines.append(f"| {r.model} | {r.conv} | {r.seeds} | {r.epochs} | {r.top1_test_mean:.2f} +- {r.top1_test_std:.2f} "
                      f"[{r.top1_test_mean - r.top1_test_ci95:.2f}, {r.top1_test_mean + r.top1_test_ci95:.2f}] "
                      f"(seeds: {', '.join(f'{x:.2f}' for x in r.top1_test_per_seed)}) | {r.ema_top1_test_mean:.2f} "
-                     f"| {r.flops_m:.2f} | {r.params_m:.4f} | {r.latency_ms:.3f} |")
+                     f"| {r.flops_m:.2f} | {r.params_m:.4f} | {r.latency_ms:.3f} | {r.latency_b32_ms_per_image:.3f} |")
     for p in pairs.itertuples():
         lines.append("")
         lines.append(f"Paired by seed, {p.model} - {p.vs}: {p.diff_mean:+.2f} points "
@@ -167,7 +177,8 @@ def markdown(table, pairs) -> str:
         a, b = table.iloc[1], table.iloc[0]
         lines.append("")
         lines.append(f"Ratios {a.model} / {b.model}: FLOPs {a.flops_m / b.flops_m:.3f}, params "
-                     f"{a.params_m / b.params_m:.3f}, CPU latency {a.latency_ms / b.latency_ms:.2f}")
+                     f"{a.params_m / b.params_m:.3f}, CPU latency {a.latency_ms / b.latency_ms:.2f} (batch 1), "
+                     f"{a.latency_b32_ms_per_image / b.latency_b32_ms_per_image:.2f} (per image at batch 32)")
     return "\n".join(lines) + "\n"
 
 
