@@ -26,6 +26,8 @@ Presets:
   ~6, but during the first launch (10 epochs, batch 128) the shared 2-core machine ran at load 11-12
   and each worker got ~8 % of a core, so no epoch finished in 5 minutes; the preset was cut to what
   finishes within the session (~0.2 core-hours of training if the workers had whole cores).
+* ``imagenette32_10ep`` (run on CPU): the same with one seed and 10 epochs (782 steps), to see whether
+  the gap at 3 epochs narrows with training.
 * ``imagenet_resnet50`` (for a GPU, not run): ResNet-50 and SPConv-ResNet-50 (alpha 1/2) on ImageNet-1k
   at 224 px, the ``resnet`` recipe (SGD, lr 0.1 per 256, 90 epochs, x0.1 every 30, wd 1e-4: the
   standard torchvision schedule; the SPConv authors' README table reports ResNet-50 results from
@@ -43,6 +45,12 @@ from pathlib import Path
 PRESETS = {
     "imagenette32": {
         "models": ["resnet20", "spconv_resnet20"], "seeds": [0, 1, 2], "epochs": 3, "batch_size": 64,
+        "recipe": {"name": "proxy_resnet"}, "dataset": "imagenette", "train_per_class": 500,
+        "data": "../shared/datasets/imagenette", "device": "cpu", "threads": 1,
+    },
+    # the same, one seed, 10 epochs: does the gap the 3-epoch runs show narrow with training?
+    "imagenette32_10ep": {
+        "models": ["resnet20", "spconv_resnet20"], "seeds": [0], "epochs": 10, "batch_size": 64,
         "recipe": {"name": "proxy_resnet"}, "dataset": "imagenette", "train_per_class": 500,
         "data": "../shared/datasets/imagenette", "device": "cpu", "threads": 1,
     },

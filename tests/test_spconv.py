@@ -120,3 +120,11 @@ def test_cli_errors_are_one_line_with_status_2(tmp_path):
         assert p.returncode == 2, p.stderr
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("rubik train: error: "), p.stderr
+
+
+def test_every_path_learns():
+    torch.manual_seed(0)
+    m = create_model("spconv_resnet20", num_classes=10).train()
+    F.cross_entropy(m(torch.randn(4, 3, 32, 32)), torch.tensor([0, 1, 2, 3])).backward()
+    for name, p in m.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
