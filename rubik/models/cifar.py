@@ -7,7 +7,7 @@
 * VGG-16 (configuration D's 13 convolutions with BatchNorm): stages of (2, 2, 3, 3, 3) 3x3 convolutions
   of (64, 128, 256, 512, 512) channels, 2x2 max pool after each (the last one as a global max pool, so
   a twisted input below 32 px still ends at 1 x 1), then one linear layer: the widely used CIFAR VGG-16
-  (313.5M MACs, 14.7M params for 10 classes; the SPConv paper's 349.51M / 16.62M VGG-16 is not
+  (313.2M MACs, 14.7M params for 10 classes; the SPConv paper's 349.51M / 16.62M VGG-16 is not
   specified further, see ``benchmarks/spconv_counts.py``).
 
 Both take a :class:`~rubik.models.spconv.ConvSpec`: with ``spconv`` every 3x3 but the stem's (3 RGB
