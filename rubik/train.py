@@ -759,6 +759,9 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--model", default="efficientnet_b0", help="registered model name or base (default efficientnet_b0)")
     p.add_argument("--twist", type=float, nargs=3, metavar=("R", "D", "W"), help="resolution, depth, width dials")
     p.add_argument("--base-resolution", type=int, help="r scales from this instead of 224 (proxy runs, e.g. 64)")
+    p.add_argument("--conv", choices=["dense", "spconv"],
+                   help="the 3x3 convolutions of ResNet/VGG models (default: the model's own; spconv_* are SPConv)")
+    p.add_argument("--alpha", type=float, help="SPConv's split ratio (implies --conv spconv; the paper's 0.5)")
     p.add_argument("--data", help="dataset root with train/ and val/ (default $RUBIK_DATA_DIR)")
     p.add_argument("--dataset", default="imagenette", choices=["imagenette", "imagenet", "imagenet100", "folder"])
     p.add_argument("--manifest", help="ImageNet-100 manifest JSON")
@@ -820,8 +823,21 @@ def _parse_override(recipe: Recipe, item: str):
 def main(args) -> int:
     recipe = Recipe.named(args.recipe)
     recipe = dataclasses.replace(recipe, **dict(_parse_override(recipe, o) for o in args.override))
+    model, twist = args.model, tuple(args.twist) if args.twist else None
+    base_resolution = args.base_resolution
+    if getattr(args, "conv", None) is not None or getattr(args, "alpha", None) is not None:
+        from rubik.models import Arch, get_model_spec
+        from rubik.models.spconv import ConvSpec
+
+        try:   # the swapped model is stored as its Arch (which has its twist and base resolution)
+            spec_conv = get_model_spec(model).conv
+            conv = ConvSpec.from_any(args.conv if args.conv is not None else (spec_conv or "spconv"), args.alpha)
+            model = Arch.named(model, twist=twist, base_resolution=base_resolution, conv=conv).to_dict()
+        except (ValueError, TypeError) as e:
+            raise ConfigError(str(e)) from None
+        twist = base_resolution = None
     cfg = TrainConfig(
-        model=args.model, twist=tuple(args.twist) if args.twist else None, base_resolution=args.base_resolution,
+        model=model, twist=twist, base_resolution=base_resolution,
         data=DataConfig(root=args.data, name=args.dataset, train_per_class=args.train_per_class,
                         val_per_class=args.val_per_class, manifest=args.manifest, pipeline=args.pipeline,
                         cache_dir=args.cache_dir, workers=args.workers, seed=args.seed, download=args.download),

@@ -20,8 +20,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def create_model(name: str | Arch, num_classes: int = 1000, *, twist=None, rules: str | None = None,
-                 base_resolution: int | None = None, checkpoint: str | None = None, pretrained=False,
-                 **kwargs: Any) -> nn.Module:
+                 base_resolution: int | None = None, conv=None, alpha: float | None = None,
+                 checkpoint: str | None = None, pretrained=False, **kwargs: Any) -> nn.Module:
     """Build a registered model (or a base twisted by ``twist``).
 
     name: a registered name (``list_models()``), a base (``BASES``), or an :class:`Arch` (or its
@@ -29,6 +29,10 @@ def create_model(name: str | Arch, num_classes: int = 1000, *, twist=None, rules
     twist: ``(r, d, w)``, dict or Twist; if given it replaces the variant's dials (dials are
         always relative to the base, e.g. ``create_model("tinynet_a", twist=(1, 1, 1))`` is B0).
     rules: EfficientNet family only: ``"tinynet"`` (default) or ``"efficientnet"``.
+    conv, alpha: ResNet and VGG families only: ``conv="spconv"`` swaps every dense 3x3 convolution but the
+        stem's for :class:`~rubik.models.spconv.SPConv2d` with ``alpha`` (default 1/2); ``alpha`` alone
+        implies ``"spconv"`` (``create_model("spconv_resnet20", alpha=0.25)`` changes a variant's);
+        EfficientNet and GhostNet refuse it (their blocks have no dense 3x3).
     base_resolution: resolution of the untwisted base (default: the family's, 224 or 240);
         proxy runs use 64, so ``resolution = int(64 * r)``.
     checkpoint: path to a state dict (ours, or timm/official format for TinyNets and GhostNet).
@@ -39,13 +43,18 @@ def create_model(name: str | Arch, num_classes: int = 1000, *, twist=None, rules
         ``act="hswish"`` (GhostNet), ``bn_momentum``/``bn_eps`` (EfficientNet family).
     """
     if isinstance(name, (Arch, dict)):
-        if twist is not None or rules is not None or base_resolution is not None:
-            raise ValueError("create_model: an Arch already has its twist, rules and base_resolution")
+        if twist is not None or rules is not None or base_resolution is not None or conv is not None \
+                or alpha is not None:
+            raise ValueError("create_model: an Arch already has its twist, rules, base_resolution and conv")
         arch, spec_kwargs = Arch.from_any(name), {}
         name = arch.base
     else:
         spec = get_model_spec(name)
-        arch = spec.arch(twist=twist, base_resolution=base_resolution, rules=rules)
+        if alpha is not None:   # alpha alone: SPConv, or the variant's SPConv with another alpha
+            from .spconv import ConvSpec
+
+            conv = ConvSpec.from_any(conv if conv is not None else (spec.conv or "spconv"), alpha)
+        arch = spec.arch(twist=twist, base_resolution=base_resolution, rules=rules, conv=conv)
         spec_kwargs = spec.kwargs
     model = arch.build(num_classes, **{**spec_kwargs, **kwargs})
     model.variant = name
@@ -57,6 +66,7 @@ def create_model(name: str | Arch, num_classes: int = 1000, *, twist=None, rules
         "num_classes": num_classes,
         "input_size": (3, arch.input_size, arch.input_size),
         "base_resolution": arch.base_resolution,
+        "conv": arch.conv.to_dict(),
         "crop_pct": 0.875,
         "interpolation": "bicubic",
         "mean": IMAGENET_MEAN,

@@ -1,4 +1,4 @@
-"""One twisted architecture as a value: :class:`Arch` = base family + twist + base resolution + rules.
+"""One twisted architecture as a value: :class:`Arch` = base family + twist + base resolution + rules (+ conv).
 
 Everything the study needs to know about a model follows from these four, computed here and
 nowhere else: the input side in px (``int(base_resolution * r)``, at least
@@ -8,8 +8,8 @@ once, when it is made (unknown base, rules that do not apply, a dial out of rang
 the floor, a width that empties a layer), so anything holding one holds a buildable model.
 
 Samples, sweep specs, ``TrainConfig`` and the study designs store it as :meth:`Arch.to_dict`
-(``{"base", "twist": [r, d, w], "base_resolution", "rules"}``) and read it back with
-:meth:`Arch.from_dict`.
+(``{"base", "twist": [r, d, w], "base_resolution", "rules"}``, plus ``"conv"`` when the dense 3x3s are
+swapped for SPConv) and read it back with :meth:`Arch.from_dict`.
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..cube import Twist
-from .registry import BASE_RESOLUTION, BASES, get_family, get_model_spec, resolve_rules
+from .registry import BASE_RESOLUTION, BASES, get_family, get_model_spec, resolve_conv, resolve_rules
 
-_KEYS = ("base", "twist", "base_resolution", "rules")
+_KEYS = ("base", "twist", "base_resolution", "rules", "conv")
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,16 @@ class Arch:
     """A base (``rubik.models.BASES``) twisted by ``twist``, fed ``input_size`` px images.
 
     ``base_resolution`` (px at r = 1) defaults to the family's (``BASE_RESOLUTION``: 224, GhostNet-A
-    240); ``rules`` (EfficientNet family only) to the family's default rule set (TinyNet's).
+    240); ``rules`` (EfficientNet family only) to the family's default rule set (TinyNet's). ``conv``
+    (ResNet and VGG families): the 3x3 convolution, None or ``"dense"``, ``"spconv"`` or
+    ``{"kind": "spconv", "alpha": 0.5, "groups": 2}`` (:class:`~rubik.models.spconv.ConvSpec`).
     """
 
     base: str
     twist: Twist = field(default_factory=Twist)
     base_resolution: int | None = None
     rules: Any = None
+    conv: Any = None
     input_size: int = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -49,17 +52,18 @@ class Arch:
             raise ValueError(f"base_resolution must be a positive integer, got {self.base_resolution!r}")
         set_(self, "base_resolution", int(br))
         set_(self, "rules", resolve_rules(self.base, self.rules))
+        set_(self, "conv", resolve_conv(self.base, self.conv))
         set_(self, "input_size", self.twist.image_size(self.base_resolution))
         self.plan  # noqa: B018 - a width that rounds a layer to nothing fails here, not later
 
     # -- making one --------------------------------------------------------------------------
     @classmethod
-    def named(cls, name: str, *, twist=None, base_resolution: int | None = None, rules=None) -> "Arch":
-        """A registered model (``tinynet_c``) or a base; ``twist`` / ``rules`` replace its own
+    def named(cls, name: str, *, twist=None, base_resolution: int | None = None, rules=None, conv=None) -> "Arch":
+        """A registered model (``tinynet_c``) or a base; ``twist`` / ``rules`` / ``conv`` replace its own
         (a twist is always relative to the base: ``Arch.named("tinynet_a", twist=(1, 1, 1))`` is B0)."""
         if name in BASES:
-            return cls(name, Twist() if twist is None else twist, base_resolution, rules)
-        return get_model_spec(name).arch(twist=twist, base_resolution=base_resolution, rules=rules)
+            return cls(name, Twist() if twist is None else twist, base_resolution, rules, conv)
+        return get_model_spec(name).arch(twist=twist, base_resolution=base_resolution, rules=rules, conv=conv)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "Arch":
@@ -69,7 +73,7 @@ class Arch:
             raise ValueError(f"unknown Arch field(s) {sorted(unknown)}; expected {_KEYS}")
         if "base" not in d:
             raise ValueError("an Arch needs a 'base'")
-        return cls(d["base"], d.get("twist"), d.get("base_resolution"), d.get("rules"))
+        return cls(d["base"], d.get("twist"), d.get("base_resolution"), d.get("rules"), d.get("conv"))
 
     @classmethod
     def from_any(cls, x) -> "Arch":
@@ -83,17 +87,21 @@ class Arch:
         raise ValueError(f"cannot make an Arch from {x!r}")
 
     def replace(self, **changes) -> "Arch":
-        """A copy with some of ``base, twist, base_resolution, rules`` changed (checked again)."""
+        """A copy with some of ``base, twist, base_resolution, rules, conv`` changed (checked again)."""
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
         """JSON-ready: ``{"base", "twist": [r, d, w], "base_resolution", "rules"}``; ``rules`` is the
-        rule set's name (or its fields if it has none; None for families without rule sets)."""
+        rule set's name (or its fields if it has none; None for families without rule sets); ``conv``
+        (``{"kind", "alpha", "groups"}``) only when it is not dense, so dense records keep their four keys."""
         rules = self.rules
         if rules is not None:
             rules = rules.name or {k: getattr(rules, k) for k in rules.__dataclass_fields__}
-        return {"base": self.base, "twist": list(self.twist.as_tuple()), "base_resolution": self.base_resolution,
-                "rules": rules}
+        d = {"base": self.base, "twist": list(self.twist.as_tuple()), "base_resolution": self.base_resolution,
+             "rules": rules}
+        if not self.conv.dense:
+            d["conv"] = self.conv.to_dict()
+        return d
 
     @property
     def rules_name(self) -> str | None:
@@ -103,7 +111,10 @@ class Arch:
     @cached_property
     def plan(self):
         """The family's plan (plain integers: stem, stages, head)."""
-        return get_family(self.base).plan(self.twist, self.rules)
+        family = get_family(self.base)
+        if family.convs:
+            return family.plan(self.twist, self.rules, self.conv)
+        return family.plan(self.twist, self.rules)
 
     @property
     def repeats(self) -> tuple[int, ...]:
@@ -136,7 +147,11 @@ class Arch:
     def build(self, num_classes: int = 1000, **kwargs):
         """The torch module (``kwargs``: builder options, e.g. ``drop_rate``, ``act="hswish"``),
         carrying ``.arch``, ``.twist``, ``.base``, ``.resolution`` (= ``input_size``) and ``.rules``."""
-        model = get_family(self.base).build(self.twist, num_classes, self.rules, **kwargs)
+        family = get_family(self.base)
+        if family.convs:
+            model = family.build(self.twist, num_classes, self.rules, self.conv, **kwargs)
+        else:
+            model = family.build(self.twist, num_classes, self.rules, **kwargs)
         model.arch = self
         model.twist = self.twist
         model.base = self.base
@@ -146,7 +161,8 @@ class Arch:
 
     def __str__(self) -> str:
         rules = f", rules={self.rules_name}" if self.rules is not None and self.rules_name != "tinynet" else ""
-        return f"{self.base}{self.twist} @ {self.input_size} px (base {self.base_resolution}{rules})"
+        conv = "" if self.conv.dense else f", {self.conv}"
+        return f"{self.base}{self.twist} @ {self.input_size} px (base {self.base_resolution}{rules}{conv})"
 
 
 __all__ = ["Arch"]

@@ -47,6 +47,7 @@ def model_rows(pattern: str = "*", *, base_resolution: int | None = None, num_cl
             "d": round(t.depth, 4),
             "w": round(t.width, 4),
             "rules": arch.rules_name or "",
+            "conv": "" if arch.conv.dense else f"spconv {arch.conv.alpha:g}",
             "resolution": arch.input_size,
             "params_m": round(arch.params(num_classes) / 1e6, 3),
             "flops_m": round(flops / 1e6, 2),

@@ -1,4 +1,5 @@
-"""Registry of named models (timm-like): bases, TinyNets, inversed-giant models, GhostNets, ResNet-50.
+"""Registry of named models (timm-like): bases, TinyNets, inversed-giant models, GhostNets, ResNet-50, and the
+SPConv paper's CIFAR-style ResNet-20/56 and VGG-16 (each also with SPConv, ``spconv_*``).
 
 A registered name is a :class:`ModelSpec`: a *base* family plus a :class:`~rubik.cube.Twist`
 (and the rule set for the EfficientNet family). Paper numbers (params, FLOPs, top-1/5) are read
@@ -17,8 +18,9 @@ from typing import Any, Callable, Mapping
 
 from ..cube import Twist, giant_twist
 
-BASES = ("efficientnet_b0", "ghostnet_a", "ghostnet_100", "resnet50")
-BASE_RESOLUTION = {"efficientnet_b0": 224, "ghostnet_a": 240, "ghostnet_100": 224, "resnet50": 224}
+BASES = ("efficientnet_b0", "ghostnet_a", "ghostnet_100", "resnet50", "resnet20", "vgg16_cifar")
+BASE_RESOLUTION = {"efficientnet_b0": 224, "ghostnet_a": 240, "ghostnet_100": 224, "resnet50": 224,
+                   "resnet20": 32, "vgg16_cifar": 32}
 """Input side (px) of each untwisted base: the one place the default ``base_resolution`` comes from."""
 PAPER_CSV_ENV = "RUBIK_PAPER_CSV"
 
@@ -32,13 +34,14 @@ class ModelSpec:
     rules: str | None = None          # EfficientNet family only: "tinynet" | "efficientnet"
     kwargs: dict = field(default_factory=dict)  # builder defaults (e.g. act="hswish")
     description: str = ""
+    conv: Any = None                  # the 3x3 convolution (None: dense; {"kind": "spconv", "alpha": 0.5})
 
-    def arch(self, *, twist=None, base_resolution: int | None = None, rules=None):
-        """This model as an :class:`~rubik.models.arch.Arch` (its own twist and rules unless given)."""
+    def arch(self, *, twist=None, base_resolution: int | None = None, rules=None, conv=None):
+        """This model as an :class:`~rubik.models.arch.Arch` (its own twist, rules and conv unless given)."""
         from .arch import Arch
 
         return Arch(self.base, self.twist if twist is None else twist, base_resolution,
-                    self.rules if rules is None else rules)
+                    self.rules if rules is None else rules, self.conv if conv is None else conv)
 
     @property
     def resolution(self) -> int:
@@ -54,6 +57,8 @@ class Family:
     count: Callable[..., Any]                  # (plan, image_size, num_classes) -> Counter
     rules: Mapping[str, Any] = field(default_factory=dict)   # the named rule sets it accepts (none: no choice)
     default_rules: str | None = None           # the one used when none is asked for
+    convs: bool = False                        # its dense 3x3s can be swapped (plan/build take conv=ConvSpec)
+    no_conv_reason: str = ""                   # why not, for the error message
 
 
 def _efficientnet_family() -> Family:
@@ -65,6 +70,7 @@ def _efficientnet_family() -> Family:
         count=m.count_plan,
         rules=m.RULES,
         default_rules="tinynet",
+        no_conv_reason="its MBConv blocks have no dense 3x3 convolution (depth-wise k x k and point-wise 1x1 only)",
     )
 
 
@@ -76,6 +82,8 @@ def _ghostnet_family(variant: str) -> Callable[[], Family]:
             build=lambda twist, num_classes, rules, **kw: m.build_ghostnet(twist, num_classes, variant=variant, **kw),
             plan=lambda twist, rules, se_ratio=None, **kw: m.ghostnet_plan(twist, variant, se_ratio=se_ratio),
             count=m.count_plan,
+            no_conv_reason="its Ghost bottlenecks have no dense 3x3 convolution (point-wise primary convolutions, "
+                           "depth-wise cheap operations and depth-wise strides only)",
         )
 
     return make
@@ -85,9 +93,32 @@ def _resnet_family() -> Family:
     from . import resnet as m
 
     return Family(
-        build=lambda twist, num_classes, rules, **kw: m.build_resnet(twist, num_classes, **kw),
-        plan=lambda twist, rules, **kw: m.resnet_plan(twist),
+        build=lambda twist, num_classes, rules, conv, **kw: m.build_resnet(twist, num_classes, conv=conv, **kw),
+        plan=lambda twist, rules, conv, **kw: m.resnet_plan(twist, conv),
         count=m.count_plan,
+        convs=True,
+    )
+
+
+def _cifar_resnet_family() -> Family:
+    from . import cifar as m
+
+    return Family(
+        build=lambda twist, num_classes, rules, conv, **kw: m.build_cifar_resnet(twist, num_classes, conv=conv, **kw),
+        plan=lambda twist, rules, conv, **kw: m.cifar_resnet_plan(twist, conv),
+        count=m.count_cifar_resnet,
+        convs=True,
+    )
+
+
+def _cifar_vgg_family() -> Family:
+    from . import cifar as m
+
+    return Family(
+        build=lambda twist, num_classes, rules, conv, **kw: m.build_vgg(twist, num_classes, conv=conv, **kw),
+        plan=lambda twist, rules, conv, **kw: m.vgg_plan(twist, conv),
+        count=m.count_vgg,
+        convs=True,
     )
 
 
@@ -96,6 +127,8 @@ _FAMILY_FACTORIES = {
     "ghostnet_a": _ghostnet_family("ghostnet_a"),
     "ghostnet_100": _ghostnet_family("ghostnet_100"),
     "resnet50": _resnet_family,
+    "resnet20": _cifar_resnet_family,
+    "vgg16_cifar": _cifar_vgg_family,
 }
 
 
@@ -125,6 +158,22 @@ def resolve_rules(base: str, rules=None):
     if isinstance(rules, kind):
         return rules
     raise ValueError(f"rules must be a name {tuple(family.rules)}, a {kind.__name__} or a dict, got {rules!r}")
+
+
+def resolve_conv(base: str, conv=None):
+    """The :class:`~rubik.models.spconv.ConvSpec` ``base`` is built with (``conv``: None or ``"dense"``,
+    ``"spconv"``, a dict of its fields or a ConvSpec). ConfigError, saying why, for a swap the family
+    cannot make (EfficientNet and GhostNet have no dense 3x3 to swap)."""
+    from ..errors import ConfigError
+    from .spconv import ConvSpec
+
+    spec = ConvSpec.from_any(conv)
+    family = get_family(base)
+    if not spec.dense and not family.convs:
+        raise ConfigError(f"conv={spec.kind!r} replaces dense 3x3 convolutions, and {base!r} has none to replace: "
+                          f"{family.no_conv_reason}, and the RGB stem stays dense in every family; it applies to "
+                          f"{', '.join(b for b in BASES if get_family(b).convs)}")
+    return spec
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,10 +242,20 @@ def _specs() -> dict[str, ModelSpec]:
         ("ghostnet_a", "ghostnet_a", (1, 1, 1), None, {}, "GhostNet-A (appendix Table 2), ReLU"),
         ("ghostnet_a_hswish", "ghostnet_a", (1, 1, 1), None, {"act": "hswish"}, "GhostNet-A + HSwish"),
         ("resnet50", "resnet50", (1, 1, 1), None, {}, "ResNet-50"),
+        ("resnet20", "resnet20", (1, 1, 1), None, {}, "ResNet-20, CIFAR-style (32 px, option-A shortcuts)"),
+        ("resnet56", "resnet20", (1, 3, 1), None, {}, "ResNet-56: ResNet-20 at depth d = 3 (9 blocks per stage)"),
+        ("vgg16_cifar", "vgg16_cifar", (1, 1, 1), None, {}, "VGG-16 with BatchNorm, CIFAR-style (32 px)"),
     ]
+    # SPConv (alpha 1/2, 2 groups, the SPConv paper's setting) in every dense 3x3 but the stem
+    spconv = {"kind": "spconv", "alpha": 0.5, "groups": 2}
+    convs = {}
+    for name in ("resnet20", "resnet56", "vgg16_cifar", "resnet50"):
+        base, t, desc = next((b, tw, d) for n, b, tw, _, _, d in specs if n == name)
+        specs.append((f"spconv_{name}", base, t, None, {}, f"SPConv-{desc} (alpha 1/2)"))
+        convs[f"spconv_{name}"] = spconv
     paper = paper_table()
     return {
-        name: ModelSpec(name, base, Twist.from_any(t), paper.get(name), rules, dict(kw), desc)
+        name: ModelSpec(name, base, Twist.from_any(t), paper.get(name), rules, dict(kw), desc, convs.get(name))
         for name, base, t, rules, kw, desc in specs
     }
 

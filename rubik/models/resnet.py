@@ -7,6 +7,10 @@
 
 Module names follow torchvision's ``ResNet`` (conv1, bn1, layer1..layer4, fc), so an untwisted
 model loads torchvision ResNet-50 weights as is.
+
+``conv=ConvSpec("spconv", alpha)`` swaps every bottleneck's 3x3 (``conv2``, which carries the stride) for
+an :class:`~rubik.models.spconv.SPConv2d`, as the SPConv authors' ``resnet_sp.py`` does; the 7x7 stem and
+the 1x1 convolutions stay.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from torchvision.models.resnet import Bottleneck
 
 from ..cube import Twist
 from ._common import Counter, conv_out, scale_channels, scale_depth
+from .spconv import DENSE, ConvSpec, check_splits, conv3x3, count_conv3x3
 
 RESNET50_LAYERS = (3, 4, 6, 3)
 RESNET50_WIDTHS = (64, 128, 256, 512)
@@ -29,6 +34,7 @@ class ResNetPlan:
     stem: int
     widths: tuple[int, ...]  # bottleneck inner width per stage (output = 4x)
     layers: tuple[int, ...]
+    conv: ConvSpec = DENSE   # the bottlenecks' 3x3
 
     @property
     def repeats(self) -> tuple[int, ...]:
@@ -39,12 +45,13 @@ class ResNetPlan:
         return tuple(c * Bottleneck.expansion for c in self.widths)
 
 
-def resnet_plan(twist=None) -> ResNetPlan:
+def resnet_plan(twist=None, conv: ConvSpec = DENSE) -> ResNetPlan:
     twist = Twist.from_any(twist)
     stem = scale_channels(RESNET50_STEM, twist.width, what="stem")
     widths = tuple(scale_channels(c, twist.width, what=f"layer{i + 1}") for i, c in enumerate(RESNET50_WIDTHS))
     layers = tuple(scale_depth(n, twist.depth) for n in RESNET50_LAYERS)
-    return ResNetPlan(stem, widths, layers)
+    check_splits(((w, w, f"layer{i + 1}.conv2") for i, w in enumerate(widths)), conv)
+    return ResNetPlan(stem, widths, layers, conv)
 
 
 class ResNet(nn.Module):
@@ -68,7 +75,10 @@ class ResNet(nn.Module):
                         nn.Conv2d(inplanes, width * Bottleneck.expansion, kernel_size=1, stride=stride, bias=False),
                         nn.BatchNorm2d(width * Bottleneck.expansion),
                     )
-                blocks.append(Bottleneck(inplanes, width, stride=stride if j == 0 else 1, downsample=downsample))
+                block = Bottleneck(inplanes, width, stride=stride if j == 0 else 1, downsample=downsample)
+                if not plan.conv.dense:
+                    block.conv2 = conv3x3(width, width, stride if j == 0 else 1, plan.conv)
+                blocks.append(block)
                 inplanes = width * Bottleneck.expansion
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -90,8 +100,9 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def build_resnet(twist=None, num_classes: int = 1000, *, zero_init_residual: bool = False) -> ResNet:
-    return ResNet(resnet_plan(twist), num_classes, zero_init_residual=zero_init_residual)
+def build_resnet(twist=None, num_classes: int = 1000, *, conv: ConvSpec = DENSE,
+                 zero_init_residual: bool = False) -> ResNet:
+    return ResNet(resnet_plan(twist, conv), num_classes, zero_init_residual=zero_init_residual)
 
 
 def count_plan(plan: ResNetPlan, image_size: int | None, num_classes: int = 1000) -> Counter:
@@ -107,7 +118,8 @@ def count_plan(plan: ResNetPlan, image_size: int | None, num_classes: int = 1000
             stride = 2 if (i > 0 and j == 0) else 1
             out_hw = hw if image_size is None else conv_out(hw, 3, stride)
             c.conv(inplanes, width, 1, hw)
-            c.conv(width, width, 3, out_hw)
+            count_conv3x3(c, width, width, out_hw, plan.conv)
+            c.bn(width)
             c.conv(width, width * 4, 1, out_hw)
             if j == 0 and (stride != 1 or inplanes != width * 4):
                 c.conv(inplanes, width * 4, 1, out_hw)
