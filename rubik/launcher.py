@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Callable
 
 from rubik.errors import ConfigError, UserError
-from rubik.jobqueue import record_path, recover_unsaved, trial_state, try_claim, write_record
+from rubik.jobqueue import record_path, recover_unsaved, set_aside, try_claim, write_record
 from rubik.rundir import HEARTBEAT_S, STALE_AFTER_S, clean_stale_tmp, utc_now
-from rubik.sweep import code_version, load_results, load_spec, order_trials, sweep_status, trial_config
+from rubik.sweep import code_version, load_results, load_spec, order_trials, sweep_status, trial_config, trial_state_in
 
 __all__ = ["run_sweep", "run_worker", "default_train"]
 
@@ -97,7 +97,10 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
         cfg["threads"] = int(threads)
     if device is not None:
         cfg["device"] = device
-    record = {"id": tid, "status": None, "sample": trial, "config": cfg, "metrics": None,
+    from rubik.identity import config_fingerprint
+
+    record = {"id": tid, "status": None, "sample": trial, "config": cfg, "fingerprint": config_fingerprint(cfg),
+              "metrics": None,
               "seed": cfg.get("seed"), "code_version": code_version(), "host": socket.gethostname(),
               "device_name": _device_name(cfg.get("device")), "pid": os.getpid(), "worker": worker,
               "started": utc_now()}
@@ -177,8 +180,8 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
     order = _worker_order(order_trials(spec, order), worker, workers, steal)
 
     def wanted(tid):
-        status, _, _ = trial_state(d, tid, stale_after)
-        return status in ("pending", "corrupt") or (status == "failed" and retry_failed)
+        status, _, _ = trial_state_in(d, spec, trials[tid], stale_after)
+        return status in ("pending", "corrupt", "mismatch") or (status == "failed" and retry_failed)
 
     done_here, attempted = [], set()
     while True:
@@ -193,12 +196,15 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
                 continue
             with claim:
                 claimed_any = True
-                status, _, _ = trial_state(d, tid, stale_after)  # finished by someone between check and claim?
-                if status not in ("pending", "running", "corrupt") and not (status == "failed" and retry_failed):
+                # finished by someone between check and claim?
+                status, _, note = trial_state_in(d, spec, trials[tid], stale_after)
+                if status not in ("pending", "running", "corrupt", "mismatch") and \
+                        not (status == "failed" and retry_failed):
                     continue
-                if status == "corrupt":   # keep the damaged file for inspection; it is retrained
-                    path = record_path(d, tid)
-                    os.replace(path, path.with_name(f"{path.name}.corrupt"))
+                if status in ("corrupt", "mismatch"):   # kept for inspection (never deleted); the trial is retrained
+                    kept = set_aside(record_path(d, tid), "corrupt" if status == "corrupt" else "stale")
+                    if status == "mismatch":
+                        print(f"rubik sweep: {note}; set aside as {kept.name}, training trial {tid}", file=sys.stderr)
                 attempted.add(tid)
                 if on_start is not None:
                     on_start(tid)
@@ -350,7 +356,7 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
             # done only when every trial has a record: trials claimed elsewhere are waited for (and
             # taken over if their worker dies); unclaimed ones get another pass (our share only
             # without steal: the others are other workers' to train)
-            if not wait or not (st["running"] or (st["left"] + st["corrupt"] and steal)):
+            if not wait or not (st["running"] or (st["left"] + st["corrupt"] + st["mismatch"] and steal)):
                 break
             time.sleep(poll)
     finally:

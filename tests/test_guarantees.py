@@ -399,3 +399,78 @@ def test_every_command_reports_user_errors_in_one_line(tmp_path, capsys, argv, c
     assert cli_main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
     assert match in _one_line_error(capsys, command)
     assert time.perf_counter() - t0 < 10        # found before any expensive work
+
+
+# ----------------------------------------------------------------------------- 7. records match their spec
+
+def test_records_of_another_design_are_stale_listed_set_aside_and_retrained(tmp_path, fake_env, capsys):
+    """Issue 25.1: ``sweep.json`` deleted and the folder re-initialised with another seed and epochs:
+    the old records are not "done" results of the new design."""
+    log, _ = fake_env
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(3), TEMPLATE)
+    L.run_sweep(d, train_fn=fake_train, progress=False)
+    old = {p.name: p.read_bytes() for p in (d / "trials").glob("*.json")}
+    assert all(json.loads(b)["fingerprint"] for b in old.values())
+    (d / "sweep.json").unlink()
+    other = dict(TEMPLATE, seed=8, epochs=2)
+    with pytest.raises(ConfigError, match=r"holds 3 trial record\(s\) but no sweep.json.*--force"):
+        S.init_sweep(d, _samples(3), other)
+    assert cli_main(["sweep", "init", str(d), "--n", "2", "--num-classes", "10", "--no-latency"]) == 2
+    assert "holds 3 trial record(s)" in _one_line_error(capsys, "sweep init")
+    S.init_sweep(d, _samples(3), other, force=True)
+    st = S.sweep_status(d)
+    assert st["done"] == 0 and st["mismatch"] == 3, st
+    df = S.load_results(d)
+    assert list(df.status) == ["mismatch"] * 3 and df.top1.isna().all()
+    assert "epochs 1 -> 2" in df.error[0] and "seed 7 -> 8" in df.error[0]
+    assert cli_main(["sweep", "status", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "0/3 done" in out and "3 stale" in out and "mismatch r000: " in out
+    df = L.run_sweep(d, train_fn=fake_train, progress=False)
+    assert list(df.status) == ["done"] * 3
+    assert _counts(log, "start") == {"0.5,0.9,0.8": 2, "0.51,0.9,0.8": 2, "0.52,0.9,0.8": 2}   # retrained
+    assert {p.name[:-len(".stale")]: p.read_bytes() for p in (d / "trials").glob("*.json.stale")} == old  # kept
+    assert json.loads((d / "trials" / "r000.json").read_text())["config"]["seed"] == 8
+
+
+def test_edited_or_copied_records_are_not_counted(tmp_path, fake_env):
+    a, b = tmp_path / "a", tmp_path / "b"
+    S.init_sweep(a, _samples(2), TEMPLATE)
+    S.init_sweep(b, _samples(2), dict(TEMPLATE, seed=9))
+    L.run_sweep(a, train_fn=fake_train, progress=False)
+    L.run_sweep(b, train_fn=fake_train, progress=False)
+    rec = json.loads((a / "trials" / "r000.json").read_text())
+    rec["config"]["twist"] = [0.9, 0.9, 0.8]                       # hand-edited to another twist
+    (a / "trials" / "r000.json").write_text(json.dumps(rec))
+    copied = json.loads((b / "trials" / "r001.json").read_text())
+    copied["config"]["seed"] = 7                                   # another sweep's record, config made to fit
+    (a / "trials" / "r001.json").write_text(json.dumps(copied))
+    df = S.load_results(a)
+    assert list(df.status) == ["mismatch", "mismatch"]
+    assert "twist" in df.error[0] and "fingerprint" in df.error[1]
+    assert S.load_correct(a) == {} and S.sweep_histories(a).empty
+
+
+def test_committed_records_predate_fingerprints_and_are_checked_by_their_config(tmp_path):
+    sweeps = sorted(p.parent for base in ("data/results", "runs/reference") for p in (ROOT / base).rglob("sweep.json"))
+    assert len(sweeps) >= 12
+    n = 0
+    for d in sweeps:
+        st = S.sweep_status(d)
+        assert st["mismatch"] == 0 and st["corrupt"] == 0, (d, st)
+        for p in (d / "trials").glob("*.json"):
+            rec = json.loads(p.read_text())
+            assert "fingerprint" not in rec and isinstance(rec["config"], dict), p
+            n += 1
+    assert n >= 280
+    import shutil
+
+    d = tmp_path / "seed0"
+    shutil.copytree(ROOT / "runs/reference/cpu/tiny_vs_giant/seed0", d)
+    rec_path = sorted((d / "trials").glob("*.json"))[0]
+    rec = json.loads(rec_path.read_text())
+    rec["config"]["epochs"] = 99                                   # a field the old record carries
+    rec_path.write_text(json.dumps(rec))
+    st = S.sweep_status(d)
+    assert st["mismatch"] == 1 and st["done"] == 3, st
