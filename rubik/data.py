@@ -13,7 +13,9 @@ Two pipelines (and a third for GPUs):
   *once* (a multiprocessing pool, tqdm bar) into a uint8 tensor file in the cache
   directory, written atomically and keyed by dataset / split / subsample / size and a
   hash of the file list with sizes and mtimes (so it is rebuilt when the source
-  changes). Training batches are then augmented as tensors: a batched
+  changes), holding a SHA-256 of its tensors that every load checks (a file damaged in place is
+  rebuilt, not trained on; ``tensor_digest``). ``rubik data cache`` shows the cache's size and
+  prunes files unused for some days. Training batches are then augmented as tensors: a batched
   random-resized-crop + horizontal flip through one ``affine_grid``/``grid_sample``
   (bilinear), an optional batched colour jitter, normalisation. No PIL in the loop.
   Train images are stored at ``floor(size / 0.875)`` px (shorter side resized,
@@ -35,6 +37,7 @@ that cannot be decoded raises an error naming the folder or file.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -48,7 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from rubik.errors import UserError
-from rubik.rundir import atomic_torch_save, atomic_write_bytes  # noqa: F401  (atomic_torch_save: re-exported)
+from rubik.rundir import atomic_torch_save, atomic_write_bytes, clean_stale_tmp  # noqa: F401  (atomic_torch_save: re-exported)
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -411,20 +414,54 @@ def tensor_cache(data: DataConfig, split: str, image_size: int, *, progress: boo
     pc = header["per_class"]
     subset = "all" if pc is None else f"{pc}pc_s{seed}"
     fname = f"{data.name}_{split}_{subset}_{resize}-{crop}px_{h.hexdigest()[:16]}.pt"
-    path = _default_cache_dir(data) / fname
+    folder = _default_cache_dir(data)
+    path = folder / fname
+    clean_stale_tmp(folder)   # temp files of cache writes killed mid-way (SIGKILL, power loss)
     if path.is_file():
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
-            if obj.get("key") == h.hexdigest():
-                return obj
         except Exception as e:  # a damaged cache is rebuilt, not trusted
-            warnings.warn(f"ignoring unreadable tensor cache {path}: {e}")
+            obj = None
+            warnings.warn(f"ignoring unreadable tensor cache {path}: {e}; rebuilding it")
+        if obj is not None and obj.get("key") == h.hexdigest():
+            why = _cache_damage(obj)
+            if why is None:
+                with contextlib.suppress(OSError):
+                    os.utime(path)   # its last use, for `rubik data cache --prune-days`
+                return obj
+            warnings.warn(f"ignoring tensor cache {path}: {why}; rebuilding it")
     x = _decode_all([str(root / rel) for rel, _ in samples], resize, crop, data.workers, progress,
                     desc=f"caching {data.name}/{split} @{crop}px")
     obj = {"x": x, "y": torch.tensor([lab for _, lab in samples], dtype=torch.int64), "classes": classes,
            "key": h.hexdigest(), "root": str(root), "files": [rel for rel, _ in samples]}
-    atomic_torch_save(obj, path)
+    obj["digest"] = tensor_digest(obj["x"], obj["y"])
+    try:
+        atomic_torch_save(obj, path)
+    except OSError as e:   # a cache is a shortcut: train from memory, say why it is not kept
+        warnings.warn(f"cannot write tensor cache {e.filename or path}: {e.strerror}; training without it "
+                      "(it is decoded again next time)")
     return obj
+
+
+def tensor_digest(x: torch.Tensor, y: torch.Tensor) -> str:
+    """SHA-256 of a tensor cache's images and labels (their bytes), stored in the cache file and
+    checked on every load: a cache damaged in place (same size, so the file still loads) is rebuilt,
+    never trained on. Costs ~1.7 ms per MB (``benchmarks/cache_digest.py``)."""
+    h = hashlib.sha256()
+    for t in (x, y):
+        h.update(memoryview(t.detach().cpu().contiguous().numpy()).cast("B"))
+    return h.hexdigest()
+
+
+def _cache_damage(obj: dict) -> str | None:
+    """Why a loaded tensor cache cannot be trusted, or None."""
+    if not isinstance(obj.get("x"), torch.Tensor) or not isinstance(obj.get("y"), torch.Tensor):
+        return "no image or label tensor"
+    if obj.get("digest") is None:
+        return "written before caches carried a content digest"
+    if len(obj["x"]) != len(obj["y"]) or tensor_digest(obj["x"], obj["y"]) != obj["digest"]:
+        return "its content does not match its SHA-256 digest (damaged on disk)"
+    return None
 
 
 # ----------------------------------------------------------------------------- tensor pipeline

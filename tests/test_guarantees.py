@@ -474,3 +474,25 @@ def test_committed_records_predate_fingerprints_and_are_checked_by_their_config(
     rec_path.write_text(json.dumps(rec))
     st = S.sweep_status(d)
     assert st["mismatch"] == 1 and st["done"] == 3, st
+
+
+# ----------------------------------------------------------------------------- 8. the tensor cache is verified
+
+def test_a_cache_damaged_in_place_is_rebuilt_not_trained_on(tmp_path, cache_dir):
+    """Issue 25.2: 20 kB of a cache file overwritten in place (same size: the zip still loads, its
+    CRCs are not checked) is caught by the stored SHA-256 and rebuilt."""
+    from rubik import data as D
+
+    root = make_imagefolder(tmp_path / "ds", classes=2, per_class=(8, 2), size=40)
+    cfg = D.DataConfig(root=str(root), pipeline="tensor", workers=0)
+    good = D.tensor_cache(cfg, "train", 32, progress=False)
+    [path] = cache_dir.glob("*_train_*.pt")
+    raw = bytearray(path.read_bytes())
+    start = len(raw) // 4
+    raw[start:start + 20_000] = os.urandom(20_000)
+    path.write_bytes(bytes(raw))
+    assert len(raw) == path.stat().st_size
+    with pytest.warns(UserWarning, match="does not match its SHA-256 digest"):
+        again = D.tensor_cache(cfg, "train", 32, progress=False)
+    assert torch.equal(again["x"], good["x"]) and torch.equal(again["y"], good["y"])
+    assert torch.equal(torch.load(path, weights_only=True)["x"], good["x"])        # rewritten
