@@ -119,22 +119,49 @@ def atomic_write_json(path, obj, indent: int | None = 1) -> None:
 
 
 def atomic_torch_save(obj, path) -> None:
-    """``torch.save`` through :func:`atomic_write` (a full disk is a plain ``OSError`` naming ``path``,
-    not torch's ``enforce fail ... unexpected pos``)."""
+    """``torch.save`` through :func:`atomic_write`. A full disk is a plain ``OSError`` naming ``path``:
+    torch's writer turns the file's ``OSError`` into ``RuntimeError: [enforce fail at inline_container.cc]
+    ... unexpected pos``, so the writer keeps the first ``OSError`` and it is raised instead."""
     import torch
 
     class _Writer:   # torch.save's file-like target; every write goes through _write
         def __init__(self, f):
             self.f = f
+            self.error = None
 
         def write(self, b):
-            _write(self.f, b)
+            try:
+                _write(self.f, b)
+            except OSError as e:
+                self.error = self.error or e
+                raise
             return len(b)
 
         def flush(self):
-            self.f.flush()
+            try:
+                self.f.flush()
+            except OSError as e:
+                self.error = self.error or e
+                raise
 
-    atomic_write(path, lambda f: torch.save(obj, _Writer(f)))
+    def save(f):
+        w = _Writer(f)
+        try:
+            torch.save(obj, w)
+        except RuntimeError as e:
+            if w.error is not None:
+                raise w.error from None
+            if "unexpected pos" in str(e):   # a write that failed without telling us why
+                try:
+                    st = os.fstatvfs(f.fileno())
+                    full = st.f_bavail * st.f_frsize < 1 << 20
+                except OSError:
+                    full = False
+                if full:
+                    raise OSError(28, os.strerror(28)) from None   # ENOSPC
+            raise
+
+    atomic_write(path, save)
 
 
 def append_line(path, obj) -> None:

@@ -496,3 +496,62 @@ def test_a_cache_damaged_in_place_is_rebuilt_not_trained_on(tmp_path, cache_dir)
         again = D.tensor_cache(cfg, "train", 32, progress=False)
     assert torch.equal(again["x"], good["x"]) and torch.equal(again["y"], good["y"])
     assert torch.equal(torch.load(path, weights_only=True)["x"], good["x"])        # rewritten
+
+
+# ----------------------------------------------------------------------------- 9. a real full disk
+
+@pytest.fixture()
+def small_tmpfs(tmp_path):
+    """``mount(kib)``: a real tmpfs of that size (a file system that really fills up), unmounted after."""
+    mounted = []
+
+    def mount(kib):
+        if os.geteuid() != 0:
+            pytest.skip("a real full disk needs a small tmpfs, and mounting one needs root")
+        d = tmp_path / f"tmpfs_{kib}k_{len(mounted)}"
+        d.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(d)], capture_output=True,
+                           text=True)
+        if r.returncode:
+            pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or r.returncode}): no real full disk to test")
+        mounted.append(d)
+        return d
+
+    yield mount
+    for d in mounted:
+        subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+def test_real_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(tiny_imagefolder, cache_dir,
+                                                                                   small_tmpfs, capsys):
+    """Issue 25.3: a 5 MiB tmpfs holds one 3.6 MB checkpoint but not the next one's temp file beside it:
+    torch.save's own error (RuntimeError ... unexpected pos) must come out as the disk's."""
+    out = small_tmpfs(5 * 1024) / "run"
+    rc = cli_main(["train", "--data", str(tiny_imagefolder), "--pipeline", "tensor", "--workers", "0", "--twist",
+                   "0.5", "0.25", "0.25", "--base-resolution", "64", "--recipe", "smoke", "--epochs", "2",
+                   "--batch-size", "8", "--threads", "1", "--out", str(out), "--quiet"])
+    line = _one_line_error(capsys, "train")
+    assert rc == 2 and "checkpoint.pt: No space left on device; the checkpoint of epoch 1 is kept" in line, line
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    assert not list(out.glob("*.tmp"))
+
+
+def test_real_full_disk_in_a_sweep_stops_the_worker_and_records_no_failure(tiny_imagefolder, cache_dir, small_tmpfs):
+    import pandas as pd
+
+    d = small_tmpfs(5 * 1024) / "sw"
+    samples = pd.DataFrame([dict(id="t0", kind="random", base="efficientnet_b0", base_resolution=64, r=0.5, d=0.25,
+                                 w=0.25)])
+    cfg = dataclasses.asdict(tiny_cfg(tiny_imagefolder, epochs=2, threads=1))
+    S.init_sweep(d, samples, cfg, trial_checkpoints=True, latency=False)
+    with pytest.raises(RunDirError, match=r"runs/t0/checkpoint.pt: No space left on device"):
+        L.run_sweep(d, progress=False)
+    assert not (d / "trials" / "t0.json").exists()          # not a "failed" result: retried once space is freed
+    assert S.sweep_status(d)["left"] == 1
+
+
+def test_real_full_cache_disk_trains_from_memory_with_a_warning(tiny_imagefolder, small_tmpfs, monkeypatch, tmp_path):
+    monkeypatch.setenv("RUBIK_CACHE_DIR", str(small_tmpfs(64)))
+    with pytest.warns(UserWarning, match=r"cannot write tensor cache .*No space left on device; training without it"):
+        res = train(tiny_cfg(tiny_imagefolder, epochs=1, threads=1))
+    assert res["status"] == "done"
