@@ -250,6 +250,36 @@ def dataset_samples(data: DataConfig, split: str) -> tuple[Path, list[str], list
     return root, classes, subsample(samples, per_class, data.seed)
 
 
+def data_fingerprint(data: DataConfig) -> dict:
+    """What a run trains and is scored on, to check that a resumed run sees the same data:
+    ``{"classes": [...], "train": ..., "val": ..., "n_train", "n_val"}``, the two split digests being
+    SHA-1s of every (relative path, label, file size) after subsampling. Sizes, not times, so a copy
+    of the same files (``rsync``, ``rubik data compact`` aside) matches; renamed or permuted class
+    folders, added or removed images and re-encoded files do not."""
+    out = {}
+    for split in ("train", "val"):
+        root, classes, samples = dataset_samples(data, split)
+        h = hashlib.sha1()
+        for rel, label in samples:
+            h.update(f"{rel}\0{label}\0{os.stat(root / rel).st_size}\n".encode())
+        out["classes"], out[split], out[f"n_{split}"] = classes, h.hexdigest()[:16], len(samples)
+    return out
+
+
+def data_difference(before: dict, now: dict) -> str | None:
+    """How two ``data_fingerprint``s differ, in words (None if they do not)."""
+    if before.get("classes") != now.get("classes"):
+        a, b = before.get("classes") or [], now.get("classes") or []
+        changed = [f"{x} -> {y}" for x, y in zip(a, b) if x != y][:3]
+        return (f"the class list changed ({len(a)} -> {len(b)} classes"
+                + (f"; {', '.join(changed)}" if changed else "") + ")")
+    for split in ("train", "val"):
+        if before.get(split) != now.get(split):
+            return (f"the {split}/ images changed ({before.get(f'n_{split}')} -> {now.get(f'n_{split}')} files; "
+                    "same count: images moved between class folders, renamed or re-encoded)")
+    return None
+
+
 # ----------------------------------------------------------------------------- held-out halves of val
 
 #: seed of the documented ``select`` / ``test`` split of the val set (``val_split``)

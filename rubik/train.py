@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rubik.data import DataConfig, DataError, build_loaders, dataset_samples, pack_correct
+from rubik.data import (DataConfig, DataError, build_loaders, data_difference, data_fingerprint, dataset_samples,
+                        pack_correct)
 from rubik.errors import ConfigError, RunDirError
 from rubik.optim import LRSchedule, ModelEMA, build_optimizer, param_groups
 from rubik.rundir import (acquire, append_line, atomic_torch_save, atomic_write, atomic_write_json, clean_stale_tmp,
@@ -466,13 +467,16 @@ def open_run_dir(cfg: TrainConfig, out: Path):
 _CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "rng", "epoch", "history", "best_top1", "train_time_s")
 
 
-def training_state(model, ema, optimizer, schedule, *, rngs, epoch, history, best_top1, train_time, cfg, recipe) -> dict:
+def training_state(model, ema, optimizer, schedule, *, rngs, epoch, history, best_top1, train_time, cfg, recipe,
+                   data=None) -> dict:
     """The checkpoint of a run after ``epoch`` epochs: the weights (raw and EMA), the optimizer and
-    schedule, every rank's RNG state, the history and the settings; ``load_training_state`` reads it."""
+    schedule, every rank's RNG state, the history, the settings and ``data`` (``rubik.data.data_fingerprint``:
+    the class list and the files, checked on resume); ``load_training_state`` reads it."""
     return {"model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
             "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
             "rng": rngs, "epoch": epoch, "history": history, "best_top1": best_top1,
-            "train_time_s": train_time, "config": _jsonable(cfg), "recipe": dataclasses.asdict(recipe)}
+            "train_time_s": train_time, "config": _jsonable(cfg), "recipe": dataclasses.asdict(recipe),
+            "data": data}
 
 
 def load_training_state(ck: dict, model, ema, optimizer, schedule, *, rank: int = 0, path=None) -> tuple:
@@ -626,6 +630,12 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
     if len(classes) < 2:
         raise DataError(f"{root}: {len(classes)} class folder(s) ({', '.join(classes)}); classification needs "
                         "at least 2 (every model would score 100 %)")
+    data_fp = data_fingerprint(cfg.data) if out is not None else None
+    if ck is not None and isinstance(ck.get("data"), dict):   # checkpoints older than this check carry none
+        why = data_difference(ck["data"], data_fp or data_fingerprint(cfg.data))
+        if why:
+            raise RunDirError(f"--resume: {out} was trained on other data than {root} holds now: {why}; resume "
+                              "with the data it started on, or --overwrite to start over")
     if model is None:
         model = make_model(cfg, len(classes))
     resolution = model_resolution(model, cfg)
@@ -729,7 +739,8 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
             try:
                 save_checkpoint(ckpt_path, training_state(model, ema, optimizer, schedule, rngs=rngs, epoch=epoch + 1,
                                                           history=history, best_top1=best_top1,
-                                                          train_time=train_time, cfg=cfg, recipe=r))
+                                                          train_time=train_time, cfg=cfg, recipe=r,
+                                                          data=data_fp))
             except OSError as e:
                 kept = f"the checkpoint of epoch {epoch} is kept; fix it, then rerun with --resume" if epoch else \
                     "no epoch was saved"

@@ -555,3 +555,38 @@ def test_real_full_cache_disk_trains_from_memory_with_a_warning(tiny_imagefolder
     with pytest.warns(UserWarning, match=r"cannot write tensor cache .*No space left on device; training without it"):
         res = train(tiny_cfg(tiny_imagefolder, epochs=1, threads=1))
     assert res["status"] == "done"
+
+
+# ----------------------------------------------------------------------------- 10. resume checks the data
+
+def test_resume_after_the_class_folders_were_permuted_is_refused(tmp_path, cache_dir, monkeypatch, capsys):
+    """Issue 25.4: killed after epoch 1, class folders swapped, --resume: the labels would be permuted."""
+    root = make_imagefolder(tmp_path / "ds", classes=3, per_class=(6, 2))
+    cfg = tiny_cfg(root, epochs=2, threads=1, out_dir=str(tmp_path / "run"))
+    real = T.save_checkpoint
+
+    def killed_after_epoch_1(path, state):
+        real(path, state)
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(T, "save_checkpoint", killed_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    monkeypatch.setattr(T, "save_checkpoint", real)
+    for split in ("train", "val"):                       # class_0 <-> class_1: same names, other images
+        s = root / split
+        os.rename(s / "class_0", s / "tmp")
+        os.rename(s / "class_1", s / "class_0")
+        os.rename(s / "tmp", s / "class_1")
+    with pytest.raises(RunDirError, match=r"trained on other data .*the train/ images changed \(18 -> 18 files"):
+        train(dataclasses.replace(cfg, resume=True))
+    (root / "train" / "class_3").mkdir()
+    for i in range(2):
+        (root / "train" / "class_1" / f"img_00{i}.jpg").rename(root / "train" / "class_3" / f"img_00{i}.jpg")
+    (root / "val" / "class_3").mkdir()
+    (root / "val" / "class_1" / "img_000.jpg").rename(root / "val" / "class_3" / "img_000.jpg")
+    rc = cli_main(["train", "--data", str(root), "--twist", "0.5", "0.25", "0.25", "--base-resolution", "64",
+                   "--recipe", "smoke", "--epochs", "2", "--batch-size", "8", "--pipeline", "tensor", "--workers", "0",
+                   "--threads", "1", "--out", cfg.out_dir, "--resume", "--quiet"])
+    assert rc == 2 and "the class list changed (3 -> 4 classes" in _one_line_error(capsys, "train")
+    assert torch.load(Path(cfg.out_dir) / "checkpoint.pt", weights_only=False)["epoch"] == 1   # untouched
