@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Callable
 
 from rubik.errors import ConfigError, UserError
-from rubik.jobqueue import record_path, recover_unsaved, set_aside, try_claim, write_record
-from rubik.rundir import HEARTBEAT_S, STALE_AFTER_S, clean_stale_tmp, utc_now
+from rubik.jobqueue import claim_path, record_path, recover_unsaved, set_aside, try_claim, write_record
+from rubik.rundir import (HEARTBEAT_S, STALE_AFTER_S, break_stale, clean_stale_tmp, describe_lock, lock_state, read_lock,
+                          utc_now)
 from rubik.sweep import code_version, load_results, load_spec, order_trials, sweep_status, trial_config, trial_state_in
 
 __all__ = ["run_sweep", "run_worker", "default_train"]
@@ -191,9 +192,14 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
                 return done_here
             if tid in attempted or not wanted(tid):  # at most one attempt per trial per run (failed ones too)
                 continue
+            held = claim_path(d, tid)
+            before = (read_lock(held) or {}).get("token"), describe_lock(held) if held.exists() else None
             claim = try_claim(d, tid, worker, stale_after=stale_after, heartbeat=heartbeat)
             if claim is None:
                 continue
+            if before[0] is not None and before[0] != claim.info["token"]:
+                print(f"rubik sweep: took over trial {tid} from {before[1]} (its claim went stale)", file=sys.stderr,
+                      flush=True)
             with claim:
                 claimed_any = True
                 # finished by someone between check and claim?
@@ -348,6 +354,7 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
     common = dict(threads=threads, train_fn=train_fn, steal=steal, retry_failed=retry_failed,
                   stale_after=stale_after, heartbeat=heartbeat, order=order)
     bar = _ProgressBar(d, spec, enabled=progress)
+    shown = set()
     try:
         while True:
             _run_local_workers(d, worker, workers, processes, devices, common, bar, poll)
@@ -358,10 +365,30 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
             # without steal: the others are other workers' to train)
             if not wait or not (st["running"] or (st["left"] + st["corrupt"] + st["mismatch"] and steal)):
                 break
+            _wait_for_claims_elsewhere(d, stale_after, shown)
             time.sleep(poll)
     finally:
         bar.close()
     return load_results(d)
+
+
+def _wait_for_claims_elsewhere(d: Path, stale_after, shown: set) -> None:
+    """Between passes (this machine's workers have returned): say once which trials other processes
+    hold, by whom and since when; remove the claims that went stale meanwhile, so the next pass takes
+    them over (judged by this machine's clock: see ``rubik.rundir.lock_state``)."""
+    limit = "never (no --stale-after)" if stale_after is None else f"if its claim is not touched for {stale_after:.0f} s"
+    for path in sorted((d / "claims").glob("*.claim")):
+        state = lock_state(path, stale_after)
+        if state == "stale":
+            if break_stale(path, stale_after):
+                print(f"rubik sweep: the claim on trial {path.stem} went stale (untouched for {stale_after} s by "
+                      "this machine's clock); taking it over", file=sys.stderr, flush=True)
+            continue
+        info = read_lock(path) or {}
+        if state == "live" and info.get("token") not in shown:
+            shown.add(info.get("token"))
+            print(f"rubik sweep: waiting for trial {path.stem}, claimed by {describe_lock(path)}; taken over {limit} "
+                  "(--stale-after)", file=sys.stderr, flush=True)
 
 
 def _run_local_workers(d, worker, workers, processes, devices, common, bar, poll):

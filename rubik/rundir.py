@@ -271,8 +271,18 @@ def create_lock(path, info: dict) -> bool:
             os.unlink(tmp)
 
 
+#: ``{path: (mtime, monotonic time this process first saw that mtime)}``: another host's lock is judged
+#: by this machine's own clock, so a skewed clock (a future mtime) cannot keep a dead lock live for ever
+_SEEN: dict = {}
+
+
 def lock_state(path, stale_after: float | None = STALE_AFTER_S) -> str:
-    """``"free"`` (no lock file), ``"live"`` or ``"stale"``."""
+    """``"free"`` (no lock file), ``"live"`` or ``"stale"``.
+
+    Another host's lock is stale when its file has not been touched for ``stale_after`` seconds: by its
+    mtime against this clock, or, whatever the clocks say (a holder whose clock runs ahead writes mtimes
+    in the future), when this process has seen the same mtime for ``stale_after`` seconds of its own
+    monotonic clock. So the wait for a dead holder is bounded by ``stale_after`` either way."""
     path = Path(path)
     try:
         mtime = path.stat().st_mtime
@@ -283,9 +293,45 @@ def lock_state(path, stale_after: float | None = STALE_AFTER_S) -> str:
         return "stale" if path.exists() else "free"   # locks are written complete: unreadable = dead
     if info.get("host") == _HOST and isinstance(info.get("pid"), int):
         return "live" if pid_alive(info["pid"], info.get("pid_start")) else "stale"
-    if stale_after is not None and time.time() - mtime > stale_after:
+    if stale_after is None:
+        return "live"
+    if time.time() - mtime > stale_after:
         return "stale"
-    return "live"
+    key, now = str(path), time.monotonic()
+    seen = _SEEN.get(key)
+    if seen is None or seen[0] != mtime:
+        _SEEN[key] = (mtime, now)
+        return "live"
+    return "stale" if now - seen[1] > stale_after else "live"
+
+
+def describe_lock(path) -> str:
+    """Who holds the lock file ``path`` and since when, in words (and a clock warning when its file's
+    time is ahead of this machine's)."""
+    path = Path(path)
+    info = read_lock(path) or {}
+    text = f"pid {info.get('pid')} on {info.get('host')} since {info.get('time')}"
+    try:
+        ahead = path.stat().st_mtime - time.time()
+    except FileNotFoundError:
+        return text + " (released)"
+    if ahead > 60:
+        text += (f"; its file was touched {ahead:.0f} s in this machine's future: the clocks of "
+                 f"{info.get('host')} and {_HOST} disagree")
+    return text
+
+
+def break_stale(path, stale_after: float | None = STALE_AFTER_S) -> bool:
+    """Remove the lock file ``path`` if it is stale (checked again under ``.lock``); True if removed."""
+    path = Path(path)
+    if lock_state(path, stale_after) != "stale":
+        return False
+    with _flock(path.parent / ".lock"):
+        if lock_state(path, stale_after) == "stale":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                return True
+    return False
 
 
 @contextlib.contextmanager

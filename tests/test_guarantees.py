@@ -590,3 +590,27 @@ def test_resume_after_the_class_folders_were_permuted_is_refused(tmp_path, cache
                    "--threads", "1", "--out", cfg.out_dir, "--resume", "--quiet"])
     assert rc == 2 and "the class list changed (3 -> 4 classes" in _one_line_error(capsys, "train")
     assert torch.load(Path(cfg.out_dir) / "checkpoint.pt", weights_only=False)["epoch"] == 1   # untouched
+
+
+# ----------------------------------------------------------------------------- 11. claims and clocks
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_claim_from_a_host_with_a_future_clock_is_named_and_taken_over(tmp_path, fake_env, processes):
+    """Issue 25.5: another host's claim whose file time is an hour ahead (its clock runs fast, or it died
+    with it so) is judged by this machine's clock: named with its holder, taken over after --stale-after."""
+    log, env = fake_env
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(2), TEMPLATE)
+    claim = d / "claims" / "r001.claim"
+    claim.write_text(json.dumps({"host": "otherhost", "pid": 4242, "pid_start": 1, "time": "2026-12-06T05:00:00+00:00",
+                                 "token": "otherhost:4242:1", "worker": 3}))
+    future = time.time() + 3600
+    os.utime(claim, (future, future))
+    p = subprocess.run([sys.executable, "-m", "rubik", "sweep", "run", str(d), "--stale-after", "3", "--no-progress",
+                        "--processes", str(processes), "--train-fn", "tests.test_sweep:fake_train"],
+                       env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "pid 4242 on otherhost since 2026-12-06T05:00:00+00:00" in p.stderr          # waited for, or taken over
+    assert "waiting for trial r001, claimed by" in p.stderr or "took over trial r001 from" in p.stderr
+    assert "in this machine's future" in p.stderr
+    assert list(S.load_results(d).status) == ["done", "done"]
