@@ -50,7 +50,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rubik.errors import UserError
+from rubik.errors import ConfigError, UserError
 from rubik.rundir import atomic_torch_save, atomic_write_bytes, clean_stale_tmp  # noqa: F401  (atomic_torch_save: re-exported)
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
@@ -471,6 +471,38 @@ def tensor_cache(data: DataConfig, split: str, image_size: int, *, progress: boo
         warnings.warn(f"cannot write tensor cache {e.filename or path}: {e.strerror}; training without it "
                       "(it is decoded again next time)")
     return obj
+
+
+def cache_files(cache_dir=None) -> list[dict]:
+    """The tensor cache files in ``cache_dir`` (default ``$RUBIK_CACHE_DIR`` or ``~/.cache/rubik``), least
+    recently used first: ``{"path", "bytes", "last_used"}`` (``last_used``: the file's mtime, which every
+    load touches, as a Unix time)."""
+    folder = Path(cache_dir).expanduser() if cache_dir else _default_cache_dir(DataConfig())
+    out = []
+    for p in folder.glob("*.pt") if folder.is_dir() else []:
+        with contextlib.suppress(FileNotFoundError):
+            st = p.stat()
+            out.append({"path": p, "bytes": st.st_size, "last_used": st.st_mtime})
+    return sorted(out, key=lambda f: f["last_used"])
+
+
+def prune_cache(days: float, cache_dir=None) -> list[dict]:
+    """Delete the tensor cache files not used for ``days`` days (and temp files of killed writes);
+    returns the deleted files (``cache_files`` rows). A deleted file is decoded again when next needed."""
+    import time
+
+    if not days >= 0:
+        raise ConfigError(f"--prune-days must be >= 0, got {days}")
+    folder = Path(cache_dir).expanduser() if cache_dir else _default_cache_dir(DataConfig())
+    clean_stale_tmp(folder)
+    cutoff = time.time() - days * 86400
+    gone = []
+    for f in cache_files(folder):
+        if f["last_used"] < cutoff:
+            with contextlib.suppress(FileNotFoundError):
+                f["path"].unlink()
+                gone.append(f)
+    return gone
 
 
 def tensor_digest(x: torch.Tensor, y: torch.Tensor) -> str:

@@ -614,3 +614,42 @@ def test_claim_from_a_host_with_a_future_clock_is_named_and_taken_over(tmp_path,
     assert "waiting for trial r001, claimed by" in p.stderr or "took over trial r001 from" in p.stderr
     assert "in this machine's future" in p.stderr
     assert list(S.load_results(d).status) == ["done", "done"]
+
+
+# ----------------------------------------------------------------------------- 12. leftovers
+
+def test_a_cache_write_killed_midway_leaves_nothing_after_the_next_run(tmp_path, cache_dir, capsys):
+    """Issue 25.6: SIGKILL while the tensor cache is written; the next cache use removes the temp file."""
+    root = make_imagefolder(tmp_path / "ds", classes=2, per_class=(4, 2), size=40)
+    code = ("import time, rubik.rundir as RD, rubik.data as D\n"
+            "real = RD._write\n"
+            "def slow(f, data):\n"
+            "    real(f, data); f.flush(); time.sleep(60)\n"
+            "RD._write = slow\n"
+            f"D.tensor_cache(D.DataConfig(root={str(root)!r}, pipeline='tensor', workers=0), 'train', 32, "
+            "progress=False)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(cache_dir.glob(".*.tmp")):
+            time.sleep(0.1)
+        assert list(cache_dir.glob(".*.tmp")), "the writer never started"
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    assert list(cache_dir.glob(".*.tmp")) and not list(cache_dir.glob("*.pt"))     # the leftover of the kill
+    from rubik import data as D
+
+    D.tensor_cache(D.DataConfig(root=str(root), pipeline="tensor", workers=0), "train", 32, progress=False)
+    assert not list(cache_dir.glob(".*.tmp")) and len(list(cache_dir.glob("*.pt"))) == 1
+    # the cache's size, and a way to prune what is no longer used
+    [pt] = cache_dir.glob("*.pt")
+    old = cache_dir / "imagenette_train_all_99-99px_0123456789abcdef.pt"
+    old.write_bytes(b"x" * 1000)
+    os.utime(old, (time.time() - 40 * 86400,) * 2)
+    assert cli_main(["data", "cache"]) == 0
+    out = capsys.readouterr().out
+    assert f"{cache_dir}: 2 tensor cache file(s)" in out and old.name in out
+    assert cli_main(["data", "cache", "--prune-days", "30"]) == 0
+    assert "deleted 1 file(s) unused for 30 days" in capsys.readouterr().out
+    assert not old.exists() and pt.exists()
