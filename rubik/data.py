@@ -825,11 +825,27 @@ class FolderLoader:
         return len(self.loader)
 
     def __iter__(self):
-        for x, y in self.loader:
-            x = x.to(self.device, non_blocking=True)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, y.to(self.device, non_blocking=True)
+        with worker_errors():
+            for x, y in self.loader:
+                x = x.to(self.device, non_blocking=True)
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                yield x, y.to(self.device, non_blocking=True)
+
+
+@contextlib.contextmanager
+def worker_errors():
+    """Around iterating a DataLoader: a ``DataError`` raised in a worker process (an image that cannot
+    be decoded) comes back from torch with the worker's whole traceback as its message; raise it again
+    with its own one-line message (which names the file)."""
+    try:
+        yield
+    except DataError as e:
+        text = str(e)
+        if "Original Traceback" not in text:
+            raise
+        last = [ln for ln in text.splitlines() if "DataError: " in ln]
+        raise DataError(last[-1].split("DataError: ", 1)[1] if last else text.splitlines()[0]) from None
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -180,6 +180,26 @@ def _template_dict(template) -> dict:
     return _jsonable(template)
 
 
+def check_template(template: dict) -> None:
+    """ConfigError, before any trial runs, when a sweep's TrainConfig template cannot train: fields
+    TrainConfig does not know, and every setting ``rubik.train.validate`` checks without data (epochs,
+    batch size, threads, the recipe's fields, the data subsample)."""
+    from rubik.data import DataConfig
+    from rubik.train import TrainConfig, validate
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(template) - known)
+    if unknown:
+        raise ConfigError(f"sweep template has fields TrainConfig does not know: {unknown}")
+    cfg = dict(template)
+    if isinstance(cfg.get("data"), dict):
+        try:
+            cfg["data"] = DataConfig(**cfg["data"])
+        except TypeError as e:
+            raise ConfigError(f"sweep template data: {e}") from None
+    validate(TrainConfig(**cfg), model_given=True)
+
+
 def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
                trial_checkpoints: bool = False, force: bool = False, latency=True) -> Path:
     """Create ``sweep_dir/sweep.json`` from a ``sample_twists`` table and a TrainConfig template.
@@ -215,6 +235,7 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
                 trial_arch({"arch": arch})
             except (ValueError, TypeError) as e:
                 raise ConfigError(f"init_sweep: trial {tid}: {e}") from None
+    check_template(_template_dict(template))
     spec = {
         "version": SPEC_VERSION,
         "created": utc_now(),

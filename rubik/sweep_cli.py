@@ -14,7 +14,7 @@ from rubik.errors import ConfigError, RunDirError
 from rubik.launcher import env_worker, pop_torchrun_env, run_sweep
 from rubik.rundir import STALE_AFTER_S
 from rubik.rundir import jsonable as _jsonable
-from rubik.sweep import ORDERS, init_sweep, load_results, remaining_work, sample_twists, sweep_status
+from rubik.sweep import ORDERS, check_template, init_sweep, load_results, remaining_work, sample_twists, sweep_status
 
 __all__ = ["add_arguments", "main"]
 
@@ -135,6 +135,7 @@ def _cmd_init(args) -> int:
             raise ConfigError(f"-p {key}: unknown field {field!r}; expected one of {sorted(target)} "
                              f"(data.KEY for DataConfig, recipe.KEY for the recipe)")
         target[field] = _parse_value(value)
+    check_template(tmpl)   # --epochs 0, --train-per-class 0 ...: refused before sampling
     num_classes = args.num_classes or (count_classes(args.data, quiet=True) if args.data else 1000)
     kw = dict(mode=args.mode, ranges=_parse_ranges(args.ranges), base_resolution=args.base_resolution,
               num_classes=num_classes, include_references=not args.no_references, seed=args.sample_seed,

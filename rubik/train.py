@@ -369,6 +369,21 @@ def _jsonable(cfg: TrainConfig) -> dict:
     return json.loads(json.dumps(d, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
 
 
+#: the largest model ``rubik train`` / ``latency`` build (parameters): 10x ResNet-50, 40x the largest
+#: registered EfficientNet twist; larger dials (up to the dial limit of 8) would allocate tens of GB first
+MAX_PARAMS = 250_000_000
+
+
+def check_model_size(arch, num_classes: int = 1000) -> None:
+    """ConfigError when ``arch`` (a :class:`rubik.models.Arch`) has more than ``MAX_PARAMS`` parameters
+    (counted from its plan, nothing allocated): the message gives its size and FLOPs."""
+    n = arch.params(num_classes=num_classes)
+    if n > MAX_PARAMS:
+        raise ConfigError(f"{arch.base} with twist {tuple(arch.twist.as_tuple())} has {n / 1e6:,.0f}M parameters "
+                          f"({4 * n / 2**30:.1f} GiB of float32 weights) and {arch.flops(num_classes=num_classes) / 1e9:,.1f}"
+                          f" GFLOPs at {arch.input_size} px: more than rubik builds (MAX_PARAMS = {MAX_PARAMS / 1e6:.0f}M)")
+
+
 def validate(cfg: TrainConfig, *, model_given: bool = False) -> Recipe:
     """The resolved recipe, after checking every setting that can be checked without data: the model
     name and dials, epochs, batch size, threads, the recipe's fields. ConfigError on the first bad one,
@@ -387,11 +402,17 @@ def validate(cfg: TrainConfig, *, model_given: bool = False) -> Recipe:
     if cfg.resume not in (False, True, "auto"):
         raise ConfigError(f"resume must be True, False or 'auto', got {cfg.resume!r}")
     check_device(cfg.device)
+    data = cfg.data if isinstance(cfg.data, DataConfig) else None
+    for name in ("train_per_class", "val_per_class"):
+        v = getattr(data, name, None)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(f"data.{name} (--{name.replace('_', '-')}) must be a positive integer, got {v!r}")
     if not model_given:
         try:
-            cfg.arch()
+            arch = cfg.arch()
         except (ValueError, TypeError) as e:
             raise ConfigError(str(e)) from None
+        check_model_size(arch)
     return r
 
 
