@@ -653,3 +653,74 @@ def test_a_cache_write_killed_midway_leaves_nothing_after_the_next_run(tmp_path,
     assert cli_main(["data", "cache", "--prune-days", "30"]) == 0
     assert "deleted 1 file(s) unused for 30 days" in capsys.readouterr().out
     assert not old.exists() and pt.exists()
+
+
+# ----------------------------------------------------------------------------- 13. inputs that were tracebacks
+
+@pytest.fixture()
+def odd_inputs(tmp_path, fake_env):
+    """A truncated sweep.json, a plain (non-study) sweep, a preset file with a typo, a text file posing as
+    a checkpoint, a checkpoint of another model, and an ImageFolder holding a truncated JPEG."""
+    trunc = tmp_path / "trunc"
+    S.init_sweep(trunc, _samples(2), TEMPLATE)
+    (trunc / "sweep.json").write_text((trunc / "sweep.json").read_text()[:200])
+    plain = tmp_path / "plain"
+    S.init_sweep(plain, _samples(2), TEMPLATE)
+    L.run_sweep(plain, train_fn=fake_train, progress=False)
+    (tmp_path / "typo.yaml").write_text("extends: smoke\nn_modles: 2\n")
+    (tmp_path / "notes.txt").write_text("not a checkpoint\n")
+    torch.save({"config": {"model": "efficientnet_b0", "twist": [0.5, 0.25, 0.25], "base_resolution": 64},
+                "model": {"w": torch.zeros(1)}}, tmp_path / "b0.pt")
+    root = make_imagefolder(tmp_path / "ds", classes=2, per_class=(8, 4), size=40)
+    jpg = root / "train" / "class_1" / "img_002.jpg"
+    jpg.write_bytes(jpg.read_bytes()[:300])
+    vjpg = root / "val" / "class_1" / "img_002.jpg"
+    vjpg.write_bytes(vjpg.read_bytes()[:300])
+    return tmp_path
+
+
+TINY = ["--twist", "0.5", "0.25", "0.25", "--base-resolution", "64", "--recipe", "smoke", "--batch-size", "4",
+        "--threads", "1", "--quiet"]
+
+
+@pytest.mark.parametrize("argv, command, match", [
+    (["sweep", "status", "{tmp}/trunc"], "sweep status", "trunc/sweep.json: unreadable sweep spec (JSONDecodeError"),
+    (["sweep", "run", "{tmp}/trunc", "--no-progress"], "sweep run", "trunc/sweep.json: unreadable sweep spec"),
+    (["sweep", "init", "{tmp}/trunc", "--n", "2", "--num-classes", "10"], "sweep init", "unreadable sweep spec"),
+    (["sweep", "init", "{tmp}/new", "--epochs", "0", "--num-classes", "10"], "sweep init",
+     "epochs must be a positive integer, got 0"),
+    (["sweep", "init", "{tmp}/new", "--train-per-class", "0", "--num-classes", "10"], "sweep init",
+     "train_per_class (--train-per-class) must be a positive integer"),
+    (["study", "report", "{tmp}/plain"], "study report", "plain sweep, not a study"),
+    (["train", "--twist", "8", "8", "8", "--data", "/nonexistent"], "train", "more than rubik builds"),
+    (["train", "--train-per-class", "0", "--data", "/nonexistent"], "train",
+     "train_per_class (--train-per-class) must be a positive integer, got 0"),
+    (["train", "--val-per-class", "0", "--data", "/nonexistent"], "train", "val_per_class"),
+    (["validate", "--model", "tinynet_e", "--per-class", "0", "--data", "{tmp}/ds"], "validate",
+     "--per-class must be a positive integer, got 0"),
+    (["reproduce", "--preset", "{tmp}/typo.yaml", "--out", "{tmp}/run"], "reproduce",
+     "unknown parameter(s) n_modles (did you mean n_models?)"),
+    (["validate", "--checkpoint", "{tmp}/b0.pt", "--model", "tinynet_e", "--data", "{tmp}/ds"], "validate",
+     "--model tinynet_e but {tmp}/b0.pt holds a trained 'efficientnet_b0'"),
+    (["validate", "--checkpoint", "{tmp}/notes.txt", "--data", "{tmp}/ds"], "validate",
+     "cannot read checkpoint '{tmp}/notes.txt'"),
+    (["validate", "--model", "tinynet_e", "--weights", "{tmp}/notes.txt", "--data", "{tmp}/ds"], "validate",
+     "notes.txt"),
+    (["latency", "--twist", "0,1,1"], "latency", "--twist: resolution must be > 0"),
+    (["latency", "--twist", "1,1"], "latency", "--twist '1,1': expected three comma-separated numbers"),
+    (["latency", "--twist", "8,8,8"], "latency", "more than rubik builds"),
+    (["latency", "--model", "nosuch"], "latency", "unknown model 'nosuch'"),
+    (["validate", "--model", "nosuch", "--data", "{tmp}/ds"], "validate", "unknown model 'nosuch'"),
+    (["train", "--data", "{tmp}/ds", "--pipeline", "folder", "--workers", "2", "--epochs", "1", *TINY], "train",
+     "cannot read image '{tmp}/ds/train/class_1/img_002.jpg'"),
+    (["validate", "--model", "tinynet_e", "--data", "{tmp}/ds", "--workers", "2", "--quiet"], "validate",
+     "cannot read image '{tmp}/ds/val/class_1/img_002.jpg'"),
+])
+def test_inputs_that_were_tracebacks_are_one_line(odd_inputs, capsys, argv, command, match):
+    """Issue 25's list: each is one line ``rubik CMD: error: ...``, status 2 (the last two after the
+    worker that hit the damaged image: a traceback flattened into one line before)."""
+    tmp = str(odd_inputs)
+    assert cli_main([a.replace("{tmp}", tmp) for a in argv]) == 2
+    line = _one_line_error(capsys, command)
+    assert match.replace("{tmp}", tmp) in line, line
+    assert len(line) < 600 and "Traceback" not in line, line
