@@ -103,13 +103,13 @@ import subprocess
 from pathlib import Path
 
 from rubik.errors import ConfigError
-from rubik.jobqueue import trial_state
+from rubik.jobqueue import read_record, trial_state  # noqa: F401  (read_record: re-exported)
 from rubik.rundir import STALE_AFTER_S, atomic_write_json, utc_now
 from rubik.rundir import jsonable as _jsonable
 from rubik.sampling import sample_twists  # re-exported: rubik.sweep.sample_twists
 
 __all__ = ["sample_twists", "init_sweep", "run_sweep", "run_worker", "load_results", "load_correct", "load_spec",
-           "sweep_status", "trial_config", "trial_state_in", "order_trials", "remaining_work"]
+           "sweep_status", "trial_config", "trial_state_in", "check_template", "order_trials", "remaining_work"]
 
 SPEC_FILE = "sweep.json"
 SPEC_VERSION = 1
