@@ -197,6 +197,7 @@ def check_template(template: dict) -> None:
             cfg["data"] = DataConfig(**cfg["data"])
         except TypeError as e:
             raise ConfigError(f"sweep template data: {e}") from None
+    cfg["device"] = "auto"   # checked where the trials run (`sweep run --device`), not where the sweep is made
     validate(TrainConfig(**cfg), model_given=True)
 
 
