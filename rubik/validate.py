@@ -193,13 +193,7 @@ def main(args) -> int:
             raise ConfigError("--model NAME is needed (with --pretrained, --weights or untrained weights)")
         pretrained = True if args.pretrained else (args.weights or False)
         n_cls = 1000 if pretrained else len(eval_classes(args.data, args.split))
-        from rubik.models.pretrained import WeightsError
-
-        try:
-            model = create_model(args.model, n_cls, pretrained=pretrained)
-        except WeightsError as e:   # e.g. --weights naming a file that is not a weights file
-            msg = " ".join(str(e).split())
-            raise ConfigError(msg if len(msg) <= 300 else msg[:300] + " ...") from None
+        model = create_model(args.model, n_cls, pretrained=pretrained)   # WeightsError: a UserError, one line
         source = "released" if args.pretrained else (args.weights or "untrained")
     result = {"model": getattr(model, "variant", args.model), "twist": list(model.twist.as_tuple()),
               "weights": source}
