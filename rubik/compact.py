@@ -20,6 +20,7 @@ import io
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from rubik.data import DataError, _is_image, open_rgb
@@ -129,8 +130,32 @@ def add_arguments(parser) -> None:
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--no-progress", action="store_true")
 
+    p = sub.add_parser("cache", help="the tensor cache: its size and files; --prune-days N deletes those unused "
+                                     "for N days")
+    p.add_argument("--dir", default=None, help="cache folder (default $RUBIK_CACHE_DIR or ~/.cache/rubik)")
+    p.add_argument("--prune-days", type=float, default=None, metavar="N",
+                   help="delete cache files not used for N days (they are decoded again when next needed)")
+
+
+def _cache_main(args) -> int:
+    from rubik.data import _default_cache_dir, DataConfig, cache_files, prune_cache
+
+    folder = args.dir or str(_default_cache_dir(DataConfig()))
+    if args.prune_days is not None:
+        gone = prune_cache(args.prune_days, folder)
+        print(f"{folder}: deleted {len(gone)} file(s) unused for {args.prune_days:g} days, "
+              f"{sum(f['bytes'] for f in gone) / 1e9:.2f} GB freed")
+    files = cache_files(folder)
+    now = time.time()
+    print(f"{folder}: {len(files)} tensor cache file(s), {sum(f['bytes'] for f in files) / 1e9:.2f} GB")
+    for f in files:
+        print(f"  {f['bytes'] / 1e6:9.1f} MB  last used {(now - f['last_used']) / 86400:6.1f} days ago  {f['path'].name}")
+    return 0
+
 
 def main(args) -> int:
+    if args.data_command == "cache":
+        return _cache_main(args)
     try:
         out = compact_dataset(args.src, args.dst, short_side=args.short_side, quality=args.quality,
                               workers=args.workers, progress=not args.no_progress)

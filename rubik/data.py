@@ -13,7 +13,9 @@ Two pipelines (and a third for GPUs):
   *once* (a multiprocessing pool, tqdm bar) into a uint8 tensor file in the cache
   directory, written atomically and keyed by dataset / split / subsample / size and a
   hash of the file list with sizes and mtimes (so it is rebuilt when the source
-  changes). Training batches are then augmented as tensors: a batched
+  changes), holding a SHA-256 of its tensors that every load checks (a file damaged in place is
+  rebuilt, not trained on; ``tensor_digest``). ``rubik data cache`` shows the cache's size and
+  prunes files unused for some days. Training batches are then augmented as tensors: a batched
   random-resized-crop + horizontal flip through one ``affine_grid``/``grid_sample``
   (bilinear), an optional batched colour jitter, normalisation. No PIL in the loop.
   Train images are stored at ``floor(size / 0.875)`` px (shorter side resized,
@@ -35,6 +37,7 @@ that cannot be decoded raises an error naming the folder or file.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -47,8 +50,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rubik.errors import UserError
-from rubik.rundir import atomic_torch_save, atomic_write_bytes  # noqa: F401  (atomic_torch_save: re-exported)
+from rubik.errors import ConfigError, UserError
+from rubik.rundir import atomic_torch_save, atomic_write_bytes, clean_stale_tmp  # noqa: F401  (atomic_torch_save: re-exported)
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -247,6 +250,36 @@ def dataset_samples(data: DataConfig, split: str) -> tuple[Path, list[str], list
     return root, classes, subsample(samples, per_class, data.seed)
 
 
+def data_fingerprint(data: DataConfig) -> dict:
+    """What a run trains and is scored on, to check that a resumed run sees the same data:
+    ``{"classes": [...], "train": ..., "val": ..., "n_train", "n_val"}``, the two split digests being
+    SHA-1s of every (relative path, label, file size) after subsampling. Sizes, not times, so a copy
+    of the same files (``rsync``, ``rubik data compact`` aside) matches; renamed or permuted class
+    folders, added or removed images and re-encoded files do not."""
+    out = {}
+    for split in ("train", "val"):
+        root, classes, samples = dataset_samples(data, split)
+        h = hashlib.sha1()
+        for rel, label in samples:
+            h.update(f"{rel}\0{label}\0{os.stat(root / rel).st_size}\n".encode())
+        out["classes"], out[split], out[f"n_{split}"] = classes, h.hexdigest()[:16], len(samples)
+    return out
+
+
+def data_difference(before: dict, now: dict) -> str | None:
+    """How two ``data_fingerprint``s differ, in words (None if they do not)."""
+    if before.get("classes") != now.get("classes"):
+        a, b = before.get("classes") or [], now.get("classes") or []
+        changed = [f"{x} -> {y}" for x, y in zip(a, b) if x != y][:3]
+        return (f"the class list changed ({len(a)} -> {len(b)} classes"
+                + (f"; {', '.join(changed)}" if changed else "") + ")")
+    for split in ("train", "val"):
+        if before.get(split) != now.get(split):
+            return (f"the {split}/ images changed ({before.get(f'n_{split}')} -> {now.get(f'n_{split}')} files; "
+                    "same count: images moved between class folders, renamed or re-encoded)")
+    return None
+
+
 # ----------------------------------------------------------------------------- held-out halves of val
 
 #: seed of the documented ``select`` / ``test`` split of the val set (``val_split``)
@@ -411,20 +444,86 @@ def tensor_cache(data: DataConfig, split: str, image_size: int, *, progress: boo
     pc = header["per_class"]
     subset = "all" if pc is None else f"{pc}pc_s{seed}"
     fname = f"{data.name}_{split}_{subset}_{resize}-{crop}px_{h.hexdigest()[:16]}.pt"
-    path = _default_cache_dir(data) / fname
+    folder = _default_cache_dir(data)
+    path = folder / fname
+    clean_stale_tmp(folder)   # temp files of cache writes killed mid-way (SIGKILL, power loss)
     if path.is_file():
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
-            if obj.get("key") == h.hexdigest():
-                return obj
         except Exception as e:  # a damaged cache is rebuilt, not trusted
-            warnings.warn(f"ignoring unreadable tensor cache {path}: {e}")
+            obj = None
+            warnings.warn(f"ignoring unreadable tensor cache {path}: {e}; rebuilding it")
+        if obj is not None and obj.get("key") == h.hexdigest():
+            why = _cache_damage(obj)
+            if why is None:
+                with contextlib.suppress(OSError):
+                    os.utime(path)   # its last use, for `rubik data cache --prune-days`
+                return obj
+            warnings.warn(f"ignoring tensor cache {path}: {why}; rebuilding it")
     x = _decode_all([str(root / rel) for rel, _ in samples], resize, crop, data.workers, progress,
                     desc=f"caching {data.name}/{split} @{crop}px")
     obj = {"x": x, "y": torch.tensor([lab for _, lab in samples], dtype=torch.int64), "classes": classes,
            "key": h.hexdigest(), "root": str(root), "files": [rel for rel, _ in samples]}
-    atomic_torch_save(obj, path)
+    obj["digest"] = tensor_digest(obj["x"], obj["y"])
+    try:
+        atomic_torch_save(obj, path)
+    except OSError as e:   # a cache is a shortcut: train from memory, say why it is not kept
+        warnings.warn(f"cannot write tensor cache {e.filename or path}: {e.strerror}; training without it "
+                      "(it is decoded again next time)")
     return obj
+
+
+def cache_files(cache_dir=None) -> list[dict]:
+    """The tensor cache files in ``cache_dir`` (default ``$RUBIK_CACHE_DIR`` or ``~/.cache/rubik``), least
+    recently used first: ``{"path", "bytes", "last_used"}`` (``last_used``: the file's mtime, which every
+    load touches, as a Unix time)."""
+    folder = Path(cache_dir).expanduser() if cache_dir else _default_cache_dir(DataConfig())
+    out = []
+    for p in folder.glob("*.pt") if folder.is_dir() else []:
+        with contextlib.suppress(FileNotFoundError):
+            st = p.stat()
+            out.append({"path": p, "bytes": st.st_size, "last_used": st.st_mtime})
+    return sorted(out, key=lambda f: f["last_used"])
+
+
+def prune_cache(days: float, cache_dir=None) -> list[dict]:
+    """Delete the tensor cache files not used for ``days`` days (and temp files of killed writes);
+    returns the deleted files (``cache_files`` rows). A deleted file is decoded again when next needed."""
+    import time
+
+    if not days >= 0:
+        raise ConfigError(f"--prune-days must be >= 0, got {days}")
+    folder = Path(cache_dir).expanduser() if cache_dir else _default_cache_dir(DataConfig())
+    clean_stale_tmp(folder)
+    cutoff = time.time() - days * 86400
+    gone = []
+    for f in cache_files(folder):
+        if f["last_used"] < cutoff:
+            with contextlib.suppress(FileNotFoundError):
+                f["path"].unlink()
+                gone.append(f)
+    return gone
+
+
+def tensor_digest(x: torch.Tensor, y: torch.Tensor) -> str:
+    """SHA-256 of a tensor cache's images and labels (their bytes), stored in the cache file and
+    checked on every load: a cache damaged in place (same size, so the file still loads) is rebuilt,
+    never trained on. Costs ~1.7 ms per MB (``benchmarks/cache_digest.py``)."""
+    h = hashlib.sha256()
+    for t in (x, y):
+        h.update(memoryview(t.detach().cpu().contiguous().numpy()).cast("B"))
+    return h.hexdigest()
+
+
+def _cache_damage(obj: dict) -> str | None:
+    """Why a loaded tensor cache cannot be trusted, or None."""
+    if not isinstance(obj.get("x"), torch.Tensor) or not isinstance(obj.get("y"), torch.Tensor):
+        return "no image or label tensor"
+    if obj.get("digest") is None:
+        return "written before caches carried a content digest"
+    if len(obj["x"]) != len(obj["y"]) or tensor_digest(obj["x"], obj["y"]) != obj["digest"]:
+        return "its content does not match its SHA-256 digest (damaged on disk)"
+    return None
 
 
 # ----------------------------------------------------------------------------- tensor pipeline
@@ -726,11 +825,27 @@ class FolderLoader:
         return len(self.loader)
 
     def __iter__(self):
-        for x, y in self.loader:
-            x = x.to(self.device, non_blocking=True)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, y.to(self.device, non_blocking=True)
+        with worker_errors():
+            for x, y in self.loader:
+                x = x.to(self.device, non_blocking=True)
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                yield x, y.to(self.device, non_blocking=True)
+
+
+@contextlib.contextmanager
+def worker_errors():
+    """Around iterating a DataLoader: a ``DataError`` raised in a worker process (an image that cannot
+    be decoded) comes back from torch with the worker's whole traceback as its message; raise it again
+    with its own one-line message (which names the file)."""
+    try:
+        yield
+    except DataError as e:
+        text = str(e)
+        if "Original Traceback" not in text:
+            raise
+        last = [ln for ln in text.splitlines() if "DataError: " in ln]
+        raise DataError(last[-1].split("DataError: ", 1)[1] if last else text.splitlines()[0]) from None
 
 
 # ----------------------------------------------------------------------------- entry point

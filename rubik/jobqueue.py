@@ -11,6 +11,10 @@
 status is ``done``, ``failed`` (the trainer raised; retried only with ``--retry-failed``) or
 ``diverged`` (a non-finite loss: a result, left out of frontiers and fits). An unreadable record is
 ``corrupt`` and is trained again (the damaged file is kept as ``<id>.json.corrupt``). A record that
+does not belong to its trial's spec (``record_mismatch``: its fingerprint, or the identity of the config
+it carries, differs from the spec's; ``rubik.identity``) is ``mismatch``: listed, set aside as
+``<id>.json.stale`` (never deleted) and trained again. Records written before fingerprints existed are
+checked by the config they carry. A record that
 cannot be written is kept under ``unsaved_dir()`` and moved in by the next run
 (``recover_unsaved``), so no trained result is lost.
 
@@ -36,7 +40,7 @@ from rubik.rundir import HEARTBEAT_S, STALE_AFTER_S, Lock, acquire, atomic_write
 from rubik.rundir import jsonable as _jsonable
 
 __all__ = ["RECORD_STATUSES", "CorruptRecord", "Claim", "record_path", "claim_path", "read_record", "trial_state",
-           "claim_state", "try_claim", "write_record", "recover_unsaved", "unsaved_dir"]
+           "record_mismatch", "set_aside", "claim_state", "try_claim", "write_record", "recover_unsaved", "unsaved_dir"]
 
 
 def _read_json(path):
@@ -78,21 +82,70 @@ class CorruptRecord(ValueError):
     """A trial record that exists but cannot be read as one."""
 
 
-def trial_state(d: Path, tid, stale_after: float | None = STALE_AFTER_S) -> tuple[str, dict | None, str | None]:
+def record_mismatch(record: dict, expected_config: dict) -> str | None:
+    """Why ``record`` is not a result of the trial whose TrainConfig dict is ``expected_config`` (the
+    spec's ``rubik.sweep.trial_config``), or None if it is.
+
+    Checked twice, so that neither an edited config nor a record copied from another sweep passes:
+    the identity (``rubik.identity.config_identity``: Arch, epochs, seed, data, recipe) of the config
+    the record carries must be the spec's, and so must its stored ``fingerprint`` where it has one
+    (records written before fingerprints existed are checked by their config alone). A record without
+    a config cannot be checked and is accepted."""
+    from rubik.identity import config_fingerprint, identity_diff
+
+    want = config_fingerprint(expected_config)
+    cfg = record.get("config")
+    if isinstance(cfg, dict) and config_fingerprint(cfg) != want:
+        return f"its config is another trial's ({identity_diff(cfg, expected_config)})"
+    stored = record.get("fingerprint")
+    if stored is not None and stored != want:
+        return f"its fingerprint {stored} is not the spec's {want} (a record of another sweep's trial, or edited)"
+    return None
+
+
+def trial_state(d: Path, tid, stale_after: float | None = STALE_AFTER_S, *,
+                expect: dict | None = None) -> tuple[str, dict | None, str | None]:
     """``(status, record, note)`` of one trial: the one reading that ``sweep_status``,
     ``load_results`` and the workers share. ``status``: done | failed | diverged (its record),
-    corrupt (an unreadable record; ``note`` says why; the next run trains it again), running
-    (a live claim), pending (no record; ``note`` is ``"stale"`` when a dead worker's claim is left)."""
+    corrupt (an unreadable record; ``note`` says why; the next run trains it again), mismatch (with
+    ``expect``, the trial's TrainConfig dict from its spec: a record of another design, see
+    ``record_mismatch``; ``note`` says how it differs; the next run sets it aside and trains the trial),
+    running (a live claim), pending (no record; ``note`` is ``"stale"`` when a dead worker's claim is left)."""
     try:
         rec = read_record(d, tid)
     except CorruptRecord as e:
         return "corrupt", None, str(e)
     if rec is not None:
+        why = record_mismatch(rec, expect) if expect is not None else None
+        if why is not None:
+            return "mismatch", rec, f"{record_path(d, tid)}: {why}"
         return rec["status"], rec, rec.get("error")
     state = claim_state(claim_path(d, tid), stale_after)
     if state == "live":
         return "running", None, None
     return "pending", None, "stale" if state == "stale" else None
+
+
+def set_aside(path: Path, suffix: str) -> Path:
+    """Rename ``path`` to ``<path>.<suffix>`` (``.<suffix>.1``, ``.2``, ... if taken): kept, never
+    overwritten or deleted. Returns the new path."""
+    path = Path(path)
+    target, n = path.with_name(f"{path.name}.{suffix}"), 0
+    while True:
+        try:
+            os.link(path, target)   # fails if target exists: nothing set aside earlier is overwritten
+            os.unlink(path)
+            return target
+        except FileExistsError:
+            n += 1
+            target = path.with_name(f"{path.name}.{suffix}.{n}")
+        except OSError:   # a file system without hard links
+            if target.exists():
+                n += 1
+                target = path.with_name(f"{path.name}.{suffix}.{n}")
+                continue
+            os.replace(path, target)
+            return target
 
 
 # ----------------------------------------------------------------------------- claims

@@ -309,10 +309,12 @@ def frontier_report(sweep_dir, latency_csv, out_dir, *, metric: str = "top1", ki
 # ----------------------------------------------------------------------------- CLI
 
 def _parse_twist(text: str):
+    from rubik.errors import ConfigError
+
     try:
         r, d, w = (float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"--twist {text!r}: expected three comma-separated numbers R,D,W (e.g. 0.5,0.6,0.5)") from None
+        raise ConfigError(f"--twist {text!r}: expected three comma-separated numbers R,D,W (e.g. 0.5,0.6,0.5)") from None
     return r, d, w
 
 
@@ -340,9 +342,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
+    from rubik.errors import ConfigError
+
     if args.sweep:
         if not args.out:
-            raise ValueError("--sweep needs --out CSV")
+            raise ConfigError("--sweep needs --out CSV")
         from pathlib import Path
 
         import pandas as pd
@@ -374,8 +378,21 @@ def main(args) -> int:
                       f"{len(r['both'])} shared with the FLOPs front (Jaccard {r['jaccard']:.2f}); "
                       f"Spearman(FLOPs, min latency) = {r['spearman']:.3f}")
         return 0
-    from rubik.models import create_model
+    from rubik.models import Arch, create_model
+    from rubik.train import check_model_size
 
+    for name in ("batch", "threads", "repeats", "num_classes"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
+    try:   # checked (and sized) before anything is allocated
+        arch = (Arch.named(args.model, base_resolution=args.base_resolution) if args.model else
+                Arch.named(args.base, twist=_parse_twist(args.twist), base_resolution=args.base_resolution))
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError) as e:
+        raise ConfigError(f"--{'model' if args.model else 'twist'}: {e}") from None
+    check_model_size(arch, args.num_classes or 1000)
     if args.model:
         model = create_model(args.model, args.num_classes or 1000, base_resolution=args.base_resolution)
     else:

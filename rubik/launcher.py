@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import Callable
 
 from rubik.errors import ConfigError, UserError
-from rubik.jobqueue import record_path, recover_unsaved, trial_state, try_claim, write_record
-from rubik.rundir import HEARTBEAT_S, STALE_AFTER_S, clean_stale_tmp, utc_now
-from rubik.sweep import code_version, load_results, load_spec, order_trials, sweep_status, trial_config
+from rubik.jobqueue import claim_path, record_path, recover_unsaved, set_aside, try_claim, write_record
+from rubik.rundir import (HEARTBEAT_S, STALE_AFTER_S, break_stale, clean_stale_tmp, describe_lock, lock_state, read_lock,
+                          utc_now)
+from rubik.sweep import code_version, load_results, load_spec, order_trials, sweep_status, trial_config, trial_state_in
 
 __all__ = ["run_sweep", "run_worker", "default_train"]
 
@@ -97,7 +98,10 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
         cfg["threads"] = int(threads)
     if device is not None:
         cfg["device"] = device
-    record = {"id": tid, "status": None, "sample": trial, "config": cfg, "metrics": None,
+    from rubik.identity import config_fingerprint
+
+    record = {"id": tid, "status": None, "sample": trial, "config": cfg, "fingerprint": config_fingerprint(cfg),
+              "metrics": None,
               "seed": cfg.get("seed"), "code_version": code_version(), "host": socket.gethostname(),
               "device_name": _device_name(cfg.get("device")), "pid": os.getpid(), "worker": worker,
               "started": utc_now()}
@@ -177,8 +181,8 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
     order = _worker_order(order_trials(spec, order), worker, workers, steal)
 
     def wanted(tid):
-        status, _, _ = trial_state(d, tid, stale_after)
-        return status in ("pending", "corrupt") or (status == "failed" and retry_failed)
+        status, _, _ = trial_state_in(d, spec, trials[tid], stale_after)
+        return status in ("pending", "corrupt", "mismatch") or (status == "failed" and retry_failed)
 
     done_here, attempted = [], set()
     while True:
@@ -188,17 +192,25 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
                 return done_here
             if tid in attempted or not wanted(tid):  # at most one attempt per trial per run (failed ones too)
                 continue
+            held = claim_path(d, tid)
+            before = (read_lock(held) or {}).get("token"), describe_lock(held) if held.exists() else None
             claim = try_claim(d, tid, worker, stale_after=stale_after, heartbeat=heartbeat)
             if claim is None:
                 continue
+            if before[0] is not None and before[0] != claim.info["token"]:
+                print(f"rubik sweep: took over trial {tid} from {before[1]} (its claim went stale)", file=sys.stderr,
+                      flush=True)
             with claim:
                 claimed_any = True
-                status, _, _ = trial_state(d, tid, stale_after)  # finished by someone between check and claim?
-                if status not in ("pending", "running", "corrupt") and not (status == "failed" and retry_failed):
+                # finished by someone between check and claim?
+                status, _, note = trial_state_in(d, spec, trials[tid], stale_after)
+                if status not in ("pending", "running", "corrupt", "mismatch") and \
+                        not (status == "failed" and retry_failed):
                     continue
-                if status == "corrupt":   # keep the damaged file for inspection; it is retrained
-                    path = record_path(d, tid)
-                    os.replace(path, path.with_name(f"{path.name}.corrupt"))
+                if status in ("corrupt", "mismatch"):   # kept for inspection (never deleted); the trial is retrained
+                    kept = set_aside(record_path(d, tid), "corrupt" if status == "corrupt" else "stale")
+                    if status == "mismatch":
+                        print(f"rubik sweep: {note}; set aside as {kept.name}, training trial {tid}", file=sys.stderr)
                 attempted.add(tid)
                 if on_start is not None:
                     on_start(tid)
@@ -342,6 +354,7 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
     common = dict(threads=threads, train_fn=train_fn, steal=steal, retry_failed=retry_failed,
                   stale_after=stale_after, heartbeat=heartbeat, order=order)
     bar = _ProgressBar(d, spec, enabled=progress)
+    shown = set()
     try:
         while True:
             _run_local_workers(d, worker, workers, processes, devices, common, bar, poll)
@@ -350,12 +363,32 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
             # done only when every trial has a record: trials claimed elsewhere are waited for (and
             # taken over if their worker dies); unclaimed ones get another pass (our share only
             # without steal: the others are other workers' to train)
-            if not wait or not (st["running"] or (st["left"] + st["corrupt"] and steal)):
+            if not wait or not (st["running"] or (st["left"] + st["corrupt"] + st["mismatch"] and steal)):
                 break
+            _wait_for_claims_elsewhere(d, stale_after, shown)
             time.sleep(poll)
     finally:
         bar.close()
     return load_results(d)
+
+
+def _wait_for_claims_elsewhere(d: Path, stale_after, shown: set) -> None:
+    """Between passes (this machine's workers have returned): say once which trials other processes
+    hold, by whom and since when; remove the claims that went stale meanwhile, so the next pass takes
+    them over (judged by this machine's clock: see ``rubik.rundir.lock_state``)."""
+    limit = "never (no --stale-after)" if stale_after is None else f"if its claim is not touched for {stale_after:.0f} s"
+    for path in sorted((d / "claims").glob("*.claim")):
+        state = lock_state(path, stale_after)
+        if state == "stale":
+            if break_stale(path, stale_after):
+                print(f"rubik sweep: the claim on trial {path.stem} went stale (untouched for {stale_after} s by "
+                      "this machine's clock); taking it over", file=sys.stderr, flush=True)
+            continue
+        info = read_lock(path) or {}
+        if state == "live" and info.get("token") not in shown:
+            shown.add(info.get("token"))
+            print(f"rubik sweep: waiting for trial {path.stem}, claimed by {describe_lock(path)}; taken over {limit} "
+                  "(--stale-after)", file=sys.stderr, flush=True)
 
 
 def _run_local_workers(d, worker, workers, processes, devices, common, bar, poll):

@@ -204,6 +204,22 @@ def load_preset(name: str, overrides: Iterable[str] | dict | None = None, *, str
     path = _preset_path(name)
     while True:
         data = _read_yaml(path)
+        if strict and path.parent.resolve() != PRESET_DIR.resolve():   # a user's preset file: a typo is an error
+            known = set(parameter_types()) | set(RUN_KEYS) | {"extends", "description"}
+            typos = sorted(set(data) - known)
+            if typos:
+                import difflib
+
+                hints = [f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, known, 1)) else k
+                         for k in typos]
+                raise ReproduceError(f"preset file {path}: unknown parameter(s) {', '.join(hints)}; "
+                                     f"known: {', '.join(sorted(known - {'extends', 'description'}))}")
+            for key, value in data.items():
+                if key not in ("extends", "description"):
+                    try:
+                        check_parameter(key, value)
+                    except ReproduceError as e:
+                        raise ReproduceError(f"preset file {path}: {e}") from None
         chain.append(data)
         parent = data.get("extends")
         if not parent:

@@ -119,22 +119,49 @@ def atomic_write_json(path, obj, indent: int | None = 1) -> None:
 
 
 def atomic_torch_save(obj, path) -> None:
-    """``torch.save`` through :func:`atomic_write` (a full disk is a plain ``OSError`` naming ``path``,
-    not torch's ``enforce fail ... unexpected pos``)."""
+    """``torch.save`` through :func:`atomic_write`. A full disk is a plain ``OSError`` naming ``path``:
+    torch's writer turns the file's ``OSError`` into ``RuntimeError: [enforce fail at inline_container.cc]
+    ... unexpected pos``, so the writer keeps the first ``OSError`` and it is raised instead."""
     import torch
 
     class _Writer:   # torch.save's file-like target; every write goes through _write
         def __init__(self, f):
             self.f = f
+            self.error = None
 
         def write(self, b):
-            _write(self.f, b)
+            try:
+                _write(self.f, b)
+            except OSError as e:
+                self.error = self.error or e
+                raise
             return len(b)
 
         def flush(self):
-            self.f.flush()
+            try:
+                self.f.flush()
+            except OSError as e:
+                self.error = self.error or e
+                raise
 
-    atomic_write(path, lambda f: torch.save(obj, _Writer(f)))
+    def save(f):
+        w = _Writer(f)
+        try:
+            torch.save(obj, w)
+        except RuntimeError as e:
+            if w.error is not None:
+                raise w.error from None
+            if "unexpected pos" in str(e):   # a write that failed without telling us why
+                try:
+                    st = os.fstatvfs(f.fileno())
+                    full = st.f_bavail * st.f_frsize < 1 << 20
+                except OSError:
+                    full = False
+                if full:
+                    raise OSError(28, os.strerror(28)) from None   # ENOSPC
+            raise
+
+    atomic_write(path, save)
 
 
 def append_line(path, obj) -> None:
@@ -244,8 +271,18 @@ def create_lock(path, info: dict) -> bool:
             os.unlink(tmp)
 
 
+#: ``{path: (mtime, monotonic time this process first saw that mtime)}``: another host's lock is judged
+#: by this machine's own clock, so a skewed clock (a future mtime) cannot keep a dead lock live for ever
+_SEEN: dict = {}
+
+
 def lock_state(path, stale_after: float | None = STALE_AFTER_S) -> str:
-    """``"free"`` (no lock file), ``"live"`` or ``"stale"``."""
+    """``"free"`` (no lock file), ``"live"`` or ``"stale"``.
+
+    Another host's lock is stale when its file has not been touched for ``stale_after`` seconds: by its
+    mtime against this clock, or, whatever the clocks say (a holder whose clock runs ahead writes mtimes
+    in the future), when this process has seen the same mtime for ``stale_after`` seconds of its own
+    monotonic clock. So the wait for a dead holder is bounded by ``stale_after`` either way."""
     path = Path(path)
     try:
         mtime = path.stat().st_mtime
@@ -256,9 +293,45 @@ def lock_state(path, stale_after: float | None = STALE_AFTER_S) -> str:
         return "stale" if path.exists() else "free"   # locks are written complete: unreadable = dead
     if info.get("host") == _HOST and isinstance(info.get("pid"), int):
         return "live" if pid_alive(info["pid"], info.get("pid_start")) else "stale"
-    if stale_after is not None and time.time() - mtime > stale_after:
+    if stale_after is None:
+        return "live"
+    if time.time() - mtime > stale_after:
         return "stale"
-    return "live"
+    key, now = str(path), time.monotonic()
+    seen = _SEEN.get(key)
+    if seen is None or seen[0] != mtime:
+        _SEEN[key] = (mtime, now)
+        return "live"
+    return "stale" if now - seen[1] > stale_after else "live"
+
+
+def describe_lock(path) -> str:
+    """Who holds the lock file ``path`` and since when, in words (and a clock warning when its file's
+    time is ahead of this machine's)."""
+    path = Path(path)
+    info = read_lock(path) or {}
+    text = f"pid {info.get('pid')} on {info.get('host')} since {info.get('time')}"
+    try:
+        ahead = path.stat().st_mtime - time.time()
+    except FileNotFoundError:
+        return text + " (released)"
+    if ahead > 60:
+        text += (f"; its file was touched {ahead:.0f} s in this machine's future: the clocks of "
+                 f"{info.get('host')} and {_HOST} disagree")
+    return text
+
+
+def break_stale(path, stale_after: float | None = STALE_AFTER_S) -> bool:
+    """Remove the lock file ``path`` if it is stale (checked again under ``.lock``); True if removed."""
+    path = Path(path)
+    if lock_state(path, stale_after) != "stale":
+        return False
+    with _flock(path.parent / ".lock"):
+        if lock_state(path, stale_after) == "stale":
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                return True
+    return False
 
 
 @contextlib.contextmanager

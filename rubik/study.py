@@ -327,6 +327,11 @@ def load_study(sweep_dirs, *, split_seed: int | None = None) -> pd.DataFrame:
     parts = []
     for d in _dirs(sweep_dirs):
         df = load_results(d, split_seed=split_seed)
+        if "experiment" not in df.columns:
+            from rubik.errors import ConfigError
+
+            raise ConfigError(f"{d} is a plain sweep, not a study (its trials have no 'experiment'; made by "
+                              "`rubik study init`): use `rubik report` or `rubik sweep status` for it")
         parts.append(df[df["status"] == "done"].assign(sweep=str(d)))
     out = pd.concat(parts, ignore_index=True)
     if out["id"].duplicated().any():

@@ -30,6 +30,14 @@ under ``rubik.jobqueue.unsaved_dir()`` and moved in by the next run, so no train
 record is ``corrupt`` for ``sweep_status`` and ``load_results`` alike (``trial_state``) and is
 trained again (the damaged file is kept as ``<id>.json.corrupt``).
 
+Every record carries its trial's ``fingerprint`` (``rubik.identity.config_fingerprint``: Arch, epochs,
+seed, data, recipe). A record that does not match its trial in ``sweep.json`` (a sweep re-initialised
+with another design over old records, a record copied from another sweep or edited) is ``mismatch``,
+never ``done``: ``sweep status`` lists it, ``load_results`` gives it no metrics, and the next run sets it
+aside as ``<id>.json.stale`` and trains the trial. Records written before fingerprints existed are
+checked by the config they carry. ``init_sweep`` refuses a folder that holds records without a spec
+unless ``force``.
+
 Claims make parallel workers safe without a scheduler (``rubik.jobqueue`` says how, and when a
 claim is stale and taken over). Local worker processes die with their parent (``rubik.launcher``).
 ``run_sweep`` returns when every trial has a record (it waits for trials held elsewhere);
@@ -95,13 +103,13 @@ import subprocess
 from pathlib import Path
 
 from rubik.errors import ConfigError
-from rubik.jobqueue import read_record, trial_state
+from rubik.jobqueue import read_record, trial_state  # noqa: F401  (read_record: re-exported)
 from rubik.rundir import STALE_AFTER_S, atomic_write_json, utc_now
 from rubik.rundir import jsonable as _jsonable
 from rubik.sampling import sample_twists  # re-exported: rubik.sweep.sample_twists
 
 __all__ = ["sample_twists", "init_sweep", "run_sweep", "run_worker", "load_results", "load_correct", "load_spec",
-           "sweep_status", "trial_config", "order_trials", "remaining_work"]
+           "sweep_status", "trial_config", "trial_state_in", "check_template", "order_trials", "remaining_work"]
 
 SPEC_FILE = "sweep.json"
 SPEC_VERSION = 1
@@ -148,7 +156,13 @@ def load_spec(sweep_dir) -> dict:
     path = _sweep_dir(sweep_dir) / SPEC_FILE
     if not path.is_file():
         raise ConfigError(f"{sweep_dir}: not a sweep directory (no {SPEC_FILE}); create one with `rubik sweep init`")
-    spec = json.loads(path.read_text())
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: unreadable sweep spec ({type(e).__name__}: {e}); restore it, or re-create it "
+                          "with `rubik sweep init` (the trial records are kept and checked against it)") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("trials"), list) or "template" not in spec:
+        raise ConfigError(f"{path}: not a sweep spec (no trials and template)")
     if spec.get("version") != SPEC_VERSION:
         raise ConfigError(f"{path}: unsupported sweep spec version {spec.get('version')!r}")
     return spec
@@ -166,6 +180,27 @@ def _template_dict(template) -> dict:
     return _jsonable(template)
 
 
+def check_template(template: dict) -> None:
+    """ConfigError, before any trial runs, when a sweep's TrainConfig template cannot train: fields
+    TrainConfig does not know, and every setting ``rubik.train.validate`` checks without data (epochs,
+    batch size, threads, the recipe's fields, the data subsample)."""
+    from rubik.data import DataConfig
+    from rubik.train import TrainConfig, validate
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(template) - known)
+    if unknown:
+        raise ConfigError(f"sweep template has fields TrainConfig does not know: {unknown}")
+    cfg = dict(template)
+    if isinstance(cfg.get("data"), dict):
+        try:
+            cfg["data"] = DataConfig(**cfg["data"])
+        except TypeError as e:
+            raise ConfigError(f"sweep template data: {e}") from None
+    cfg["device"] = "auto"   # checked where the trials run (`sweep run --device`), not where the sweep is made
+    validate(TrainConfig(**cfg), model_given=True)
+
+
 def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
                trial_checkpoints: bool = False, force: bool = False, latency=True) -> Path:
     """Create ``sweep_dir/sweep.json`` from a ``sample_twists`` table and a TrainConfig template.
@@ -175,7 +210,9 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
     tables, older specs) train ``model=base``, ``twist=(r, d, w)`` and ``base_resolution`` from
     the row (see ``trial_config``). Re-initialising an existing sweep is allowed only if
     the trials and template are identical (a no-op), or with ``force=True`` when no trial has a
-    record yet. ``latency``: measure each trial's latency after training (True, or a dict
+    record yet; a folder that holds trial records but no ``sweep.json`` is refused unless ``force``
+    (records that do not match the new spec are then set aside and retrained by the next run, never
+    counted). ``latency``: measure each trial's latency after training (True, or a dict
     overriding ``rubik.latency.TRIAL_LATENCY``); False turns it off.
     """
     import pandas as pd
@@ -199,6 +236,7 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
                 trial_arch({"arch": arch})
             except (ValueError, TypeError) as e:
                 raise ConfigError(f"init_sweep: trial {tid}: {e}") from None
+    check_template(_template_dict(template))
     spec = {
         "version": SPEC_VERSION,
         "created": utc_now(),
@@ -210,12 +248,17 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
         "trials": _jsonable(samples.to_dict(orient="records")),
     }
     path = d / SPEC_FILE
+    n_records = len(list((d / "trials").glob("*.json"))) if (d / "trials").is_dir() else 0
+    if not path.exists() and n_records and not force:
+        raise ConfigError(f"{d} holds {n_records} trial record(s) but no {SPEC_FILE}: they belong to an earlier "
+                          "sweep; use another directory, or --force (force=True) to keep them: records that do not "
+                          "match the new spec are then set aside as <id>.json.stale and retrained, never counted")
     if path.exists():
         old = load_spec(d)
         same = _same_trials(old["trials"], spec["trials"]) and old["template"] == spec["template"]
         if same:
             return path
-        n_done = len(list((d / "trials").glob("*.json"))) if (d / "trials").is_dir() else 0
+        n_done = n_records
         if not force:
             raise ConfigError(f"{path} exists with different trials/template; use another directory "
                              "(or force=True / --force if no trial has run)")
@@ -321,22 +364,30 @@ def order_trials(spec: dict, order: str = "spec") -> list:
 
 # ----------------------------------------------------------------------------- results
 
+def trial_state_in(d, spec: dict, trial: dict, stale_after: float | None = STALE_AFTER_S):
+    """``rubik.jobqueue.trial_state`` of one trial row of ``spec``, its record checked against the
+    row's TrainConfig (a record of another design is ``mismatch``)."""
+    return trial_state(_sweep_dir(d), str(trial["id"]), stale_after, expect=trial_config(spec, trial))
+
+
 def sweep_status(sweep_dir, *, spec=None, stale_after: float | None = STALE_AFTER_S) -> dict:
-    """Counts: ``total, done, failed, diverged, corrupt, running, stale, left`` (left = no record
-    and not running; stale = left with a dead worker's claim) from ``trial_state``."""
+    """Counts: ``total, done, failed, diverged, corrupt, mismatch, running, stale, left`` (left = no
+    record and not running; stale = left with a dead worker's claim; mismatch = a record of another
+    design, see ``rubik.jobqueue.record_mismatch``) from ``trial_state``."""
     d = _sweep_dir(sweep_dir)
     spec = spec or load_spec(d)
-    out = dict(total=len(spec["trials"]), done=0, failed=0, diverged=0, corrupt=0, running=0, stale=0, left=0)
+    out = dict(total=len(spec["trials"]), done=0, failed=0, diverged=0, corrupt=0, mismatch=0, running=0, stale=0,
+               left=0)
     for t in spec["trials"]:
-        status, _, note = trial_state(d, str(t["id"]), stale_after)
+        status, _, note = trial_state_in(d, spec, t, stale_after)
         out["left" if status == "pending" else status] += 1
         out["stale"] += note == "stale"
     return out
 
 
 def load_results(sweep_dir, *, metrics=METRIC_COLUMNS, split_seed: int | None = None):
-    """One row per trial: the sample columns, ``status`` (done | failed | diverged | corrupt |
-    running | pending, see ``trial_state``), the scalar ``metrics`` (NaN until done), ``time_s``,
+    """One row per trial: the sample columns, ``status`` (done | failed | diverged | corrupt | mismatch |
+    running | pending, see ``trial_state``; a mismatch record's metrics are not read), the scalar ``metrics`` (NaN until done), ``time_s``,
     ``code_version``, ``error``.
 
     Metric names that clash with sample columns (``params``, ``flops``, ``resolution``) are not
@@ -362,10 +413,10 @@ def load_results(sweep_dir, *, metrics=METRIC_COLUMNS, split_seed: int | None = 
     for t in spec["trials"]:
         row = dict(t)
         tid = str(t["id"])
-        row["status"], rec, note = trial_state(d, tid)
-        if row["status"] == "corrupt":
+        row["status"], rec, note = trial_state_in(d, spec, t)
+        if row["status"] in ("corrupt", "mismatch"):
             row["error"] = note
-        if rec is not None:
+        if rec is not None and row["status"] != "mismatch":
             row["time_s"] = rec.get("time_s")
             row["code_version"] = rec.get("code_version")
             row["error"] = rec.get("error")
@@ -397,10 +448,11 @@ def load_correct(sweep_dir, key: str = "val_correct") -> dict:
 
     d = _sweep_dir(sweep_dir)
     out = {}
-    for t in load_spec(d)["trials"]:
-        rec = read_record(d, str(t["id"]))
+    spec = load_spec(d)
+    for t in spec["trials"]:
+        status, rec, _ = trial_state_in(d, spec, t)
         m = (rec or {}).get("metrics") or {}
-        if rec and rec.get("status") == "done" and m.get(key):
+        if status == "done" and m.get(key):
             out[str(t["id"])] = unpack_correct(m[key])
     return out
 
@@ -444,15 +496,22 @@ def finished(results, sweep_dir=None):
 
 
 def sweep_histories(sweep_dir):
-    """Per-epoch metrics of every finished trial: ``id, epoch, top1, ...`` (long format)."""
+    """Per-epoch metrics of every trial record that matches the sweep's spec: ``id, epoch, top1, ...``
+    (long format)."""
     import pandas as pd
 
+    d = _sweep_dir(sweep_dir)
+    spec = load_spec(d) if (d / SPEC_FILE).is_file() else None
     rows = []
-    for p in sorted((Path(sweep_dir) / "trials").glob("*.json")):
+    for p in sorted((d / "trials").glob("*.json")):
         try:
             rec = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
             continue
+        if spec is not None:
+            trial = next((t for t in spec["trials"] if str(t["id"]) == p.stem), None)
+            if trial is None or trial_state_in(d, spec, trial)[0] == "mismatch":
+                continue
         for i, h in enumerate((rec.get("metrics") or {}).get("history") or []):
             rows.append({"run": rec.get("id", p.stem), "epoch": h.get("epoch", i + 1),
                          **{k: v for k, v in h.items() if k != "epoch" and isinstance(v, (int, float))}})

@@ -14,7 +14,7 @@ from rubik.errors import ConfigError, RunDirError
 from rubik.launcher import env_worker, pop_torchrun_env, run_sweep
 from rubik.rundir import STALE_AFTER_S
 from rubik.rundir import jsonable as _jsonable
-from rubik.sweep import ORDERS, init_sweep, load_results, remaining_work, sample_twists, sweep_status
+from rubik.sweep import ORDERS, check_template, init_sweep, load_results, remaining_work, sample_twists, sweep_status
 
 __all__ = ["add_arguments", "main"]
 
@@ -135,6 +135,7 @@ def _cmd_init(args) -> int:
             raise ConfigError(f"-p {key}: unknown field {field!r}; expected one of {sorted(target)} "
                              f"(data.KEY for DataConfig, recipe.KEY for the recipe)")
         target[field] = _parse_value(value)
+    check_template(tmpl)   # --epochs 0, --train-per-class 0 ...: refused before sampling
     num_classes = args.num_classes or (count_classes(args.data, quiet=True) if args.data else 1000)
     kw = dict(mode=args.mode, ranges=_parse_ranges(args.ranges), base_resolution=args.base_resolution,
               num_classes=num_classes, include_references=not args.no_references, seed=args.sample_seed,
@@ -174,7 +175,7 @@ def _cmd_run(args) -> int:
                    wait=not args.no_wait, order=args.order)
     counts = df["status"].value_counts().to_dict()
     print(f"sweep {args.dir}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-    unfinished = df[df["status"].isin(["pending", "running", "corrupt"])]
+    unfinished = df[df["status"].isin(["pending", "running", "corrupt", "mismatch"])]
     if len(unfinished):   # never report success while trials are left
         raise RunDirError(f"{len(unfinished)} trial(s) not finished ({', '.join(unfinished['id'].astype(str)[:5])}"
                           f"{', ...' if len(unfinished) > 5 else ''}): other workers hold them or they are not "
@@ -185,7 +186,9 @@ def _cmd_run(args) -> int:
 def _cmd_status(args) -> int:
     st = sweep_status(args.dir)
     print(f"{args.dir}: {st['done']}/{st['total']} done, {st['running']} running, {st['failed']} failed, "
-          + "".join(f"{st[k]} {k}, " for k in ("diverged", "corrupt") if st[k]) + f"{st['left']} left" + (f" ({st['stale']} with stale claims)" if st["stale"] else ""))
+          + "".join(f"{st[k]} {k}, " for k in ("diverged", "corrupt") if st[k])
+          + (f"{st['mismatch']} stale (records of another design: set aside and retrained by the next run), "
+             if st["mismatch"] else "") + f"{st['left']} left" + (f" ({st['stale']} with stale claims)" if st["stale"] else ""))
     df = load_results(args.dir)
     done = df[df.status == "done"]
     if len(done):
@@ -196,7 +199,7 @@ def _cmd_status(args) -> int:
         cols = [c for c in ("id", "kind", "r", "d", "w", "resolution", "flops_ratio", "top1", "ema_top1", "time_s")
                 if c in done]
         print(done.sort_values("top1", ascending=False)[cols].head(args.top).to_string(index=False))
-    for row in df[df.status.isin(["failed", "diverged", "corrupt"])].itertuples():
+    for row in df[df.status.isin(["failed", "diverged", "corrupt", "mismatch"])].itertuples():
         why = row.error if isinstance(row.error, str) else "non-finite training loss" if row.status == "diverged" else ""
         print(f"{row.status} {row.id}: {why}")
     return 0

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rubik.data import DataConfig, DataError, build_loaders, dataset_samples, pack_correct
+from rubik.data import (DataConfig, DataError, build_loaders, data_difference, data_fingerprint, dataset_samples,
+                        pack_correct)
 from rubik.errors import ConfigError, RunDirError
 from rubik.optim import LRSchedule, ModelEMA, build_optimizer, param_groups
 from rubik.rundir import (acquire, append_line, atomic_torch_save, atomic_write, atomic_write_json, clean_stale_tmp,
@@ -368,6 +369,21 @@ def _jsonable(cfg: TrainConfig) -> dict:
     return json.loads(json.dumps(d, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
 
 
+#: the largest model ``rubik train`` / ``latency`` build (parameters): 10x ResNet-50, 40x the largest
+#: registered EfficientNet twist; larger dials (up to the dial limit of 8) would allocate tens of GB first
+MAX_PARAMS = 250_000_000
+
+
+def check_model_size(arch, num_classes: int = 1000) -> None:
+    """ConfigError when ``arch`` (a :class:`rubik.models.Arch`) has more than ``MAX_PARAMS`` parameters
+    (counted from its plan, nothing allocated): the message gives its size and FLOPs."""
+    n = arch.params(num_classes=num_classes)
+    if n > MAX_PARAMS:
+        raise ConfigError(f"{arch.base} with twist {tuple(arch.twist.as_tuple())} has {n / 1e6:,.0f}M parameters "
+                          f"({4 * n / 2**30:.1f} GiB of float32 weights) and {arch.flops(num_classes=num_classes) / 1e9:,.1f}"
+                          f" GFLOPs at {arch.input_size} px: more than rubik builds (MAX_PARAMS = {MAX_PARAMS / 1e6:.0f}M)")
+
+
 def validate(cfg: TrainConfig, *, model_given: bool = False) -> Recipe:
     """The resolved recipe, after checking every setting that can be checked without data: the model
     name and dials, epochs, batch size, threads, the recipe's fields. ConfigError on the first bad one,
@@ -386,11 +402,17 @@ def validate(cfg: TrainConfig, *, model_given: bool = False) -> Recipe:
     if cfg.resume not in (False, True, "auto"):
         raise ConfigError(f"resume must be True, False or 'auto', got {cfg.resume!r}")
     check_device(cfg.device)
+    data = cfg.data if isinstance(cfg.data, DataConfig) else None
+    for name in ("train_per_class", "val_per_class"):
+        v = getattr(data, name, None)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(f"data.{name} (--{name.replace('_', '-')}) must be a positive integer, got {v!r}")
     if not model_given:
         try:
-            cfg.arch()
+            arch = cfg.arch()
         except (ValueError, TypeError) as e:
             raise ConfigError(str(e)) from None
+        check_model_size(arch)
     return r
 
 
@@ -466,13 +488,16 @@ def open_run_dir(cfg: TrainConfig, out: Path):
 _CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "rng", "epoch", "history", "best_top1", "train_time_s")
 
 
-def training_state(model, ema, optimizer, schedule, *, rngs, epoch, history, best_top1, train_time, cfg, recipe) -> dict:
+def training_state(model, ema, optimizer, schedule, *, rngs, epoch, history, best_top1, train_time, cfg, recipe,
+                   data=None) -> dict:
     """The checkpoint of a run after ``epoch`` epochs: the weights (raw and EMA), the optimizer and
-    schedule, every rank's RNG state, the history and the settings; ``load_training_state`` reads it."""
+    schedule, every rank's RNG state, the history, the settings and ``data`` (``rubik.data.data_fingerprint``:
+    the class list and the files, checked on resume); ``load_training_state`` reads it."""
     return {"model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
             "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
             "rng": rngs, "epoch": epoch, "history": history, "best_top1": best_top1,
-            "train_time_s": train_time, "config": _jsonable(cfg), "recipe": dataclasses.asdict(recipe)}
+            "train_time_s": train_time, "config": _jsonable(cfg), "recipe": dataclasses.asdict(recipe),
+            "data": data}
 
 
 def load_training_state(ck: dict, model, ema, optimizer, schedule, *, rank: int = 0, path=None) -> tuple:
@@ -626,6 +651,12 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
     if len(classes) < 2:
         raise DataError(f"{root}: {len(classes)} class folder(s) ({', '.join(classes)}); classification needs "
                         "at least 2 (every model would score 100 %)")
+    data_fp = data_fingerprint(cfg.data) if out is not None else None
+    if ck is not None and isinstance(ck.get("data"), dict):   # checkpoints older than this check carry none
+        why = data_difference(ck["data"], data_fp or data_fingerprint(cfg.data))
+        if why:
+            raise RunDirError(f"--resume: {out} was trained on other data than {root} holds now: {why}; resume "
+                              "with the data it started on, or --overwrite to start over")
     if model is None:
         model = make_model(cfg, len(classes))
     resolution = model_resolution(model, cfg)
@@ -729,7 +760,8 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
             try:
                 save_checkpoint(ckpt_path, training_state(model, ema, optimizer, schedule, rngs=rngs, epoch=epoch + 1,
                                                           history=history, best_top1=best_top1,
-                                                          train_time=train_time, cfg=cfg, recipe=r))
+                                                          train_time=train_time, cfg=cfg, recipe=r,
+                                                          data=data_fp))
             except OSError as e:
                 kept = f"the checkpoint of epoch {epoch} is kept; fix it, then rerun with --resume" if epoch else \
                     "no epoch was saved"

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from rubik.errors import ConfigError
+
 
 def eval_classes(root, split: str = "val") -> list[str]:
     """Class names in label order: ``ROOT/train``'s folders if it exists, else ``ROOT/<split>``'s."""
@@ -84,8 +86,11 @@ def validate(model: nn.Module, root, *, split: str = "val", resolution: int | No
     model.to(device)
 
     def batches():
-        for x, y in tqdm(loader, desc=f"validate {getattr(model, 'variant', '')}".rstrip(), disable=not progress):
-            yield x.to(device), y.to(device)
+        from rubik.data import worker_errors
+
+        with worker_errors():   # an unreadable image in a worker: one line naming the file
+            for x, y in tqdm(loader, desc=f"validate {getattr(model, 'variant', '')}".rstrip(), disable=not progress):
+                yield x.to(device), y.to(device)
 
     t0 = time.perf_counter()
     m = evaluate(model, batches(), device)
@@ -109,7 +114,11 @@ def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, n
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise ConfigError(f"cannot read checkpoint {str(path)!r}: {type(e).__name__}: {' '.join(str(e).split())[:200]} "
+                          "(not a torch checkpoint, or damaged)") from None
     config = ck.get("config") if isinstance(ck, dict) else None
     if ema:
         if not (isinstance(ck, dict) and isinstance(ck.get("ema"), dict)):
@@ -118,7 +127,13 @@ def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, n
     else:
         sd = read_state_dict(ck)
     if config:
-        name = name or config.get("model")
+        if name is not None and name != config.get("model") and not isinstance(config.get("model"), dict):
+            raise ConfigError(f"--model {name} but {path} holds a trained {config.get('model')!r}; leave out "
+                              "--model (the checkpoint names its model) or give its own")
+        if name is not None and isinstance(config.get("model"), dict) and name != config["model"].get("base"):
+            raise ConfigError(f"--model {name} but {path} holds a trained {config['model'].get('base')!r} "
+                              f"(Arch {config['model']}); leave out --model (the checkpoint names its model)")
+        name = config.get("model") if isinstance(config.get("model"), dict) else (name or config.get("model"))
         twist = config.get("twist")
         kwargs = dict(twist=tuple(twist) if twist is not None else None, base_resolution=config.get("base_resolution"))
     elif name is None:
@@ -156,16 +171,29 @@ def main(args) -> int:
 
     check_device(args.device)   # a missing GPU: one line, before the weights or any data are read
     if args.ema and not args.checkpoint:
-        raise ValueError("--ema needs --checkpoint")
+        raise ConfigError("--ema needs --checkpoint")
+    for name in ("per_class", "batch_size"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
+    if args.workers < 0:
+        raise ConfigError(f"--workers must be >= 0, got {args.workers}")
+    if args.model and not args.checkpoint:
+        from rubik.models import Arch
+
+        try:
+            Arch.named(args.model)
+        except (ValueError, KeyError) as e:
+            raise ConfigError(str(e)) from None
     if args.checkpoint:
         model = model_from_checkpoint(args.checkpoint, ema=args.ema, name=args.model)
         source = args.checkpoint + (" (ema)" if args.ema else "")
     else:
         if not args.model:
-            raise ValueError("--model NAME is needed (with --pretrained, --weights or untrained weights)")
+            raise ConfigError("--model NAME is needed (with --pretrained, --weights or untrained weights)")
         pretrained = True if args.pretrained else (args.weights or False)
         n_cls = 1000 if pretrained else len(eval_classes(args.data, args.split))
-        model = create_model(args.model, n_cls, pretrained=pretrained)
+        model = create_model(args.model, n_cls, pretrained=pretrained)   # WeightsError: a UserError, one line
         source = "released" if args.pretrained else (args.weights or "untrained")
     result = {"model": getattr(model, "variant", args.model), "twist": list(model.twist.as_tuple()),
               "weights": source}

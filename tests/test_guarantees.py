@@ -399,3 +399,328 @@ def test_every_command_reports_user_errors_in_one_line(tmp_path, capsys, argv, c
     assert cli_main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
     assert match in _one_line_error(capsys, command)
     assert time.perf_counter() - t0 < 10        # found before any expensive work
+
+
+# ----------------------------------------------------------------------------- 7. records match their spec
+
+def test_records_of_another_design_are_stale_listed_set_aside_and_retrained(tmp_path, fake_env, capsys):
+    """Issue 25.1: ``sweep.json`` deleted and the folder re-initialised with another seed and epochs:
+    the old records are not "done" results of the new design."""
+    log, _ = fake_env
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(3), TEMPLATE)
+    L.run_sweep(d, train_fn=fake_train, progress=False)
+    old = {p.name: p.read_bytes() for p in (d / "trials").glob("*.json")}
+    assert all(json.loads(b)["fingerprint"] for b in old.values())
+    (d / "sweep.json").unlink()
+    other = dict(TEMPLATE, seed=8, epochs=2)
+    with pytest.raises(ConfigError, match=r"holds 3 trial record\(s\) but no sweep.json.*--force"):
+        S.init_sweep(d, _samples(3), other)
+    assert cli_main(["sweep", "init", str(d), "--n", "2", "--num-classes", "10", "--no-latency"]) == 2
+    assert "holds 3 trial record(s)" in _one_line_error(capsys, "sweep init")
+    S.init_sweep(d, _samples(3), other, force=True)
+    st = S.sweep_status(d)
+    assert st["done"] == 0 and st["mismatch"] == 3, st
+    df = S.load_results(d)
+    assert list(df.status) == ["mismatch"] * 3 and df.top1.isna().all()
+    assert "epochs 1 -> 2" in df.error[0] and "seed 7 -> 8" in df.error[0]
+    assert cli_main(["sweep", "status", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "0/3 done" in out and "3 stale" in out and "mismatch r000: " in out
+    df = L.run_sweep(d, train_fn=fake_train, progress=False)
+    assert list(df.status) == ["done"] * 3
+    assert _counts(log, "start") == {"0.5,0.9,0.8": 2, "0.51,0.9,0.8": 2, "0.52,0.9,0.8": 2}   # retrained
+    assert {p.name[:-len(".stale")]: p.read_bytes() for p in (d / "trials").glob("*.json.stale")} == old  # kept
+    assert json.loads((d / "trials" / "r000.json").read_text())["config"]["seed"] == 8
+
+
+def test_edited_or_copied_records_are_not_counted(tmp_path, fake_env):
+    a, b = tmp_path / "a", tmp_path / "b"
+    S.init_sweep(a, _samples(2), TEMPLATE)
+    S.init_sweep(b, _samples(2), dict(TEMPLATE, seed=9))
+    L.run_sweep(a, train_fn=fake_train, progress=False)
+    L.run_sweep(b, train_fn=fake_train, progress=False)
+    rec = json.loads((a / "trials" / "r000.json").read_text())
+    rec["config"]["twist"] = [0.9, 0.9, 0.8]                       # hand-edited to another twist
+    (a / "trials" / "r000.json").write_text(json.dumps(rec))
+    copied = json.loads((b / "trials" / "r001.json").read_text())
+    copied["config"]["seed"] = 7                                   # another sweep's record, config made to fit
+    (a / "trials" / "r001.json").write_text(json.dumps(copied))
+    df = S.load_results(a)
+    assert list(df.status) == ["mismatch", "mismatch"]
+    assert "twist" in df.error[0] and "fingerprint" in df.error[1]
+    assert S.load_correct(a) == {} and S.sweep_histories(a).empty
+
+
+def test_committed_records_predate_fingerprints_and_are_checked_by_their_config(tmp_path):
+    sweeps = sorted(p.parent for base in ("data/results", "runs/reference") for p in (ROOT / base).rglob("sweep.json"))
+    assert len(sweeps) >= 12
+    n = 0
+    for d in sweeps:
+        st = S.sweep_status(d)
+        assert st["mismatch"] == 0 and st["corrupt"] == 0, (d, st)
+        for p in (d / "trials").glob("*.json"):
+            rec = json.loads(p.read_text())
+            assert "fingerprint" not in rec and isinstance(rec["config"], dict), p
+            n += 1
+    assert n >= 280
+    import shutil
+
+    d = tmp_path / "seed0"
+    shutil.copytree(ROOT / "runs/reference/cpu/tiny_vs_giant/seed0", d)
+    rec_path = sorted((d / "trials").glob("*.json"))[0]
+    rec = json.loads(rec_path.read_text())
+    rec["config"]["epochs"] = 99                                   # a field the old record carries
+    rec_path.write_text(json.dumps(rec))
+    st = S.sweep_status(d)
+    assert st["mismatch"] == 1 and st["done"] == 3, st
+
+
+# ----------------------------------------------------------------------------- 8. the tensor cache is verified
+
+def test_a_cache_damaged_in_place_is_rebuilt_not_trained_on(tmp_path, cache_dir):
+    """Issue 25.2: 20 kB of a cache file overwritten in place (same size: the zip still loads, its
+    CRCs are not checked) is caught by the stored SHA-256 and rebuilt."""
+    from rubik import data as D
+
+    root = make_imagefolder(tmp_path / "ds", classes=2, per_class=(8, 2), size=40)
+    cfg = D.DataConfig(root=str(root), pipeline="tensor", workers=0)
+    good = D.tensor_cache(cfg, "train", 32, progress=False)
+    [path] = cache_dir.glob("*_train_*.pt")
+    raw = bytearray(path.read_bytes())
+    start = len(raw) // 4
+    raw[start:start + 20_000] = os.urandom(20_000)
+    path.write_bytes(bytes(raw))
+    assert len(raw) == path.stat().st_size
+    with pytest.warns(UserWarning, match="does not match its SHA-256 digest"):
+        again = D.tensor_cache(cfg, "train", 32, progress=False)
+    assert torch.equal(again["x"], good["x"]) and torch.equal(again["y"], good["y"])
+    assert torch.equal(torch.load(path, weights_only=True)["x"], good["x"])        # rewritten
+
+
+# ----------------------------------------------------------------------------- 9. a real full disk
+
+@pytest.fixture()
+def small_tmpfs(tmp_path):
+    """``mount(kib)``: a real tmpfs of that size (a file system that really fills up), unmounted after."""
+    mounted = []
+
+    def mount(kib):
+        if os.geteuid() != 0:
+            pytest.skip("a real full disk needs a small tmpfs, and mounting one needs root")
+        d = tmp_path / f"tmpfs_{kib}k_{len(mounted)}"
+        d.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(d)], capture_output=True,
+                           text=True)
+        if r.returncode:
+            pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or r.returncode}): no real full disk to test")
+        mounted.append(d)
+        return d
+
+    yield mount
+    for d in mounted:
+        subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+def test_real_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(tiny_imagefolder, cache_dir,
+                                                                                   small_tmpfs, capsys):
+    """Issue 25.3: a 5 MiB tmpfs holds one 3.6 MB checkpoint but not the next one's temp file beside it:
+    torch.save's own error (RuntimeError ... unexpected pos) must come out as the disk's."""
+    out = small_tmpfs(5 * 1024) / "run"
+    rc = cli_main(["train", "--data", str(tiny_imagefolder), "--pipeline", "tensor", "--workers", "0", "--twist",
+                   "0.5", "0.25", "0.25", "--base-resolution", "64", "--recipe", "smoke", "--epochs", "2",
+                   "--batch-size", "8", "--threads", "1", "--out", str(out), "--quiet"])
+    line = _one_line_error(capsys, "train")
+    assert rc == 2 and "checkpoint.pt: No space left on device; the checkpoint of epoch 1 is kept" in line, line
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    assert not list(out.glob("*.tmp"))
+
+
+def test_real_full_disk_in_a_sweep_stops_the_worker_and_records_no_failure(tiny_imagefolder, cache_dir, small_tmpfs):
+    import pandas as pd
+
+    d = small_tmpfs(5 * 1024) / "sw"
+    samples = pd.DataFrame([dict(id="t0", kind="random", base="efficientnet_b0", base_resolution=64, r=0.5, d=0.25,
+                                 w=0.25)])
+    cfg = dataclasses.asdict(tiny_cfg(tiny_imagefolder, epochs=2, threads=1))
+    S.init_sweep(d, samples, cfg, trial_checkpoints=True, latency=False)
+    with pytest.raises(RunDirError, match=r"runs/t0/checkpoint.pt: No space left on device"):
+        L.run_sweep(d, progress=False)
+    assert not (d / "trials" / "t0.json").exists()          # not a "failed" result: retried once space is freed
+    assert S.sweep_status(d)["left"] == 1
+
+
+def test_real_full_cache_disk_trains_from_memory_with_a_warning(tiny_imagefolder, small_tmpfs, monkeypatch, tmp_path):
+    monkeypatch.setenv("RUBIK_CACHE_DIR", str(small_tmpfs(64)))
+    with pytest.warns(UserWarning, match=r"cannot write tensor cache .*No space left on device; training without it"):
+        res = train(tiny_cfg(tiny_imagefolder, epochs=1, threads=1))
+    assert res["status"] == "done"
+
+
+# ----------------------------------------------------------------------------- 10. resume checks the data
+
+def test_resume_after_the_class_folders_were_permuted_is_refused(tmp_path, cache_dir, monkeypatch, capsys):
+    """Issue 25.4: killed after epoch 1, class folders swapped, --resume: the labels would be permuted."""
+    root = make_imagefolder(tmp_path / "ds", classes=3, per_class=(6, 2))
+    cfg = tiny_cfg(root, epochs=2, threads=1, out_dir=str(tmp_path / "run"))
+    real = T.save_checkpoint
+
+    def killed_after_epoch_1(path, state):
+        real(path, state)
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(T, "save_checkpoint", killed_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    monkeypatch.setattr(T, "save_checkpoint", real)
+    for split in ("train", "val"):                       # class_0 <-> class_1: same names, other images
+        s = root / split
+        os.rename(s / "class_0", s / "tmp")
+        os.rename(s / "class_1", s / "class_0")
+        os.rename(s / "tmp", s / "class_1")
+    with pytest.raises(RunDirError, match=r"trained on other data .*the train/ images changed \(18 -> 18 files"):
+        train(dataclasses.replace(cfg, resume=True))
+    (root / "train" / "class_3").mkdir()
+    for i in range(2):
+        (root / "train" / "class_1" / f"img_00{i}.jpg").rename(root / "train" / "class_3" / f"img_00{i}.jpg")
+    (root / "val" / "class_3").mkdir()
+    (root / "val" / "class_1" / "img_000.jpg").rename(root / "val" / "class_3" / "img_000.jpg")
+    rc = cli_main(["train", "--data", str(root), "--twist", "0.5", "0.25", "0.25", "--base-resolution", "64",
+                   "--recipe", "smoke", "--epochs", "2", "--batch-size", "8", "--pipeline", "tensor", "--workers", "0",
+                   "--threads", "1", "--out", cfg.out_dir, "--resume", "--quiet"])
+    assert rc == 2 and "the class list changed (3 -> 4 classes" in _one_line_error(capsys, "train")
+    assert torch.load(Path(cfg.out_dir) / "checkpoint.pt", weights_only=False)["epoch"] == 1   # untouched
+
+
+# ----------------------------------------------------------------------------- 11. claims and clocks
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_claim_from_a_host_with_a_future_clock_is_named_and_taken_over(tmp_path, fake_env, processes):
+    """Issue 25.5: another host's claim whose file time is an hour ahead (its clock runs fast, or it died
+    with it so) is judged by this machine's clock: named with its holder, taken over after --stale-after."""
+    log, env = fake_env
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(2), TEMPLATE)
+    claim = d / "claims" / "r001.claim"
+    claim.write_text(json.dumps({"host": "otherhost", "pid": 4242, "pid_start": 1, "time": "2026-12-06T05:00:00+00:00",
+                                 "token": "otherhost:4242:1", "worker": 3}))
+    future = time.time() + 3600
+    os.utime(claim, (future, future))
+    p = subprocess.run([sys.executable, "-m", "rubik", "sweep", "run", str(d), "--stale-after", "3", "--no-progress",
+                        "--processes", str(processes), "--train-fn", "tests.test_sweep:fake_train"],
+                       env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "pid 4242 on otherhost since 2026-12-06T05:00:00+00:00" in p.stderr          # waited for, or taken over
+    assert "waiting for trial r001, claimed by" in p.stderr or "took over trial r001 from" in p.stderr
+    assert "in this machine's future" in p.stderr
+    assert list(S.load_results(d).status) == ["done", "done"]
+
+
+# ----------------------------------------------------------------------------- 12. leftovers
+
+def test_a_cache_write_killed_midway_leaves_nothing_after_the_next_run(tmp_path, cache_dir, capsys):
+    """Issue 25.6: SIGKILL while the tensor cache is written; the next cache use removes the temp file."""
+    root = make_imagefolder(tmp_path / "ds", classes=2, per_class=(4, 2), size=40)
+    code = ("import time, rubik.rundir as RD, rubik.data as D\n"
+            "real = RD._write\n"
+            "def slow(f, data):\n"
+            "    real(f, data); f.flush(); time.sleep(60)\n"
+            "RD._write = slow\n"
+            f"D.tensor_cache(D.DataConfig(root={str(root)!r}, pipeline='tensor', workers=0), 'train', 32, "
+            "progress=False)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(cache_dir.glob(".*.tmp")):
+            time.sleep(0.1)
+        assert list(cache_dir.glob(".*.tmp")), "the writer never started"
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    assert list(cache_dir.glob(".*.tmp")) and not list(cache_dir.glob("*.pt"))     # the leftover of the kill
+    from rubik import data as D
+
+    D.tensor_cache(D.DataConfig(root=str(root), pipeline="tensor", workers=0), "train", 32, progress=False)
+    assert not list(cache_dir.glob(".*.tmp")) and len(list(cache_dir.glob("*.pt"))) == 1
+    # the cache's size, and a way to prune what is no longer used
+    [pt] = cache_dir.glob("*.pt")
+    old = cache_dir / "imagenette_train_all_99-99px_0123456789abcdef.pt"
+    old.write_bytes(b"x" * 1000)
+    os.utime(old, (time.time() - 40 * 86400,) * 2)
+    assert cli_main(["data", "cache"]) == 0
+    out = capsys.readouterr().out
+    assert f"{cache_dir}: 2 tensor cache file(s)" in out and old.name in out
+    assert cli_main(["data", "cache", "--prune-days", "30"]) == 0
+    assert "deleted 1 file(s) unused for 30 days" in capsys.readouterr().out
+    assert not old.exists() and pt.exists()
+
+
+# ----------------------------------------------------------------------------- 13. inputs that were tracebacks
+
+@pytest.fixture()
+def odd_inputs(tmp_path, fake_env):
+    """A truncated sweep.json, a plain (non-study) sweep, a preset file with a typo, a text file posing as
+    a checkpoint, a checkpoint of another model, and an ImageFolder holding a truncated JPEG."""
+    trunc = tmp_path / "trunc"
+    S.init_sweep(trunc, _samples(2), TEMPLATE)
+    (trunc / "sweep.json").write_text((trunc / "sweep.json").read_text()[:200])
+    plain = tmp_path / "plain"
+    S.init_sweep(plain, _samples(2), TEMPLATE)
+    L.run_sweep(plain, train_fn=fake_train, progress=False)
+    (tmp_path / "typo.yaml").write_text("extends: smoke\nn_modles: 2\n")
+    (tmp_path / "notes.txt").write_text("not a checkpoint\n")
+    torch.save({"config": {"model": "efficientnet_b0", "twist": [0.5, 0.25, 0.25], "base_resolution": 64},
+                "model": {"w": torch.zeros(1)}}, tmp_path / "b0.pt")
+    root = make_imagefolder(tmp_path / "ds", classes=2, per_class=(8, 4), size=40)
+    jpg = root / "train" / "class_1" / "img_002.jpg"
+    jpg.write_bytes(jpg.read_bytes()[:300])
+    vjpg = root / "val" / "class_1" / "img_002.jpg"
+    vjpg.write_bytes(vjpg.read_bytes()[:300])
+    return tmp_path
+
+
+TINY = ["--twist", "0.5", "0.25", "0.25", "--base-resolution", "64", "--recipe", "smoke", "--batch-size", "4",
+        "--threads", "1", "--quiet"]
+
+
+@pytest.mark.parametrize("argv, command, match", [
+    (["sweep", "status", "{tmp}/trunc"], "sweep status", "trunc/sweep.json: unreadable sweep spec (JSONDecodeError"),
+    (["sweep", "run", "{tmp}/trunc", "--no-progress"], "sweep run", "trunc/sweep.json: unreadable sweep spec"),
+    (["sweep", "init", "{tmp}/trunc", "--n", "2", "--num-classes", "10"], "sweep init", "unreadable sweep spec"),
+    (["sweep", "init", "{tmp}/new", "--epochs", "0", "--num-classes", "10"], "sweep init",
+     "epochs must be a positive integer, got 0"),
+    (["sweep", "init", "{tmp}/new", "--train-per-class", "0", "--num-classes", "10"], "sweep init",
+     "train_per_class (--train-per-class) must be a positive integer"),
+    (["study", "report", "{tmp}/plain"], "study report", "plain sweep, not a study"),
+    (["train", "--twist", "8", "8", "8", "--data", "/nonexistent"], "train", "more than rubik builds"),
+    (["train", "--train-per-class", "0", "--data", "/nonexistent"], "train",
+     "train_per_class (--train-per-class) must be a positive integer, got 0"),
+    (["train", "--val-per-class", "0", "--data", "/nonexistent"], "train", "val_per_class"),
+    (["validate", "--model", "tinynet_e", "--per-class", "0", "--data", "{tmp}/ds"], "validate",
+     "--per-class must be a positive integer, got 0"),
+    (["reproduce", "--preset", "{tmp}/typo.yaml", "--out", "{tmp}/run"], "reproduce",
+     "unknown parameter(s) n_modles (did you mean n_models?)"),
+    (["validate", "--checkpoint", "{tmp}/b0.pt", "--model", "tinynet_e", "--data", "{tmp}/ds"], "validate",
+     "--model tinynet_e but {tmp}/b0.pt holds a trained 'efficientnet_b0'"),
+    (["validate", "--checkpoint", "{tmp}/notes.txt", "--data", "{tmp}/ds"], "validate",
+     "cannot read checkpoint '{tmp}/notes.txt'"),
+    (["validate", "--model", "tinynet_e", "--weights", "{tmp}/notes.txt", "--data", "{tmp}/ds"], "validate",
+     "notes.txt"),
+    (["latency", "--twist", "0,1,1"], "latency", "--twist: resolution must be > 0"),
+    (["latency", "--twist", "1,1"], "latency", "--twist '1,1': expected three comma-separated numbers"),
+    (["latency", "--twist", "8,8,8"], "latency", "more than rubik builds"),
+    (["latency", "--model", "nosuch"], "latency", "unknown model 'nosuch'"),
+    (["validate", "--model", "nosuch", "--data", "{tmp}/ds"], "validate", "unknown model 'nosuch'"),
+    (["train", "--data", "{tmp}/ds", "--pipeline", "folder", "--workers", "2", "--epochs", "1", *TINY], "train",
+     "cannot read image '{tmp}/ds/train/class_1/img_002.jpg'"),
+    (["validate", "--model", "tinynet_e", "--data", "{tmp}/ds", "--workers", "2", "--quiet"], "validate",
+     "cannot read image '{tmp}/ds/val/class_1/img_002.jpg'"),
+])
+def test_inputs_that_were_tracebacks_are_one_line(odd_inputs, capsys, argv, command, match):
+    """Issue 25's list: each is one line ``rubik CMD: error: ...``, status 2 (the last two after the
+    worker that hit the damaged image: a traceback flattened into one line before)."""
+    tmp = str(odd_inputs)
+    assert cli_main([a.replace("{tmp}", tmp) for a in argv]) == 2
+    line = _one_line_error(capsys, command)
+    assert match.replace("{tmp}", tmp) in line, line
+    assert len(line) < 1000 and "Traceback" not in line, line

@@ -96,7 +96,8 @@ def test_init_run_resume_in_process(tmp_path, fake_env):
     n_lines = len(_log_lines(log))
     L.run_sweep(d, train_fn=fake_train, progress=False)  # nothing left: no training
     assert len(_log_lines(log)) == n_lines
-    assert S.sweep_status(d) == dict(total=5, done=5, failed=0, diverged=0, corrupt=0, running=0, stale=0, left=0)
+    assert S.sweep_status(d) == dict(total=5, done=5, failed=0, diverged=0, corrupt=0, mismatch=0, running=0, stale=0,
+                                     left=0)
     # re-init with the same spec is a no-op; a different one is refused
     S.init_sweep(d, _samples(5), TEMPLATE)
     with pytest.raises(ValueError, match="exists with different"):
