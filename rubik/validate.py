@@ -101,7 +101,8 @@ def _num_outputs(model: nn.Module) -> int | None:
 
 def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, num_classes: int | None = None):
     """Rebuild a model trained by ``rubik train`` from its ``checkpoint.pt`` (model, dials and base
-    resolution from the stored config); ``ema`` loads the EMA weights. A plain state dict (ours or
+    resolution from the stored config; a task's model, e.g. a DRNet, through its task); ``ema`` loads the
+    EMA weights. A plain state dict (ours or
     timm format) needs ``name``."""
     from rubik.models import create_model
     from rubik.models.checkpoints import load_checkpoint, read_state_dict
@@ -117,6 +118,18 @@ def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, n
         sd = ck["ema"].get("module", ck["ema"])
     else:
         sd = read_state_dict(ck)
+    if num_classes is None:
+        weights = [v for k, v in sd.items() if k.endswith("weight") and v.ndim == 2]
+        num_classes = weights[-1].shape[0] if weights else 1000
+    if config and config.get("task"):   # e.g. a DRNet: its task rebuilds it from the stored config
+        from rubik.train import TrainConfig, resolve_task
+
+        twist = config.get("twist")
+        cfg = TrainConfig(model=config["model"], twist=tuple(twist) if twist is not None else None,
+                          base_resolution=config.get("base_resolution"), task=config["task"])
+        model = resolve_task(cfg.task).build_model(cfg, num_classes)
+        model.load_state_dict(sd)
+        return model
     if config:
         name = name or config.get("model")
         twist = config.get("twist")
@@ -125,9 +138,6 @@ def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, n
         raise ValueError(f"{path} is a plain state dict: pass the model name (--model NAME)")
     else:
         kwargs = {}
-    if num_classes is None:
-        weights = [v for k, v in sd.items() if k.endswith("weight") and v.ndim == 2]
-        num_classes = weights[-1].shape[0] if weights else 1000
     model = create_model(name, num_classes, **kwargs)
     load_checkpoint(model, sd)
     return model
