@@ -476,6 +476,47 @@ run.figure(plots.plot_flops_check(chk, paper="paper_flops_m", ours="flops", labe
     ],
 )
 
+# --------------------------------------------------------------------------- 08
+NB08 = dict(
+    params=COMMON + ["drnet_preset", "drnet_run", "drnet_results", "data_dir", "dataset"],
+    cells=[
+        md("""# 08 · DRNet: a per-image input resolution (issue 22)
+
+DRNet (Zhu, Han et al., NeurIPS 2021) lets a small predictor pick one of a few input resolutions per
+image; the classifier shares its weights across resolutions and keeps one BatchNorm set per resolution
+(`rubik.drnet`). The experiment (`rubik drnet run DIR --preset imagenette`) trains, on the study's
+c = 0.25 backbone, the backbone alone at each candidate resolution, the multi-resolution-BN classifier
+(DRNet's stage 1) and DRNet's joint stage at several FLOPs targets, then evaluates each image at its
+chosen resolution only. This notebook reports a finished experiment (default: the committed one); with
+`drnet_run = True` it first runs (or resumes) the preset's experiment in the run directory."""),
+        code(setup(data="drnet_run")),
+        code("""from pathlib import Path
+
+from IPython.display import Image, display
+from rubik.drnet.experiment import load_preset, run_experiment
+from rubik.drnet.report import write_report
+
+if drnet_run:
+    exp = run.path("drnet")
+    run_experiment(load_preset(drnet_preset), str(data_dir), exp)
+else:   # a finished experiment: the committed one unless drnet_results names another
+    exp = Path(drnet_results) if drnet_results else R.REPO_ROOT / "data" / "results" / "imagenette" / "drnet"
+report = write_report(exp, run.path("drnet_report"), data_root=data_dir if drnet_run else None)
+report["files"]"""),
+        md("""## Top-1 against mean FLOPs per image (test half)
+Black: the backbone trained alone at each candidate; blue: the multi-resolution-BN classifier at each
+candidate; red stars: DRNet (predictor included in the FLOPs); orange: the same classifier with DRNet's
+choices shuffled over the images (same resolution mix, same mean FLOPs)."""),
+        code("""run.table(pd.DataFrame(report["rows"]), "drnet_summary", floatfmt=".3g")
+if "drnet_accuracy_flops.png" in report["files"]:
+    display(Image(str(run.path("drnet_report", "drnet_accuracy_flops.png"))))"""),
+        md("## Which resolution each image gets"),
+        code("""for name in ("drnet_resolution_histogram.png", "drnet_examples.png"):
+    if name in report["files"]:
+        display(Image(str(run.path("drnet_report", name))))"""),
+    ],
+)
+
 NOTEBOOKS = {
     "01_sampling": NB01,
     "02_sweep": NB02,
@@ -484,6 +525,7 @@ NOTEBOOKS = {
     "05_tiny_vs_giant": NB05,
     "06_imagenet": NB06,
     "07_paper_figures": NB07,
+    "08_drnet": NB08,
 }
 
 

@@ -196,3 +196,28 @@ def test_joint_stage_resume_is_bit_exact(tiny_imagefolder, cache_dir, tmp_path, 
                       resume=True)
     with pytest.raises(T.RunDirError, match="task"):
         train(other)
+
+
+def test_experiment_runs_resumably_and_reports(tiny_imagefolder, cache_dir, tmp_path):
+    import yaml
+
+    from rubik.drnet.experiment import load_preset, plan
+
+    preset = {**load_preset("imagenette"), "backbone": ARCH.to_dict(), "predictor_channels": [4, 8],
+              "predictor_view": 16, "targets": [0.8], "recipe": {"name": "smoke"}, "seeds": [0], "n_random": 3,
+              "epochs": {"fixed": 1, "multires": 1, "joint": 1}, "data": {"pipeline": "tensor", "workers": 0}}
+    names = [r["name"] for r in plan(preset, str(tiny_imagefolder), tmp_path / "exp")]
+    assert names == ["multires", "fixed_48", "fixed_36", "fixed_24", "joint_0.8"]
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(preset))
+    run = [sys.executable, "-m", "rubik", "drnet", "run", str(tmp_path / "exp"), "--preset", str(tmp_path / "tiny.yaml"),
+           "--data", str(tiny_imagefolder)]
+    p = subprocess.run(run, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert len(list((tmp_path / "exp").glob("seed0/*/eval.json"))) == 5
+    p = subprocess.run(run, capture_output=True, text=True)                     # all done: nothing retrained
+    assert p.returncode == 0 and "train" not in p.stdout, p.stdout
+    p = subprocess.run([sys.executable, "-m", "rubik", "drnet", "report", str(tmp_path / "exp"), "--data",
+                        str(tiny_imagefolder)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    files = set(json.loads(p.stdout)["files"])
+    assert {"summary.md", "drnet_accuracy_flops.png", "drnet_resolution_histogram.png", "drnet_examples.png"} <= files

@@ -18,7 +18,7 @@ from rubik.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01_sampling", "02_sweep", "03_frontier", "04_tiny_formula", "05_tiny_vs_giant", "06_imagenet",
-             "07_paper_figures"]
+             "07_paper_figures", "08_drnet"]
 FIGURES = ["fig_sampling_rdw", "fig_sampling_flops_hist", "fig_sweep_curves", "fig1_frontier",
            "fig3_frontier_dials", "fig_dial_scatter", "fig_tiny_formula_gpr",
            "fig_tiny_formula_dials", "fig_tiny_vs_giant", "fig_paper_tinynet_imagenet",
