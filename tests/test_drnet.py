@@ -32,23 +32,22 @@ def drnet_cfg(root, task, **kw):
 # ----------------------------------------------------------------------------- building blocks
 
 def test_per_resolution_batchnorm_keeps_separate_statistics():
+    plain = create_model(ARCH, 3)
     clf = MultiResolutionClassifier(create_model(ARCH, 3), (48, 36, 24)).train()
     norms = [m for m in clf.modules() if isinstance(m, MultiResBatchNorm2d)]
-    assert norms and not any(isinstance(m, torch.nn.BatchNorm2d) and not isinstance(p, MultiResBatchNorm2d)
-                             for p in clf.modules() for m in p.children() if p is not None and p in norms)
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    assert len(norms) == n_bn and all(len(m.bns) == 3 for m in norms)   # every BatchNorm replaced, 3 sets each
     first = norms[0]
     before = [bn.running_mean.clone() for bn in first.bns]
     clf(torch.randn(4, 3, 48, 48) * 3 + 1, index=1)
     after = [bn.running_mean for bn in first.bns]
     assert torch.equal(before[0], after[0]) and torch.equal(before[2], after[2])   # untouched sets
     assert not torch.equal(before[1], after[1])                                    # the one that ran
-    # the convolutions are shared: one weight per conv whatever the number of resolutions
-    plain = create_model(ARCH, 3)
-    convs = lambda m: sum(p.numel() for n, p in m.named_parameters() if "bns" not in n and ".bn" not in n)  # noqa: E731
-    assert sum(p.numel() for p in clf.parameters()) > sum(p.numel() for p in plain.parameters())
-    assert {n.replace("model.", "", 1) for n, _ in clf.named_parameters() if "bns" not in n} <= \
-        {n for n, _ in plain.named_parameters()}
-    assert convs(clf) > 0
+    # everything but BatchNorm is shared: the non-BN parameters are exactly the plain model's
+    shared = {n.replace("model.", "", 1): p.numel() for n, p in clf.named_parameters() if ".bns." not in n}
+    bn_names = {f"{n}.{k}" for n, m in plain.named_modules() if isinstance(m, torch.nn.BatchNorm2d)
+                for k in ("weight", "bias")}
+    assert shared == {n: p.numel() for n, p in plain.named_parameters() if n not in bn_names}
 
 
 def test_straight_through_gumbel_is_one_hot_with_nonzero_gradients():
@@ -104,6 +103,24 @@ def test_routed_flops_equal_analytic_counts_of_chosen_resolutions_plus_predictor
         torch.testing.assert_close(logits[i], model.classifier(x[i:i + 1], k)[0], rtol=1e-4, atol=1e-5)
 
 
+def test_random_routing_scored_from_fixed_passes_equals_routing_for_real():
+    from rubik.drnet.evaluate import _routing_outcome, routed_outcomes
+
+    model = build_drnet(ARCH, 3, DRNetConfig(stage="joint", flops_target=0.7)).eval()
+    torch.manual_seed(1)
+    batches = [(torch.randn(5, 3, 48, 48), torch.randint(0, 3, (5,))) for _ in range(2)]
+    hits = []
+    for k in range(3):
+        model.route = k
+        hits.append(routed_outcomes(model, batches)["correct"])
+    model.route = None
+    choice = np.random.default_rng(0).integers(0, 3, 10)
+    real = routed_outcomes(model, batches, choices=choice)
+    fast = _routing_outcome(np.stack(hits, 1), real["labels"], choice, np.asarray(model.classifier_flops, float))
+    np.testing.assert_array_equal(real["correct"], fast["correct"])
+    np.testing.assert_array_equal(real["flops"], fast["flops"])     # given choices: no predictor FLOPs
+
+
 # ----------------------------------------------------------------------------- errors before any data is read
 
 @pytest.mark.parametrize("task, message", [
@@ -139,12 +156,12 @@ def test_both_stages_train_evaluate_and_validate(tiny_imagefolder, cache_dir, tm
     from rubik.drnet.evaluate import evaluate_drnet, load_drnet
     from rubik.validate import validate
 
-    stage1 = train(drnet_cfg(tiny_imagefolder, {"stage": "multires", "predictor_channels": [4, 8], "predictor_view": 16}, epochs=2, out_dir=str(tmp_path / "s1")))
+    small = {"predictor_channels": [4, 8], "predictor_view": 16}     # a predictor small beside this tiny backbone
+    stage1 = train(drnet_cfg(tiny_imagefolder, {"stage": "multires", **small}, epochs=2, out_dir=str(tmp_path / "s1")))
     h = json.loads((tmp_path / "s1" / "metrics.jsonl").read_text().splitlines()[-1])
     assert len(h["ce_per_resolution"]) == 3 and stage1["resolution"] == 48
     init = str(tmp_path / "s1" / "checkpoint.pt")
-    task = {"stage": "joint", "flops_target": 0.6, "temperature": [2.0, 0.5], "predictor_channels": [4, 8],
-            "predictor_view": 16, "init": init}
+    task = {"stage": "joint", "flops_target": 0.6, "temperature": [2.0, 0.5], **small, "init": init}
     stage2 = train(drnet_cfg(tiny_imagefolder, task, epochs=2, out_dir=str(tmp_path / "s2")))
     h = json.loads((tmp_path / "s2" / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"ce", "flops_ratio", "penalty", "choice_fraction"} <= set(h) and stage2["status"] == "done"
@@ -156,19 +173,22 @@ def test_both_stages_train_evaluate_and_validate(tiny_imagefolder, cache_dir, tm
     assert len(rep["fixed"]) == 3 and sum(rep["routed"]["histogram_test"]) == 6     # 12 val images, half in test
     assert rep["routed"]["mean_flops"]["all"] >= min(model.classifier_flops) + model.predictor_flops
     assert rep["random"]["n"] == 3 and len(rep["latency"]["classifier_ms"]) == 3
+    assert rep["routed"]["agreement_with_fixed_passes"] == 1.0      # scoring a routing from the fixed passes is exact
     v = validate(model, tiny_imagefolder, workers=0, progress=False)               # rubik validate's path
     assert v["images"] == 12 and v["resolution"] == 48
-    p = subprocess.run([sys.executable, "-m", "rubik", "validate", "--checkpoint", str(tmp_path / "s2" / "checkpoint.pt"),
-                        "--data", str(tiny_imagefolder), "--workers", "0", "--quiet"], capture_output=True, text=True)
+    p = subprocess.run([sys.executable, "-m", "rubik", "validate", "--checkpoint",
+                        str(tmp_path / "s2" / "checkpoint.pt"), "--data", str(tiny_imagefolder), "--workers", "0",
+                        "--quiet"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["resolution"] == 48
 
 
 def test_joint_stage_resume_is_bit_exact(tiny_imagefolder, cache_dir, tmp_path, monkeypatch):
-    s1 = drnet_cfg(tiny_imagefolder, {"stage": "multires", "predictor_channels": [4, 8], "predictor_view": 16}, epochs=1, out_dir=str(tmp_path / "s1"))
+    small = {"predictor_channels": [4, 8], "predictor_view": 16}
+    s1 = drnet_cfg(tiny_imagefolder, {"stage": "multires", **small}, epochs=1, out_dir=str(tmp_path / "s1"))
     train(s1)
-    task = {"stage": "joint", "flops_target": 0.6, "temperature": [2.0, 0.5], "predictor_channels": [4, 8],
-            "predictor_view": 16, "init": str(tmp_path / "s1" / "checkpoint.pt")}
+    task = {"stage": "joint", "flops_target": 0.6, "temperature": [2.0, 0.5], **small,
+            "init": str(tmp_path / "s1" / "checkpoint.pt")}
     full = train(drnet_cfg(tiny_imagefolder, task, epochs=3, out_dir=str(tmp_path / "full")))
 
     real_save, calls = T.save_checkpoint, []
@@ -209,8 +229,8 @@ def test_experiment_runs_resumably_and_reports(tiny_imagefolder, cache_dir, tmp_
     names = [r["name"] for r in plan(preset, str(tiny_imagefolder), tmp_path / "exp")]
     assert names == ["multires", "fixed_48", "fixed_36", "fixed_24", "joint_0.8"]
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(preset))
-    run = [sys.executable, "-m", "rubik", "drnet", "run", str(tmp_path / "exp"), "--preset", str(tmp_path / "tiny.yaml"),
-           "--data", str(tiny_imagefolder)]
+    run = [sys.executable, "-m", "rubik", "drnet", "run", str(tmp_path / "exp"), "--preset",
+           str(tmp_path / "tiny.yaml"), "--data", str(tiny_imagefolder)]
     p = subprocess.run(run, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert len(list((tmp_path / "exp").glob("seed0/*/eval.json"))) == 5

@@ -8,6 +8,8 @@ For one trained DRNet (``evaluate_checkpoint``) on the val set, split into the d
 * ``fixed``: every image at candidate k (no predictor), for each k: the multi-resolution-BN curve;
 * ``random``: the same classifier with the routed choices shuffled over the images (seeded
   permutations): the same resolution mix and mean FLOPs, no predictor; does the predictor beat it?
+  (In eval mode every image's logits at a resolution do not depend on the rest of its batch, so the
+  ``fixed`` passes' per-image hits at each candidate score any routing: a permutation costs no pass.)
 * ``latency``: median forward time (1 thread, batch 1, ``rubik.measure_latency``) of the predictor and of
   the classifier at each candidate, and the per-image mean under the routed mix.
 
@@ -56,6 +58,11 @@ def routed_outcomes(model, loader, *, choices: np.ndarray | None = None) -> dict
             (("correct", correct), ("labels", labels), ("choice", chosen), ("flops", flops))}
 
 
+def _routing_outcome(hits: np.ndarray, labels: np.ndarray, choice: np.ndarray, flops: np.ndarray) -> dict:
+    """Outcomes of routing ``choice`` scored from the per-candidate hits (N, K) of the fixed passes."""
+    return {"correct": hits[np.arange(len(choice)), choice], "labels": labels, "choice": choice, "flops": flops[choice]}
+
+
 def summarize(out: dict, halves: dict, num_candidates: int) -> dict:
     """Top-1 (%) and mean FLOPs per image on all / select / test, and the test half's resolution histogram."""
     parts = {"all": np.arange(len(out["correct"])), **halves}
@@ -77,7 +84,7 @@ def component_latency(model, *, threads: int = 1, repeats: int = 30) -> dict:
     return out
 
 
-def evaluate_drnet(model, data: DataConfig, *, device="cpu", n_random: int = 20, seed: int = 0,
+def evaluate_drnet(model, data: DataConfig, *, device="cpu", n_random: int = 1000, seed: int = 0,
                    latency: bool = True) -> dict:
     """The report described in the module docstring for ``model`` (a :class:`~rubik.drnet.model.DRNet`)."""
     device = torch.device(device)
@@ -87,20 +94,27 @@ def evaluate_drnet(model, data: DataConfig, *, device="cpu", n_random: int = 20,
     report = {"resolutions": model.resolutions, "classifier_flops": model.classifier_flops,
               "predictor_flops": model.predictor_flops, "reference_flops": model.reference_flops, "fixed": []}
     route = model.route
-    halves = None
+    halves, hits = None, []
     try:
         for k in range(K):
             model.route = k
             out = routed_outcomes(model, loader)
             halves = halves or val_split(out["labels"])
-            report["fixed"].append({**summarize(out, halves, K), "correct": pack_correct(out["correct"], out["labels"])})
+            hits.append(out["correct"])
+            report["fixed"].append({**summarize(out, halves, K),
+                                    "correct": pack_correct(out["correct"], out["labels"])})
         if model.joint:
             model.route = None
-            out = routed_outcomes(model, loader)
+            out = routed_outcomes(model, loader)     # the real thing: each image through its resolution only
             report["routed"] = {**summarize(out, halves, K), "correct": pack_correct(out["correct"], out["labels"]),
                                 "choice": out["choice"].tolist()}
+            hits = np.stack(hits, 1)
+            agree = float((_routing_outcome(hits, out["labels"], out["choice"], np.zeros(K))["correct"]
+                           == out["correct"]).mean())
+            report["routed"]["agreement_with_fixed_passes"] = agree   # 1.0 unless batch effects (none in eval)
             rng = np.random.default_rng(seed)
-            runs = [summarize(routed_outcomes(model, loader, choices=rng.permutation(out["choice"])), halves, K)
+            table = np.asarray(model.classifier_flops, dtype=float)   # random routing: no predictor to pay for
+            runs = [summarize(_routing_outcome(hits, out["labels"], rng.permutation(out["choice"]), table), halves, K)
                     for _ in range(n_random)]
             tests = np.array([r["top1"]["test"] for r in runs])
             report["random"] = {"n": n_random, "seed": seed, "top1_test": tests.tolist(),

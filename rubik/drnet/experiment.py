@@ -131,7 +131,7 @@ def run_experiment(preset: dict, data_root: str | None, out_dir, *, only=None, p
                 continue
             model, _ = load_drnet(Path(cfg.out_dir) / "checkpoint.pt")
             data = DataConfig(**{**asdict(cfg.data)})
-            report = evaluate_drnet(model, data, n_random=preset.get("n_random", 20), seed=r["seed"],
+            report = evaluate_drnet(model, data, n_random=preset.get("n_random", 1000), seed=r["seed"],
                                     device=cfg.device if cfg.device != "auto" else "cpu")
             report.update(name=r["name"], seed=r["seed"], task=cfg.task)
             atomic_write_json(Path(cfg.out_dir) / "eval.json", jsonable(report))
@@ -167,7 +167,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e = sub.add_parser("eval", help="routed evaluation of one DRNet checkpoint (JSON)")
     e.add_argument("checkpoint")
     e.add_argument("--data", required=True)
-    e.add_argument("--n-random", type=int, default=20)
+    e.add_argument("--n-random", type=int, default=1000)
     e.add_argument("--device", default="cpu")
     e.add_argument("--out")
     rep_ = sub.add_parser("report", help="tables and figures of a finished (or partial) experiment")
