@@ -121,6 +121,7 @@ def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, n
     if num_classes is None:
         weights = [v for k, v in sd.items() if k.endswith("weight") and v.ndim == 2]
         num_classes = weights[-1].shape[0] if weights else 1000
+    recipe = ck.get("recipe") if isinstance(ck, dict) else None
     if config and config.get("task"):   # e.g. a DRNet: its task rebuilds it from the stored config
         from rubik.train import TrainConfig, resolve_task
 
@@ -128,6 +129,7 @@ def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, n
         cfg = TrainConfig(model=config["model"], twist=tuple(twist) if twist is not None else None,
                           base_resolution=config.get("base_resolution"), task=config["task"])
         model = resolve_task(cfg.task).build_model(cfg, num_classes)
+        _set_batchnorm(model, recipe)
         model.load_state_dict(sd)
         return model
     if config:
@@ -139,8 +141,23 @@ def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, n
     else:
         kwargs = {}
     model = create_model(name, num_classes, **kwargs)
+    _set_batchnorm(model, recipe)
     load_checkpoint(model, sd)
     return model
+
+
+def _set_batchnorm(model: nn.Module, recipe: dict | None) -> None:
+    """BatchNorm eps and momentum as the run trained them (``rubik.train`` applies its recipe's, which the
+    state dict does not keep: a proxy-trained model rebuilt with PyTorch's eps 1e-5 instead of the recipe's
+    1e-3 scores several points lower)."""
+    if not recipe:
+        return
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if recipe.get("bn_eps") is not None:
+                m.eps = recipe["bn_eps"]
+            if recipe.get("bn_momentum") is not None:
+                m.momentum = recipe["bn_momentum"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -168,8 +168,11 @@ def test_both_stages_train_evaluate_and_validate(tiny_imagefolder, cache_dir, tm
 
     model, config = load_drnet(tmp_path / "s2" / "checkpoint.pt")
     assert model.joint and config["task"]["stage"] == "joint"
+    # BatchNorm as trained (the recipe's eps, not PyTorch's default), so the rebuilt model scores as it did
+    assert {m.eps for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {1e-3}
     data = DataConfig(root=str(tiny_imagefolder), pipeline="tensor", workers=0)
     rep = evaluate_drnet(model, data, n_random=3, latency=True)
+    assert rep["routed"]["top1"]["all"] == pytest.approx(stage2["top1"])        # as the run's last evaluation
     assert len(rep["fixed"]) == 3 and sum(rep["routed"]["histogram_test"]) == 6     # 12 val images, half in test
     assert rep["routed"]["mean_flops"]["all"] >= min(model.classifier_flops) + model.predictor_flops
     assert rep["random"]["n"] == 3 and len(rep["latency"]["classifier_ms"]) == 3
