@@ -1,8 +1,9 @@
 """Tables and figures of a DRNet experiment (``rubik drnet report DIR``), from its ``eval.json`` files only.
 
 * ``summary.csv`` / ``summary.md``: one row per evaluated model and routing (test half): mean FLOPs per
-  image, top-1 on select and test, and for DRNet the gain over the fixed-resolution curve at equal
-  FLOPs and over random routing at the same resolution mix (permutation p-value);
+  image, top-1 on select and test, and for DRNet the gain at equal FLOPs over the fixed-resolution
+  curve (models trained alone), over its own classifier's fixed-resolution curve (same weights, each
+  image at one resolution), and over random routing at the same resolution mix (permutation p-value);
 * ``drnet_accuracy_flops.png``: top-1 (test) against mean FLOPs per image: the backbone trained alone
   at each candidate (the fixed-resolution curve), the multi-resolution-BN classifier at each candidate,
   DRNet at each FLOPs target and random routing at DRNet's mix;
@@ -62,6 +63,10 @@ def summary_rows(evals: list[dict]) -> list[dict]:
         curve = fixed_curve(evals, e["seed"])
         if curve is not None and curve[0][0] <= r["mean_flops"]["test"] <= curve[0][-1]:
             row["gain_vs_fixed_curve"] = r["top1"]["test"] - float(np.interp(r["mean_flops"]["test"], *curve))
+        own = sorted((f["mean_flops"]["test"], f["top1"]["test"]) for f in e["fixed"])   # same weights, each res alone
+        f_own, t_own = map(np.array, zip(*own))
+        if f_own[0] <= r["mean_flops"]["test"] <= f_own[-1]:
+            row["gain_vs_own_fixed"] = r["top1"]["test"] - float(np.interp(r["mean_flops"]["test"], f_own, t_own))
         rnd = e["random"]
         row["random_top1_test_mean"] = rnd["top1_test_mean"]
         row["random_top1_test_std"] = rnd["top1_test_std"]
@@ -100,6 +105,8 @@ def plot_accuracy_flops(evals: list[dict], path) -> None:
                         label=lab("DRNet (predictor routes)"))
                 ax.annotate(f"target {e['task']['flops_target']:g}", (r["mean_flops"]["test"] / 1e6, r["top1"]["test"]),
                             textcoords="offset points", xytext=(6, -10), fontsize=8, color="tab:red")
+                ax.plot([x["mean_flops"]["test"] / 1e6 for x in e["fixed"]], [x["top1"]["test"] for x in e["fixed"]],
+                        ".:", color="tab:red", alpha=0.5, label=lab("DRNet's classifier, each resolution alone"))
                 rnd = e["random"]
                 ax.errorbar(rnd["mean_flops_test"] / 1e6, rnd["top1_test_mean"], yerr=rnd["top1_test_std"], fmt="x",
                             color="tab:orange", capsize=3, label=lab("random routing, same mix"))
@@ -198,7 +205,7 @@ def plot_examples(e: dict, data_root, path, per_row: int = 8, seed: int = 0) -> 
 
 def _markdown(rows: list[dict]) -> str:
     cols = ["seed", "model", "routing", "mflops", "top1_select", "top1_test", "se_test", "share_per_resolution",
-            "gain_vs_fixed_curve", "random_top1_test_mean", "random_top1_test_std", "gain_vs_random", "p_random"]
+            "gain_vs_fixed_curve", "gain_vs_own_fixed", "random_top1_test_mean", "random_top1_test_std", "gain_vs_random", "p_random"]
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         out.append("| " + " | ".join("" if r.get(c) is None else f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c])
