@@ -87,8 +87,15 @@ def plot_accuracy_flops(evals: list[dict], path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     seeds = sorted({e["seed"] for e in evals})
-    for i, seed in enumerate(seeds):
-        lab = (lambda s: s) if i == 0 else (lambda s: None)
+    used = set()
+
+    def lab(text):   # each kind once in the legend
+        if text in used:
+            return None
+        used.add(text)
+        return text
+
+    for seed in seeds:
         curve = fixed_curve(evals, seed)
         if curve is not None:
             ax.plot(curve[0] / 1e6, curve[1], "o-", color="black", label=lab("trained alone at each resolution"))
@@ -115,7 +122,10 @@ def plot_accuracy_flops(evals: list[dict], path) -> None:
         n_test = len(val_split(unpack_correct(evals[0]["fixed"][0]["correct"])[1])["test"])
     ax.set_xlabel("mean FLOPs per image (M; predictor included)")
     ax.set_ylabel(f"top-1 (%), test half ({n_test} images)")
-    ax.set_title(f"DRNet vs fixed resolution, Imagenette ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
+    shown = [s for s in seeds if fixed_curve(evals, s) is not None     # seeds with something drawn
+             or any(e["seed"] == s and not e["name"].startswith("fixed_") for e in evals)]
+    ax.set_title(f"DRNet vs fixed resolution, Imagenette (seed{'s' if len(shown) > 1 else ''} "
+                 f"{', '.join(map(str, shown))})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
