@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ConfigError, RunDirError
-from ..rundir import atomic_write_json, jsonable
+from ..rundir import acquire, atomic_write_json, jsonable, lock_info
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets" / "drnet"
 _KEYS = {"backbone", "candidates", "predictor_channels", "predictor_view", "targets", "eta", "temperature",
@@ -129,12 +129,21 @@ def run_experiment(preset: dict, data_root: str | None, out_dir, *, only=None, p
                     raise
                 waiting = True
                 continue
-            model, _ = load_drnet(Path(cfg.out_dir) / "checkpoint.pt")
-            data = DataConfig(**{**asdict(cfg.data)})
-            report = evaluate_drnet(model, data, n_random=preset.get("n_random", 1000), seed=r["seed"],
-                                    device=cfg.device if cfg.device != "auto" else "cpu")
-            report.update(name=r["name"], seed=r["seed"], task=cfg.task)
-            atomic_write_json(Path(cfg.out_dir) / "eval.json", jsonable(report))
+            # one process evaluates a finished run: the others see its lock and move on
+            lock = acquire(Path(cfg.out_dir) / "run.lock", lock_info(out_dir=cfg.out_dir, action="eval"))
+            if lock is None:
+                waiting = True
+                continue
+            try:
+                if _done(r):
+                    continue
+                model, _ = load_drnet(Path(cfg.out_dir) / "checkpoint.pt")
+                report = evaluate_drnet(model, DataConfig(**asdict(cfg.data)), n_random=preset.get("n_random", 1000),
+                                        seed=r["seed"], device=cfg.device if cfg.device != "auto" else "cpu")
+                report.update(name=r["name"], seed=r["seed"], task=cfg.task)
+                atomic_write_json(Path(cfg.out_dir) / "eval.json", jsonable(report))
+            finally:
+                lock.release()
             log(f"[drnet] evaluated {key}")
             done.append(key)
             started = True
