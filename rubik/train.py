@@ -164,6 +164,8 @@ class TrainConfig:                   # JSON-serialisable (dataclasses.asdict); t
     compile: bool | str = False      # torch.compile the model: True, or a mode ("reduce-overhead": CUDA graphs)
     progress: bool = True
     channels_last: bool | None = True    # NHWC model and batches (None, in older configs: the same)
+    task: dict | None = None         # what the loop trains besides plain classification, e.g. {"kind": "drnet",
+                                     # ...} (rubik.drnet); None: a classifier at the model's resolution
 
     def __post_init__(self):
         if hasattr(self.model, "to_dict"):   # an Arch is stored as its dict, as sweeps and run dirs keep it
@@ -178,6 +180,65 @@ class TrainConfig:                   # JSON-serialisable (dataclasses.asdict); t
                 raise ValueError("model is an Arch, which has its own twist and base_resolution: leave those unset")
             return Arch.from_dict(self.model)
         return Arch.named(self.model, twist=self.twist, base_resolution=self.base_resolution)
+
+
+# ----------------------------------------------------------------------------- tasks
+
+class Task:
+    """What ``train``'s loop trains: the model it builds, its loss, and what it adds to each epoch.
+
+    The default is plain classification (``make_model``, cross-entropy with the recipe's label
+    smoothing). Another task (``TrainConfig.task = {"kind": ..., ...}``, see ``TASKS``) changes only
+    these hooks, so it keeps the loop's recipes, schedules, EMA, checkpoints, ``--resume``, DDP and
+    run-directory guarantees. The model's forward in training mode may return any structure its
+    ``criterion`` understands; in eval mode it must return logits (``evaluate`` scores them).
+    """
+
+    def check(self, cfg: "TrainConfig") -> None:
+        """ConfigError for a bad setting; called by ``validate`` before any data is read."""
+
+    def build_model(self, cfg: "TrainConfig", num_classes: int) -> nn.Module:
+        return make_model(cfg, num_classes)
+
+    def prepare(self, model: nn.Module) -> None:
+        """After the recipe is applied to the model (its head init would overwrite loaded weights)."""
+
+    def flops(self, model: nn.Module, resolution: int) -> int | None:
+        """FLOPs of one image, as the run's summary reports them."""
+        from rubik.flops import count_flops
+
+        # on a CPU copy in eval mode: the counter's forward must not touch BN statistics or the RNG
+        return int(count_flops(copy.deepcopy(model).cpu().eval(), resolution))
+
+    def criterion(self, recipe: "Recipe", model: nn.Module, device) -> nn.Module:
+        return nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+
+    def start_epoch(self, model: nn.Module, epoch: int, epochs: int, steps_per_epoch: int) -> None:
+        """Before each epoch's steps (also the first epoch after a resume): e.g. a temperature schedule."""
+
+    def end_epoch(self, criterion) -> dict:
+        """Extra numbers for the epoch's ``metrics.jsonl`` line (read after its steps)."""
+        return {}
+
+
+#: ``TrainConfig.task["kind"]`` -> "module:factory" (imported only when used); the factory takes the dict
+TASKS = {"drnet": "rubik.drnet.task:DRNetTask.from_dict"}
+
+
+def resolve_task(spec: dict | None) -> Task:
+    """The :class:`Task` of a ``TrainConfig.task`` dict (None: plain classification); ConfigError if unknown."""
+    if spec is None:
+        return Task()
+    if not isinstance(spec, dict) or spec.get("kind") not in TASKS:
+        kind = spec.get("kind") if isinstance(spec, dict) else spec
+        raise ConfigError(f"unknown task {kind!r}; expected a dict with kind one of {sorted(TASKS)}")
+    from importlib import import_module
+
+    module, _, attr = TASKS[spec["kind"]].partition(":")
+    factory = import_module(module)
+    for part in attr.split("."):
+        factory = getattr(factory, part)
+    return factory({k: v for k, v in spec.items() if k != "kind"})
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -413,6 +474,7 @@ def validate(cfg: TrainConfig, *, model_given: bool = False) -> Recipe:
         except (ValueError, TypeError) as e:
             raise ConfigError(str(e)) from None
         check_model_size(arch)
+    resolve_task(cfg.task).check(cfg)
     return r
 
 
@@ -430,6 +492,8 @@ def run_signature(config: dict) -> dict:
     sig["epochs"] = config.get("epochs") or r.epochs
     sig["batch_size"] = config.get("batch_size") or r.batch_size
     sig.update({f"recipe.{k}": v for k, v in dataclasses.asdict(r).items() if k not in ("name", "epochs", "batch_size")})
+    if config.get("task") is not None:   # only then: runs from before tasks existed keep their signature
+        sig["task"] = config["task"]
     return jsonable(sig)
 
 
@@ -657,15 +721,16 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
         if why:
             raise RunDirError(f"--resume: {out} was trained on other data than {root} holds now: {why}; resume "
                               "with the data it started on, or --overwrite to start over")
+    task = resolve_task(cfg.task)
     if model is None:
-        model = make_model(cfg, len(classes))
+        model = task.build_model(cfg, len(classes))
     resolution = model_resolution(model, cfg)
     apply_recipe_to_model(model, r)
+    task.prepare(model)
     params = sum(p.numel() for p in model.parameters())
     flops = None
-    try:  # on a CPU copy in eval mode: the counter's forward must not touch BN statistics or the RNG
-        from rubik.flops import count_flops
-        flops = int(count_flops(copy.deepcopy(model).cpu().eval(), resolution))
+    try:
+        flops = task.flops(model, resolution)
     except Exception:  # FLOPs are informative here; a model the counter cannot handle still trains
         pass
     model.to(device, memory_format=memory_format)
@@ -692,7 +757,7 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
     if r.ema:
         decay = r.ema_decay if r.ema_decay is not None else 1 - 1 / max(1.0, r.ema_horizon * total_steps)
         ema = ModelEMA(model, decay, warmup=r.ema_warmup)
-    criterion = nn.CrossEntropyLoss(label_smoothing=r.label_smoothing)
+    criterion = task.criterion(r, model, device)
 
     # --- resume
     start_epoch, history, best_top1, train_time, per_image = 0, [], 0.0, 0.0, {}
@@ -720,6 +785,7 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
     first_step_s, status = None, "done"
     for epoch in range(start_epoch, epochs):
         train_loader.set_epoch(epoch)
+        task.start_epoch(model, epoch, epochs, steps_per_epoch)
         stats = train_one_epoch(train_model, model, train_loader, criterion, optimizer, schedule, ema, device=device,
                                 amp_dtype=amp_dtype, grad_clip=r.grad_clip, world=world,
                                 desc=f"epoch {epoch + 1}/{epochs}", show=show, time_first_step=first_step_s is None)
@@ -730,7 +796,8 @@ def _train(cfg, r, model, epochs, batch_size, rank, world, local_rank, out, ck) 
 
         # --- evaluate raw and EMA weights
         rec = {"epoch": epoch + 1, "train_loss": train_loss, "lr": schedule.get_last_lr()[0],
-               "epoch_time_s": epoch_time, "images_per_s": steps_per_epoch * batch_size * world / epoch_time}
+               "epoch_time_s": epoch_time, "images_per_s": steps_per_epoch * batch_size * world / epoch_time,
+               **task.end_epoch(criterion)}
         if not math.isfinite(train_loss):   # NaN / inf: checked where the loop syncs anyway (the epoch's loss)
             history.append(rec)
             status = _stop_diverged(rec, out if master else None, show)

@@ -106,7 +106,8 @@ def _num_outputs(model: nn.Module) -> int | None:
 
 def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, num_classes: int | None = None):
     """Rebuild a model trained by ``rubik train`` from its ``checkpoint.pt`` (model, dials and base
-    resolution from the stored config); ``ema`` loads the EMA weights. A plain state dict (ours or
+    resolution from the stored config; a task's model, e.g. a DRNet, through its task); ``ema`` loads the
+    EMA weights. A plain state dict (ours or
     timm format) needs ``name``."""
     from rubik.models import create_model
     from rubik.models.checkpoints import load_checkpoint, read_state_dict
@@ -126,6 +127,20 @@ def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, n
         sd = ck["ema"].get("module", ck["ema"])
     else:
         sd = read_state_dict(ck)
+    if num_classes is None:
+        weights = [v for k, v in sd.items() if k.endswith("weight") and v.ndim == 2]
+        num_classes = weights[-1].shape[0] if weights else 1000
+    recipe = ck.get("recipe") if isinstance(ck, dict) else None
+    if config and config.get("task"):   # e.g. a DRNet: its task rebuilds it from the stored config
+        from rubik.train import TrainConfig, resolve_task
+
+        twist = config.get("twist")
+        cfg = TrainConfig(model=config["model"], twist=tuple(twist) if twist is not None else None,
+                          base_resolution=config.get("base_resolution"), task=config["task"])
+        model = resolve_task(cfg.task).build_model(cfg, num_classes)
+        _set_batchnorm(model, recipe)
+        model.load_state_dict(sd)
+        return model
     if config:
         if name is not None and name != config.get("model") and not isinstance(config.get("model"), dict):
             raise ConfigError(f"--model {name} but {path} holds a trained {config.get('model')!r}; leave out "
@@ -140,12 +155,24 @@ def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, n
         raise ValueError(f"{path} is a plain state dict: pass the model name (--model NAME)")
     else:
         kwargs = {}
-    if num_classes is None:
-        weights = [v for k, v in sd.items() if k.endswith("weight") and v.ndim == 2]
-        num_classes = weights[-1].shape[0] if weights else 1000
     model = create_model(name, num_classes, **kwargs)
+    _set_batchnorm(model, recipe)
     load_checkpoint(model, sd)
     return model
+
+
+def _set_batchnorm(model: nn.Module, recipe: dict | None) -> None:
+    """BatchNorm eps and momentum as the run trained them (``rubik.train`` applies its recipe's, which the
+    state dict does not keep: a proxy-trained model rebuilt with PyTorch's eps 1e-5 instead of the recipe's
+    1e-3 scores several points lower)."""
+    if not recipe:
+        return
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if recipe.get("bn_eps") is not None:
+                m.eps = recipe["bn_eps"]
+            if recipe.get("bn_momentum") is not None:
+                m.momentum = recipe["bn_momentum"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

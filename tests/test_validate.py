@@ -80,6 +80,8 @@ def test_cli_validate_training_checkpoint_and_ema(tiny_imagefolder, cache_dir, t
     ck = torch.load(ck_path, map_location="cpu", weights_only=False)
     for ema, sd in ((False, ck["model"]), (True, ck["ema"]["module"])):
         m = rubik.create_model("efficientnet_b0", 3, twist=(0.5, 0.25, 0.25), base_resolution=64)
+        for bn in (x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d)):
+            bn.eps = ck["recipe"]["bn_eps"]      # as trained: the recipe's eps, which no state dict keeps
         m.load_state_dict(sd)
         ref = validate(m, tiny_imagefolder, workers=0, progress=False)
         assert out[ema]["resolution"] == 32 and out[ema]["images"] == 12

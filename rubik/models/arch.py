@@ -130,9 +130,11 @@ class Arch:
     def blocks(self) -> int:
         return sum(self.repeats)
 
-    def flops(self, num_classes: int = 1000) -> int:
-        """MACs of one image at ``input_size`` (conv + linear; ``rubik.flops`` convention)."""
-        return int(get_family(self.base).count(self.plan, self.input_size, num_classes).flops)
+    def flops(self, num_classes: int = 1000, resolution: int | None = None) -> int:
+        """MACs of one image at ``input_size`` (conv + linear; ``rubik.flops`` convention), or at
+        ``resolution`` px: the same weights fed another input size (DRNet's candidate resolutions)."""
+        size = self.input_size if resolution is None else int(resolution)
+        return int(get_family(self.base).count(self.plan, size, num_classes).flops)
 
     def params(self, num_classes: int = 1000) -> int:
         return int(get_family(self.base).count(self.plan, None, num_classes).params)

@@ -1,0 +1,222 @@
+"""The DRNet experiment: plan, run (resumable, several processes may share it), evaluate, report.
+
+A preset (``rubik/presets/drnet/<name>.yaml``) names the backbone (an ``Arch`` dict), the candidates,
+predictor, FLOPs targets, eta, temperature, recipe, epochs per stage and seeds. For every seed the plan
+is: ``multires`` (DRNet's stage 1: the classifier at every candidate, one BatchNorm set each), ``fixed_<px>``
+(the backbone trained alone at one candidate, fed the same pixels), then ``joint_<target>`` (stage 2
+from ``multires``' checkpoint). Each run is an ordinary ``rubik.train`` run directory
+``DIR/seed<s>/<name>/`` (checkpoint every epoch, ``resume="auto"``), followed by ``eval.json``
+(``rubik.drnet.evaluate``). Processes running the same command skip runs another one holds, and wait
+for ``multires`` before its joint runs: ``rubik drnet run DIR ...`` twice in parallel uses two cores.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConfigError, RunDirError
+from ..rundir import acquire, atomic_write_json, jsonable, lock_info
+
+PRESET_DIR = Path(__file__).resolve().parents[1] / "presets" / "drnet"
+_KEYS = {"backbone", "candidates", "predictor_channels", "predictor_view", "targets", "eta", "temperature",
+         "recipe", "epochs", "seeds", "n_random", "data", "threads", "device"}
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str) -> dict:
+    """A DRNet experiment preset by name (or a .yaml path); ConfigError for an unknown name or key."""
+    path = Path(name) if str(name).endswith((".yaml", ".yml")) else PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown DRNet preset {name!r}; expected one of {list_presets()} or a .yaml path")
+    preset = yaml.safe_load(path.read_text()) or {}
+    unknown = set(preset) - _KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; known: {sorted(_KEYS)}")
+    return preset
+
+
+def plan(preset: dict, data_root: str | None, out_dir) -> list[dict]:
+    """``[{"name", "seed", "config": TrainConfig, "after": name or None}]`` in run order, every config
+    checked (``rubik.train.validate``: a bad candidate list, target or temperature fails here, before data)."""
+    from ..data import DataConfig
+    from ..drnet.model import DRNetConfig
+    from ..models import Arch
+    from ..train import Recipe, TrainConfig, validate
+
+    out_dir = Path(out_dir)
+    arch = Arch.from_dict(preset["backbone"])
+    common = dict(predictor_channels=tuple(preset["predictor_channels"]), predictor_view=preset["predictor_view"])
+    recipe_d = dict(preset["recipe"])
+    recipe = Recipe.named(recipe_d.pop("name"), **{k: tuple(v) if isinstance(v, list) else v
+                                                   for k, v in recipe_d.items()})
+    base = DRNetConfig(candidates=tuple(preset["candidates"]), **common)
+    runs = []
+    for seed in preset["seeds"]:
+        folder = out_dir / f"seed{seed}"
+
+        def cfg(task: DRNetConfig, epochs: int, name: str) -> TrainConfig:
+            data = DataConfig(root=data_root, seed=seed, **preset.get("data", {}))
+            return TrainConfig(model=arch.to_dict(), data=data, recipe=recipe, epochs=epochs, seed=seed,
+                               device=preset.get("device", "auto"), threads=preset.get("threads"),
+                               out_dir=str(folder / name), resume="auto", progress=False,
+                               task={"kind": "drnet", **task.to_dict()})
+
+        runs.append({"name": "multires", "seed": seed, "after": None,
+                     "config": cfg(DRNetConfig(**{**asdict(base), "stage": "multires"}), preset["epochs"]["multires"],
+                                   "multires")})
+        for s, px in zip(base.candidates, base.resolutions(arch.input_size)):
+            runs.append({"name": f"fixed_{px}", "seed": seed, "after": None,
+                         "config": cfg(DRNetConfig(**{**asdict(base), "candidates": (s,), "stage": "multires"}),
+                                       preset["epochs"]["fixed"], f"fixed_{px}")})
+        for t in preset["targets"]:
+            task = DRNetConfig(**{**asdict(base), "stage": "joint", "flops_target": float(t), "eta": preset["eta"],
+                                  "temperature": tuple(preset["temperature"]),
+                                  "init": str(folder / "multires" / "checkpoint.pt")})
+            runs.append({"name": f"joint_{t:g}", "seed": seed, "after": "multires",
+                         "config": cfg(task, preset["epochs"]["joint"], f"joint_{t:g}")})
+    for r in runs:
+        task = r["config"].task
+        if r["after"]:   # its init does not exist yet: check everything else
+            task = {**task, "init": None}
+        validate(dataclasses.replace(r["config"], task=task))
+    return runs
+
+
+def _done(run: dict) -> bool:
+    return (Path(run["config"].out_dir) / "eval.json").is_file()
+
+
+def run_experiment(preset: dict, data_root: str | None, out_dir, *, only=None, poll_s: float = 30.0,
+                   log=print) -> dict:
+    """Train and evaluate every run of ``plan`` not done yet (``only``: names to restrict to); returns
+    ``{"done": [...], "skipped": [...]}``. Runs held by another process are left to it."""
+    from ..data import DataConfig
+    from ..train import train
+    from .evaluate import evaluate_drnet, load_drnet
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "preset.json", jsonable(preset))
+    runs = [r for r in plan(preset, data_root, out_dir) if not only or r["name"].split("_")[0] in only
+            or r["name"] in only]
+    done = []
+    while True:
+        started, waiting = False, False
+        for r in runs:
+            if _done(r):
+                continue
+            if r["after"] and not (Path(r["config"].out_dir).parent / r["after"] / "result.json").is_file():
+                waiting = True
+                continue
+            cfg = r["config"]
+            key = f"seed{r['seed']}/{r['name']}"
+            try:
+                if not (Path(cfg.out_dir) / "result.json").is_file():
+                    log(f"[drnet] train {key}")
+                    res = train(cfg)
+                    log(f"[drnet] {key}: top1 {res['top1']} in {res['train_time_s']:.0f} s")
+            except RunDirError as e:
+                if "in use" not in str(e):
+                    raise
+                waiting = True
+                continue
+            # one process evaluates a finished run: the others see its lock and move on
+            lock = acquire(Path(cfg.out_dir) / "run.lock", lock_info(out_dir=cfg.out_dir, action="eval"))
+            if lock is None:
+                waiting = True
+                continue
+            try:
+                if _done(r):
+                    continue
+                model, _ = load_drnet(Path(cfg.out_dir) / "checkpoint.pt")
+                report = evaluate_drnet(model, DataConfig(**asdict(cfg.data)), n_random=preset.get("n_random", 1000),
+                                        seed=r["seed"], device=cfg.device if cfg.device != "auto" else "cpu")
+                report.update(name=r["name"], seed=r["seed"], task=cfg.task)
+                atomic_write_json(Path(cfg.out_dir) / "eval.json", jsonable(report))
+            finally:
+                lock.release()
+            log(f"[drnet] evaluated {key}")
+            done.append(key)
+            started = True
+        if started:
+            continue
+        if not waiting:
+            return {"done": done, "skipped": []}
+        time.sleep(poll_s)
+
+
+def load_evals(out_dir) -> list[dict]:
+    """Every ``eval.json`` under an experiment folder."""
+    return [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("seed*/*/eval.json"))]
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="drnet_command", metavar="ACTION")
+    sub.required = True
+    r = sub.add_parser("run", help="train and evaluate the experiment's runs (resumable; run it in N processes "
+                       "for N cores)")
+    r.add_argument("dir")
+    r.add_argument("--preset", default="imagenette", help=f"one of {list_presets()} or a .yaml path")
+    r.add_argument("--data", help="dataset root (default $RUBIK_DATA_DIR)")
+    r.add_argument("--seeds", help="comma-separated seeds (default the preset's)")
+    r.add_argument("--only", help="comma-separated run kinds or names: multires, fixed, joint, fixed_51 ...")
+    r.add_argument("-p", "--param", action="append", default=[], metavar="KEY=YAML",
+                   help="preset override, e.g. -p 'epochs={fixed: 3, multires: 3, joint: 1}'")
+    e = sub.add_parser("eval", help="routed evaluation of one DRNet checkpoint (JSON)")
+    e.add_argument("checkpoint")
+    e.add_argument("--data", required=True)
+    e.add_argument("--n-random", type=int, default=1000)
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--out")
+    rep_ = sub.add_parser("report", help="tables and figures of a finished (or partial) experiment")
+    rep_.add_argument("dir")
+    rep_.add_argument("--out", help="folder for the figures and summary (default DIR/report)")
+    rep_.add_argument("--data", help="dataset root, for the example-image grid")
+
+
+def main(args) -> int:
+    if args.drnet_command == "run":
+        preset = load_preset(args.preset)
+        for item in args.param:
+            key, sep, value = item.partition("=")
+            if not sep or key not in _KEYS:
+                raise ConfigError(f"-p {item!r}: expected KEY=YAML with KEY one of {sorted(_KEYS)}")
+            preset[key] = yaml.safe_load(value)
+        if args.seeds:
+            preset["seeds"] = [int(s) for s in args.seeds.split(",")]
+        only = set(args.only.split(",")) if args.only else None
+        print(json.dumps(run_experiment(preset, args.data, args.dir, only=only)))
+    elif args.drnet_command == "eval":
+        from ..data import DataConfig
+        from .evaluate import evaluate_drnet, load_drnet
+
+        model, config = load_drnet(args.checkpoint)
+        data = DataConfig(**{**(config.get("data") or {}), "root": args.data})
+        report = jsonable(evaluate_drnet(model, data, device=args.device, n_random=args.n_random))
+        text = json.dumps({k: v for k, v in report.items() if k not in ("fixed", "routed")} | {
+            "fixed": [{k: v for k, v in f.items() if k != "correct"} for f in report["fixed"]],
+            **({"routed": {k: v for k, v in report["routed"].items() if k not in ("correct", "choice")}}
+               if "routed" in report else {})}, indent=1)
+        print(text)
+        if args.out:
+            atomic_write_json(args.out, report)
+    else:
+        from .report import write_report
+
+        print(json.dumps(write_report(args.dir, args.out or Path(args.dir) / "report", data_root=args.data),
+                         indent=1))
+    return 0
+
+
+__all__ = ["list_presets", "load_preset", "plan", "run_experiment", "load_evals"]

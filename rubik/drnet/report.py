@@ -1,0 +1,262 @@
+"""Tables and figures of a DRNet experiment (``rubik drnet report DIR``), from its ``eval.json`` files only.
+
+* ``summary.csv`` / ``summary.md``: one row per evaluated model and routing (test half): mean FLOPs per
+  image, top-1 on select and test, and for DRNet the gain at equal FLOPs over the fixed-resolution
+  curve (models trained alone), over its own classifier's fixed-resolution curve (same weights, each
+  image at one resolution), and over random routing at the same resolution mix (permutation p-value);
+* ``drnet_accuracy_flops.png``: top-1 (test) against mean FLOPs per image: the backbone trained alone
+  at each candidate (the fixed-resolution curve), the multi-resolution-BN classifier at each candidate,
+  DRNet at each FLOPs target and random routing at DRNet's mix;
+* ``drnet_resolution_histogram.png``: the share of test images per resolution for each target, and per
+  class for the middle target;
+* ``drnet_examples.png`` (with ``data_root``): test images grouped by the resolution DRNet chose.
+
+The fixed-resolution curve is interpolated linearly in FLOPs between neighbouring candidates: a
+point on that line is reachable without a predictor (route that share of images, at random, to the
+larger model), so it is the baseline a predictor has to beat at equal mean FLOPs.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..data import unpack_correct, val_split
+from ..rundir import atomic_write, atomic_write_json
+from .experiment import load_evals
+
+
+def _se(p_percent: float, n: int) -> float:
+    """Binomial standard error (points) of a top-1 of ``p_percent`` on ``n`` images."""
+    p = p_percent / 100
+    return 100 * math.sqrt(max(p * (1 - p), 1e-12) / n)
+
+
+def fixed_curve(evals: list[dict], seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean FLOPs, top-1 test) of the separately trained fixed-resolution models of one seed, by FLOPs."""
+    pts = sorted((e["fixed"][0]["mean_flops"]["test"], e["fixed"][0]["top1"]["test"]) for e in evals
+                 if e["seed"] == seed and e["name"].startswith("fixed_"))
+    if len(pts) < 2:
+        return None
+    f, t = map(np.array, zip(*pts))
+    return f, t
+
+
+def summary_rows(evals: list[dict]) -> list[dict]:
+    rows = []
+    for e in evals:
+        n_test = len(val_split(unpack_correct(e["fixed"][0]["correct"])[1])["test"])
+        kind = e["name"].split("_")[0]
+        if kind in ("fixed", "multires"):
+            for k, f in enumerate(e["fixed"]):
+                rows.append({"seed": e["seed"], "model": e["name"], "routing": f"fixed {e['resolutions'][k]} px",
+                             "mflops": f["mean_flops"]["test"] / 1e6, "top1_select": f["top1"]["select"],
+                             "top1_test": f["top1"]["test"], "se_test": _se(f["top1"]["test"], n_test)})
+            continue
+        r = e["routed"]
+        row = {"seed": e["seed"], "model": e["name"], "routing": "DRNet (predictor)",
+               "mflops": r["mean_flops"]["test"] / 1e6, "top1_select": r["top1"]["select"],
+               "top1_test": r["top1"]["test"], "se_test": _se(r["top1"]["test"], n_test),
+               "share_per_resolution": "/".join(f"{h / max(sum(r['histogram_test']), 1):.2f}"
+                                                for h in r["histogram_test"])}
+        curve = fixed_curve(evals, e["seed"])
+        if curve is not None and curve[0][0] <= r["mean_flops"]["test"] <= curve[0][-1]:
+            row["gain_vs_fixed_curve"] = r["top1"]["test"] - float(np.interp(r["mean_flops"]["test"], *curve))
+        own = sorted((f["mean_flops"]["test"], f["top1"]["test"]) for f in e["fixed"])   # same weights, each res alone
+        f_own, t_own = map(np.array, zip(*own))
+        if f_own[0] <= r["mean_flops"]["test"] <= f_own[-1]:
+            row["gain_vs_own_fixed"] = r["top1"]["test"] - float(np.interp(r["mean_flops"]["test"], f_own, t_own))
+        rnd = e["random"]
+        row["random_top1_test_mean"] = rnd["top1_test_mean"]
+        row["random_top1_test_std"] = rnd["top1_test_std"]
+        row["gain_vs_random"] = r["top1"]["test"] - rnd["top1_test_mean"]
+        row["p_random"] = (1 + sum(t >= r["top1"]["test"] for t in rnd["top1_test"])) / (1 + len(rnd["top1_test"]))
+        rows.append(row)
+        for k, f in enumerate(e["fixed"]):
+            rows.append({"seed": e["seed"], "model": e["name"], "routing": f"fixed {e['resolutions'][k]} px",
+                         "mflops": f["mean_flops"]["test"] / 1e6, "top1_select": f["top1"]["select"],
+                         "top1_test": f["top1"]["test"], "se_test": _se(f["top1"]["test"], n_test)})
+    return rows
+
+
+def plot_accuracy_flops(evals: list[dict], path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    seeds = sorted({e["seed"] for e in evals})
+    used = set()
+
+    def lab(text):   # each kind once in the legend
+        if text in used:
+            return None
+        used.add(text)
+        return text
+
+    for seed in seeds:
+        curve = fixed_curve(evals, seed)
+        if curve is not None:
+            ax.plot(curve[0] / 1e6, curve[1], "o-", color="black", label=lab("trained alone at each resolution"))
+        for e in evals:
+            if e["seed"] != seed:
+                continue
+            if e["name"] == "multires":
+                f = [x["mean_flops"]["test"] / 1e6 for x in e["fixed"]]
+                t = [x["top1"]["test"] for x in e["fixed"]]
+                ax.plot(f, t, "s--", color="tab:blue", label=lab("multi-resolution BN, each resolution"))
+            elif e["name"].startswith("joint_"):
+                r = e["routed"]
+                ax.plot(r["mean_flops"]["test"] / 1e6, r["top1"]["test"], "*", ms=14, color="tab:red",
+                        label=lab("DRNet (predictor routes)"))
+                ax.annotate(f"target {e['task']['flops_target']:g}", (r["mean_flops"]["test"] / 1e6, r["top1"]["test"]),
+                            textcoords="offset points", xytext=(6, -10), fontsize=8, color="tab:red")
+                ax.plot([x["mean_flops"]["test"] / 1e6 for x in e["fixed"]], [x["top1"]["test"] for x in e["fixed"]],
+                        ".:", color="tab:red", alpha=0.5, label=lab("DRNet's classifier, each resolution alone"))
+                rnd = e["random"]
+                ax.errorbar(rnd["mean_flops_test"] / 1e6, rnd["top1_test_mean"], yerr=rnd["top1_test_std"], fmt="x",
+                            color="tab:orange", capsize=3, label=lab("random routing, same mix"))
+    n_test = None
+    if evals:
+        n_test = len(val_split(unpack_correct(evals[0]["fixed"][0]["correct"])[1])["test"])
+    ax.set_xlabel("mean FLOPs per image (M; predictor included)")
+    ax.set_ylabel(f"top-1 (%), test half ({n_test} images)")
+    shown = [s for s in seeds if fixed_curve(evals, s) is not None     # seeds with something drawn
+             or any(e["seed"] == s and not e["name"].startswith("fixed_") for e in evals)]
+    ax.set_title(f"DRNet vs fixed resolution, Imagenette (seed{'s' if len(shown) > 1 else ''} "
+                 f"{', '.join(map(str, shown))})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def plot_histograms(evals: list[dict], path, classes: list[str] | None = None) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    joints = sorted((e for e in evals if e["name"].startswith("joint_")),
+                    key=lambda e: (e["task"]["flops_target"], e["seed"]))
+    if not joints:
+        return
+    res = joints[0]["resolutions"]
+    colors = plt.cm.viridis(np.linspace(0.15, 0.85, len(res)))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1, 2]})
+    names = [f"t {e['task']['flops_target']:g}\ns{e['seed']}" for e in joints]
+    shares = np.array([np.array(e["routed"]["histogram_test"]) / max(sum(e["routed"]["histogram_test"]), 1)
+                       for e in joints])
+    bottom = np.zeros(len(joints))
+    for k, px in enumerate(res):
+        a.bar(names, shares[:, k], bottom=bottom, color=colors[k], label=f"{px} px")
+        bottom += shares[:, k]
+    a.set_ylabel("share of test images")
+    a.set_title("chosen resolution per FLOPs target")
+    a.legend(fontsize=8)
+    mid = joints[len(joints) // 2]
+    choice = np.array(mid["routed"]["choice"])
+    _, labels = unpack_correct(mid["routed"]["correct"])
+    test = val_split(labels)["test"]
+    ncls = int(labels.max()) + 1
+    per = np.array([np.bincount(choice[test][labels[test] == c], minlength=len(res)) for c in range(ncls)], float)
+    per /= per.sum(1, keepdims=True).clip(min=1)
+    bottom = np.zeros(ncls)
+    xl = classes if classes else [str(c) for c in range(ncls)]
+    for k, px in enumerate(res):
+        b.bar(xl, per[:, k], bottom=bottom, color=colors[k], label=f"{px} px")
+        bottom += per[:, k]
+    b.set_title(f"per class, target {mid['task']['flops_target']:g} (seed {mid['seed']}), test half")
+    b.tick_params(axis="x", rotation=45, labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def plot_examples(e: dict, data_root, path, per_row: int = 8, seed: int = 0) -> None:
+    """Test images (the eval crop at the backbone's input size) grouped by the resolution DRNet chose."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..data import DataConfig, tensor_cache
+
+    data = DataConfig(**{**{k: v for k, v in (e["task"].get("data") or {}).items()}, "root": str(data_root),
+                         "name": "imagenette", "workers": 1})
+    va = tensor_cache(data, "val", max(e["resolutions"]), progress=False)
+    choice = np.array(e["routed"]["choice"])
+    if len(va["x"]) != len(choice):
+        raise ValueError(f"{data_root} has {len(va['x'])} val images, the evaluation {len(choice)}: another data set")
+    correct, labels = unpack_correct(e["routed"]["correct"])
+    test = val_split(labels)["test"]
+    rng = np.random.default_rng(seed)
+    K = len(e["resolutions"])
+    fig, axes = plt.subplots(K, per_row, figsize=(per_row * 1.3, K * 1.5))
+    for k in range(K):
+        idx = test[choice[test] == k]
+        pick = rng.choice(idx, size=min(per_row, len(idx)), replace=False) if len(idx) else []
+        for j in range(per_row):
+            ax = axes[k, j]
+            ax.axis("off")
+            if j < len(pick):
+                i = int(pick[j])
+                ax.imshow(va["x"][i].permute(1, 2, 0).numpy())
+                ax.set_title(("" if correct[i] else "x ") + va["classes"][labels[i]][:10], fontsize=6,
+                             color="black" if correct[i] else "tab:red")
+        axes[k, 0].text(-0.15, 0.5, f"{e['resolutions'][k]} px\n{len(idx)} imgs", transform=axes[k, 0].transAxes,
+                        ha="right", va="center", fontsize=8)
+    fig.suptitle(f"test images by DRNet's choice (target {e['task']['flops_target']:g}, seed {e['seed']}); "
+                 "red x: misclassified", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def _markdown(rows: list[dict]) -> str:
+    cols = ["seed", "model", "routing", "mflops", "top1_select", "top1_test", "se_test", "share_per_resolution",
+            "gain_vs_fixed_curve", "gain_vs_own_fixed", "random_top1_test_mean", "random_top1_test_std", "gain_vs_random", "p_random"]
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        out.append("| " + " | ".join("" if r.get(c) is None else f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c])
+                                     for c in cols) + " |")
+    return "\n".join(out) + "\n"
+
+
+def write_report(exp_dir, out_dir, *, data_root=None) -> dict:
+    """Write the summary table and figures of ``exp_dir`` into ``out_dir``; returns the file list and rows."""
+    import csv
+    import io
+
+    evals = load_evals(exp_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = summary_rows(evals)
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write(out / "summary.csv", lambda f: f.write(buf.getvalue()), binary=False)
+    atomic_write(out / "summary.md", lambda f: f.write(_markdown(rows)), binary=False)
+    files = ["summary.csv", "summary.md"]
+    if evals:
+        plot_accuracy_flops(evals, out / "drnet_accuracy_flops.png")
+        files.append("drnet_accuracy_flops.png")
+    joints = sorted((e for e in evals if e["name"].startswith("joint_")), key=lambda e: (e["task"]["flops_target"],
+                                                                                          e["seed"]))
+    if joints:
+        classes = None
+        if data_root:
+            from ..data import list_classes
+            classes = list_classes(Path(data_root))
+        plot_histograms(evals, out / "drnet_resolution_histogram.png", classes)
+        files.append("drnet_resolution_histogram.png")
+        if data_root:
+            plot_examples(joints[len(joints) // 2], data_root, out / "drnet_examples.png")
+            files.append("drnet_examples.png")
+    atomic_write_json(out / "summary.json", {"rows": rows})
+    return {"files": files, "rows": rows}
+
+
+__all__ = ["write_report", "summary_rows", "fixed_curve"]

@@ -1,0 +1,246 @@
+"""DRNet (rubik.drnet, rubik.models.multires): the issue's acceptance tests on tiny models and data."""
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import rubik.train as T
+from rubik.data import DataConfig
+from rubik.drnet import (DRNetConfig, DRNetLoss, ResolutionPredictor, build_drnet, flops_penalty, predictor_flops,
+                         st_gumbel_softmax)
+from rubik.errors import ConfigError
+from rubik.flops import count_flops
+from rubik.models import Arch, create_model
+from rubik.models.multires import MultiResBatchNorm2d, MultiResolutionClassifier
+from rubik.train import TrainConfig, train
+
+TWIST = (0.75, 0.25, 0.25)      # B0 at base 64 px -> 48 px, one block per stage: candidates 48, 36, 24
+ARCH = Arch("efficientnet_b0", TWIST, base_resolution=64)
+
+
+def drnet_cfg(root, task, **kw):
+    base = dict(model=ARCH.to_dict(), data=DataConfig(root=str(root), pipeline="tensor", workers=0), recipe="smoke",
+                batch_size=8, progress=False, task={"kind": "drnet", **task})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+def test_per_resolution_batchnorm_keeps_separate_statistics():
+    plain = create_model(ARCH, 3)
+    clf = MultiResolutionClassifier(create_model(ARCH, 3), (48, 36, 24)).train()
+    norms = [m for m in clf.modules() if isinstance(m, MultiResBatchNorm2d)]
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    assert len(norms) == n_bn and all(len(m.bns) == 3 for m in norms)   # every BatchNorm replaced, 3 sets each
+    first = norms[0]
+    before = [bn.running_mean.clone() for bn in first.bns]
+    clf(torch.randn(4, 3, 48, 48) * 3 + 1, index=1)
+    after = [bn.running_mean for bn in first.bns]
+    assert torch.equal(before[0], after[0]) and torch.equal(before[2], after[2])   # untouched sets
+    assert not torch.equal(before[1], after[1])                                    # the one that ran
+    # everything but BatchNorm is shared: the non-BN parameters are exactly the plain model's
+    shared = {n.replace("model.", "", 1): p.numel() for n, p in clf.named_parameters() if ".bns." not in n}
+    bn_names = {f"{n}.{k}" for n, m in plain.named_modules() if isinstance(m, torch.nn.BatchNorm2d)
+                for k in ("weight", "bias")}
+    assert shared == {n: p.numel() for n, p in plain.named_parameters() if n not in bn_names}
+
+
+def test_straight_through_gumbel_is_one_hot_with_nonzero_gradients():
+    torch.manual_seed(0)
+    logits = torch.randn(16, 3, requires_grad=True)
+    w = st_gumbel_softmax(logits, tau=0.7)
+    assert torch.equal(w.detach().sum(1), torch.ones(16)) and set(w.detach().unique().tolist()) <= {0.0, 1.0}
+    (w * torch.tensor([3.0, 2.0, 1.0])).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+    hard = st_gumbel_softmax(logits.detach(), 1.0, noise=False)
+    assert torch.equal(hard.argmax(1), logits.detach().argmax(1))
+
+
+def test_flops_loss_is_zero_below_target_and_linear_above():
+    assert flops_penalty(torch.tensor(0.4), 0.5, 2.0).item() == 0.0
+    assert flops_penalty(torch.tensor(0.5), 0.5, 2.0).item() == 0.0
+    assert flops_penalty(torch.tensor(0.7), 0.5, 2.0).item() == pytest.approx(0.4)
+    loss = DRNetLoss([100, 50, 20], 5, 100, target=0.6, eta=2.0)
+    choice = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])          # (20 + 5 + 50 + 5) / 2 / 100 = 0.4
+    assert loss.expected_flops_ratio(choice).item() == pytest.approx(0.4)
+
+
+def test_predictor_analytic_flops_match_ptflops():
+    for ch, view in [((8, 16, 32), 32), ((4, 8, 16), 32), ((16, 32, 64, 128), 128), ((8,), 24)]:
+        p = ResolutionPredictor(3, ch, view).eval()
+        assert predictor_flops(3, ch, view) == count_flops(p, view), (ch, view)
+
+
+def test_arch_flops_at_other_resolutions_match_ptflops():
+    clf = MultiResolutionClassifier(create_model(ARCH, 3), (48, 36, 24)).eval()
+    for k, r in enumerate(clf.resolutions):
+        assert ARCH.flops(3, resolution=r) == count_flops(clf.branch(k), r)
+    assert ARCH.flops(3, resolution=ARCH.input_size) == ARCH.flops(3)
+
+
+def test_routed_flops_equal_analytic_counts_of_chosen_resolutions_plus_predictor():
+    from rubik.drnet.evaluate import routed_outcomes
+
+    model = build_drnet(ARCH, 3, DRNetConfig(stage="joint", flops_target=0.7)).eval()
+    model.predictor.forward = lambda view: view.mean((2, 3))       # "the brightest channel": spread choices
+    torch.manual_seed(0)
+    batches = [(torch.randn(6, 3, 48, 48) + torch.randn(6, 3, 1, 1), torch.randint(0, 3, (6,))) for _ in range(3)]
+    out = routed_outcomes(model, batches)
+    analytic = [ARCH.flops(3, resolution=r) for r in (48, 36, 24)]
+    pred = count_flops(ResolutionPredictor(3, (8, 16, 32), 32).eval(), 32)
+    assert model.resolutions == [48, 36, 24] and model.classifier_flops == analytic and model.predictor_flops == pred
+    assert len(set(out["choice"].tolist())) > 1
+    np.testing.assert_array_equal(out["flops"], np.array(analytic, dtype=float)[out["choice"]] + pred)
+    # every image through its own resolution only: the routed logits equal that branch's on the image alone
+    x = batches[0][0]
+    logits = model(x)
+    for i, k in enumerate(model.last_choice.tolist()):
+        torch.testing.assert_close(logits[i], model.classifier(x[i:i + 1], k)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_random_routing_scored_from_fixed_passes_equals_routing_for_real():
+    from rubik.drnet.evaluate import _routing_outcome, routed_outcomes
+
+    model = build_drnet(ARCH, 3, DRNetConfig(stage="joint", flops_target=0.7)).eval()
+    torch.manual_seed(1)
+    batches = [(torch.randn(5, 3, 48, 48), torch.randint(0, 3, (5,))) for _ in range(2)]
+    hits = []
+    for k in range(3):
+        model.route = k
+        hits.append(routed_outcomes(model, batches)["correct"])
+    model.route = None
+    choice = np.random.default_rng(0).integers(0, 3, 10)
+    real = routed_outcomes(model, batches, choices=choice)
+    fast = _routing_outcome(np.stack(hits, 1), real["labels"], choice, np.asarray(model.classifier_flops, float))
+    np.testing.assert_array_equal(real["correct"], fast["correct"])
+    np.testing.assert_array_equal(real["flops"], fast["flops"])     # given choices: no predictor FLOPs
+
+
+# ----------------------------------------------------------------------------- errors before any data is read
+
+@pytest.mark.parametrize("task, message", [
+    ({"candidates": []}, "candidates"),
+    ({"candidates": [0.5, 1.0]}, "largest first"),
+    ({"candidates": [1.0, 1.5]}, r"\(0, 1\]"),
+    ({"candidates": [1.0, 0.3]}, "floor"),                       # 48 * 0.3 = 14 px
+    ({"candidates": [1.0, 0.76, 0.75]}, "repeated sizes"),       # int(48 * 0.76) = int(48 * 0.75) = 36
+    ({"stage": "joint"}, "needs a flops_target"),
+    ({"stage": "joint", "flops_target": 0.1}, "strictly between"),
+    ({"stage": "joint", "flops_target": 5.0}, "strictly between"),
+    ({"stage": "joint", "flops_target": "half"}, "flops_target"),
+    ({"stage": "joint", "flops_target": 0.7, "temperature": [0.0, 1.0]}, "temperature start"),
+    ({"stage": "joint", "flops_target": 0.7, "temperature": [1.0, float("nan")]}, "temperature end"),
+    ({"stage": "multires", "bogus": 1}, "unknown DRNet setting"),
+])
+def test_bad_settings_are_one_line_errors_before_any_data(tmp_path, task, message):
+    cfg = drnet_cfg(tmp_path / "no_such_data", {"stage": "multires", **task}, out_dir=str(tmp_path / "run"))
+    with pytest.raises(ConfigError, match=message):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
+    cmd = [sys.executable, "-m", "rubik", "drnet", "run", str(tmp_path / "exp"), "--data", str(tmp_path / "none"),
+           "-p", "candidates=[0.5, 1.0]"]
+    if message == "largest first":
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+        assert p.stderr.startswith("rubik drnet run: error: DRNet candidates [0.5, 1.0]")
+
+
+# ----------------------------------------------------------------------------- training through rubik.train
+
+def test_both_stages_train_evaluate_and_validate(tiny_imagefolder, cache_dir, tmp_path):
+    from rubik.drnet.evaluate import evaluate_drnet, load_drnet
+    from rubik.validate import validate
+
+    small = {"predictor_channels": [4, 8], "predictor_view": 16}     # a predictor small beside this tiny backbone
+    stage1 = train(drnet_cfg(tiny_imagefolder, {"stage": "multires", **small}, epochs=2, out_dir=str(tmp_path / "s1")))
+    h = json.loads((tmp_path / "s1" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert len(h["ce_per_resolution"]) == 3 and stage1["resolution"] == 48
+    init = str(tmp_path / "s1" / "checkpoint.pt")
+    task = {"stage": "joint", "flops_target": 0.6, "temperature": [2.0, 0.5], **small, "init": init}
+    stage2 = train(drnet_cfg(tiny_imagefolder, task, epochs=2, out_dir=str(tmp_path / "s2")))
+    h = json.loads((tmp_path / "s2" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"ce", "flops_ratio", "penalty", "choice_fraction"} <= set(h) and stage2["status"] == "done"
+
+    model, config = load_drnet(tmp_path / "s2" / "checkpoint.pt")
+    assert model.joint and config["task"]["stage"] == "joint"
+    # BatchNorm as trained (the recipe's eps, not PyTorch's default), so the rebuilt model scores as it did
+    assert {m.eps for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {1e-3}
+    data = DataConfig(root=str(tiny_imagefolder), pipeline="tensor", workers=0)
+    rep = evaluate_drnet(model, data, n_random=3, latency=True)
+    assert rep["routed"]["top1"]["all"] == pytest.approx(stage2["top1"])        # as the run's last evaluation
+    assert len(rep["fixed"]) == 3 and sum(rep["routed"]["histogram_test"]) == 6     # 12 val images, half in test
+    assert rep["routed"]["mean_flops"]["all"] >= min(model.classifier_flops) + model.predictor_flops
+    assert rep["random"]["n"] == 3 and len(rep["latency"]["classifier_ms"]) == 3
+    assert rep["routed"]["agreement_with_fixed_passes"] == 1.0      # scoring a routing from the fixed passes is exact
+    v = validate(model, tiny_imagefolder, workers=0, progress=False)               # rubik validate's path
+    assert v["images"] == 12 and v["resolution"] == 48
+    p = subprocess.run([sys.executable, "-m", "rubik", "validate", "--checkpoint",
+                        str(tmp_path / "s2" / "checkpoint.pt"), "--data", str(tiny_imagefolder), "--workers", "0",
+                        "--quiet"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["resolution"] == 48
+
+
+def test_joint_stage_resume_is_bit_exact(tiny_imagefolder, cache_dir, tmp_path, monkeypatch):
+    small = {"predictor_channels": [4, 8], "predictor_view": 16}
+    s1 = drnet_cfg(tiny_imagefolder, {"stage": "multires", **small}, epochs=1, out_dir=str(tmp_path / "s1"))
+    train(s1)
+    task = {"stage": "joint", "flops_target": 0.6, "temperature": [2.0, 0.5], **small,
+            "init": str(tmp_path / "s1" / "checkpoint.pt")}
+    full = train(drnet_cfg(tiny_imagefolder, task, epochs=3, out_dir=str(tmp_path / "full")))
+
+    real_save, calls = T.save_checkpoint, []
+
+    def killed_after_first_epoch(path, state):
+        real_save(path, state)
+        calls.append(state["epoch"])
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(T, "save_checkpoint", killed_after_first_epoch)
+    cfg = drnet_cfg(tiny_imagefolder, task, epochs=3, out_dir=str(tmp_path / "part"))
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    resumed = train(dataclasses.replace(cfg, resume=True))
+    assert calls == [1, 2, 3]
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=False)["model"]
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert [h["train_loss"] for h in full["history"]] == [h["train_loss"] for h in resumed["history"]]
+    assert [h["choice_fraction"] for h in full["history"]] == [h["choice_fraction"] for h in resumed["history"]]
+    # another FLOPs target is another run: resuming with it is refused
+    other = drnet_cfg(tiny_imagefolder, {**task, "flops_target": 0.7}, epochs=3, out_dir=str(tmp_path / "part"),
+                      resume=True)
+    with pytest.raises(T.RunDirError, match="task"):
+        train(other)
+
+
+def test_experiment_runs_resumably_and_reports(tiny_imagefolder, cache_dir, tmp_path):
+    import yaml
+
+    from rubik.drnet.experiment import load_preset, plan
+
+    preset = {**load_preset("imagenette"), "backbone": ARCH.to_dict(), "predictor_channels": [4, 8],
+              "predictor_view": 16, "targets": [0.8], "recipe": {"name": "smoke"}, "seeds": [0], "n_random": 3,
+              "epochs": {"fixed": 1, "multires": 1, "joint": 1}, "data": {"pipeline": "tensor", "workers": 0}}
+    names = [r["name"] for r in plan(preset, str(tiny_imagefolder), tmp_path / "exp")]
+    assert names == ["multires", "fixed_48", "fixed_36", "fixed_24", "joint_0.8"]
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(preset))
+    run = [sys.executable, "-m", "rubik", "drnet", "run", str(tmp_path / "exp"), "--preset",
+           str(tmp_path / "tiny.yaml"), "--data", str(tiny_imagefolder)]
+    p = subprocess.run(run, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert len(list((tmp_path / "exp").glob("seed0/*/eval.json"))) == 5
+    p = subprocess.run(run, capture_output=True, text=True)                     # all done: nothing retrained
+    assert p.returncode == 0 and "train" not in p.stdout, p.stdout
+    p = subprocess.run([sys.executable, "-m", "rubik", "drnet", "report", str(tmp_path / "exp"), "--data",
+                        str(tiny_imagefolder)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    files = set(json.loads(p.stdout)["files"])
+    assert {"summary.md", "drnet_accuracy_flops.png", "drnet_resolution_histogram.png", "drnet_examples.png"} <= files
