@@ -360,11 +360,13 @@ def schedule_gains(results: pd.DataFrame, value: str = "top1_test", reference: s
     for fam in ("tiny", "ours"):
         if fam not in set(d["family"]):
             continue
-        per = paired_gains(d, fam, reference, value=value, by=("level", "epochs"))
+        both = d.groupby(["level", "epochs"])["family"].transform(lambda f: {fam, reference} <= set(f))
+        per = paired_gains(d[both], fam, reference, value=value, by=("level", "epochs"))
         per = per[per["level"] != "all"]
         # pooled over the levels: each (level, seed) is one pair
+        # a partly run study may have one family at some schedule only: pair where both are
         pooled = [paired_gains(sub, fam, reference, value=value, by=("epochs",), pair=("level", "seed"))
-                  .assign(level="all") for _, sub in d.groupby("epochs")]
+                  .assign(level="all") for _, sub in d.groupby("epochs") if {fam, reference} <= set(sub["family"])]
         parts.append(pd.concat([per] + pooled, ignore_index=True).assign(comparison=f"{fam} - {reference}"))
     out = pd.concat(parts, ignore_index=True)
     # With 2-3 seeds a cell's own t-interval is very wide (t = 4.3 at 2 degrees of freedom). The
