@@ -36,12 +36,8 @@ VGG16_LAYERS = (2, 2, 3, 3, 3)
 
 # ----------------------------------------------------------------------------- ResNet-20 / 56
 
-@dataclass(frozen=True)
-class CifarResNetPlan:
-    stem: int
-    widths: tuple[int, ...]
-    layers: tuple[int, ...]
-    conv: ConvSpec = DENSE
+class _StagePlan:
+    """What ``Arch`` reads of a CIFAR plan: ``repeats`` (its ``layers``) and ``channels`` (its ``widths``)."""
 
     @property
     def repeats(self) -> tuple[int, ...]:
@@ -50,6 +46,14 @@ class CifarResNetPlan:
     @property
     def channels(self) -> tuple[int, ...]:
         return self.widths
+
+
+@dataclass(frozen=True)
+class CifarResNetPlan(_StagePlan):
+    stem: int
+    widths: tuple[int, ...]
+    layers: tuple[int, ...]
+    conv: ConvSpec = DENSE
 
     def conv_layers(self):
         """``(in, out, stride, where)`` of every swappable 3x3 (not the stem), in build order."""
@@ -149,18 +153,10 @@ def count_cifar_resnet(plan: CifarResNetPlan, image_size: int | None, num_classe
 # ----------------------------------------------------------------------------- VGG-16
 
 @dataclass(frozen=True)
-class VGGPlan:
+class VGGPlan(_StagePlan):
     widths: tuple[int, ...]
     layers: tuple[int, ...]
     conv: ConvSpec = DENSE
-
-    @property
-    def repeats(self) -> tuple[int, ...]:
-        return self.layers
-
-    @property
-    def channels(self) -> tuple[int, ...]:
-        return self.widths
 
     def conv_layers(self):
         """``(in, out, stage, where)`` of every 3x3 in build order; the first (the RGB stem) stays dense."""
