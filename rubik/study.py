@@ -518,33 +518,33 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
         if len(t):
             save_table(t, name, out / "tables")
             show(f"\n## {name} ({value})\n" + t.round({c: 3 for c in t.columns if c != "p"}).to_string(index=False))
+    plan = None   # the plan's tables on all records (the depth-trend figure draws them)
     if preregistered and value in ("top1_test", "top1_select"):
         from rubik.study_stats import analyse
 
         half = value.rsplit("_", 1)[-1]
         for suffix, cpu_only in (("", False), ("_cpu", True)):
-            plan = analyse(_dirs(sweep_dir), half=half, cpu_only=cpu_only)
+            tabs = analyse(_dirs(sweep_dir), half=half, cpu_only=cpu_only)
             for name in ("depth", "claim2", "trends", "resolution_rungs", "resolution_linearity", "b0", "pooled"):
-                t = plan[name]
+                t = tabs[name]
                 tables[f"prereg_{name}{suffix}"] = t
                 if len(t):
                     save_table(t, f"prereg_{name}{suffix}", out / "tables")
-            show(_plan_summary(plan, f"pre-registered analysis on {half}"
+            show(_plan_summary(tabs, f"pre-registered analysis on {half}"
                                      + (", CPU records only" if cpu_only else ", all records")))
             if not cpu_only:
-                tables["_plan"] = plan
+                plan = tabs
     figures = []
     if (done["experiment"] == "schedule").any():
         fig = plot_schedule_sensitivity(done, y=value)
         figures += save_figure(fig, "fig_study_schedule", out / "figures")
         plt.close(fig)
-    if "_plan" in tables:
+    if plan is not None:
         from rubik.plots import plot_depth_trend
 
-        fig = plot_depth_trend(tables["_plan"]["depth"])
+        fig = plot_depth_trend(plan["depth"])
         figures += save_figure(fig, "fig_study_depth_trend", out / "figures")
         plt.close(fig)
-    tables.pop("_plan", None)
     if (ladder_20["experiment"] == "ladder").any():
         lad = ladder_20[ladder_20["experiment"] == "ladder"]
         level, epochs = int(lad["level"].iloc[0]), int(lad["epochs"].iloc[0])
