@@ -5,7 +5,8 @@ work each), not FLOPs. This script counts, with ``torch.profiler`` on the CPU, t
 
 * one batch of the tensor pipeline (``TensorLoader``), for this checkout and for ``--baseline REV``'s
   ``rubik/data.py`` (loaded from git, so both are measured side by side in one run, on the same cache;
-  their batches are checked to be bit-identical);
+  their batches are checked to be bit-identical; ``REV`` must predate issue 23, which split that file into
+  the package ``rubik/data/``);
 * one training step of ``rubik.train`` (forward, label-smoothed loss, backward, TF-RMSProp, EMA, lr
   schedule, the on-device loss sum), split into its parts, with the multi-tensor (``foreach``, what CUDA
   uses) and the per-parameter optimizer.
@@ -15,7 +16,7 @@ about the kernels a GPU would launch (a cuDNN convolution can be a few kernels, 
 The numbers are counts, not timings, so they do not depend on the machine's load.
 
     PYTHONPATH=. .venv/bin/python benchmarks/step_ops.py                    # the study's setting, ~20 s
-    PYTHONPATH=. .venv/bin/python benchmarks/step_ops.py --color-jitter 0.4 --baseline main
+    PYTHONPATH=. .venv/bin/python benchmarks/step_ops.py --color-jitter 0.4 --baseline 2a2d687
 """
 from __future__ import annotations
 
@@ -77,9 +78,13 @@ def count_ops(fn, repeat: int = 1) -> dict:
 
 
 def data_module_at(rev: str):
-    """``rubik/data.py`` as it was at git revision ``rev``, imported as a separate module."""
-    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:rubik/data.py"], capture_output=True, text=True,
-                         check=True).stdout
+    """``rubik/data.py`` as it was at git revision ``rev``, imported as a separate module (``rev`` from before
+    issue 23, which split it into the package ``rubik/data/``)."""
+    done = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:rubik/data.py"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"--baseline {rev}: no rubik/data.py at that revision (since issue 23 rubik.data is a "
+                         "package, rubik/data/): pick an older revision")
+    src = done.stdout
     spec = importlib.util.spec_from_loader(f"rubik_data_{rev}", loader=None)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
@@ -152,7 +157,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--color-jitter", type=float, default=0.0, help="0 as the proxy recipe; 0.4 as 'efficientnet'")
     p.add_argument("--images", type=int, default=512, help="images in the synthetic uint8 cache")
-    p.add_argument("--baseline", default="2a2d687", help="git revision whose rubik/data.py is the 'before' column")
+    p.add_argument("--baseline", default="2a2d687",
+                   help="git revision (before issue 23) whose rubik/data.py is the 'before' column")
     p.add_argument("--json", default=None, help="also write the figures here")
     args = p.parse_args(argv)
     torch.set_num_threads(1)

@@ -7,6 +7,7 @@ import torch
 
 from conftest import make_imagefolder
 from rubik import data as D
+from rubik.data import cache as data_cache
 from rubik.data import DataConfig, DataError, build_loaders
 
 
@@ -50,8 +51,9 @@ def test_cache_reused_then_rebuilt_when_source_changes(tmp_path, cache_dir, monk
     root = make_imagefolder(tmp_path / "ds", classes=2, per_class=(3, 2), size=40)
     cfg = DataConfig(root=str(root), pipeline="tensor", workers=0)
     calls = []
-    real = D._decode_all
-    monkeypatch.setattr(D, "_decode_all", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    real = data_cache._decode_all
+    # patched where tensor_cache looks it up (rubik.data.cache), not on the package's re-export
+    monkeypatch.setattr(data_cache, "_decode_all", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     D.tensor_cache(cfg, "train", 32, progress=False)
     D.tensor_cache(cfg, "train", 32, progress=False)
     assert len(calls) == 1                                   # second call: loaded from the cache
