@@ -162,10 +162,10 @@ def measure_latency(model: nn.Module, resolution: int | None = None, batch: int 
 # ----------------------------------------------------------------------------- sweeps
 
 def sweep_num_classes(spec: dict) -> int:
-    """Classes the sweep's models were built with: the sampling meta, else solved from a trial's
+    """Classes the sweep's models were built with: the spec's ``num_classes`` or the sampling meta, else solved from a trial's
     recorded parameter count (the classifier is the only part that depends on it), else the data's
     class folders."""
-    n = ((spec.get("meta") or {}).get("sampling") or {}).get("num_classes")
+    n = spec.get("num_classes") or ((spec.get("meta") or {}).get("sampling") or {}).get("num_classes")
     if n:
         return int(n)
     trial = next((t for t in spec.get("trials", []) if t.get("params")), None)

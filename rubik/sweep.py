@@ -247,6 +247,7 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
         "meta": _jsonable(meta or {}),
         "trial_checkpoints": bool(trial_checkpoints),
         "latency": latency if isinstance(latency, dict) else bool(latency),
+        "num_classes": _num_classes(meta, _template_dict(template)),
         "template": _template_dict(template),
         "trials": _jsonable(samples.to_dict(orient="records")),
     }
@@ -271,6 +272,25 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
         (d / sub).mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, spec)
     return path
+
+
+def _num_classes(meta: dict | None, template: dict) -> int | None:
+    """The head size of the sweep's models, written into its spec (so nothing has to solve it back
+    from a parameter count): the sampling's ``num_classes``, else the class folders of the template's
+    data where they exist here, else None (specs made before this key have none either)."""
+    n = ((meta or {}).get("sampling") or {}).get("num_classes")
+    if n:
+        return int(n)
+    data = upgrade_config(template).get("data") or {}
+    root = data.get("root") if isinstance(data, dict) else None
+    if root and (Path(root).expanduser() / "train").is_dir():
+        from rubik.data import count_classes   # torch: only when a sweep is made over real data
+
+        try:
+            return int(count_classes(root, data.get("manifest"), quiet=True))
+        except (OSError, ValueError, RuntimeError):
+            return None
+    return None
 
 
 def _same_template(old: dict, new: dict) -> bool:

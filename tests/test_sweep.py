@@ -447,3 +447,18 @@ def test_order_short_first_takes_the_cheapest_trials_first(tmp_path, fake_env, c
     assert rc == 0 and "4 done" in capsys.readouterr().out
     started = [key for what, key, _ in (ln.split() for ln in log.read_text().splitlines()) if what == "start"]
     assert started[2:] == ["0.51,0.9,0.8", "0.5,0.9,0.8"]              # the rest, the longest first
+
+
+def test_the_spec_names_its_head_size(tmp_path, tiny_imagefolder):
+    """Issue 23: ``num_classes`` is written into sweep.json (from the sampling, else the data's class
+    folders), so nothing solves it back from a parameter count."""
+    from rubik.latency import sweep_num_classes
+
+    S.init_sweep(tmp_path / "a", _samples(2), TEMPLATE, meta={"sampling": {"num_classes": 10}})
+    assert S.load_spec(tmp_path / "a")["num_classes"] == 10
+    tmpl = dict(TEMPLATE, data={"root": str(tiny_imagefolder)})
+    S.init_sweep(tmp_path / "b", _samples(2), tmpl)
+    spec = S.load_spec(tmp_path / "b")
+    assert spec["num_classes"] == 3 == sweep_num_classes(spec)
+    S.init_sweep(tmp_path / "c", _samples(2), TEMPLATE)     # no data here and no sampling: unknown
+    assert S.load_spec(tmp_path / "c")["num_classes"] is None
