@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import os
 import signal
 import socket
@@ -27,7 +28,7 @@ import time
 import traceback
 from importlib import import_module
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from rubik.config import TrainConfig
 from rubik.errors import ConfigError, UserError
@@ -37,7 +38,7 @@ from rubik.rundir import (HEARTBEAT_S, STALE_AFTER_S, break_stale, clean_stale_t
                           utc_now)
 from rubik.sweep import code_version, load_results, load_spec, order_trials, sweep_status, trial_config, trial_state_in
 
-__all__ = ["run_sweep", "run_worker", "default_train"]
+__all__ = ["run_sweep", "run_worker", "WorkerOptions", "default_train"]
 
 #: environment variables of torchrun, removed so that each trial trains alone (no DDP inside a sweep)
 _TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
@@ -142,25 +143,47 @@ def pop_torchrun_env():
         os.environ.pop(k, None)
 
 
-def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | None = None,
-               device: str | None = None, train_fn=None, steal: bool = True, retry_failed: bool = False,
-               max_trials: int | None = None, stale_after: float | None = STALE_AFTER_S,
-               heartbeat: float = HEARTBEAT_S, on_trial: Callable | None = None,
-               on_start: Callable | None = None, order: str = "spec") -> list:
+@dataclasses.dataclass(frozen=True)
+class WorkerOptions:
+    """How a worker trains its trials: the one value ``run_sweep`` hands every worker it starts.
+
+    ``threads`` sets torch's intra-op threads and the trial's ``TrainConfig.threads``; ``device``
+    overrides the template's; ``train_fn`` (callable or ``"module:function"``, taking the config dict
+    and returning a metrics dict) replaces ``rubik.train.train``; ``steal``: take other workers'
+    unclaimed trials after this worker's share; ``retry_failed``: train failed trials again;
+    ``stale_after`` / ``heartbeat``: claim timing (``rubik.rundir``); ``order`` (``order_trials``:
+    ``spec``, ``short-first``, ``long-first``) is the order the shares are cut from.
+    """
+    threads: int | None = None
+    device: str | None = None
+    train_fn: Any = None
+    steal: bool = True
+    retry_failed: bool = False
+    stale_after: float | None = STALE_AFTER_S
+    heartbeat: float = HEARTBEAT_S
+    order: str = "spec"
+
+
+def run_worker(sweep_dir, options: WorkerOptions | None = None, *, worker: int = 0, workers: int = 1,
+               max_trials: int | None = None, on_trial: Callable | None = None, on_start: Callable | None = None,
+               **option_fields) -> list:
     """Train unclaimed, unfinished trials one after another in this process; return their ids.
 
-    ``worker``/``workers`` choose this worker's share (visited first); ``threads`` sets torch's
-    intra-op threads and the trial's ``TrainConfig.threads``; ``device`` overrides the template's;
-    ``train_fn`` (callable or ``"module:function"``, taking the config dict and returning a metrics
-    dict) replaces ``rubik.train.train``; ``max_trials`` stops after that many trials; ``order``
-    (``order_trials``: ``spec``, ``short-first``, ``long-first``) is the order the shares are cut from;
-    ``on_start(trial_id)`` / ``on_trial(record)`` are called around each trial.
+    ``worker``/``workers`` choose this worker's share (visited first); ``options`` how it trains
+    (:class:`WorkerOptions`; its fields may also be given as keywords, which win); ``max_trials``
+    stops after that many trials; ``on_start(trial_id)`` / ``on_trial(record)`` are called around each
+    trial.
     """
+    try:
+        o = dataclasses.replace(options or WorkerOptions(), **option_fields)
+    except TypeError as e:
+        raise ConfigError(f"run_worker: {e}") from None
+    threads, device, stale_after, retry_failed = o.threads, o.device, o.stale_after, o.retry_failed
     if workers < 1 or not 0 <= worker < workers:
         raise ConfigError(f"worker index must satisfy 0 <= worker < workers, got worker={worker}, workers={workers}")
     d = Path(sweep_dir).expanduser()
     spec = load_spec(d)
-    fn = _resolve_train_fn(train_fn)
+    fn = _resolve_train_fn(o.train_fn)
     pop_torchrun_env()  # each trial trains alone, never as one rank of a DDP job
     if threads is not None:
         with contextlib.suppress(ImportError):
@@ -171,7 +194,7 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
         clean_stale_tmp(d / sub)
     recover_unsaved(d)
     trials = {str(t["id"]): t for t in spec["trials"]}
-    order = _worker_order(order_trials(spec, order), worker, workers, steal)
+    order = _worker_order(order_trials(spec, o.order), worker, workers, o.steal)
 
     def wanted(tid):
         status, _, _ = trial_state_in(d, spec, trials[tid], stale_after)
@@ -187,7 +210,7 @@ def run_worker(sweep_dir, *, worker: int = 0, workers: int = 1, threads: int | N
                 continue
             held = claim_path(d, tid)
             before = (read_lock(held) or {}).get("token"), describe_lock(held) if held.exists() else None
-            claim = try_claim(d, tid, worker, stale_after=stale_after, heartbeat=heartbeat)
+            claim = try_claim(d, tid, worker, stale_after=stale_after, heartbeat=o.heartbeat)
             if claim is None:
                 continue
             if before[0] is not None and before[0] != claim.info["token"]:
@@ -344,13 +367,13 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
         devices = _auto_devices(spec, processes, device)
     if threads is None:   # don't oversubscribe the cores
         threads = _default_threads(devices, processes)
-    common = dict(threads=threads, train_fn=train_fn, steal=steal, retry_failed=retry_failed,
-                  stale_after=stale_after, heartbeat=heartbeat, order=order)
+    options = WorkerOptions(threads=threads, train_fn=train_fn, steal=steal, retry_failed=retry_failed,
+                            stale_after=stale_after, heartbeat=heartbeat, order=order)
     bar = _ProgressBar(d, spec, enabled=progress)
     shown = set()
     try:
         while True:
-            _run_local_workers(d, worker, workers, processes, devices, common, bar, poll)
+            _run_local_workers(d, worker, workers, processes, devices, options, bar, poll)
             bar.refresh()
             st = sweep_status(d, spec=spec, stale_after=stale_after)
             # done only when every trial has a record: trials claimed elsewhere are waited for (and
@@ -384,22 +407,22 @@ def _wait_for_claims_elsewhere(d: Path, stale_after, shown: set) -> None:
                   "(--stale-after)", file=sys.stderr, flush=True)
 
 
-def _run_local_workers(d, worker, workers, processes, devices, common, bar, poll):
+def _run_local_workers(d, worker, workers, processes, devices, options: WorkerOptions, bar, poll):
     if processes == 1:
         dev = devices[0] if devices else None
-        run_worker(d, worker=worker, workers=workers, device=dev, on_trial=lambda rec: bar.refresh(),
-                   on_start=lambda tid: bar.refresh(), **common)
+        run_worker(d, dataclasses.replace(options, device=dev), worker=worker, workers=workers,
+                   on_trial=lambda rec: bar.refresh(), on_start=lambda tid: bar.refresh())
         return
     import multiprocessing as mp
 
-    train_fn = common["train_fn"]
+    train_fn = options.train_fn
     if callable(train_fn) and getattr(train_fn, "__module__", None) == "__main__":
         raise ConfigError("with processes > 1, pass train_fn as an importable 'module:function'")
     ctx = mp.get_context("spawn")
     procs = []
     for k in range(processes):
-        kw = dict(common, worker=worker * processes + k, workers=workers * processes,
-                  device=devices[k % len(devices)] if devices else None)
+        kw = dict(options=dataclasses.replace(options, device=devices[k % len(devices)] if devices else None),
+                  worker=worker * processes + k, workers=workers * processes)
         p = ctx.Process(target=_worker_main, args=(str(d), kw, {}, os.getpid()), name=f"rubik-sweep-{k}")
         p.start()
         procs.append(p)
