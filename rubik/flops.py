@@ -134,18 +134,7 @@ def solve_width(base: str, r: float, d: float, target_flops: float, *, num_class
     def flops(w: float) -> int:
         return arch(w).flops(num_classes)
 
-    # smallest width that still gives every layer at least one real channel
-    lo = min_width
-    if lo is None:
-        lo = 1e-3
-        while True:
-            try:
-                flops(lo)
-                break
-            except ValueError:
-                lo *= 1.25
-                if lo > max_width:
-                    raise ValueError(f"no valid width for base {base!r}") from None
+    lo = _narrowest_width(flops, base, max_width) if min_width is None else min_width
     hi = float(max_width)
     f_lo, f_hi = flops(lo), flops(hi)
     if target_flops > f_hi:
@@ -173,7 +162,24 @@ def solve_width(base: str, r: float, d: float, target_flops: float, *, num_class
             up = min(hi, up + tol)
         if abs(flops(up) - target_flops) < abs(below - target_flops):
             best = up
-    # smallest width (4 decimals, rounded up) that builds the same network as `best`
+    return _smallest_same_network(arch, lo, best, tol)
+
+
+def _narrowest_width(flops, base: str, max_width: float) -> float:
+    """The smallest width that still gives every layer at least one real channel."""
+    lo = 1e-3
+    while True:
+        try:
+            flops(lo)
+            return lo
+        except ValueError:
+            lo *= 1.25
+            if lo > max_width:
+                raise ValueError(f"no valid width for base {base!r}") from None
+
+
+def _smallest_same_network(arch, lo: float, best: float, tol: float) -> float:
+    """The smallest width (4 decimals, rounded up) that builds the same network as ``best``."""
     target_plan = arch(best).plan
     a, b = lo, best
     if arch(a).plan == target_plan:

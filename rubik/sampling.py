@@ -84,18 +84,8 @@ def _check_ranges(ranges, base_resolution):
     return rng
 
 
-def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0, mode: str = "uniform",
-                  ranges: dict | None = None, base_resolution: int | None = None, num_classes: int = 1000,
-                  include_references: bool = True, c_min: float = DEFAULT_C_MIN, c_max: float = 1.0,
-                  unique: bool = True, rules: str | None = None, max_draws: int | None = None) -> pd.DataFrame:
-    """``n`` random twists of ``base`` with ``c_min <= FLOPs / base FLOPs <= c_max`` (+ references).
-
-    See the module docstring for the ranges, the two modes and the resolution floor. Seeded and
-    reproducible: the same arguments give the same table. ``max_draws`` caps the number of
-    candidates tried (default ``2000 * n + 10000``); a ValueError names the unreachable FLOPs band.
-    """
-    from rubik.cube import Twist, giant_twist
-    from rubik.models import BASES, Arch
+def _check_sample_args(n, base, mode, c_min, c_max) -> None:
+    from rubik.models import BASES
 
     if base not in BASES:
         raise ValueError(f"sample_twists: unknown base model {base!r}; expected one of {BASES}")
@@ -108,6 +98,52 @@ def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0,
                          "models with FLOPs <= base, c_max <= 1)")
     if not (0 < c_min <= c_max):
         raise ValueError(f"sample_twists: need 0 < c_min <= c_max <= 1, got c_min={c_min}, c_max={c_max}")
+
+
+def _reference_rows(describe, br: int) -> tuple[list, set]:
+    """The base and the giants B^-1..B^-4 (a giant below the resolution floor is skipped, with a warning)."""
+    from rubik.cube import Twist, giant_twist
+
+    key, row = describe(Twist(1.0, 1.0, 1.0), "base", "base")
+    rows, seen = [row], {key}
+    for phi in GIANT_PHIS:
+        t = giant_twist(phi)
+        try:
+            t.image_size(br)
+        except ValueError as e:
+            warnings.warn(f"giant phi={phi} skipped: {e}", stacklevel=3)
+            continue
+        key, row = describe(t, "giant", f"giant_m{-phi}", float(phi))
+        rows.append(row)
+        seen.add(key)
+    return rows, seen
+
+
+def _strata(n: int, lc_lo: float, lc_hi: float):
+    """``(n_strata, edges, need)``: the log-FLOPs strata of the stratified mode (one per halving of
+    FLOPs, the last one shorter) and how many samples each still needs (as even as n allows)."""
+    n_strata = max(1, math.ceil((lc_hi - lc_lo) / math.log(2) - 1e-9))
+    edges = np.linspace(lc_lo, lc_hi, n_strata + 1) if n_strata == 1 else \
+        np.array([lc_lo + k * math.log(2) for k in range(n_strata)] + [lc_hi])
+    need = np.full(n_strata, n // n_strata)
+    need[n_strata - n % n_strata:] += 1 if n % n_strata else 0
+    return n_strata, edges, need
+
+
+def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0, mode: str = "uniform",
+                  ranges: dict | None = None, base_resolution: int | None = None, num_classes: int = 1000,
+                  include_references: bool = True, c_min: float = DEFAULT_C_MIN, c_max: float = 1.0,
+                  unique: bool = True, rules: str | None = None, max_draws: int | None = None) -> pd.DataFrame:
+    """``n`` random twists of ``base`` with ``c_min <= FLOPs / base FLOPs <= c_max`` (+ references).
+
+    See the module docstring for the ranges, the two modes and the resolution floor. Seeded and
+    reproducible: the same arguments give the same table. ``max_draws`` caps the number of
+    candidates tried (default ``2000 * n + 10000``); a ValueError names the unreachable FLOPs band.
+    """
+    from rubik.cube import Twist
+    from rubik.models import Arch
+
+    _check_sample_args(n, base, mode, c_min, c_max)
     try:
         reference = Arch(base, Twist(), base_resolution, rules)
     except ValueError as e:
@@ -115,7 +151,6 @@ def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0,
     br = reference.base_resolution
     rng_ = _check_ranges(ranges, br)
     f0 = float(reference.flops(num_classes))
-    seen = set()
 
     def describe(twist, kind, idx, phi=np.nan):
         arch = reference.replace(twist=twist)
@@ -123,33 +158,14 @@ def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0,
                    **arch_columns(arch, num_classes=num_classes, base_flops=f0))
         return (arch.input_size, arch.repeats, arch.channels), row
 
-    rows = []
-    if include_references:
-        key, row = describe(Twist(1.0, 1.0, 1.0), "base", "base")
-        rows.append(row)
-        seen.add(key)
-        for phi in GIANT_PHIS:
-            t = giant_twist(phi)
-            try:
-                t.image_size(br)
-            except ValueError as e:
-                warnings.warn(f"giant phi={phi} skipped: {e}", stacklevel=2)
-                continue
-            key, row = describe(t, "giant", f"giant_m{-phi}", float(phi))
-            rows.append(row)
-            seen.add(key)
-
+    rows, seen = _reference_rows(describe, br) if include_references else ([], set())
     gen = np.random.default_rng(seed)
     lo = np.array([rng_[k][0] for k in "rdw"])
     hi = np.array([rng_[k][1] for k in "rdw"])
     max_draws = max_draws or 2000 * n + 10000
     lc_lo, lc_hi = math.log(c_min), math.log(c_max)
     if mode == "stratified":
-        n_strata = max(1, math.ceil((lc_hi - lc_lo) / math.log(2) - 1e-9))
-        edges = np.linspace(lc_lo, lc_hi, n_strata + 1) if n_strata == 1 else \
-            np.array([lc_lo + k * math.log(2) for k in range(n_strata)] + [lc_hi])
-        need = np.full(n_strata, n // n_strata)
-        need[n_strata - n % n_strata:] += 1 if n % n_strata else 0
+        n_strata, edges, need = _strata(n, lc_lo, lc_hi)
     draws, picked = 0, []
     while len(picked) < n:
         if draws >= max_draws:
