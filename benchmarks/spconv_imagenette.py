@@ -93,8 +93,8 @@ def init(out, preset_name: str, data: str | None = None) -> Path:
     if root is None:
         raise ConfigError(f"preset {preset_name!r} needs --data (the dataset root)")
     template = TrainConfig(data=DataConfig(root=root, name=preset["dataset"], train_per_class=preset["train_per_class"]),
-                           recipe=preset["recipe"],
-                           batch_size=preset["batch_size"], device=preset["device"], threads=preset["threads"],
+                           recipe={**preset["recipe"], "batch_size": preset["batch_size"]},
+                           device=preset["device"], threads=preset["threads"],
                            progress=False)
     return init_sweep(out, design(preset), template, meta={"preset": preset_name, "issue": 24},
                       trial_checkpoints=True)

@@ -32,8 +32,8 @@ _EXPORTS = {
     "solve_width": "rubik.flops",
     # data / training
     "DataConfig": "rubik.data",
-    "Recipe": "rubik.train",
-    "TrainConfig": "rubik.train",
+    "Recipe": "rubik.recipes",
+    "TrainConfig": "rubik.config",
     "train": "rubik.train",
     # study
     "sample_twists": "rubik.sweep",

@@ -335,9 +335,8 @@ def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float
 
     Columns: ``name, kind, target_c, r, d, w, r_std, d_std, phi, resolution (px),
     flops, params, flops_ratio, train_kwargs`` where ``train_kwargs`` is a dict for
-    ``TrainConfig(**template_fields, **train_kwargs)``: ``model`` is the row's ``Arch`` (its dict:
-    base, twist, base resolution and rules), ``twist`` and ``base_resolution`` None; see
-    ``family_configs``.
+    ``TrainConfig(**template_fields, **train_kwargs)``: ``arch`` is the row's ``Arch`` (its dict:
+    base, twist, base resolution and rules); see ``family_configs``.
     """
     import copy
 
@@ -382,7 +381,7 @@ def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float
         cols = [arch_columns(a, num_classes=num_classes, base_flops=f0) for a in arches]
         for k in ("flops", "params", "flops_ratio", "resolution"):
             df[k] = [x[k] for x in cols]
-    df["train_kwargs"] = [dict(model=a.to_dict(), twist=None, base_resolution=None) for a in arches]
+    df["train_kwargs"] = [dict(arch=a.to_dict()) for a in arches]
     return df
 
 

@@ -27,6 +27,11 @@ import functools
 import hashlib
 import json
 
+from rubik.config import upgrade_config
+from rubik.models import Arch
+from rubik.recipes import resolve_recipe
+from rubik.rundir import dumps
+
 __all__ = ["config_identity", "config_fingerprint", "identity_diff"]
 
 #: DataConfig fields that name the data a run trained on (its subsample included)
@@ -34,18 +39,14 @@ DATA_KEYS = ("name", "train_per_class", "val_per_class", "manifest", "seed")
 
 
 def _as_dict(config) -> dict:
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        from rubik.rundir import jsonable
-
-        return jsonable(dataclasses.asdict(config))
+    if hasattr(config, "to_dict"):   # a TrainConfig
+        return config.to_dict()
     if not isinstance(config, dict):
         raise TypeError(f"expected a TrainConfig or its dict, got {type(config).__name__}")
     return config
 
 
 def _canonical(obj) -> str:
-    from rubik.rundir import dumps
-
     return dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
@@ -68,23 +69,18 @@ def _fingerprint_json(config_json: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _identity_json(config_json: str) -> str:
     cfg = json.loads(config_json)
-    model, twist, br = cfg.get("model"), cfg.get("twist"), cfg.get("base_resolution")
+    try:   # either stored layout (rubik.config): model + twist + base_resolution, or arch
+        cfg = upgrade_config(cfg)
+        arch = cfg.get("arch")
+    except ValueError:   # a model that cannot be built, or both layouts at once: kept as written
+        arch = {k: cfg.get(k) for k in ("arch", "model", "twist", "base_resolution") if k in cfg}
     try:
-        from rubik.models import Arch
-
-        if isinstance(model, dict):
-            if twist is not None or br is not None:
-                raise ValueError("an Arch dict with its own twist/base_resolution")
-            arch = Arch.from_dict(model).to_dict()
-        else:
-            arch = Arch.named(model, twist=None if twist is None else tuple(twist), base_resolution=br).to_dict()
+        arch = Arch.from_any(arch).to_dict()
     except (ValueError, TypeError, KeyError, AttributeError):
-        arch = {"model": model, "twist": twist, "base_resolution": br}   # kept as written
+        pass   # kept as written
     recipe = cfg.get("recipe", "proxy")
     epochs, batch = cfg.get("epochs"), cfg.get("batch_size")
     try:
-        from rubik.train import resolve_recipe
-
         r = resolve_recipe(recipe)
         epochs, batch = epochs or r.epochs, batch or r.batch_size
         recipe = dataclasses.asdict(dataclasses.replace(r, epochs=epochs, batch_size=batch))

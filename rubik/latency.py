@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from rubik.config import model_from_config   # torch-free at import (re-exported: rubik.latency.model_from_config)
+
 if TYPE_CHECKING:  # torch is imported where it is used: a sweep with latency off need not load it
     from torch import nn
 
@@ -160,10 +162,10 @@ def measure_latency(model: nn.Module, resolution: int | None = None, batch: int 
 # ----------------------------------------------------------------------------- sweeps
 
 def sweep_num_classes(spec: dict) -> int:
-    """Classes the sweep's models were built with: the sampling meta, else solved from a trial's
+    """Classes the sweep's models were built with: the spec's ``num_classes`` or the sampling meta, else solved from a trial's
     recorded parameter count (the classifier is the only part that depends on it), else the data's
     class folders."""
-    n = ((spec.get("meta") or {}).get("sampling") or {}).get("num_classes")
+    n = spec.get("num_classes") or ((spec.get("meta") or {}).get("sampling") or {}).get("num_classes")
     if n:
         return int(n)
     trial = next((t for t in spec.get("trials", []) if t.get("params")), None)
@@ -177,15 +179,6 @@ def sweep_num_classes(spec: dict) -> int:
 
     data = spec["template"].get("data") or {}
     return count_classes(data.get("root"), data.get("manifest"))
-
-
-def model_from_config(config: dict, num_classes: int) -> nn.Module:
-    """The (untrained) model a TrainConfig dict describes: ``model``, ``twist``, ``base_resolution``."""
-    from rubik.models import create_model
-
-    twist = config.get("twist")
-    return create_model(config["model"], num_classes, twist=tuple(twist) if twist is not None else None,
-                        base_resolution=config.get("base_resolution"))
 
 
 def trial_latency(config: dict, num_classes: int, options: dict | None = None) -> dict:

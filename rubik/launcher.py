@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import os
 import signal
 import socket
@@ -30,7 +29,9 @@ from importlib import import_module
 from pathlib import Path
 from typing import Callable
 
+from rubik.config import TrainConfig
 from rubik.errors import ConfigError, UserError
+from rubik.identity import config_fingerprint
 from rubik.jobqueue import claim_path, record_path, recover_unsaved, set_aside, try_claim, write_record
 from rubik.rundir import (HEARTBEAT_S, STALE_AFTER_S, break_stale, clean_stale_tmp, describe_lock, lock_state, read_lock,
                           utc_now)
@@ -57,21 +58,14 @@ def _resolve_train_fn(train_fn) -> Callable[[dict], dict]:
 
 
 def default_train(config: dict) -> dict:
-    """Build a ``rubik.train.TrainConfig`` from the stored dict and run ``rubik.train.train``."""
-    from rubik.data import DataConfig
-    from rubik.train import TrainConfig, train
+    """Build a ``rubik.config.TrainConfig`` from the stored dict (either layout) and run ``rubik.train.train``."""
+    from rubik.train import train   # torch: loaded by the trainer only (fake trainers and status need none)
 
-    cfg = dict(config)
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(cfg) - known)
-    if unknown:
-        raise ConfigError(f"sweep template has fields TrainConfig does not know: {unknown}")
-    if isinstance(cfg.get("data"), dict):
-        cfg["data"] = DataConfig(**cfg["data"])
-    # a dict recipe (a Recipe stored by asdict) is resolved by rubik.train itself
-    if cfg.get("twist") is not None:
-        cfg["twist"] = tuple(cfg["twist"])
-    return train(TrainConfig(**cfg))
+    try:
+        cfg = TrainConfig.from_dict(config)
+    except ConfigError as e:
+        raise ConfigError(f"sweep template: {e}") from None
+    return train(cfg)
 
 
 def _device_name(device) -> str:
@@ -98,7 +92,6 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
         cfg["threads"] = int(threads)
     if device is not None:
         cfg["device"] = device
-    from rubik.identity import config_fingerprint
 
     record = {"id": tid, "status": None, "sample": trial, "config": cfg, "fingerprint": config_fingerprint(cfg),
               "metrics": None,

@@ -24,6 +24,7 @@ The statistics, as functions:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -31,7 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rubik.config import upgrade_config
 from rubik.errors import ConfigError, RunDirError
+from rubik.recipes import resolve_recipe
+from rubik.sweep import trial_arch
 
 
 def t_interval(values, ci: float = 0.95) -> tuple[float, float, float]:
@@ -182,20 +186,26 @@ def b0_seeds(done: pd.DataFrame, runs=()) -> pd.DataFrame:
 
 def check_same_budget(b0: pd.DataFrame, sweep_spec: dict) -> None:
     """Each extra B0 run of ``b0_seeds`` was trained as the sweep's trials were: the base model at the
-    sweep's base resolution, the same recipe and epochs (ConfigError naming what differs)."""
-    tmpl = sweep_spec.get("template") or {}
-    base = next((t for t in sweep_spec.get("trials", []) if t.get("id") == "base"), {})
+    sweep's base resolution, the same recipe and epochs (ConfigError naming what differs). Both configs
+    are read in today's layout (``rubik.config.upgrade_config``), whichever they were stored in."""
+    tmpl = upgrade_config(sweep_spec.get("template") or {})
+    base = next((t for t in sweep_spec.get("trials", []) if t.get("id") == "base"), None)
+    want_arch = trial_arch(base).to_dict() if base is not None else tmpl.get("arch") or {}
+    theirs = dataclasses.asdict(resolve_recipe(tmpl.get("recipe") or "proxy"))
     for _, row in b0[b0["_config"].notna()].iterrows():
-        cfg, where = row["_config"], f"--b0-runs {row['source']}"
-        want = {"model": base.get("base", tmpl.get("model")), "base_resolution": base.get("base_resolution"),
-                "epochs": tmpl.get("epochs")}
-        for key, value in want.items():
-            if value is not None and cfg.get(key) != value:
-                raise ConfigError(f"{where}: {key} {cfg.get(key)!r}, the sweep's {value!r}: not the study's budget")
-        if cfg.get("twist") not in (None, [1.0, 1.0, 1.0]):
-            raise ConfigError(f"{where}: twist {cfg.get('twist')!r}: not the base model")
-        ours, theirs = cfg.get("recipe") or {}, tmpl.get("recipe") or {}
+        cfg, where = upgrade_config(row["_config"]), f"--b0-runs {row['source']}"
+        arch = cfg.get("arch") or {}
+        for key in ("base", "base_resolution"):
+            if want_arch.get(key) is not None and arch.get(key) != want_arch.get(key):
+                raise ConfigError(f"{where}: {key} {arch.get(key)!r}, the sweep's {want_arch.get(key)!r}: "
+                                  "not the study's budget")
+        if list(arch.get("twist") or [1.0, 1.0, 1.0]) != [1.0, 1.0, 1.0]:
+            raise ConfigError(f"{where}: twist {arch.get('twist')!r}: not the base model")
+        ours = dataclasses.asdict(resolve_recipe(cfg.get("recipe") or "proxy"))
         diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        if "epochs" in diff:
+            raise ConfigError(f"{where}: epochs {ours['epochs']!r}, the sweep's {theirs['epochs']!r}: "
+                              "not the study's budget")
         if diff:
             k = diff[0]
             raise ConfigError(f"{where}: recipe {k} {ours.get(k)!r}, the sweep's {theirs.get(k)!r}: "

@@ -779,8 +779,12 @@ def train_template(*, data_dir, dataset="imagenette", train_per_class=None, val_
 
     data = data_config(data_dir, dataset, train_per_class=train_per_class, val_per_class=val_per_class,
                        manifest=manifest, pipeline=pipeline, workers=workers, seed=seed, cache_dir=cache_dir)
-    return TrainConfig(data=data, recipe=recipe, epochs=epochs, batch_size=batch_size, seed=seed,
-                       device=device, threads=threads, progress=False)
+    import dataclasses
+
+    schedule = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
+    if schedule:   # the schedule is the recipe's (a bad value is refused by rubik.config.validate)
+        recipe = dataclasses.replace(resolve_recipe(recipe), **schedule)
+    return TrainConfig(data=data, recipe=recipe, seed=seed, device=device, threads=threads, progress=False)
 
 
 def template_from(parameters: dict, **overrides):

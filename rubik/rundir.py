@@ -47,6 +47,8 @@ def utc_now() -> str:
 def jsonable(obj):
     """``obj`` in JSON types: dataclasses, numpy / torch scalars and arrays, tuples, paths; NaN and
     infinities become None (strict JSON has no such numbers)."""
+    if hasattr(obj, "to_dict") and not isinstance(obj, type):   # its own stored form (TrainConfig, Arch)
+        return jsonable(obj.to_dict())
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return jsonable(dataclasses.asdict(obj))
     if isinstance(obj, dict):

@@ -80,9 +80,10 @@ The torchrun variables are removed before training, so each worker trains its mo
 
 From Python (what the notebooks do)::
 
-    from rubik.sweep import sample_twists, init_sweep, run_sweep, load_results
+    from rubik.sweep import sample_twists, init_sweep, load_results
+    from rubik.launcher import run_sweep
     samples = sample_twists(100, "efficientnet_b0", base_resolution=64, num_classes=10, mode="stratified")
-    init_sweep("runs/sweep", samples, TrainConfig(data=DataConfig(root=...), recipe="proxy", epochs=30))
+    init_sweep("runs/sweep", samples, TrainConfig(data=DataConfig(root=...), recipe={"name": "proxy", "epochs": 30}))
     results = run_sweep("runs/sweep", processes=2, threads=1)      # == load_results("runs/sweep")
 
 ``load_results(DIR)`` gives one row per trial (sample columns, ``status``, metrics), ready for
@@ -95,21 +96,24 @@ trial is trained again); SIGTERM (``scancel``, ``kill``) releases the claims on 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import os
 import subprocess
 from pathlib import Path
 
+from rubik.config import TrainConfig, upgrade_config, validate
 from rubik.errors import ConfigError
+from rubik.models import Arch
 from rubik.jobqueue import read_record, trial_state  # noqa: F401  (read_record: re-exported)
 from rubik.rundir import STALE_AFTER_S, atomic_write_json, utc_now
+from rubik.recipes import resolve_recipe
 from rubik.rundir import jsonable as _jsonable
 from rubik.sampling import sample_twists  # re-exported: rubik.sweep.sample_twists
 
-__all__ = ["sample_twists", "init_sweep", "run_sweep", "run_worker", "load_results", "load_correct", "load_spec",
-           "sweep_status", "trial_config", "trial_state_in", "check_template", "order_trials", "remaining_work"]
+__all__ = ["sample_twists", "init_sweep", "load_results", "load_correct", "load_spec", "read_record", "sweep_status",
+           "trial_config", "trial_arch", "trial_epochs", "template_config", "trial_state_in", "check_template",
+           "order_trials", "remaining_work"]
 
 SPEC_FILE = "sweep.json"
 SPEC_VERSION = 1
@@ -169,36 +173,35 @@ def load_spec(sweep_dir) -> dict:
 
 
 def _template_dict(template) -> dict:
+    """A sweep template as stored: a TrainConfig's ``to_dict()``; a dict (either layout, see
+    ``rubik.config.upgrade_config``) is stored as given, so specs made before ``arch`` stay byte-identical."""
     if template is None:
-        from rubik.train import TrainConfig
-
         template = TrainConfig()
-    if dataclasses.is_dataclass(template):
-        template = dataclasses.asdict(template)
+    if isinstance(template, TrainConfig):
+        return template.to_dict()
     if not isinstance(template, dict):
         raise ConfigError(f"template must be a TrainConfig or a dict, got {type(template).__name__}")
     return _jsonable(template)
 
 
+def template_config(template: dict) -> TrainConfig:
+    """The TrainConfig of a stored template or trial config (either layout); ConfigError naming the
+    problem (fields TrainConfig does not know, a bad model, recipe or data field)."""
+    try:
+        return TrainConfig.from_dict(template)
+    except ConfigError as e:
+        raise ConfigError(f"sweep template: {e}") from None
+    except TypeError as e:
+        raise ConfigError(f"sweep template: {e}") from None
+
+
 def check_template(template: dict) -> None:
     """ConfigError, before any trial runs, when a sweep's TrainConfig template cannot train: fields
-    TrainConfig does not know, and every setting ``rubik.train.validate`` checks without data (epochs,
+    TrainConfig does not know, and every setting ``rubik.config.validate`` checks without data (epochs,
     batch size, threads, the recipe's fields, the data subsample)."""
-    from rubik.data import DataConfig
-    from rubik.train import TrainConfig, validate
-
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(template) - known)
-    if unknown:
-        raise ConfigError(f"sweep template has fields TrainConfig does not know: {unknown}")
-    cfg = dict(template)
-    if isinstance(cfg.get("data"), dict):
-        try:
-            cfg["data"] = DataConfig(**cfg["data"])
-        except TypeError as e:
-            raise ConfigError(f"sweep template data: {e}") from None
-    cfg["device"] = "auto"   # checked where the trials run (`sweep run --device`), not where the sweep is made
-    validate(TrainConfig(**cfg), model_given=True)
+    cfg = template_config(template)
+    cfg.device = "auto"   # checked where the trials run (`sweep run --device`), not where the sweep is made
+    validate(cfg, model_given=True)
 
 
 def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
@@ -244,6 +247,7 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
         "meta": _jsonable(meta or {}),
         "trial_checkpoints": bool(trial_checkpoints),
         "latency": latency if isinstance(latency, dict) else bool(latency),
+        "num_classes": _num_classes(meta, _template_dict(template)),
         "template": _template_dict(template),
         "trials": _jsonable(samples.to_dict(orient="records")),
     }
@@ -255,7 +259,7 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
                           "match the new spec are then set aside as <id>.json.stale and retrained, never counted")
     if path.exists():
         old = load_spec(d)
-        same = _same_trials(old["trials"], spec["trials"]) and old["template"] == spec["template"]
+        same = _same_trials(old["trials"], spec["trials"]) and _same_template(old["template"], spec["template"])
         if same:
             return path
         n_done = n_records
@@ -270,6 +274,36 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
     return path
 
 
+def _num_classes(meta: dict | None, template: dict) -> int | None:
+    """The head size of the sweep's models, written into its spec (so nothing has to solve it back
+    from a parameter count): the sampling's ``num_classes``, else the class folders of the template's
+    data where they exist here, else None (specs made before this key have none either)."""
+    n = ((meta or {}).get("sampling") or {}).get("num_classes")
+    if n:
+        return int(n)
+    data = upgrade_config(template).get("data") or {}
+    root = data.get("root") if isinstance(data, dict) else None
+    if root and (Path(root).expanduser() / "train").is_dir():
+        from rubik.data import count_classes   # torch: only when a sweep is made over real data
+
+        try:
+            return int(count_classes(root, data.get("manifest"), quiet=True))
+        except (OSError, ValueError, RuntimeError):
+            return None
+    return None
+
+
+def _same_template(old: dict, new: dict) -> bool:
+    """The same template, whichever layout each was stored in (a spec made before ``arch`` and the
+    recipe's schedule is the same as today's spelling of it, so re-running its command is a no-op)."""
+    if old == new:
+        return True
+    try:
+        return TrainConfig.from_dict(old).to_dict() == TrainConfig.from_dict(new).to_dict()
+    except (ValueError, TypeError):
+        return False
+
+
 def _same_trials(old: list, new: list) -> bool:
     """The same trials; a spec written before sample rows carried their ``arch`` is the same as
     today's rows without it (so re-running a finished study's command stays a no-op)."""
@@ -280,11 +314,9 @@ def _same_trials(old: list, new: list) -> bool:
     return old == [{k: v for k, v in t.items() if k != "arch"} for t in new]
 
 
-def trial_arch(trial: dict):
+def trial_arch(trial: dict) -> Arch:
     """The :class:`rubik.models.Arch` a trial row trains: its ``arch``, or (rows without one)
     ``base``, ``r, d, w`` and ``base_resolution`` with the family's default rules."""
-    from rubik.models import Arch
-
     if isinstance(trial.get("arch"), dict):
         return Arch.from_dict(trial["arch"])
     br = trial.get("base_resolution")
@@ -293,31 +325,44 @@ def trial_arch(trial: dict):
 
 
 def trial_config(spec: dict, trial: dict, sweep_dir=None) -> dict:
-    """The TrainConfig fields (a dict) of one trial: the template + this trial's model, and its own
-    ``epochs`` and training ``seed`` where the trial row has them (a study that trains schedules and
-    seeds in one sweep); rows without them (or NaN) keep the template's.
+    """The stored TrainConfig (a dict, ``rubik.config``'s layout) of one trial: the template with this
+    trial's model as ``arch``, and its own ``epochs`` (a recipe field) and training ``seed`` where the
+    trial row has them (a study that trains schedules and seeds in one sweep); rows without them (or
+    NaN) keep the template's.
 
-    The model is the row's ``arch`` dict (``TrainConfig.model``; ``twist`` and ``base_resolution``
-    None), so the trained model is the sample's by construction. Rows without ``arch`` (specs
-    written before samples carried it, hand-made rows) give ``model=base``, ``twist=[r, d, w]``
-    and the row's ``base_resolution``, as they always did (their run signatures stay the same)."""
-    cfg = copy.deepcopy(spec["template"])
+    ``arch`` is the row's ``arch`` dict, so the trained model is the sample's by construction; rows
+    without one (specs written before samples carried it, hand-made rows) give the Arch of ``base``,
+    ``r, d, w`` and the row's ``base_resolution`` (``trial_arch``). A template stored in the layout
+    before ``arch`` is converted here (``upgrade_config``); the identity of its trials is unchanged."""
+    cfg = upgrade_config(copy.deepcopy(spec["template"]))
     if isinstance(trial.get("arch"), dict):
-        cfg["model"], cfg["twist"], cfg["base_resolution"] = copy.deepcopy(trial["arch"]), None, None
+        cfg["arch"] = copy.deepcopy(trial["arch"])
     else:
-        cfg["model"] = trial["base"]
-        cfg["twist"] = [float(trial["r"]), float(trial["d"]), float(trial["w"])]
-        if trial.get("base_resolution") is not None:
-            cfg["base_resolution"] = int(trial["base_resolution"])
+        if trial.get("base_resolution") is None and isinstance(cfg.get("arch"), dict):
+            trial = {**trial, "base_resolution": cfg["arch"].get("base_resolution")}
+        try:
+            cfg["arch"] = trial_arch(trial).to_dict()
+        except ValueError:   # a row no model fits: kept as written, so the trainer's error is the trial's record
+            cfg.pop("arch", None)
+            cfg.update(model=trial["base"], twist=[float(trial[k]) for k in "rdw"],
+                       base_resolution=trial.get("base_resolution"))
     for key in TRIAL_FIELDS:
         value = trial.get(key)
         if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            cfg[key] = int(value)
+            if key == "epochs":
+                recipe = cfg.get("recipe", "proxy")
+                cfg["recipe"] = {**({"name": recipe} if isinstance(recipe, str) else recipe), "epochs": int(value)}
+            else:
+                cfg[key] = int(value)
     if spec.get("trial_checkpoints") and sweep_dir is not None:
         cfg["out_dir"] = str(_sweep_dir(sweep_dir) / "runs" / str(trial["id"]))
         cfg["resume"] = "auto"   # a killed trial continues from its last epoch
     return cfg
 
+
+def trial_epochs(config: dict) -> int:
+    """The schedule length of a stored trial config (its recipe's epochs)."""
+    return resolve_recipe(upgrade_config(config).get("recipe") or "proxy").epochs
 
 
 ORDERS = ("spec", "short-first", "long-first")
@@ -335,12 +380,7 @@ def trial_costs(spec: dict) -> dict:
     ``flops`` costs nothing here (it is ordered first by ``short-first``)."""
     out = {}
     for t in spec["trials"]:
-        cfg = trial_config(spec, t)
-        epochs = cfg.get("epochs")
-        if epochs is None:
-            from rubik.train import resolve_recipe
-
-            epochs = resolve_recipe(cfg.get("recipe") or "proxy").epochs
+        epochs = trial_epochs(trial_config(spec, t))
         flops = t.get("flops")
         flops = 0.0 if flops is None or (isinstance(flops, float) and math.isnan(flops)) else float(flops)
         out[str(t["id"])] = training_cost(flops, float(epochs))

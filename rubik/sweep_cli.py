@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import signal
 import sys
-from pathlib import Path
 
-from rubik.data import count_classes
+from rubik.config import TrainConfig
+from rubik.data import DataConfig, count_classes
 from rubik.errors import ConfigError, RunDirError
 from rubik.launcher import env_worker, pop_torchrun_env, run_sweep
 from rubik.rundir import STALE_AFTER_S
-from rubik.rundir import jsonable as _jsonable
 from rubik.sweep import ORDERS, check_template, init_sweep, load_results, remaining_work, sample_twists, sweep_status
 
 __all__ = ["add_arguments", "main"]
@@ -109,24 +107,18 @@ def add_arguments(parser) -> None:
 def _cmd_init(args) -> int:
     import pandas as pd
 
-    from rubik.data import DataConfig
-    from rubik.train import TrainConfig
-
     data = DataConfig(root=args.data, name=args.dataset, train_per_class=args.train_per_class,
                       val_per_class=args.val_per_class)
-    tmpl = dataclasses.asdict(TrainConfig(data=data, recipe=args.recipe, epochs=args.epochs,
-                                          batch_size=args.batch_size, seed=args.seed, device=args.device,
-                                          progress=False))
+    tmpl = TrainConfig(data=data, recipe=args.recipe, seed=args.seed, device=args.device, progress=False).to_dict()
+    # the schedule is the recipe's; a bad value (--epochs 0) is refused by check_template below, in one line
+    tmpl["recipe"].update({k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size))
+                           if v is not None})
     for item in args.set:
         key, eq, value = item.partition("=")
         if not eq:
             raise ConfigError(f"-p {item!r}: expected KEY=VALUE")
         if key.startswith("recipe."):
-            # -p recipe.eval_every=4: change one field of the named recipe
-            from rubik.train import resolve_recipe
-
-            tmpl["recipe"] = _jsonable(dataclasses.asdict(resolve_recipe(tmpl["recipe"])))
-            target, field = tmpl["recipe"], key[7:]
+            target, field = tmpl["recipe"], key[7:]   # -p recipe.eval_every=4: one field of the recipe
         elif key.startswith("data."):
             target, field = tmpl["data"], key[5:]
         else:

@@ -24,7 +24,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from rubik.config import TrainConfig, model_from_config
 from rubik.errors import ConfigError
+from rubik.models import create_model
+from rubik.models.checkpoints import load_checkpoint, read_state_dict
 
 
 def eval_classes(root, split: str = "val") -> list[str]:
@@ -109,9 +112,6 @@ def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, n
     resolution from the stored config; a task's model, e.g. a DRNet, through its task); ``ema`` loads the
     EMA weights. A plain state dict (ours or
     timm format) needs ``name``."""
-    from rubik.models import create_model
-    from rubik.models.checkpoints import load_checkpoint, read_state_dict
-
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
@@ -131,31 +131,22 @@ def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, n
         weights = [v for k, v in sd.items() if k.endswith("weight") and v.ndim == 2]
         num_classes = weights[-1].shape[0] if weights else 1000
     recipe = ck.get("recipe") if isinstance(ck, dict) else None
-    if config and config.get("task"):   # e.g. a DRNet: its task rebuilds it from the stored config
-        from rubik.train import TrainConfig, resolve_task
-
-        twist = config.get("twist")
-        cfg = TrainConfig(model=config["model"], twist=tuple(twist) if twist is not None else None,
-                          base_resolution=config.get("base_resolution"), task=config["task"])
-        model = resolve_task(cfg.task).build_model(cfg, num_classes)
-        _set_batchnorm(model, recipe)
-        model.load_state_dict(sd)
-        return model
     if config:
-        if name is not None and name != config.get("model") and not isinstance(config.get("model"), dict):
-            raise ConfigError(f"--model {name} but {path} holds a trained {config.get('model')!r}; leave out "
-                              "--model (the checkpoint names its model) or give its own")
-        if name is not None and isinstance(config.get("model"), dict) and name != config["model"].get("base"):
-            raise ConfigError(f"--model {name} but {path} holds a trained {config['model'].get('base')!r} "
-                              f"(Arch {config['model']}); leave out --model (the checkpoint names its model)")
-        name = config.get("model") if isinstance(config.get("model"), dict) else (name or config.get("model"))
-        twist = config.get("twist")
-        kwargs = dict(twist=tuple(twist) if twist is not None else None, base_resolution=config.get("base_resolution"))
-    elif name is None:
+        stored = config.get("model")   # the name a config stored before ``arch`` kept (None: an Arch)
+        cfg = TrainConfig.from_dict(config)
+        if name is not None and name not in (stored, cfg.arch.base):
+            raise ConfigError(f"--model {name} but {path} holds a trained {stored or cfg.arch.base!r} ({cfg.arch}); "
+                              "leave out --model (the checkpoint names its model) or give its own")
+        model = model_from_config(cfg, num_classes)
+        _set_batchnorm(model, recipe)
+        if cfg.task:   # e.g. a DRNet: its state dict is its own
+            model.load_state_dict(sd)
+        else:
+            load_checkpoint(model, sd)
+        return model
+    if name is None:
         raise ValueError(f"{path} is a plain state dict: pass the model name (--model NAME)")
-    else:
-        kwargs = {}
-    model = create_model(name, num_classes, **kwargs)
+    model = create_model(name, num_classes)
     _set_batchnorm(model, recipe)
     load_checkpoint(model, sd)
     return model

@@ -89,3 +89,28 @@ def _subprocesses_import_this_checkout():
         os.environ.pop("PYTHONPATH", None)
     else:
         os.environ["PYTHONPATH"] = old
+
+
+def train_config(*, model="efficientnet_b0", twist=None, base_resolution=None, conv=None, epochs=None,
+                 batch_size=None, recipe="smoke", **fields):
+    """A ``rubik.config.TrainConfig`` from the short spelling tests use: the model as a name with its
+    dials (made into the config's one ``arch``) and the schedule beside the recipe (made into recipe
+    fields). Values are not checked here, so a test can hand ``validate``/``train`` a bad one."""
+    import dataclasses
+
+    from rubik.config import TrainConfig
+    from rubik.models import Arch
+    from rubik.recipes import resolve_recipe
+
+    from rubik.errors import ConfigError
+
+    arch = model
+    if twist is not None or base_resolution is not None or conv is not None:
+        try:   # the one-line error TrainConfig gives for a bad model (a test may expect it)
+            arch = Arch.named(model, twist=twist, base_resolution=base_resolution, conv=conv)
+        except ValueError as e:
+            raise ConfigError(f"arch: {e}") from None
+    schedule = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
+    if schedule:
+        recipe = dataclasses.replace(resolve_recipe(recipe), **schedule)
+    return TrainConfig(arch=arch, recipe=recipe, **fields)

@@ -175,7 +175,7 @@ def test_a_sample_and_its_model_agree_by_construction():
 
 
 def test_train_config_carries_the_arch_and_trains_at_its_px():
-    """``TrainConfig.model`` may be an Arch (kept as its dict); the input size of a run comes from
+    """``TrainConfig.arch`` is an Arch (stored as its dict); the input size of a run comes from
     the Arch, r included (it once fell back to ``base_resolution or 224``)."""
     from torch import nn
 
@@ -183,16 +183,22 @@ def test_train_config_carries_the_arch_and_trains_at_its_px():
     from rubik.train import TrainConfig, make_model, model_resolution, validate
 
     arch = Arch(B0, (0.7, 0.6, 0.5), 64, "efficientnet")
-    cfg = TrainConfig(model=arch)
-    assert cfg.model == arch.to_dict() and cfg.arch() == arch
+    cfg = TrainConfig(arch=arch)
+    assert cfg.arch == arch and cfg.to_dict()["arch"] == arch.to_dict()
+    assert TrainConfig(arch=arch.to_dict()).arch == arch == TrainConfig.from_dict(cfg.to_dict()).arch
     m = make_model(cfg, 10)
     assert (m.resolution, m.rules, count_params(m)) == (arch.input_size, "efficientnet", arch.params(10))
-    named = TrainConfig(model="tinynet_a", base_resolution=64)
+    named = TrainConfig(arch=Arch.named("tinynet_a", base_resolution=64))
     assert model_resolution(nn.Linear(2, 2), named) == int(64 * 0.86)     # a given model without .resolution
+    # the layout before arch: a name + twist + base_resolution, converted where it is read
+    old = TrainConfig.from_dict({"model": B0, "twist": [0.7, 0.6, 0.5], "base_resolution": 64, "epochs": 3})
+    assert old.arch == Arch(B0, (0.7, 0.6, 0.5), 64) and old.recipe.epochs == 3 == old.epochs
     with pytest.raises(ConfigError, match="own twist"):
-        validate(TrainConfig(model=arch, base_resolution=64))
+        TrainConfig.from_dict({"model": arch.to_dict(), "base_resolution": 64})
     with pytest.raises(ConfigError, match="22 px < 24"):
-        validate(TrainConfig(model=B0, twist=(0.35, 1, 1), base_resolution=64))
+        TrainConfig.from_dict({"model": B0, "twist": [0.35, 1, 1], "base_resolution": 64})
+    with pytest.raises(ConfigError, match="unknown base"):
+        validate(TrainConfig(arch={"base": "nope"}))
 
 
 def test_a_sweep_trains_its_samples_arch_and_old_specs_still_load(tmp_path):
@@ -211,15 +217,15 @@ def test_a_sweep_trains_its_samples_arch_and_old_specs_still_load(tmp_path):
     spec = S.load_spec(d)
     for row, trial in zip(df.itertuples(), spec["trials"]):
         cfg = S.trial_config(spec, trial)
-        assert cfg["twist"] is None and cfg["base_resolution"] is None   # the template's 224 is not used
-        m = make_model(TrainConfig(model=cfg["model"]), 10)
+        assert cfg["arch"] == row.arch and "twist" not in cfg   # the template's 224 is not used
+        m = make_model(TrainConfig.from_dict(cfg), 10)
         assert (m.resolution, count_params(m), m.rules) == (row.resolution, row.params, "efficientnet")
         assert S.trial_arch(trial) == Arch.from_dict(row.arch)
     # an old spec: rows without "arch"
     old = tmp_path / "old"
     S.init_sweep(old, df.drop(columns=["arch"]), {"model": B0, "data": {}})
     cfg = S.trial_config(S.load_spec(old), S.load_spec(old)["trials"][1])
-    assert cfg["model"] == B0 and cfg["twist"] == [df.r[1], df.d[1], df.w[1]] and cfg["base_resolution"] == 64
+    assert cfg["arch"] == Arch(B0, (df.r[1], df.d[1], df.w[1]), 64).to_dict() and "model" not in cfg
     before = (old / "sweep.json").read_text()
     S.init_sweep(old, df, {"model": B0, "data": {}})     # today's rows, with arch: the same trials
     assert (old / "sweep.json").read_text() == before
@@ -281,7 +287,7 @@ def test_sweep_cli_rules_reach_the_trials(tmp_path, capsys):
                  "--num-classes", "10", "--rules", "efficientnet"]) == 0
     spec = S.load_spec(d)
     assert {t["arch"]["rules"] for t in spec["trials"]} == {"efficientnet"}
-    assert S.trial_config(spec, spec["trials"][0])["model"]["rules"] == "efficientnet"
+    assert S.trial_config(spec, spec["trials"][0])["arch"]["rules"] == "efficientnet"
     capsys.readouterr()
     assert main(["sweep", "init", str(tmp_path / "bad"), "--n", "2", "--rules", "bogus"]) == 2
     err = capsys.readouterr().err.strip()

@@ -47,7 +47,7 @@ def test_train_step_bf16_channels_last_on_cuda(tiny_imagefolder, cache_dir):
 
     conv.register_forward_hook(record_dtype)
     res = train(TrainConfig(data=DataConfig(root=str(tiny_imagefolder), pipeline="tensor", workers=0),
-                            recipe="smoke", epochs=1, device="cuda", progress=False), model=model)
+                            recipe={"name": "smoke", "epochs": 1}, device="cuda", progress=False), model=model)
     # the FLOP count runs a float32 forward on a CPU copy first (the copy keeps the hook); training and
     # evaluation on the GPU run under bf16 autocast
     assert torch.bfloat16 in seen and seen[-1] == torch.bfloat16   # autocast on
@@ -152,7 +152,7 @@ def test_train_compiled_reduce_overhead_on_cuda(tiny_imagefolder, cache_dir):
     from rubik.train import TrainConfig, train
 
     res = train(TrainConfig(data=DataConfig(root=str(tiny_imagefolder), pipeline="tensor", workers=0),
-                            recipe="smoke", epochs=2, batch_size=8, device="cuda", progress=False,
+                            recipe={"name": "smoke", "epochs": 2, "batch_size": 8}, device="cuda", progress=False,
                             compile="reduce-overhead"), model=_tiny_model())
     assert res["first_step_s"] > 0 and res["top1"] is not None
     assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in res["history"])

@@ -16,17 +16,18 @@ from rubik.errors import ConfigError
 from rubik.flops import count_flops
 from rubik.models import Arch, create_model
 from rubik.models.multires import MultiResBatchNorm2d, MultiResolutionClassifier
-from rubik.train import TrainConfig, train
+from conftest import train_config
+from rubik.train import train
 
 TWIST = (0.75, 0.25, 0.25)      # B0 at base 64 px -> 48 px, one block per stage: candidates 48, 36, 24
 ARCH = Arch("efficientnet_b0", TWIST, base_resolution=64)
 
 
 def drnet_cfg(root, task, **kw):
-    base = dict(model=ARCH.to_dict(), data=DataConfig(root=str(root), pipeline="tensor", workers=0), recipe="smoke",
+    base = dict(model=ARCH, data=DataConfig(root=str(root), pipeline="tensor", workers=0), recipe="smoke",
                 batch_size=8, progress=False, task={"kind": "drnet", **task})
     base.update(kw)
-    return TrainConfig(**base)
+    return train_config(**base)
 
 
 # ----------------------------------------------------------------------------- building blocks

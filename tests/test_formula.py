@@ -97,7 +97,7 @@ def test_derive_family_naive_solver():
     assert g.iloc[3].r == pytest.approx(1.15 ** -4)
     t = fam[fam.kind == "tiny"]
     assert (t.r ** 2 * t.d * t.w ** 2).to_numpy() == pytest.approx(t.target_c.to_numpy())
-    assert fam.train_kwargs.iloc[0]["model"]["base"] == "efficientnet_b0"
+    assert fam.train_kwargs.iloc[0]["arch"]["base"] == "efficientnet_b0"
 
 
 def test_curve():
@@ -124,12 +124,12 @@ def test_real_width_solver_and_families():
     gh = derive_family(f, base="ghostnet_a")  # GhostNet-B/C/D at 300M/141M/52M of GhostNet-A
     assert list(gh.name[gh.kind == "tiny"]) == ["ghostnet_b", "ghostnet_c", "ghostnet_d"]
     kw = gh.train_kwargs.iloc[0]
-    assert kw["model"]["base"] == "ghostnet_a" and kw["model"]["twist"] == [gh.r[0], gh.d[0], gh.w[0]]
+    assert kw["arch"]["base"] == "ghostnet_a" and kw["arch"]["twist"] == [gh.r[0], gh.d[0], gh.w[0]]
     from rubik.formula import family_configs
     from rubik.train import TrainConfig
 
-    cfg = family_configs(gh, TrainConfig(base_resolution=None))["ghostnet_b"]
-    assert cfg.arch().input_size == gh.resolution[0]
+    cfg = family_configs(gh, TrainConfig())["ghostnet_b"]
+    assert cfg.arch.input_size == gh.resolution[0]
     assert (gh.resolution[gh.kind == "tiny"] < 240).all()
     with pytest.raises(ValueError, match="above the base"):
         derive_family(f, [0.5, 2.0])

@@ -158,7 +158,7 @@ def test_sweep_run_waits_for_trials_held_elsewhere_and_never_reports_them_done(t
 # ----------------------------------------------------------------------------- 4. divergence and strict JSON
 
 def test_huge_lr_stops_as_diverged_with_strict_json(run_cfg, capsys):
-    cfg = dataclasses.replace(run_cfg, recipe=Recipe.named("smoke", lr_per_1024=1e12), epochs=3)
+    cfg = run_cfg.with_recipe(lr_per_1024=1e12, epochs=3)
     res = train(cfg)
     assert res["status"] == "diverged" and len(res["history"]) == 1 and res["top1"] is None
     out = Path(cfg.out_dir)
@@ -169,7 +169,7 @@ def test_huge_lr_stops_as_diverged_with_strict_json(run_cfg, capsys):
 
 
 def diverging_train(cfg):
-    if cfg["twist"][0] > 0.505:
+    if cfg["arch"]["twist"][0] > 0.505:
         return {"status": "diverged", "top1": 10.0, "train_time_s": float("nan"), "history": []}
     return fake_train(cfg)
 
@@ -201,9 +201,8 @@ def test_diverged_trials_are_recorded_listed_and_kept_out_of_frontiers(tmp_path,
     (dict(twist=(0.1, 1, 1)), "rounds to 6 px"),
 ])
 def test_bad_settings_are_rejected_before_any_data(tmp_path, change, match):
-    cfg = tiny_cfg(tmp_path / "no-such-data", out_dir=str(tmp_path / "run"), **change)
-    with pytest.raises(ConfigError, match=match):
-        train(cfg)
+    with pytest.raises(ConfigError, match=match):   # a bad model: already when the config is made
+        train(tiny_cfg(tmp_path / "no-such-data", out_dir=str(tmp_path / "run"), **change))
     assert not (tmp_path / "run").exists()
 
 
@@ -247,7 +246,7 @@ def _failing_writes(monkeypatch, code, when=lambda data: True):
 
 
 def test_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(run_cfg, monkeypatch):
-    cfg = dataclasses.replace(run_cfg, epochs=2)
+    cfg = run_cfg.with_recipe(epochs=2)
     real_save, saved = T.save_checkpoint, []
 
     def save_then_fill_disk(path, state):
@@ -303,9 +302,9 @@ def test_full_sweep_dir_keeps_the_trained_result_and_the_next_run_moves_it_in(tm
 def test_resume_with_other_settings_is_refused(run_cfg):
     train(run_cfg)
     with pytest.raises(RunDirError, match=r"other settings \(epochs 1 -> 3\)"):
-        train(dataclasses.replace(run_cfg, epochs=3, resume=True))
+        train(dataclasses.replace(run_cfg.with_recipe(epochs=3), resume=True))
     with pytest.raises(RunDirError, match=r"twist \[0.5, 0.25, 0.25\] -> \[0.5, 0.5, 0.25\]"):
-        train(dataclasses.replace(run_cfg, twist=(0.5, 0.5, 0.25), resume=True))
+        train(dataclasses.replace(run_cfg, arch=run_cfg.arch.replace(twist=(0.5, 0.5, 0.25)), resume=True))
     assert train(dataclasses.replace(run_cfg, resume=True))["status"] == "done"   # same settings: continues
 
 
@@ -441,7 +440,7 @@ def test_edited_or_copied_records_are_not_counted(tmp_path, fake_env):
     L.run_sweep(a, train_fn=fake_train, progress=False)
     L.run_sweep(b, train_fn=fake_train, progress=False)
     rec = json.loads((a / "trials" / "r000.json").read_text())
-    rec["config"]["twist"] = [0.9, 0.9, 0.8]                       # hand-edited to another twist
+    rec["config"]["arch"]["twist"] = [0.9, 0.9, 0.8]               # hand-edited to another twist
     (a / "trials" / "r000.json").write_text(json.dumps(rec))
     copied = json.loads((b / "trials" / "r001.json").read_text())
     copied["config"]["seed"] = 7                                   # another sweep's record, config made to fit
@@ -452,18 +451,28 @@ def test_edited_or_copied_records_are_not_counted(tmp_path, fake_env):
     assert S.load_correct(a) == {} and S.sweep_histories(a).empty
 
 
-def test_committed_records_predate_fingerprints_and_are_checked_by_their_config(tmp_path):
+def test_committed_records_match_their_specs_with_or_without_fingerprints(tmp_path):
+    """Records written before fingerprints are checked by the config they carry; later ones (e.g.
+    data/results/spconv) by their fingerprint too, which must be their trial's under today's code
+    (whatever layout the spec's template was stored in)."""
+    from rubik.identity import config_fingerprint
+
     sweeps = sorted(p.parent for base in ("data/results", "runs/reference") for p in (ROOT / base).rglob("sweep.json"))
     assert len(sweeps) >= 12
-    n = 0
+    n = n_fp = 0
     for d in sweeps:
         st = S.sweep_status(d)
         assert st["mismatch"] == 0 and st["corrupt"] == 0, (d, st)
+        spec = S.load_spec(d)
+        trials = {str(t["id"]): t for t in spec["trials"]}
         for p in (d / "trials").glob("*.json"):
             rec = json.loads(p.read_text())
-            assert "fingerprint" not in rec and isinstance(rec["config"], dict), p
+            assert isinstance(rec["config"], dict), p
+            if "fingerprint" in rec:
+                assert rec["fingerprint"] == config_fingerprint(S.trial_config(spec, trials[p.stem])), p
+                n_fp += 1
             n += 1
-    assert n >= 280
+    assert n >= 280 and n_fp >= 6
     import shutil
 
     d = tmp_path / "seed0"
@@ -542,7 +551,7 @@ def test_real_full_disk_in_a_sweep_stops_the_worker_and_records_no_failure(tiny_
     d = small_tmpfs(5 * 1024) / "sw"
     samples = pd.DataFrame([dict(id="t0", kind="random", base="efficientnet_b0", base_resolution=64, r=0.5, d=0.25,
                                  w=0.25)])
-    cfg = dataclasses.asdict(tiny_cfg(tiny_imagefolder, epochs=2, threads=1))
+    cfg = tiny_cfg(tiny_imagefolder, epochs=2, threads=1).to_dict()
     S.init_sweep(d, samples, cfg, trial_checkpoints=True, latency=False)
     with pytest.raises(RunDirError, match=r"runs/t0/checkpoint.pt: No space left on device"):
         L.run_sweep(d, progress=False)

@@ -63,8 +63,7 @@ def test_cli_latency_model_and_twist(capsys):
 
 def _fake_train(config):
     """Metrics only (no training): enough for sweep records."""
-    m = config["model"]   # the trial's Arch (a dict); rows without one: model name + twist
-    r, d, w = m["twist"] if isinstance(m, dict) else config["twist"]
+    r, d, w = config["arch"]["twist"]   # the trial's Arch (a dict)
     return {"top1": 50 + 10 * r + 5 * d + w, "top5": 100.0}
 
 

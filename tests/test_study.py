@@ -142,7 +142,7 @@ def test_cli_init_then_run_trains_with_per_trial_epochs_and_scores_halves(tmp_pa
     assert (df.status == "done").all(), df.error.tolist()
     for _, row in df.iterrows():
         rec = json.loads((d / "trials" / f"{row.id}.json").read_text())
-        assert rec["config"]["epochs"] == row.epochs and rec["seed"] == 3 == rec["config"]["seed"]
+        assert rec["config"]["recipe"]["epochs"] == row.epochs and rec["seed"] == 3 == rec["config"]["seed"]
         assert len(rec["metrics"]["history"]) == row.epochs
     assert df.top1_test.between(0, 100).all() and df.top1_select.between(0, 100).all()
     assert main(args) == 2                       # the sweep changed (2 trials kept): refuses to overwrite it
@@ -164,8 +164,8 @@ def fake_study_train(cfg: dict) -> dict:
 
     from rubik.data import pack_correct
 
-    r, d, w = cfg["model"]["twist"]   # study trials carry their Arch
-    e, seed = cfg["epochs"], cfg["seed"]
+    r, d, w = cfg["arch"]["twist"]   # study trials carry their Arch
+    e, seed = cfg["recipe"]["epochs"], cfg["seed"]
     p = min(0.95, 0.45 + 0.05 * math.log2(e / 5) + 0.1 * (r - 0.6) - 0.08 * (d - 0.5))
     rng = np.random.default_rng([int(1e4 * r), int(1e4 * d), e, seed])
     labels = np.repeat(np.arange(10), 40)

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # ----------------------------------------------------------------------------- a fake, fast trainer
 
 def twist_of(cfg: dict) -> list:
-    """The dials a trial config trains: its Arch's (``model`` a dict) or, in rows without one, ``twist``."""
-    return cfg["model"]["twist"] if isinstance(cfg["model"], dict) else cfg["twist"]
+    """The dials a trial config trains: its Arch's (a row no model fits keeps ``twist`` as written)."""
+    return cfg["arch"]["twist"] if "arch" in cfg else cfg["twist"]
 
 
 def fake_train(cfg: dict) -> dict:
@@ -89,8 +89,8 @@ def test_init_run_resume_in_process(tmp_path, fake_env):
     df = L.run_sweep(d, train_fn=fake_train, progress=False)
     assert (df.status == "done").all() and df.top1.notna().all()
     rec = json.loads((d / "trials" / "r002.json").read_text())
-    assert rec["status"] == "done" and rec["config"]["twist"] == [0.52, 0.9, 0.8]
-    assert rec["config"]["base_resolution"] == 64 and rec["seed"] == 7 and rec["code_version"]
+    assert rec["status"] == "done" and rec["config"]["arch"]["twist"] == [0.52, 0.9, 0.8]
+    assert rec["config"]["arch"]["base_resolution"] == 64 and rec["seed"] == 7 and rec["code_version"]
     assert rec["sample"]["flops"] == 1002 and rec["time_s"] >= 0 and rec["metrics"]["history"]
     assert not list((d / "claims").glob("*.claim"))
     n_lines = len(_log_lines(log))
@@ -275,13 +275,13 @@ def test_cli_real_train_end_to_end(tmp_path, tiny_imagefolder, cache_dir, capsys
     assert spec["template"]["recipe"]["name"] == "smoke"
     assert spec["template"]["recipe"]["label_smoothing"] == 0.0 and spec["template"]["recipe"]["eval_every"] == 3
     assert [t["kind"] for t in spec["trials"]] == ["base", "random"]  # giants would be < 24 px at 26
-    assert spec["template"]["data"]["pipeline"] == "tensor" and spec["template"]["epochs"] == 1
+    assert spec["template"]["data"]["pipeline"] == "tensor" and spec["template"]["recipe"]["epochs"] == 1
     assert main(["sweep", "run", str(d), "--threads", "1", "--no-progress"]) == 0
     df = S.load_results(d)
     assert (df.status == "done").all(), df.error.tolist()
     assert df.top1.between(0, 100).all() and (df.resolution >= 24).all()
     rec = json.loads((d / "trials" / "r000.json").read_text())
-    assert rec["config"]["model"]["base_resolution"] == 26 and rec["metrics"]["epochs"] == 1
+    assert rec["config"]["arch"]["base_resolution"] == 26 and rec["metrics"]["epochs"] == 1
     # per-image outcomes on the whole val split, consistent with top-1, and scored on the two halves
     from rubik.data import split_top1, unpack_correct, val_split
 
@@ -387,10 +387,11 @@ def test_cli_sweep_run_device_cuda_without_cuda_is_one_line(tmp_path, monkeypatc
 def test_trial_rows_may_set_their_own_epochs_and_seed():
     spec = {"template": dict(TEMPLATE), "trial_checkpoints": False}
     base = dict(id="a", base="efficientnet_b0", r=1.0, d=1.0, w=1.0, base_resolution=64)
-    assert S.trial_config(spec, base)["epochs"] == 1 and S.trial_config(spec, base)["seed"] == 7
+    # the epochs are the recipe's: the template's (stored beside the recipe, in the layout before arch)
+    assert S.trial_epochs(S.trial_config(spec, base)) == 1 and S.trial_config(spec, base)["seed"] == 7
     cfg = S.trial_config(spec, dict(base, epochs=20.0, seed=2))
-    assert cfg["epochs"] == 20 and cfg["seed"] == 2 and isinstance(cfg["epochs"], int)
-    assert S.trial_config(spec, dict(base, epochs=float("nan"), seed=None))["epochs"] == 1   # NaN: the template's
+    assert cfg["recipe"]["epochs"] == 20 and cfg["seed"] == 2 and isinstance(cfg["recipe"]["epochs"], int)
+    assert S.trial_epochs(S.trial_config(spec, dict(base, epochs=float("nan"), seed=None))) == 1   # NaN: the template's
 
 
 def test_load_results_scores_halves_and_reads_old_records(tmp_path):
@@ -446,3 +447,18 @@ def test_order_short_first_takes_the_cheapest_trials_first(tmp_path, fake_env, c
     assert rc == 0 and "4 done" in capsys.readouterr().out
     started = [key for what, key, _ in (ln.split() for ln in log.read_text().splitlines()) if what == "start"]
     assert started[2:] == ["0.51,0.9,0.8", "0.5,0.9,0.8"]              # the rest, the longest first
+
+
+def test_the_spec_names_its_head_size(tmp_path, tiny_imagefolder):
+    """Issue 23: ``num_classes`` is written into sweep.json (from the sampling, else the data's class
+    folders), so nothing solves it back from a parameter count."""
+    from rubik.latency import sweep_num_classes
+
+    S.init_sweep(tmp_path / "a", _samples(2), TEMPLATE, meta={"sampling": {"num_classes": 10}})
+    assert S.load_spec(tmp_path / "a")["num_classes"] == 10
+    tmpl = dict(TEMPLATE, data={"root": str(tiny_imagefolder)})
+    S.init_sweep(tmp_path / "b", _samples(2), tmpl)
+    spec = S.load_spec(tmp_path / "b")
+    assert spec["num_classes"] == 3 == sweep_num_classes(spec)
+    S.init_sweep(tmp_path / "c", _samples(2), TEMPLATE)     # no data here and no sampling: unknown
+    assert S.load_spec(tmp_path / "c")["num_classes"] is None

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import rubik.train as T
+from conftest import train_config
 from rubik.data import DataConfig
 from rubik.train import Recipe, TrainConfig, train
 
@@ -19,7 +20,7 @@ def tiny_cfg(root, **kw):
                 data=DataConfig(root=str(root), pipeline="tensor", workers=0), recipe="smoke",
                 batch_size=8, progress=False)
     base.update(kw)
-    return TrainConfig(**base)
+    return train_config(**base)
 
 
 def test_tiny_twisted_model_learns(tiny_imagefolder, cache_dir, tmp_path):
@@ -37,7 +38,7 @@ def test_tiny_twisted_model_learns(tiny_imagefolder, cache_dir, tmp_path):
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == list(range(1, 9))
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["twist"] == list(TINY_TWIST) and saved["recipe"] == "smoke"
+    assert saved["arch"]["twist"] == list(TINY_TWIST) and saved["recipe"]["name"] == "smoke"
 
 
 def test_resume_after_kill_matches_uninterrupted(tiny_imagefolder, cache_dir, tmp_path, monkeypatch):

@@ -62,9 +62,10 @@ def test_validate_checks_classes(six_classes):
 
 def test_cli_validate_training_checkpoint_and_ema(tiny_imagefolder, cache_dir, tmp_path, capsys):
     from rubik.data import DataConfig
-    from rubik.train import TrainConfig, train
+    from conftest import train_config
+    from rubik.train import train
 
-    cfg = TrainConfig(model="efficientnet_b0", twist=(0.5, 0.25, 0.25), base_resolution=64, recipe="smoke",
+    cfg = train_config(model="efficientnet_b0", twist=(0.5, 0.25, 0.25), base_resolution=64, recipe="smoke",
                       data=DataConfig(root=str(tiny_imagefolder), pipeline="tensor", workers=0), batch_size=8,
                       epochs=2, progress=False, out_dir=str(tmp_path / "run"))
     train(cfg)

@@ -65,7 +65,7 @@ def plan(preset: dict, data_root: str | None, out_dir) -> list[dict]:
 
         def cfg(task: DRNetConfig, epochs: int, name: str) -> TrainConfig:
             data = DataConfig(root=data_root, seed=seed, **preset.get("data", {}))
-            return TrainConfig(model=arch.to_dict(), data=data, recipe=recipe, epochs=epochs, seed=seed,
+            return TrainConfig(arch=arch, data=data, recipe=dataclasses.replace(recipe, epochs=epochs), seed=seed,
                                device=preset.get("device", "auto"), threads=preset.get("threads"),
                                out_dir=str(folder / name), resume="auto", progress=False,
                                task={"kind": "drnet", **task.to_dict()})

@@ -32,7 +32,7 @@ class DRNetTask(Task):
         if cfg is None:
             return
         try:
-            arch = cfg.arch()
+            arch = cfg.arch
         except (ValueError, TypeError) as e:
             raise ConfigError(str(e)) from None
         resolutions = self.config.resolutions(arch.input_size)
@@ -45,7 +45,7 @@ class DRNetTask(Task):
             raise ConfigError(f"DRNet init {self.config.init!r}: no such checkpoint file")
 
     def build_model(self, cfg, num_classes: int) -> DRNet:
-        return build_drnet(cfg.arch(), num_classes, self.config)
+        return build_drnet(cfg.arch, num_classes, self.config)
 
     def prepare(self, model: DRNet) -> None:
         if self.config.init is not None:

@@ -8,9 +8,10 @@ preprocessing dict).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+if TYPE_CHECKING:   # annotations only: importing rubik.models (Arch, the registry) does not load torch
+    from torch import nn
 
 from .arch import Arch
 from .registry import BASE_RESOLUTION, BASES, ModelSpec, get_model_spec, list_models, paper_table

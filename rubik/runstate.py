@@ -1,0 +1,175 @@
+"""A run directory's state: opening it (lock, resume or overwrite), the checkpoint a run writes each
+epoch and reads back on ``--resume``, and the RNG states that make a resumed run continue exactly.
+
+``open_run_dir`` decides how ``rubik.train`` uses ``out_dir``; ``training_state`` /
+``load_training_state`` are one state dict for checkpoint and resume; ``run_signature`` is what must
+match for a checkpoint to be continued (the training's identity, ``rubik.identity``, and its task).
+The atomic writes and locks underneath are ``rubik.rundir``'s.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rubik.config import TrainConfig
+from rubik.errors import RunDirError
+from rubik.identity import config_identity
+from rubik.rundir import acquire, clean_stale_tmp, jsonable, lock_info, read_lock
+
+__all__ = ["RUN_FILES", "open_run_dir", "training_state", "load_training_state", "load_run_checkpoint",
+           "run_signature", "seed_everything", "rng_state", "set_rng_state"]
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "task":
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def run_signature(config) -> dict:
+    """What must match for ``resume`` to continue a run (a TrainConfig or its stored dict, in either
+    layout; flat dict out): the training's identity (``rubik.identity.config_identity``: the Arch,
+    seed, data subset, effective epochs and batch size and every recipe field but its name) and,
+    where set, the task (only then: runs from before tasks existed keep their signature)."""
+    ident = config_identity(config)
+    if isinstance(ident.get("recipe"), dict):   # its schedule is in the identity's own epochs / batch_size
+        for key in ("name", "epochs", "batch_size"):
+            ident["recipe"].pop(key, None)
+    sig = _flat(ident)
+    task = config.task if isinstance(config, TrainConfig) else config.get("task")
+    if task is not None:
+        sig["task"] = task
+    return jsonable(sig)
+
+
+def seed_everything(seed: int):
+    random.seed(seed)
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict):
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "result.json", "config.json")
+
+
+def _holds_run(out: Path) -> str | None:
+    """What in ``out`` shows a run that has done work (None if nothing: a run killed in its first
+    epoch lost nothing)."""
+    if (out / "result.json").is_file():
+        return "a finished run (result.json)"
+    if (out / "checkpoint.pt").is_file():
+        return "a run with a checkpoint"
+    m = out / "metrics.jsonl"
+    if m.is_file() and m.stat().st_size:
+        return "a run's metrics.jsonl"
+    return None
+
+
+def open_run_dir(cfg: TrainConfig, out: Path):
+    """Lock ``out`` for this run and decide how to use it: ``(lock, checkpoint or None)``.
+
+    Refuses (RunDirError) a folder that another live process is training into, or that holds a
+    run unless ``resume`` (continue it) or ``overwrite`` (delete it) is given; ``resume=True``
+    without a checkpoint, a checkpoint that cannot be read, and a checkpoint made with other
+    settings (``run_signature``) are errors too. Orphan temp files of killed writes are removed.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    lock = acquire(out / "run.lock", lock_info(out_dir=str(out)))
+    if lock is None:
+        who = read_lock(out / "run.lock") or {}
+        raise RunDirError(f"{out} is in use by another training (pid {who.get('pid')} on {who.get('host')}, "
+                          f"since {who.get('time')}); wait for it, or give another --out")
+    try:
+        clean_stale_tmp(out)
+        ckpt_path = out / "checkpoint.pt"
+        if cfg.overwrite:
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
+            return lock, None
+        if cfg.resume is True and not ckpt_path.is_file():
+            raise RunDirError(f"--resume: no checkpoint.pt in {out}, nothing to resume (start without --resume)")
+        if cfg.resume and ckpt_path.is_file():
+            return lock, load_run_checkpoint(ckpt_path, cfg)
+        held = _holds_run(out)
+        if held and not cfg.resume:
+            raise RunDirError(f"{out} holds {held}; pass --resume to continue it or --overwrite to replace it")
+        for name in RUN_FILES:   # resume="auto" without a checkpoint: start clean
+            (out / name).unlink(missing_ok=True)
+        return lock, None
+    except BaseException:
+        lock.release()
+        raise
+
+
+_CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "rng", "epoch", "history", "best_top1", "train_time_s")
+
+
+def training_state(model, ema, optimizer, schedule, *, rngs, epoch, history, best_top1, train_time, cfg, recipe,
+                   data=None) -> dict:
+    """The checkpoint of a run after ``epoch`` epochs: the weights (raw and EMA), the optimizer and
+    schedule, every rank's RNG state, the history, the settings and ``data`` (``rubik.data.data_fingerprint``:
+    the class list and the files, checked on resume); ``load_training_state`` reads it."""
+    return {"model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+            "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
+            "rng": rngs, "epoch": epoch, "history": history, "best_top1": best_top1,
+            "train_time_s": train_time, "config": cfg.to_dict(), "recipe": dataclasses.asdict(recipe),
+            "data": data}
+
+
+def load_training_state(ck: dict, model, ema, optimizer, schedule, *, rank: int = 0, path=None) -> tuple:
+    """Put a ``training_state`` checkpoint back into the run's objects and this rank's RNGs; returns
+    ``(epoch, history, best_top1, train_time_s)``. A checkpoint of another model is a ``RunDirError``."""
+    try:
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        schedule.load_state_dict(ck["scheduler"])
+        if ema is not None and ck.get("ema") is not None:
+            ema.load_state_dict(ck["ema"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise RunDirError(f"{path} does not fit this model ({' '.join(str(e).split())[:300]}); "
+                          "--overwrite starts the run over") from None
+    rngs = ck["rng"] if isinstance(ck["rng"], list) else [ck["rng"]]
+    set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
+    return ck["epoch"], ck["history"], ck["best_top1"], ck["train_time_s"]
+
+
+def load_run_checkpoint(path: Path, cfg: TrainConfig) -> dict:
+    """A ``train`` checkpoint on the CPU, checked: readable, complete, made with the same settings."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise RunDirError(f"cannot read checkpoint {path}: {type(e).__name__}: {e} (damaged? --overwrite "
+                          "starts the run over)") from None
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(ck, dict) or k not in ck]
+    if missing:
+        raise RunDirError(f"{path} is not a rubik.train checkpoint (no {', '.join(missing)}); --overwrite "
+                          "starts the run over")
+    if isinstance(ck.get("config"), dict):
+        before, now = run_signature(ck["config"]), run_signature(cfg.to_dict())
+        diff = [f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in now if before.get(k) != now.get(k)]
+        if diff:
+            raise RunDirError(f"--resume: {path.parent} was trained with other settings ({'; '.join(diff)}); "
+                              "resume with the same settings, or --overwrite to start over")
+    return ck
