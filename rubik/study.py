@@ -585,7 +585,8 @@ def _plan_summary(plan: dict, title: str) -> str:
     """The plan's numbers in a few lines: each estimand with its estimate, the three intervals, the
     conservative p, Holm p and decision; then the trend lines (and crossovers), the resolution
     ladder rung by rung with its lack-of-fit test, B0's 40 - 20 epochs and the pooled seed noise."""
-    lines = [f"\n## {title} (95 %: own seeds | bootstrap | pooled; conservative p; Holm)"]
+    lines = [f"\n## {title} (95 %: own seeds | bootstrap | pooled; conservative = their union, p = the "
+             "largest of the three; Holm over the measured cells of family D or G)"]
     for name in ("depth", "claim2", "resolution_rungs", "b0"):
         if name == "resolution_rungs":
             lines.append("resolution ladder rung by rung (10 blocks, 20 epochs), top-1 change per step:")
@@ -597,7 +598,8 @@ def _plan_summary(plan: dict, title: str) -> str:
             lines.append(
                 f"{r['estimand']}: {r['theta']:+.2f} [{_fmt(r['own_lo'])}, {_fmt(r['own_hi'])}] | "
                 f"[{_fmt(r['boot_lo'])}, {_fmt(r['boot_hi'])}] | [{_fmt(r['pooled_lo'])}, {_fmt(r['pooled_hi'])}]; "
-                f"p {_fmt(r['cons_p'], '.3g')}" + (f", Holm {holm_p:.3g}" if np.isfinite(holm_p) else "")
+                + (f"conservative [{_fmt(r['cons_lo'])}, {_fmt(r['cons_hi'])}], " if np.isfinite(r["cons_lo"]) else "")
+                + f"p {_fmt(r['cons_p'], '.3g')}" + (f", Holm {holm_p:.3g}" if np.isfinite(holm_p) else "")
                 + (f" -> {r['decision']}" if isinstance(r.get("decision"), str) and r.get("decision") else "")
                 + f" (seeds {r['seeds']})")
     lin = plan.get("resolution_linearity")
