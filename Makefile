@@ -28,7 +28,8 @@ reproduce: venv
 # regenerate the figures made from committed records (no training; under a minute) into figures/
 figures: venv
 	$(PY) -m rubik figures data/results/imagenette --out figures
-	$(PY) -m rubik study report data/results/imagenette_long/sweep --out data/results/imagenette_long --copy-figures-to figures
+	$(PY) -m rubik study report data/results/imagenette_longer/sweep data/results/imagenette_long/sweep \
+		--out data/results/imagenette_longer --copy-figures-to figures
 	$(PY) -m rubik latency --sweep data/results/imagenette/sweep --out data/results/imagenette/tables/latency_cpu.csv \
 		--from-csv --report data/results/imagenette
 	cp data/results/imagenette/figures/fig_latency_frontier.png figures/

@@ -525,6 +525,8 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
         half = value.rsplit("_", 1)[-1]
         for suffix, cpu_only in (("", False), ("_cpu", True)):
             tabs = analyse(_dirs(sweep_dir), half=half, cpu_only=cpu_only)
+            for name in ("depth", "claim2"):
+                tabs[name] = _undecided(tabs[name])
             for name in ("depth", "claim2", "trends", "resolution_rungs", "resolution_linearity", "b0", "pooled"):
                 t = tabs[name]
                 tables[f"prereg_{name}{suffix}"] = t
@@ -542,7 +544,7 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
     if plan is not None:
         from rubik.plots import plot_depth_trend
 
-        fig = plot_depth_trend(plan["depth"])
+        fig = plot_depth_trend(plan["depth"], plan["trends"])
         figures += save_figure(fig, "fig_study_depth_trend", out / "figures")
         plt.close(fig)
     if (ladder_20["experiment"] == "ladder").any():
@@ -562,20 +564,64 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
     return tables
 
 
+def _undecided(t: pd.DataFrame) -> pd.DataFrame:
+    """The plan's ``decision`` column, with "not yet measured" split in two: a cell with no record
+    yet stays "not yet measured"; an estimate whose cells have records but fewer than 2 seeds
+    somewhere (no own-seed or pooled interval, so no conservative p) is "not decidable yet (1 seed)".
+    Wording only: the rule (``rubik.study_stats.decide``) is the plan's."""
+    if "decision" not in t or "theta" not in t:
+        return t
+    t = t.copy()
+    pending = (t["decision"] == "not yet measured") & np.isfinite(t["theta"].astype(float))
+    t.loc[pending, "decision"] = "not decidable yet (1 seed)"
+    return t
+
+
+def _fmt(v, spec="+.2f") -> str:
+    return format(v, spec) if v is not None and np.isfinite(v) else "n/a"
+
+
 def _plan_summary(plan: dict, title: str) -> str:
-    """The plan's decisions in a few lines: estimand, estimate, the three intervals, Holm p, decision."""
-    lines = [f"\n## {title} (95 %: own seeds | bootstrap | pooled; conservative p; Holm)"]
-    for name in ("depth", "claim2"):
+    """The plan's numbers in a few lines: each estimand with its estimate, the three intervals, the
+    conservative p, Holm p and decision; then the trend lines (and crossovers), the resolution
+    ladder rung by rung with its lack-of-fit test, B0's 40 - 20 epochs and the pooled seed noise."""
+    lines = [f"\n## {title} (95 %: own seeds | bootstrap | pooled; conservative = their union, p = the "
+             "largest of the three; Holm over the measured cells of family D or G)"]
+    for name in ("depth", "claim2", "resolution_rungs", "b0"):
+        if name == "resolution_rungs":
+            lines.append("resolution ladder rung by rung (10 blocks, 20 epochs), top-1 change per step:")
         for _, r in plan[name].iterrows():
             if not np.isfinite(r.get("theta", np.nan)):
                 lines.append(f"{r['estimand']}: not measured yet (seeds {r['seeds']})")
                 continue
             holm_p = r.get("holm_p", np.nan)
             lines.append(
-                f"{r['estimand']}: {r['theta']:+.2f} [{r['own_lo']:+.2f}, {r['own_hi']:+.2f}] | "
-                f"[{r['boot_lo']:+.2f}, {r['boot_hi']:+.2f}] | [{r['pooled_lo']:+.2f}, {r['pooled_hi']:+.2f}]; "
-                f"p {r['cons_p']:.3g}" + (f", Holm {holm_p:.3g}" if np.isfinite(holm_p) else "")
-                + (f" -> {r['decision']}" if r.get("decision") else "") + f" (seeds {r['seeds']})")
+                f"{r['estimand']}: {r['theta']:+.2f} [{_fmt(r['own_lo'])}, {_fmt(r['own_hi'])}] | "
+                f"[{_fmt(r['boot_lo'])}, {_fmt(r['boot_hi'])}] | [{_fmt(r['pooled_lo'])}, {_fmt(r['pooled_hi'])}]; "
+                + (f"conservative [{_fmt(r['cons_lo'])}, {_fmt(r['cons_hi'])}], " if np.isfinite(r["cons_lo"]) else "")
+                + f"p {_fmt(r['cons_p'], '.3g')}" + (f", Holm {holm_p:.3g}" if np.isfinite(holm_p) else "")
+                + (f" -> {r['decision']}" if isinstance(r.get("decision"), str) and r.get("decision") else "")
+                + f" (seeds {r['seeds']})")
+    lin = plan.get("resolution_linearity")
+    if lin is not None and len(lin):
+        r = lin.iloc[0]
+        lines.append(f"resolution ladder, straight line in log2 r: lack-of-fit F {r['F']:.2f} on {r['df']} "
+                     f"degrees of freedom, p {r['p']:.3g}")
+    lines.append("trend lines theta(E) = alpha + beta log2 E (beta: per doubling of epochs, bootstrap 95 %; "
+                 "crossover only where beta's interval excludes 0):")
+    for _, r in plan["trends"].iterrows():
+        if not np.isfinite(r.get("beta", np.nan)):
+            lines.append(f"{r['series']}: fewer than 2 points")
+            continue
+        line = (f"{r['series']} ({r['epochs']} epochs): beta {r['beta']:+.2f} [{r['beta_lo']:+.2f}, "
+                f"{r['beta_hi']:+.2f}], p {r['beta_p']:.3g}")
+        if np.isfinite(r.get("crossover_epochs", np.nan)):
+            line += (f"; crosses 0 at {r['crossover_epochs']:.0f} epochs "
+                     f"[{r['crossover_lo']:.0f}, {r['crossover_hi']:.0f}]")
+        lines.append(line)
+    noise = ", ".join(f"{int(r['epochs'])} epochs {r['seed_std']:.2f} ({int(r['df'])} df)"
+                      for _, r in plan["pooled"].iterrows())
+    lines.append(f"pooled seed std of a cell's top-1: {noise}")
     return "\n".join(lines)
 
 

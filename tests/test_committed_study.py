@@ -204,3 +204,178 @@ def test_the_comparison_can_fail(study):
     for bad in (nudged, table.iloc[:-1], table.rename(columns={"gain": "gains"}), table.assign(extra=1)):
         with pytest.raises(AssertionError):
             assert_same_table("tiny_vs_giant", bad)
+
+
+# ----------------------------------------------------------------------------- the decisive study (issue 21)
+# ``data/results/imagenette_longer``: the 40/80-epoch records, read with the 5/10/20-epoch ones of
+# ``imagenette_long``, through the pre-registered analysis (``rubik.study_stats``, its README). Its
+# tables are regenerated and committed with every batch of records (``tools/sync_study.sh``), so
+# the committed tables are always what today's code derives from the committed records.
+
+LONG = RUN.parent / "imagenette_long"
+LONGER = RUN.parent / "imagenette_longer"
+REPO = RUN.parents[2]
+
+
+@pytest.fixture(scope="module")
+def longer_report(tmp_path_factory):
+    """``rubik study report data/results/imagenette_longer/sweep data/results/imagenette_long/sweep``
+    into a temporary folder (the same call as the CLI's; 10,000 bootstrap resamples, twice:
+    all records and CPU-only). About 15 s on the 2-core machine."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rubik.study import report
+
+    out = tmp_path_factory.mktemp("imagenette_longer")
+    tables = report([LONGER / "sweep", LONG / "sweep"], out_dir=out, show=lambda *_: None)
+    return out, tables
+
+
+def test_the_decisive_studys_committed_tables_are_rederived_from_its_records(longer_report):
+    """Every committed ``data/results/imagenette_longer/tables/*.csv`` (the plan's ``prereg_*`` and
+    the descriptive ``study_*``) equals the table the report derives today from the committed
+    records of both sweeps: same files, rows, columns and values (floats to 1e-9)."""
+    out, _ = longer_report
+    committed = sorted(p.name for p in (LONGER / "tables").glob("*.csv"))
+    fresh = sorted(p.name for p in (out / "tables").glob("*.csv"))
+    assert any(n.startswith("prereg_") for n in committed)
+    assert fresh == committed, (f"tables made now but not committed: {sorted(set(fresh) - set(committed))}; "
+                                f"committed but not made now: {sorted(set(committed) - set(fresh))} "
+                                "(run tools/sync_study.sh, or the report command in the study's README)")
+    for name in committed:
+        want = pd.read_csv(LONGER / "tables" / name)
+        got = pd.read_csv(out / "tables" / name)
+        assert list(got.columns) == list(want.columns), name
+        assert len(got) == len(want), f"{name}: {len(got)} rows now, {len(want)} committed (stale tables?)"
+        for c in want.columns:
+            a, b = got[c], want[c]
+            if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
+                np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-9, atol=1e-9,
+                                           equal_nan=True, err_msg=f"{name}: column {c}")
+            else:
+                assert a.fillna("").astype(str).tolist() == b.fillna("").astype(str).tolist(), f"{name}: column {c}"
+
+
+def test_the_decisive_studys_committed_figures_are_readable(longer_report):
+    """The figures REPORT v3 shows, drawn from the committed records and tables as the report draws
+    them: no overlapping text, no legend over data, nothing clipped."""
+    import matplotlib.pyplot as plt
+
+    from rubik import plots
+    from rubik.study import load_study
+
+    _, tables = longer_report
+    done = load_study([LONGER / "sweep", LONG / "sweep"])
+    figs = {"fig_study_schedule": plots.plot_schedule_sensitivity(done),
+            "fig_study_depth_trend": plots.plot_depth_trend(tables["prereg_depth"], tables["prereg_trends"])}
+    bad = {name: hits for name, fig in figs.items() if (hits := plots.layout_problems(fig))}
+    for fig in figs.values():
+        plt.close(fig)
+    assert not bad, bad
+    for name in figs:   # and the committed copies exist where README/REPORT point
+        assert (LONGER / "figures" / f"{name}.png").exists() and (REPO / "figures" / f"{name}.png").exists()
+
+
+def _git(*args) -> str:
+    import subprocess
+
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True).stdout
+
+
+def _first_added(path) -> list[tuple[int, str]]:
+    """``(commit time, sha)`` of every commit that added a file under ``path``, oldest first."""
+    rows = _git("log", "--diff-filter=A", "--format=%ct %H", "--", str(path)).split()
+    return sorted((int(t), h) for t, h in zip(rows[::2], rows[1::2]))
+
+
+def test_the_analysis_plan_was_committed_before_the_first_40_or_80_epoch_record():
+    """git history: the plan (``imagenette_longer/README.md``) and its code (``rubik/study_stats.py``)
+    were added before any record under ``imagenette_longer/sweep/trials``, by commits that are
+    ancestors of every record's, and the plan's text (up to "How the records are made") is what it
+    was before the first record."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed: the plan's date cannot be checked")
+    try:
+        inside = _git("rev-parse", "--is-inside-work-tree").strip() == "true"
+    except subprocess.CalledProcessError:
+        inside = False
+    if not inside:
+        pytest.skip(f"{REPO} is not a git checkout (e.g. an unpacked archive): no history to check")
+    if _git("rev-parse", "--is-shallow-repository").strip() == "true":
+        pytest.skip("a shallow clone: the commits that added the plan may be missing (git fetch --unshallow)")
+    plan, code = LONGER / "README.md", REPO / "rubik" / "study_stats.py"
+    records = _first_added(LONGER / "sweep" / "trials")
+    if not records:
+        pytest.skip("no 40/80-epoch record is committed yet")
+    first_time, first_sha = records[0]
+    for path in (plan, code):
+        added = _first_added(path)
+        assert added, f"{path.relative_to(REPO)}: never added in this history"
+        t, sha = added[0]
+        assert t <= first_time, f"{path.relative_to(REPO)} added {first_time - t} s *after* the first record"
+        for _, rec in records:   # ancestry, not only clocks: each record commit descends from the plan
+            assert rec != sha, f"{path.relative_to(REPO)} was added in the same commit as records ({sha[:9]})"
+            assert subprocess.run(["git", "-C", str(REPO), "merge-base", "--is-ancestor", sha, rec]).returncode == 0, \
+                f"{path.relative_to(REPO)} ({sha[:9]}) is not an ancestor of record commit {rec[:9]}"
+    before = _git("show", f"{first_sha}~1:{plan.relative_to(REPO).as_posix()}")
+    cut = "## How the records are made"
+    assert cut in before and plan.read_text().split(cut)[0] == before.split(cut)[0], \
+        "the plan's text changed after the first record: say so in REPORT (exploratory) and here"
+
+
+def test_sync_study_commits_records_with_their_regenerated_tables(tmp_path):
+    """``tools/sync_study.sh SRC DEST [REPORT_COMMAND]`` in a scratch repository: new records, the
+    tables and figures the report command writes, and the repository's changed ``figures/fig_study_*``
+    land in one commit; a failing report command commits nothing; for the decisive study's folder
+    the report runs by default ($PYTHON stands in for the venv's python here)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    (repo / "tools").mkdir(parents=True)
+    shutil.copy2(REPO / "tools" / "sync_study.sh", repo / "tools" / "sync_study.sh")
+
+    def sh(*cmd, env=None, check=True):
+        import os
+
+        return subprocess.run(list(cmd), cwd=repo, capture_output=True, text=True, check=check,
+                              env={**os.environ, **(env or {})})
+
+    sh("git", "init", "-q")
+    sh("git", "config", "user.email", "t@example.com")
+    sh("git", "config", "user.name", "test")
+    for dest in ("data/results/s/sweep", "data/results/imagenette_longer/sweep"):
+        (repo / dest / "trials").mkdir(parents=True)
+        (repo / dest / "sweep.json").write_text('{"trials": []}')
+    (repo / "figures").mkdir()
+    (repo / "figures" / "fig_study_schedule.png").write_text("old")
+    sh("git", "add", "-A")
+    sh("git", "commit", "-q", "-m", "init")
+    src = tmp_path / "running"
+    (src / "trials").mkdir(parents=True)
+    (src / "sweep.json").write_text('{"trials": []}')
+    (src / "trials" / "a.json").write_text('{"id": "a"}')
+
+    report = ("mkdir -p data/results/s/tables && echo 1 > data/results/s/tables/t.csv"
+              " && echo new > figures/fig_study_schedule.png && echo new > figures/fig_study_depth_trend.png")
+    r = sh("bash", "tools/sync_study.sh", str(src), "data/results/s/sweep", "false", check=False)
+    assert r.returncode == 3 and "not committed" in r.stderr   # a failing report: nothing committed
+    assert "trials/a.json" not in sh("git", "log", "--name-only", "--format=").stdout
+    r = sh("bash", "tools/sync_study.sh", str(src), "data/results/s/sweep", report)   # the record copied last time
+    assert "0 new or changed record file(s), 1 committed" in r.stdout
+    files = set(sh("git", "show", "--name-only", "--format=", "HEAD").stdout.split())
+    assert files == {"data/results/s/sweep/trials/a.json", "data/results/s/tables/t.csv",
+                     "figures/fig_study_schedule.png", "figures/fig_study_depth_trend.png"}
+    assert sh("git", "status", "--porcelain").stdout == ""
+    assert "1 committed" not in sh("bash", "tools/sync_study.sh", str(src), "data/results/s/sweep", report).stdout
+    # the decisive study's folder: the report runs without a third argument
+    r = sh("bash", "tools/sync_study.sh", str(src), "data/results/imagenette_longer/sweep",
+           env={"PYTHON": "echo"})
+    assert "rubik study report data/results/imagenette_longer/sweep data/results/imagenette_long/sweep" in r.stderr
+    assert "tables and figures regenerated" in sh("git", "log", "-1", "--format=%s").stdout
