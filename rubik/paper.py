@@ -77,7 +77,7 @@ def registry_table(names=None, *, base_resolution=None, num_classes: int = 1000)
     rows = []
     for name in (names or list_models()):
         spec = get_model_spec(name)
-        arch, t = spec.arch(base_resolution=base_resolution), spec.twist
+        arch, t = Arch.from_spec(spec, base_resolution=base_resolution), spec.twist
         f = arch.flops(num_classes)
         f0 = arch.replace(twist=(1.0, 1.0, 1.0)).flops(num_classes)
         paper = spec.paper or {}
