@@ -41,7 +41,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from rubik.cube import min_resolution
+from rubik.cube import Twist, giant_twist, min_resolution
+from rubik.models import BASES, Arch
 
 DEFAULT_RANGES = {"r": (0.25, 1.25), "d": (0.25, 1.5), "w": (0.25, 1.25)}
 DEFAULT_C_MIN = 0.05
@@ -94,9 +95,6 @@ def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0,
     reproducible: the same arguments give the same table. ``max_draws`` caps the number of
     candidates tried (default ``2000 * n + 10000``); a ValueError names the unreachable FLOPs band.
     """
-    from rubik.cube import Twist, giant_twist
-    from rubik.models import BASES, Arch
-
     if base not in BASES:
         raise ValueError(f"sample_twists: unknown base model {base!r}; expected one of {BASES}")
     if mode not in MODES:
