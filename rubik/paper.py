@@ -38,7 +38,7 @@ def label_trials(df):
     return df
 
 
-def paper_table(name: str) -> "pandas.DataFrame":  # noqa: F821
+def paper_table(name: str) -> pd.DataFrame:
     """``data/paper/<name>.csv`` as a DataFrame."""
     p = PAPER_DIR / (name if name.endswith(".csv") else f"{name}.csv")
     if not p.exists():
@@ -47,7 +47,7 @@ def paper_table(name: str) -> "pandas.DataFrame":  # noqa: F821
 
 
 def measured_results(results_dir: str | os.PathLike | None = None,
-                     dataset: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+                     dataset: str | None = None) -> pd.DataFrame:
     """Every CSV under ``results_dir`` (default ``data/results/``) concatenated, with a
     ``file`` column; an empty frame if there are none. With ``dataset``, only the rows whose
     ``dataset`` column equals it (tables without that column, such as a study's sweep tables,
