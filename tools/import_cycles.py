@@ -125,9 +125,9 @@ def main(argv=None) -> int:
     if a.lazy:
         modules = module_files()
         for name, path in modules.items():
-            lazy = [(t, line) for t, line, is_lazy in imports(name, path, modules) if is_lazy]
+            lazy = sorted({(line, t) for t, line, is_lazy in imports(name, path, modules) if is_lazy})
             if lazy:
-                print(f"{len(lazy):3d} {name}: " + ", ".join(f"{t}@{line}" for t, line in lazy))
+                print(f"{len(lazy):3d} {name}: " + ", ".join(f"{t}@{line}" for line, t in lazy))
         return 0
     found = cycles(graph(include_lazy=a.all))
     for comp in found:
