@@ -14,6 +14,8 @@ import os
 import sys
 from importlib import import_module
 
+from rubik.errors import UserError
+
 # command -> (module, one-line help)
 COMMANDS = {
     "models": ("rubik.models.cli", "table of registered models: dials, params, FLOPs vs the paper"),
@@ -56,8 +58,6 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser.parse_args(argv)  # prints help / the error for an unknown command
         return 2
-    from rubik.errors import UserError
-
     module = import_module(COMMANDS[argv[0]][0])
     module.add_arguments(sub.choices[argv[0]])
     args = parser.parse_args(argv)

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from rubik.data import DataError, _is_image, open_rgb
+from rubik.data import DataConfig, DataError, _default_cache_dir, _is_image, cache_files, open_rgb, prune_cache
 from rubik.rundir import atomic_write_bytes
 
 SPLITS = ("train", "val")
@@ -138,8 +138,6 @@ def add_arguments(parser) -> None:
 
 
 def _cache_main(args) -> int:
-    from rubik.data import _default_cache_dir, DataConfig, cache_files, prune_cache
-
     folder = args.dir or str(_default_cache_dir(DataConfig()))
     if args.prune_days is not None:
         gone = prune_cache(args.prune_days, folder)

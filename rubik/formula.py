@@ -38,6 +38,8 @@ extrapolating below the smallest fitted ``c`` is allowed but the std grows.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from typing import Callable, Mapping, Sequence
 
@@ -45,6 +47,13 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
+
+from rubik import cube
+from rubik.config import TrainConfig
+from rubik.cube import Twist, giant_twist, min_resolution
+from rubik.frontier import pareto_layers
+from rubik.models import BASES, Arch
+from rubik.sampling import arch_columns
 
 #: GhostNet-B/C/D FLOPs targets from GhostNet-A (paper appendix: 591M -> 300M/141M/52M).
 GHOSTNET_FAMILY = {"ghostnet_b": 300 / 591, "ghostnet_c": 141 / 591, "ghostnet_d": 52 / 591}
@@ -134,8 +143,6 @@ class TinyFormula(BaseEstimator):
                                  f"got {np.shape(frontier)} and {np.shape(y)}")
             frontier = pd.DataFrame({self.c_col: c_in, self.r_col: y_in[:, 0], self.d_col: y_in[:, 1]})
         if self.width_solver is None:
-            from rubik.models import BASES
-
             if self.base not in BASES:
                 raise ValueError(f"TinyFormula: unknown base model {self.base!r}; expected one of {BASES}")
         df = frontier if isinstance(frontier, pd.DataFrame) else pd.DataFrame(frontier)
@@ -222,7 +229,7 @@ class TinyFormula(BaseEstimator):
         """Width giving FLOPs ratio ``c`` at dials ``r, d`` (real rounded architecture)."""
         if self.width_solver is not None:
             return float(self.width_solver(r, d, c))
-        from rubik.flops import analytic_flops, solve_width
+        from rubik.flops import analytic_flops, solve_width   # torch (rubik.flops): fitting a formula needs none
 
         kw = dict(base_resolution=self.base_resolution, num_classes=self.num_classes, rules=self.rules)
         target = c * analytic_flops(self.base, (1.0, 1.0, 1.0), **kw)
@@ -230,8 +237,6 @@ class TinyFormula(BaseEstimator):
 
     def twist(self, c):
         """The full ``Twist(r, d, w)`` for FLOPs ratio ``c`` (w solved for the real FLOPs)."""
-        from rubik.cube import Twist
-
         cs = _as_c(c, "TinyFormula.twist")
         if cs.size != 1:
             raise ValueError("TinyFormula.twist: takes one FLOPs ratio; use derive_family for several")
@@ -240,8 +245,6 @@ class TinyFormula(BaseEstimator):
 
     def arch(self, c):
         """The model for FLOPs ratio ``c``: ``Arch(base, twist(c), base_resolution, rules)``."""
-        from rubik.models import Arch
-
         return Arch(self.base, self.twist(c), self.base_resolution, self.rules)
 
 
@@ -254,8 +257,6 @@ def fit_formula(results, *, metric: str = "top1", min_points: int = 4, kinds=("r
     ``TinyFormula(**formula_kw).fit(points)``. Notebooks 04 (the formula) and 05 (tiny vs giant)
     both call this, so they cannot fit different formulas.
     """
-    from rubik.frontier import pareto_layers
-
     done = results[(results["status"] == "done") & results["kind"].isin(list(kinds))]
     points = pareto_layers(done, x="flops", y=metric, min_points=min_points)
     return TinyFormula(**formula_kw).fit(points), points
@@ -281,9 +282,6 @@ def matched_giant_phi(base: str, c: float, *, base_resolution: int | None = None
     one up. ValueError if the target is below what phi reaches before the input drops under
     ``rubik.cube.MIN_IMAGE_SIZE`` px at ``base_resolution``.
     """
-    from rubik.cube import GIANT_GAMMA, giant_twist, min_resolution
-    from rubik.models import Arch
-
     (c,) = _as_c(c, "matched_giant_phi")
     reference = Arch(base, base_resolution=base_resolution, rules=rules)
     target = c * reference.flops(num_classes)
@@ -292,7 +290,7 @@ def matched_giant_phi(base: str, c: float, *, base_resolution: int | None = None
         return reference.replace(twist=giant_twist(phi)).flops(num_classes)
 
     # smallest phi with a valid input size: r = GIANT_GAMMA ** phi >= min_resolution
-    lo = math.log(min_resolution(reference.base_resolution)) / math.log(GIANT_GAMMA) + 1e-6
+    lo = math.log(min_resolution(reference.base_resolution)) / math.log(cube.GIANT_GAMMA) + 1e-6
     lo = max(lo, -30.0)
     while True:  # move up past widths that round a layer to nothing
         try:
@@ -338,11 +336,6 @@ def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float
     ``TrainConfig(**template_fields, **train_kwargs)``: ``arch`` is the row's ``Arch`` (its dict:
     base, twist, base resolution and rules); see ``family_configs``.
     """
-    import copy
-
-    from rubik.cube import Twist, giant_twist
-    from rubik.models import Arch
-    from rubik.sampling import arch_columns
 
     formula._check_fitted()
     if include_giant is not None and not include_giant:
@@ -387,9 +380,6 @@ def derive_family(formula: TinyFormula, cs: Sequence[float] | Mapping[str, float
 
 def family_configs(family: pd.DataFrame, template=None) -> dict:
     """``{name: TrainConfig}`` for a ``derive_family`` table, copying the rest from ``template``."""
-    import dataclasses
-
-    from rubik.train import TrainConfig
 
     template = template or TrainConfig()
     return {row.name: dataclasses.replace(template, **row.train_kwargs) for row in family.itertuples()}
@@ -436,8 +426,6 @@ def derive_levels(formula, levels, **kw):
     frontier can ask for r and d that alone exceed the FLOPs budget. With
     ``base_resolution`` the widths are solved at that resolution too (r(c) and d(c)
     are ratios; the rounding of the real network depends on the px)."""
-    import copy
-
     if "base_resolution" in kw:  # solve the widths at the resolution the costs are reported at
         formula = copy.copy(formula).set_params(base_resolution=kw["base_resolution"],
                                                 num_classes=kw.get("num_classes", 1000))

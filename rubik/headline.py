@@ -14,6 +14,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+import yaml
+
+from rubik.frontier import pareto_frontier, pareto_layers
+from rubik.paper import imagenet_overlay, label_trials, measured_results, paper_comparison, paper_table
+from rubik.report import require_run_dir, tiny_vs_giant_runs
+from rubik.sweep import finished, load_results
+from rubik.tiny_vs_giant import TVG_LABELS, reference_dials
+
 FIGURES = ("fig1_frontier", "fig3_frontier_dials", "fig_dial_importance", "fig_tiny_formula_gpr",
            "fig_tiny_formula_dials", "fig_tiny_vs_giant", "fig_paper_tinynet_imagenet", "fig_paper_appendix_ghostnet")
 """What ``headline_figures`` draws, in order (the notebooks' figure names)."""
@@ -23,7 +32,7 @@ def headline_figures(run_dir, out_dir, *, formats=("png",), results_dir=None, sh
     """Draw ``FIGURES`` for the run in ``run_dir`` into ``out_dir`` (``draw``); return the files written."""
     import matplotlib.pyplot as plt
 
-    from rubik.plots import save_figure
+    from rubik.plots import save_figure   # matplotlib: only when figures are drawn
 
     written = []
     for name, fig in draw(run_dir, results_dir=results_dir, show=show):
@@ -41,15 +50,7 @@ def draw(run_dir, *, results_dir=None, show=print):
     import matplotlib
 
     matplotlib.use("Agg")
-    import pandas as pd
-    import yaml
-
-    from rubik import plots
-    from rubik.frontier import pareto_frontier, pareto_layers
-    from rubik.paper import imagenet_overlay, label_trials, measured_results, paper_comparison, paper_table
-    from rubik.report import require_run_dir, tiny_vs_giant_runs
-    from rubik.sweep import finished, load_results
-    from rubik.tiny_vs_giant import TVG_LABELS, reference_dials
+    from rubik import plots   # matplotlib, after its backend is chosen
 
     run = require_run_dir(run_dir)
     cfg_file = run / "config.yaml"

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from rubik.errors import RunDirError
+from rubik.identity import config_fingerprint, identity_diff
 from rubik.rundir import HEARTBEAT_S, STALE_AFTER_S, Lock, acquire, atomic_write_json, lock_info, lock_state
 from rubik.rundir import jsonable as _jsonable
 
@@ -91,8 +92,6 @@ def record_mismatch(record: dict, expected_config: dict) -> str | None:
     the record carries must be the spec's, and so must its stored ``fingerprint`` where it has one
     (records written before fingerprints existed are checked by their config alone). A record without
     a config cannot be checked and is accepted."""
-    from rubik.identity import config_fingerprint, identity_diff
-
     want = config_fingerprint(expected_config)
     cfg = record.get("config")
     if isinstance(cfg, dict) and config_fingerprint(cfg) != want:

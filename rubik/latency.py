@@ -20,14 +20,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from rubik.config import model_from_config   # torch-free at import (re-exported: rubik.latency.model_from_config)
+from rubik.errors import ConfigError
+from rubik.frontier import frontier_agreement, pareto_frontier
+from rubik.models import Arch, create_model
+from rubik.sweep import load_results, load_spec, trial_arch, trial_config
 
 if TYPE_CHECKING:  # torch is imported where it is used: a sweep with latency off need not load it
     from torch import nn
@@ -170,12 +178,10 @@ def sweep_num_classes(spec: dict) -> int:
         return int(n)
     trial = next((t for t in spec.get("trials", []) if t.get("params")), None)
     if trial is not None:
-        from rubik.sweep import trial_arch
-
         n = trial_arch(trial).num_classes_from_params(int(trial["params"]))
         if n is not None:
             return n
-    from rubik.data import count_classes
+    from rubik.data import count_classes   # torch (rubik.data): only for a spec without num_classes
 
     data = spec["template"].get("data") or {}
     return count_classes(data.get("root"), data.get("manifest"))
@@ -200,12 +206,8 @@ def sweep_latency(sweep_dir, *, repeats: int = 20, warmup: int = 3, rounds: int 
     ``latency_half2_ms`` are the medians of the even and of the odd rounds alone (two independent
     measurements: how far they disagree shows the noise), ``latency_min_ms`` the fastest pass.
     """
-    import random
-
-    import pandas as pd
     from tqdm.auto import tqdm
 
-    from rubik.sweep import load_results, load_spec, trial_config
 
     spec = load_spec(sweep_dir)
     results = load_results(sweep_dir)
@@ -258,14 +260,9 @@ def frontier_report(sweep_dir, latency_csv, out_dir, *, metric: str = "top1", ki
     ``--sweep`` measurement): writes ``figures/fig_latency_frontier`` and ``tables/latency_frontier``
     under ``out_dir`` and returns :func:`rubik.frontier.frontier_agreement` (plus the table).
     ``kinds``: the frontier is over these trials (default the random models, as notebook 03)."""
-    from pathlib import Path
-
     import matplotlib
-    import pandas as pd
 
-    from rubik import plots
-    from rubik.frontier import frontier_agreement, pareto_frontier
-    from rubik.sweep import load_results
+    from rubik import plots   # matplotlib: only for the figure
 
     results = load_results(sweep_dir)
     results = results[results.status == "done"].drop(columns=["latency_ms"], errors="ignore")
@@ -302,8 +299,6 @@ def frontier_report(sweep_dir, latency_csv, out_dir, *, metric: str = "top1", ki
 # ----------------------------------------------------------------------------- CLI
 
 def _parse_twist(text: str):
-    from rubik.errors import ConfigError
-
     try:
         r, d, w = (float(v) for v in text.split(","))
     except ValueError:
@@ -335,14 +330,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from rubik.errors import ConfigError
-
     if args.sweep:
         if not args.out:
             raise ConfigError("--sweep needs --out CSV")
-        from pathlib import Path
 
-        import pandas as pd
 
         if args.from_csv:
             df = pd.read_csv(args.out)
@@ -371,8 +362,7 @@ def main(args) -> int:
                       f"{len(r['both'])} shared with the FLOPs front (Jaccard {r['jaccard']:.2f}); "
                       f"Spearman(FLOPs, min latency) = {r['spearman']:.3f}")
         return 0
-    from rubik.models import Arch, create_model
-    from rubik.train import check_model_size
+    from rubik.train import check_model_size   # torch: this module loads it only to time models
 
     for name in ("batch", "threads", "repeats", "num_classes"):
         v = getattr(args, name)

@@ -30,9 +30,11 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Callable
 
+from rubik.cli import format_error
 from rubik.config import TrainConfig
 from rubik.errors import ConfigError, UserError
 from rubik.identity import config_fingerprint
+from rubik.latency import sweep_num_classes, trial_latency, trial_latency_options
 from rubik.jobqueue import claim_path, record_path, recover_unsaved, set_aside, try_claim, write_record
 from rubik.rundir import (HEARTBEAT_S, STALE_AFTER_S, break_stale, clean_stale_tmp, describe_lock, lock_state, read_lock,
                           utc_now)
@@ -107,8 +109,6 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
         diverged = metrics.get("status") == "diverged"
         record.update(status="diverged" if diverged else "done", metrics=metrics)
         try:   # cheap, after training; a failure here does not fail the trial
-            from rubik.latency import sweep_num_classes, trial_latency, trial_latency_options
-
             opts = trial_latency_options(spec.get("latency", True))
             if opts is not None and not diverged:
                 metrics.update(trial_latency(cfg, sweep_num_classes(spec), opts))
@@ -270,8 +270,6 @@ def _worker_main(sweep_dir, kwargs, env, parent_pid=None):
     try:
         run_worker(sweep_dir, **kwargs)
     except (UserError, OSError) as e:
-        from rubik.cli import format_error
-
         print(format_error("sweep run", e), file=sys.stderr)
         sys.exit(2)
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
+
+from rubik.models import Arch, create_model, get_model_spec, list_models
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAPER_DIR = REPO_ROOT / "data" / "paper"
 RESULTS_DIR = REPO_ROOT / "data" / "results"
@@ -34,10 +38,8 @@ def label_trials(df):
     return df
 
 
-def paper_table(name: str) -> "pandas.DataFrame":  # noqa: F821
+def paper_table(name: str) -> pd.DataFrame:
     """``data/paper/<name>.csv`` as a DataFrame."""
-    import pandas as pd
-
     p = PAPER_DIR / (name if name.endswith(".csv") else f"{name}.csv")
     if not p.exists():
         raise FileNotFoundError(f"{p} not found (have: {', '.join(x.name for x in PAPER_DIR.glob('*.csv'))})")
@@ -45,13 +47,11 @@ def paper_table(name: str) -> "pandas.DataFrame":  # noqa: F821
 
 
 def measured_results(results_dir: str | os.PathLike | None = None,
-                     dataset: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+                     dataset: str | None = None) -> pd.DataFrame:
     """Every CSV under ``results_dir`` (default ``data/results/``) concatenated, with a
     ``file`` column; an empty frame if there are none. With ``dataset``, only the rows whose
     ``dataset`` column equals it (tables without that column, such as a study's sweep tables,
     say nothing about the dataset and are left out)."""
-    import pandas as pd
-
     d = Path(results_dir) if results_dir else RESULTS_DIR
     frames = []
     for p in sorted(d.glob("**/*.csv")) if d.is_dir() else []:
@@ -70,14 +70,11 @@ def measured_results(results_dir: str | os.PathLike | None = None,
 
 def registry_table(names=None, *, base_resolution=None, num_classes: int = 1000):
     """Registered models with their dials, our analytic params/FLOPs and the paper's numbers."""
-    import pandas as pd
-
-    from rubik.models import get_model_spec, list_models
 
     rows = []
     for name in (names or list_models()):
         spec = get_model_spec(name)
-        arch, t = spec.arch(base_resolution=base_resolution), spec.twist
+        arch, t = Arch.from_spec(spec, base_resolution=base_resolution), spec.twist
         f = arch.flops(num_classes)
         f0 = arch.replace(twist=(1.0, 1.0, 1.0)).flops(num_classes)
         paper = spec.paper or {}
@@ -94,8 +91,6 @@ def registry_table(names=None, *, base_resolution=None, num_classes: int = 1000)
 def paper_comparison():
     """The main comparison (TinyNet-A..E, EfficientNet-B0, B^-4 and the baselines of
     appendix Table 1) as one table: ``name, family, params_m, flops_m, top1, source``."""
-    import pandas as pd
-
     models = paper_table("models")
     fam = {"efficientnet_b0": "EfficientNet", "efficientnet_b1": "EfficientNet",
            **{t: "TinyNet (tiny formula)" for t in TINYNETS},
@@ -112,9 +107,6 @@ def paper_comparison():
 
 def launch_commands(models, *, data="/path/to/imagenet", nproc_per_node: int = 8, out_root="runs/imagenet"):
     """``torchrun`` commands that train ``models`` on ImageNet-1k with the paper's recipes."""
-    import pandas as pd
-
-    from rubik.models import get_model_spec
 
     rows = []
     for name in models:
@@ -137,11 +129,10 @@ def evaluate_checkpoint(name, checkpoint, *, data_dir, dataset="imagenet", val_p
     ``checkpoint``: a state-dict path or URL (ours or timm/official format), ``"released"`` for the
     authors' released weights, or ``"random"`` for untrained weights (a plumbing check: accuracy at
     chance). ``dataset`` is only recorded: the val split is read as an ImageFolder."""
-    from rubik.models import create_model
+    # torch (rubik.train, rubik.validate, rubik.data): the tables above need none
+    from rubik.data import count_classes
     from rubik.train import resolve_device
     from rubik.validate import validate
-
-    from rubik.data import count_classes
 
     n_cls = count_classes(data_dir)
     ckpt = None if str(checkpoint).lower() in ("random", "none") else str(checkpoint)

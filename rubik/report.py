@@ -34,8 +34,12 @@ import pandas as pd
 
 from rubik.config import upgrade_config
 from rubik.errors import ConfigError, RunDirError
+from rubik.frontier import frontier_bias, joint_dial_effects, pareto_frontier
+from rubik.latency import measure_latency
+from rubik.models import get_model_spec
+from rubik.models.arch import depth_floor, total_blocks
 from rubik.recipes import resolve_recipe
-from rubik.sweep import trial_arch
+from rubik.sweep import finished, load_results, load_spec, trial_arch
 
 
 def t_interval(values, ci: float = 0.95) -> tuple[float, float, float]:
@@ -86,8 +90,6 @@ def add_blocks(df: pd.DataFrame, base: str = "efficientnet_b0") -> pd.DataFrame:
     if "repeats" in out and out["repeats"].notna().all() and (out["repeats"].astype(str) != "").all():
         out["blocks"] = [sum(int(x) for x in str(s).split(",")) for s in out["repeats"]]
     else:
-        from rubik.models.arch import total_blocks
-
         out["blocks"] = [total_blocks(base, float(d)) for d in out["d"]]
     return out
 
@@ -96,8 +98,6 @@ def depth_floor_summary(df: pd.DataFrame, frontier: pd.DataFrame | None = None,
                         base: str = "efficientnet_b0") -> dict:
     """Where the depth floor binds: the fewest blocks and the d below which every model has them,
     how many of ``df``'s models (and of the ``frontier``'s) sit there, and their d range."""
-    from rubik.models.arch import depth_floor
-
     n_min, d_max = depth_floor(base)
     d = add_blocks(df, base)
     at = d[d["blocks"] == n_min]
@@ -131,8 +131,6 @@ def mcnemar(a, b) -> dict:
 def model_latency(arch, *, num_classes: int, repeats: int = 20) -> tuple[float, str]:
     """``(milliseconds, how)``: median forward time of one image of ``arch`` (a
     :class:`rubik.models.Arch`) on 1 CPU thread (``rubik.measure_latency``)."""
-    from rubik.latency import measure_latency
-
     model = arch.build(num_classes).eval()
     return float(measure_latency(model, threads=1, repeats=repeats).median_ms), "rubik.measure_latency"
 
@@ -150,8 +148,6 @@ def family_table(runs: pd.DataFrame, *, value: str = "top1", by=("level", "famil
     agg["mflops"] = agg["mflops"] / 1e6
     agg["params_m"] = agg.pop("params") / 1e6
     if latency:
-        from rubik.sweep import trial_arch
-
         # the architecture each group trained (its record's Arch: rules included), one model per group
         firsts = runs.groupby(by, sort=True).head(1).set_index(by).loc[agg.set_index(by).index]
         ms, how = zip(*(model_latency(trial_arch(row), num_classes=num_classes, repeats=repeats)
@@ -226,8 +222,6 @@ def winners_curse(done: pd.DataFrame, noise_std: float, *, n_rep: int = 2000, se
     """The frontier of the random models at each giant model's FLOPs, its upward bias from re-noising
     the scores by ``noise_std`` (``rubik.frontier.frontier_bias``), and the giant's gap below it,
     raw and with the bias subtracted."""
-    from rubik.frontier import frontier_bias
-
     giant = done[done["kind"] == "giant"].sort_values("flops")
     wc = frontier_bias(done, giant["flops"].to_numpy(), noise_std=noise_std, n_rep=n_rep, seed=seed)
     wc.insert(0, "id", giant["id"].to_numpy())
@@ -240,8 +234,6 @@ def winners_curse(done: pd.DataFrame, noise_std: float, *, n_rep: int = 2000, se
 def tiny_vs_giant_runs(root) -> pd.DataFrame:
     """The finished tiny-vs-giant runs under ``root/seed<k>/``: one row per run with ``seed``, and
     ``level`` and ``family`` read from the trial id (``giant_m2``, ``tiny_m2``, ``ours_m2``)."""
-    from rubik.sweep import load_results
-
     frames = [load_results(d).assign(seed=int(d.name[4:])) for d in sorted(Path(root).glob("seed*"))
               if d.name[4:].isdigit()]
     if not frames:
@@ -257,9 +249,6 @@ def released_vs_fitted(family: pd.DataFrame) -> pd.DataFrame:
     """Claim 3: per TinyNet level of ``tiny_formula_family.csv``, the fitted r and d (GP mean +- std)
     against the released TinyNet's, the gap in predictive stds, the solved and released width and
     the blocks each depth builds."""
-    from rubik.models import get_model_spec
-    from rubik.models.arch import total_blocks
-
     rows = []
     for _, f in family[family["kind"] == "tiny"].iterrows():
         released = get_model_spec(f["name"]).twist
@@ -305,9 +294,6 @@ def report(run_dir, *, b0_runs=(), latency: bool = True, show=print) -> None:
     the winner's curse, the tiny-vs-giant gains, sizes and latencies, the fitted vs released dials.
     ``b0_runs``: extra seeds of the base model at the sweep's budget (``b0_seeds``). ``latency``:
     measure the tiny-vs-giant models' CPU latency (on this machine, now)."""
-    from rubik.frontier import joint_dial_effects, pareto_frontier
-    from rubik.sweep import finished, load_results, load_spec
-
     run = require_run_dir(run_dir)
     res = load_results(run / "sweep")
     done = finished(res, run / "sweep")
@@ -397,8 +383,6 @@ def report(run_dir, *, b0_runs=(), latency: bool = True, show=print) -> None:
 def num_classes_of(runs: pd.DataFrame) -> int:
     """The head size the records' parameter counts were made with, read from the first row's ``base``,
     ``r``, ``d``, ``w`` and ``params`` (params are affine in the number of classes; no dataset needed)."""
-    from rubik.sweep import trial_arch
-
     t = runs.iloc[0]
     k = trial_arch(t.to_dict()).num_classes_from_params(float(t["params"]))
     if k is None:

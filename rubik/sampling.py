@@ -41,7 +41,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from rubik.cube import min_resolution
+from rubik.cube import Twist, giant_twist, min_resolution
+from rubik.models import BASES, Arch
 
 DEFAULT_RANGES = {"r": (0.25, 1.25), "d": (0.25, 1.5), "w": (0.25, 1.25)}
 DEFAULT_C_MIN = 0.05
@@ -85,8 +86,6 @@ def _check_ranges(ranges, base_resolution):
 
 
 def _check_sample_args(n, base, mode, c_min, c_max) -> None:
-    from rubik.models import BASES
-
     if base not in BASES:
         raise ValueError(f"sample_twists: unknown base model {base!r}; expected one of {BASES}")
     if mode not in MODES:
@@ -102,8 +101,6 @@ def _check_sample_args(n, base, mode, c_min, c_max) -> None:
 
 def _reference_rows(describe, br: int) -> tuple[list, set]:
     """The base and the giants B^-1..B^-4 (a giant below the resolution floor is skipped, with a warning)."""
-    from rubik.cube import Twist, giant_twist
-
     key, row = describe(Twist(1.0, 1.0, 1.0), "base", "base")
     rows, seen = [row], {key}
     for phi in GIANT_PHIS:
@@ -140,9 +137,6 @@ def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0,
     reproducible: the same arguments give the same table. ``max_draws`` caps the number of
     candidates tried (default ``2000 * n + 10000``); a ValueError names the unreachable FLOPs band.
     """
-    from rubik.cube import Twist
-    from rubik.models import Arch
-
     _check_sample_args(n, base, mode, c_min, c_max)
     try:
         reference = Arch(base, Twist(), base_resolution, rules)

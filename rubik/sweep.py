@@ -102,8 +102,12 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+import rubik
 from rubik.config import TrainConfig, upgrade_config, validate
-from rubik.errors import ConfigError
+from rubik.errors import ConfigError, RunDirError
 from rubik.models import Arch
 from rubik.jobqueue import read_record, trial_state  # noqa: F401  (read_record: re-exported)
 from rubik.rundir import STALE_AFTER_S, atomic_write_json, utc_now
@@ -135,8 +139,6 @@ def code_version() -> str:
     if os.environ.get("RUBIK_CODE_VERSION"):
         return os.environ["RUBIK_CODE_VERSION"]
     if _CODE_VERSION is None:
-        import rubik
-
         root = Path(rubik.__file__).resolve().parent.parent
         try:
             out = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty", "--tags"],
@@ -218,7 +220,6 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
     counted). ``latency``: measure each trial's latency after training (True, or a dict
     overriding ``rubik.latency.TRIAL_LATENCY``); False turns it off.
     """
-    import pandas as pd
 
     d = _sweep_dir(sweep_dir)
     if not isinstance(samples, pd.DataFrame):
@@ -440,10 +441,7 @@ def load_results(sweep_dir, *, metrics=METRIC_COLUMNS, split_seed: int | None = 
     ``rubik.data.SPLIT_SEED``): columns ``top1_select``, ``top1_test`` (and ``ema_top1_select``,
     ``ema_top1_test`` with EMA); NaN for records without them (older ones).
     """
-    import numpy as np
-    import pandas as pd
-
-    from rubik.data import SPLIT_SEED, split_top1
+    from rubik.data import SPLIT_SEED, split_top1   # torch (rubik.data): only when the split columns are asked for
 
     split_seed = SPLIT_SEED if split_seed is None else split_seed
     halves = {"val_correct": "top1", "ema_val_correct": "ema_top1"}
@@ -484,7 +482,7 @@ def load_correct(sweep_dir, key: str = "val_correct") -> dict:
     """``{trial id: (correct, labels)}`` (numpy bool / int arrays in val-manifest order) of every
     finished trial whose record holds per-image outcomes ``key`` (``val_correct`` or
     ``ema_val_correct``): for paired per-image tests (McNemar) and bootstraps over images."""
-    from rubik.data import unpack_correct
+    from rubik.data import unpack_correct   # torch (rubik.data): only for per-image tests
 
     d = _sweep_dir(sweep_dir)
     out = {}
@@ -504,7 +502,6 @@ def remaining_work(results) -> float:
     on the finished trials, when there are at least 3 with different FLOPs; otherwise every trial
     is assumed to take the mean time. Each prediction is kept within the observed times.
     """
-    import numpy as np
 
     d = results[results["status"] == "done"].dropna(subset=["time_s"])
     todo = results[results["status"] != "done"]
@@ -524,8 +521,6 @@ def remaining_work(results) -> float:
 def finished(results, sweep_dir=None):
     """The trials of ``load_results`` that finished; a RunDirError (a RuntimeError; with the first
     error, and ``sweep_dir`` if given) if none did."""
-    from rubik.errors import RunDirError
-
     done = results[results["status"] == "done"]
     if not len(done):
         failed = results[results["status"] == "failed"]
@@ -538,7 +533,6 @@ def finished(results, sweep_dir=None):
 def sweep_histories(sweep_dir):
     """Per-epoch metrics of every trial record that matches the sweep's spec: ``id, epoch, top1, ...``
     (long format)."""
-    import pandas as pd
 
     d = _sweep_dir(sweep_dir)
     spec = load_spec(d) if (d / SPEC_FILE).is_file() else None

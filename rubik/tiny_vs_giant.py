@@ -8,9 +8,18 @@ formula's models side by side (dials, px, params, FLOPs).
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from rubik.cube import Twist, giant_twist
+from rubik.launcher import run_sweep
+from rubik.models import Arch, get_model_spec
 from rubik.paper import TINYNETS, pretty, registry_table
+from rubik.sampling import arch_columns
+from rubik.sweep import init_sweep, load_results
 
 # the paper pairs the inversed giant formula B^-phi with the TinyNet of the same FLOPs level
 GIANT_PAIRS = {1: "tinynet_b", 2: "tinynet_c", 3: "tinynet_d", 4: "tinynet_e"}
@@ -24,10 +33,7 @@ def reference_dials(base_resolution=None, num_classes: int = 1000, phis=(1, 2, 3
     """Released TinyNet-A..E and the inversed giant B^-phi: name, family, r, d, w, c, FLOPs
     (at the family's own resolution, 224 px, by default: small proxy resolutions cannot
     build TinyNet-E, and the FLOPs ratio c hardly depends on the base resolution)."""
-    import pandas as pd
-
-    from rubik.cube import giant_twist
-    from rubik.flops import analytic_flops
+    from rubik.flops import analytic_flops   # torch (rubik.flops): this module loads none at import
 
     reg = registry_table(list(TINYNETS), base_resolution=base_resolution, num_classes=num_classes)
     tiny = pd.DataFrame(dict(name=[n[-1].upper() for n in reg.name], family="TinyNet (released)", r=reg.r,
@@ -49,9 +55,6 @@ def compare_families(derived, num_classes: int = 1000):
     ``derived``: ``rubik.formula.derive_family(formula, {"tinynet_a": c_A, ...},
     base_resolution=224)`` (tiny rows named after the TinyNet whose FLOPs level they
     target; its giant rows have phi solved for the real FLOPs, ``matched_giant_phi``)."""
-    import numpy as np
-    import pandas as pd
-
     ref = registry_table(list(TINYNETS), num_classes=num_classes).set_index("name")
     tiny, giant = derived[derived["kind"] == "tiny"], derived[derived["kind"] == "giant"]
 
@@ -95,12 +98,7 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
     gives the first contender's FLOPs (``match_flops``, default: the paper compares at equal
     FLOPs) or at the nominal ``-phi``. Rows are ``rubik.sweep.init_sweep`` samples, each with its
     ``arch`` (plus ``family``, ``level``, ``name``, ``phi``)."""
-    import pandas as pd
-
-    from rubik.cube import Twist, giant_twist
-    from rubik.flops import analytic_flops
-    from rubik.models import Arch, get_model_spec
-    from rubik.sampling import arch_columns
+    from rubik.flops import analytic_flops   # torch (rubik.flops): this module loads none at import
 
     reference = Arch(base, base_resolution=base_resolution)
     br = reference.base_resolution
@@ -110,7 +108,7 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
         raise ValueError(f"tvg_tiny must be 'released', 'formula' or 'both', got {tiny!r}")
     if tiny in ("formula", "both") and formula is None:
         raise ValueError(f"tvg_tiny={tiny!r} needs the fitted tiny formula (run notebook 04 first)")
-    from rubik.formula import matched_giant_phi
+    from rubik.formula import matched_giant_phi   # sklearn and scipy: only the giant levels need them
 
     def arch_of(name, twist, phi):
         try:
@@ -137,7 +135,7 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
         if levels == "tinynet":
             c, tiny_name = analytic_flops(base, released, **kw) / f0, pretty(tn)
         elif levels == "c":
-            from rubik.flops import solve_width
+            from rubik.flops import solve_width   # torch, as above
 
             c = 2.0 ** -phi
             if match_flops:   # the contenders go to the FLOPs of the giant nearest to c
@@ -170,12 +168,7 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
 
 def run_seeded_sweeps(root, trials, template, seeds, *, processes: int = 1, threads=None, progress=True):
     """One sweep per seed under ``root/seed<k>`` (resumable); all results with a ``seed`` column."""
-    import dataclasses
 
-    import pandas as pd
-
-    from rubik.launcher import run_sweep
-    from rubik.sweep import init_sweep, load_results
 
     frames = []
     for s in seeds:
@@ -190,8 +183,6 @@ def run_seeded_sweeps(root, trials, template, seeds, *, processes: int = 1, thre
 
 def summarize_tiny_vs_giant(runs, metric="top1"):
     """Mean and std over seeds per FLOPs level: TinyNet-like vs inversed giant, and the gain."""
-    import pandas as pd
-
     d = runs[runs["status"] == "done"]
     rows = []
     for level, sub in d.groupby("level"):

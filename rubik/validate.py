@@ -23,17 +23,19 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from rubik.config import TrainConfig, model_from_config
+from rubik.data import DataError, FolderDataset, folder_transforms, list_classes, list_split, subsample, \
+    worker_errors
 from rubik.errors import ConfigError
-from rubik.models import create_model
+from rubik.models import Arch, create_model
 from rubik.models.checkpoints import load_checkpoint, read_state_dict
+from rubik.train import check_device, evaluate, resolve_device
 
 
 def eval_classes(root, split: str = "val") -> list[str]:
     """Class names in label order: ``ROOT/train``'s folders if it exists, else ``ROOT/<split>``'s."""
-    from rubik.data import DataError, list_classes
-
     root = Path(root).expanduser()
     if not (root / split).is_dir():
         raise DataError(f"data root {str(root)!r} has no {split}/ folder: expected ROOT/{split}/<class>/<images>")
@@ -48,8 +50,6 @@ def eval_classes(root, split: str = "val") -> list[str]:
 def eval_loader(root, resolution: int, *, split: str = "val", batch_size: int = 64, workers: int = 4,
                 per_class: int | None = None, seed: int = 0):
     """A DataLoader of ``(images, labels)`` through the eval transform, and the class list."""
-    from rubik.data import FolderDataset, folder_transforms, list_split, subsample
-
     root = Path(root).expanduser()
     classes = eval_classes(root, split)
     samples = subsample(list_split(root, split, classes, check_extra=True), per_class, seed)
@@ -75,9 +75,6 @@ def input_resolution(model: nn.Module) -> int:
 def validate(model: nn.Module, root, *, split: str = "val", resolution: int | None = None, batch_size: int = 64,
              device="cpu", workers: int = 4, per_class: int | None = None, progress: bool = True) -> dict:
     """Top-1/top-5 (%) and mean loss of ``model`` on ``ROOT/<split>`` with the eval transform at its resolution."""
-    from tqdm.auto import tqdm
-
-    from rubik.train import evaluate
 
     resolution = int(resolution or input_resolution(model))
     loader, classes = eval_loader(root, resolution, split=split, batch_size=batch_size, workers=workers,
@@ -89,8 +86,6 @@ def validate(model: nn.Module, root, *, split: str = "val", resolution: int | No
     model.to(device)
 
     def batches():
-        from rubik.data import worker_errors
-
         with worker_errors():   # an unreadable image in a worker: one line naming the file
             for x, y in tqdm(loader, desc=f"validate {getattr(model, 'variant', '')}".rstrip(), disable=not progress):
                 yield x.to(device), y.to(device)
@@ -184,9 +179,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from rubik.models import create_model
-    from rubik.train import check_device, resolve_device
-
     check_device(args.device)   # a missing GPU: one line, before the weights or any data are read
     if args.ema and not args.checkpoint:
         raise ConfigError("--ema needs --checkpoint")
@@ -197,8 +189,6 @@ def main(args) -> int:
     if args.workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {args.workers}")
     if args.model and not args.checkpoint:
-        from rubik.models import Arch
-
         try:
             Arch.named(args.model)
         except (ValueError, KeyError) as e:

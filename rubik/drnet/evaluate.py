@@ -24,6 +24,8 @@ import numpy as np
 import torch
 
 from ..data import DataConfig, TensorLoader, pack_correct, tensor_cache, val_split
+from ..latency import measure_latency
+from ..validate import model_from_checkpoint
 
 
 def val_loader(data: DataConfig, image_size: int, *, device="cpu", batch_size: int = 256) -> TensorLoader:
@@ -73,8 +75,6 @@ def summarize(out: dict, halves: dict, num_candidates: int) -> dict:
 
 def component_latency(model, *, threads: int = 1, repeats: int = 30) -> dict:
     """Median ms (batch 1) of the predictor on its view and of the classifier at each candidate."""
-    from ..latency import measure_latency
-
     was = model.training
     out = {"classifier_ms": [measure_latency(model.classifier.branch(k), threads=threads, repeats=repeats).median_ms
                              for k in range(len(model.resolutions))]}
@@ -135,8 +135,6 @@ def evaluate_drnet(model, data: DataConfig, *, device="cpu", n_random: int = 100
 def load_drnet(path, *, ema: bool = False):
     """``(model, config dict)`` of a DRNet ``checkpoint.pt`` written by ``rubik.train`` (see
     ``rubik.validate.model_from_checkpoint``, which this uses)."""
-    from ..validate import model_from_checkpoint
-
     ck = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=False)
     return model_from_checkpoint(path, ema=ema), ck.get("config", {})
 

@@ -20,8 +20,14 @@ from pathlib import Path
 
 import yaml
 
+from ..data import DataConfig
 from ..errors import ConfigError, RunDirError
+from ..models import Arch
 from ..rundir import acquire, atomic_write_json, jsonable, lock_info
+from ..train import Recipe, TrainConfig, train, validate
+from .evaluate import evaluate_drnet, load_drnet
+from .model import DRNetConfig
+from .report import load_evals, write_report   # load_evals: re-exported (it lives with the report that reads the evals)
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets" / "drnet"
 _KEYS = {"backbone", "candidates", "predictor_channels", "predictor_view", "targets", "eta", "temperature",
@@ -47,11 +53,6 @@ def load_preset(name: str) -> dict:
 def plan(preset: dict, data_root: str | None, out_dir) -> list[dict]:
     """``[{"name", "seed", "config": TrainConfig, "after": name or None}]`` in run order, every config
     checked (``rubik.train.validate``: a bad candidate list, target or temperature fails here, before data)."""
-    from ..data import DataConfig
-    from ..drnet.model import DRNetConfig
-    from ..models import Arch
-    from ..train import Recipe, TrainConfig, validate
-
     out_dir = Path(out_dir)
     arch = Arch.from_dict(preset["backbone"])
     common = dict(predictor_channels=tuple(preset["predictor_channels"]), predictor_view=preset["predictor_view"])
@@ -99,10 +100,6 @@ def run_experiment(preset: dict, data_root: str | None, out_dir, *, only=None, p
                    log=print) -> dict:
     """Train and evaluate every run of ``plan`` not done yet (``only``: names to restrict to); returns
     ``{"done": [...], "skipped": [...]}``. Runs held by another process are left to it."""
-    from ..data import DataConfig
-    from ..train import train
-    from .evaluate import evaluate_drnet, load_drnet
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "preset.json", jsonable(preset))
@@ -154,11 +151,6 @@ def run_experiment(preset: dict, data_root: str | None, out_dir, *, only=None, p
         time.sleep(poll_s)
 
 
-def load_evals(out_dir) -> list[dict]:
-    """Every ``eval.json`` under an experiment folder."""
-    return [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("seed*/*/eval.json"))]
-
-
 # ----------------------------------------------------------------------------- CLI
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -198,9 +190,6 @@ def main(args) -> int:
         only = set(args.only.split(",")) if args.only else None
         print(json.dumps(run_experiment(preset, args.data, args.dir, only=only)))
     elif args.drnet_command == "eval":
-        from ..data import DataConfig
-        from .evaluate import evaluate_drnet, load_drnet
-
         model, config = load_drnet(args.checkpoint)
         data = DataConfig(**{**(config.get("data") or {}), "root": args.data})
         report = jsonable(evaluate_drnet(model, data, device=args.device, n_random=args.n_random))
@@ -212,8 +201,6 @@ def main(args) -> int:
         if args.out:
             atomic_write_json(args.out, report)
     else:
-        from .report import write_report
-
         print(json.dumps(write_report(args.dir, args.out or Path(args.dir) / "report", data_root=args.data),
                          indent=1))
     return 0

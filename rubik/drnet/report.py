@@ -17,14 +17,21 @@ larger model), so it is the baseline a predictor has to beat at equal mean FLOPs
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from ..data import unpack_correct, val_split
+from ..data import DataConfig, list_classes, tensor_cache, unpack_correct, val_split
 from ..rundir import atomic_write, atomic_write_json
-from .experiment import load_evals
+
+
+def load_evals(out_dir) -> list[dict]:
+    """Every ``eval.json`` under an experiment folder."""
+    return [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("seed*/*/eval.json"))]
 
 
 def _se(p_percent: float, n: int) -> float:
@@ -180,7 +187,6 @@ def plot_examples(e: dict, data_root, path, per_row: int = 8, seed: int = 0) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..data import DataConfig, tensor_cache
 
     data = DataConfig(**{**{k: v for k, v in (e["task"].get("data") or {}).items()}, "root": str(data_root),
                          "name": "imagenette", "workers": 1})
@@ -225,9 +231,6 @@ def _markdown(rows: list[dict]) -> str:
 
 def write_report(exp_dir, out_dir, *, data_root=None) -> dict:
     """Write the summary table and figures of ``exp_dir`` into ``out_dir``; returns the file list and rows."""
-    import csv
-    import io
-
     evals = load_evals(exp_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -248,7 +251,6 @@ def write_report(exp_dir, out_dir, *, data_root=None) -> dict:
     if joints:
         classes = None
         if data_root:
-            from ..data import list_classes
             classes = list_classes(Path(data_root))
         plot_histograms(evals, out / "drnet_resolution_histogram.png", classes)
         files.append("drnet_resolution_histogram.png")

@@ -17,6 +17,7 @@ from ..errors import ConfigError, RunDirError
 from ..train import Task
 from .loss import DRNetLoss
 from .model import DRNet, DRNetConfig, build_drnet
+from .predictor import predictor_flops
 
 
 class DRNetTask(Task):
@@ -37,7 +38,6 @@ class DRNetTask(Task):
             raise ConfigError(str(e)) from None
         resolutions = self.config.resolutions(arch.input_size)
         if self.config.stage == "joint":   # the head's FLOPs are left out here (no class count yet); exact at build
-            from .predictor import predictor_flops
 
             p = predictor_flops(len(resolutions), self.config.predictor_channels, self.config.predictor_view)
             self.config.check_target([arch.flops(1, resolution=r) for r in resolutions], p, arch.flops(1))

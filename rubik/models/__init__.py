@@ -16,6 +16,9 @@ if TYPE_CHECKING:   # annotations only: importing rubik.models (Arch, the regist
 from .arch import Arch
 from .registry import BASE_RESOLUTION, BASES, ModelSpec, get_model_spec, list_models, paper_table
 
+# spconv, checkpoints and pretrained import torch: create_model and load_timm_checkpoint import them when
+# called (a model is built then anyway), so that a sweep's spec, status and fake workers never load torch.
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -52,10 +55,10 @@ def create_model(name: str | Arch, num_classes: int = 1000, *, twist=None, rules
     else:
         spec = get_model_spec(name)
         if alpha is not None:   # alpha alone: SPConv, or the variant's SPConv with another alpha
-            from .spconv import ConvSpec
+            from .spconv import ConvSpec   # torch (the SPConv module lives there): import rubik.models stays torch-free
 
             conv = ConvSpec.from_any(conv if conv is not None else (spec.conv or "spconv"), alpha)
-        arch = spec.arch(twist=twist, base_resolution=base_resolution, rules=rules, conv=conv)
+        arch = Arch.from_spec(spec, twist=twist, base_resolution=base_resolution, rules=rules, conv=conv)
         spec_kwargs = spec.kwargs
     model = arch.build(num_classes, **{**spec_kwargs, **kwargs})
     model.variant = name
@@ -74,11 +77,11 @@ def create_model(name: str | Arch, num_classes: int = 1000, *, twist=None, rules
         "std": IMAGENET_STD,
     }
     if checkpoint is not None:
-        from .checkpoints import load_checkpoint
+        from .checkpoints import load_checkpoint   # torch: see the note on these imports above
 
         load_checkpoint(model, checkpoint)
     if pretrained:
-        from .pretrained import load_pretrained
+        from .pretrained import load_pretrained   # torch
 
         load_pretrained(model, pretrained, name=name)
     return model
@@ -96,7 +99,7 @@ def input_resolution(name_or_model, base_resolution: int | None = None) -> int:
 
 def load_timm_checkpoint(model: nn.Module, state_dict_or_path) -> nn.Module:
     """Load a timm/official-format EfficientNet/TinyNet state dict into our (torchvision) module."""
-    from .checkpoints import load_timm_checkpoint as _load
+    from .checkpoints import load_timm_checkpoint as _load   # torch
 
     return _load(model, state_dict_or_path)
 

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..cube import Twist
-from .registry import BASE_RESOLUTION, BASES, get_family, get_model_spec, resolve_conv, resolve_rules
+from .registry import BASE_RESOLUTION, BASES, ModelSpec, get_family, get_model_spec, resolve_conv, resolve_rules
 
 _KEYS = ("base", "twist", "base_resolution", "rules", "conv")
 
@@ -63,7 +63,15 @@ class Arch:
         (a twist is always relative to the base: ``Arch.named("tinynet_a", twist=(1, 1, 1))`` is B0)."""
         if name in BASES:
             return cls(name, Twist() if twist is None else twist, base_resolution, rules, conv)
-        return get_model_spec(name).arch(twist=twist, base_resolution=base_resolution, rules=rules, conv=conv)
+        return cls.from_spec(get_model_spec(name), twist=twist, base_resolution=base_resolution, rules=rules, conv=conv)
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, *, twist=None, base_resolution: int | None = None, rules=None,
+                  conv=None) -> "Arch":
+        """A registered :class:`~rubik.models.registry.ModelSpec` as an Arch (its own twist, rules and conv
+        unless given)."""
+        return cls(spec.base, spec.twist if twist is None else twist, base_resolution,
+                   spec.rules if rules is None else rules, spec.conv if conv is None else conv)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "Arch":

@@ -35,6 +35,8 @@ import re
 import torch
 from torch import nn
 
+from .ghostnet import GhostNet
+
 _DS = {"conv_dw": "0.0", "bn1": "0.1", "se": "1", "conv_pw": "2.0", "bn2": "2.1"}
 _IR = {"conv_pw": "0.0", "bn1": "0.1", "conv_dw": "1.0", "bn2": "1.1", "se": "2", "conv_pwl": "3.0", "bn3": "3.1"}
 _SE = {"conv_reduce": "fc1", "conv_expand": "fc2"}
@@ -112,8 +114,6 @@ _GHOST_RENAMES = (("conv_dw.", "conv_dw.0."), ("bn_dw.", "conv_dw.1."), ("se.con
 
 def convert_timm_ghostnet_state_dict(sd: dict, model: nn.Module) -> dict[str, torch.Tensor]:
     """Rename every key of an official/timm GhostNet state dict to ours (see the module doc)."""
-    from .ghostnet import GhostNet
-
     if not isinstance(model, GhostNet):
         raise KeyError(f"a GhostNet checkpoint does not fit a {type(model).__name__}")
     last = len(model.features) - 1

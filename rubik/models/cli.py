@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import sys
 
+from rubik.models import Arch, create_model, get_model_spec, list_models
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--filter", default="*", help="shell-style pattern on model names (default: all)")
@@ -25,16 +27,13 @@ def add_arguments(parser) -> None:
 def model_rows(pattern: str = "*", *, base_resolution: int | None = None, num_classes: int = 1000,
                rules: str | None = None, measure: bool = False) -> list[dict]:
     """One dict per registered model matching ``pattern`` (the table of ``rubik models``)."""
-    from rubik.flops import count_flops
-    from rubik.models import create_model, get_model_spec, list_models
-
     rows = []
     for name in list_models(pattern):
         spec = get_model_spec(name)
         use_rules = rules if spec.base == "efficientnet_b0" else None   # --rules only concerns that family
         t = spec.twist
         try:
-            arch = spec.arch(base_resolution=base_resolution, rules=use_rules)
+            arch = Arch.from_spec(spec, base_resolution=base_resolution, rules=use_rules)
             flops = arch.flops(num_classes)
         except ValueError as e:  # e.g. resolution below MIN_IMAGE_SIZE px at a small base resolution
             rows.append({"name": name, "base": spec.base, "r": round(t.resolution, 4), "d": round(t.depth, 4),
@@ -53,11 +52,13 @@ def model_rows(pattern: str = "*", *, base_resolution: int | None = None, num_cl
             "flops_m": round(flops / 1e6, 2),
         }
         if measure:
+            from rubik.flops import count_flops   # torch and ptflops: only --measure builds models
+
             model = create_model(arch, num_classes=num_classes, **spec.kwargs)
             row["ptflops_m"] = round(count_flops(model) / 1e6, 2)
         paper = spec.paper or {}
         paper_flops = paper.get("flops_m")
-        comparable = arch.base_resolution == spec.arch().base_resolution and num_classes == 1000
+        comparable = arch.base_resolution == Arch.from_spec(spec).base_resolution and num_classes == 1000
         row["paper_params_m"] = paper.get("params_m")
         row["paper_flops_m"] = paper_flops
         row["diff_pct"] = (round(100.0 * (flops / 1e6 - paper_flops) / paper_flops, 1)

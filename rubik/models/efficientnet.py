@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import Mapping
 
 from torch import nn
 from torchvision.models.efficientnet import EfficientNet, MBConvConfig
@@ -67,6 +68,7 @@ class Rules:
 #: the named rule sets; "tinynet" is the family's default (``rubik.models.registry``)
 RULES = {"tinynet": Rules("round", fix_stem=True, head_floor=True),
          "efficientnet": Rules("ceil", fix_stem=False, head_floor=False)}
+DEFAULT_RULES = "tinynet"
 
 
 @dataclass(frozen=True)
@@ -96,13 +98,27 @@ class EfficientNetPlan:
         return tuple(s.out_channels for s in self.stages)
 
 
+def resolve_rules(rules: Rules | Mapping | str | None = None) -> Rules:
+    """``rules`` as a :class:`Rules`: a name in :data:`RULES`, a Rules, its fields as a dict, or None
+    (TinyNet's). ``rubik.models.registry.resolve_rules`` gives the same for ``efficientnet_b0``."""
+    if rules is None:
+        return RULES[DEFAULT_RULES]
+    if isinstance(rules, str):
+        if rules not in RULES:
+            raise ValueError(f"unknown rules {rules!r}; expected one of {tuple(RULES)}")
+        return RULES[rules]
+    if isinstance(rules, Mapping):
+        return Rules(**rules)
+    if isinstance(rules, Rules):
+        return rules
+    raise ValueError(f"rules must be a name {tuple(RULES)}, a Rules or a dict, got {rules!r}")
+
+
 def efficientnet_plan(twist=None, rules: Rules | str | None = None) -> EfficientNetPlan:
     """Stem, per-stage (e, k, s, in, out, n) and head of EfficientNet-B0 twisted by ``twist``
-    (``rules``: a :class:`Rules`, or a name checked by ``rubik.models.registry.resolve_rules``)."""
-    from .registry import resolve_rules
-
+    (``rules``: a :class:`Rules`, its fields as a dict, a name in :data:`RULES`, or None: TinyNet's)."""
     twist = Twist.from_any(twist)
-    rules = resolve_rules("efficientnet_b0", rules)
+    rules = resolve_rules(rules)
     w, d = twist.width, twist.depth
     stem = B0_STEM if rules.fix_stem else scale_channels(B0_STEM, w, what="stem")
     if rules.head_floor:   # the head never shrinks (TinyNet), so a tiny width cannot empty it
@@ -184,5 +200,5 @@ def count_plan(plan: EfficientNetPlan, image_size: int | None, num_classes: int 
     return c
 
 
-__all__ = ["B0_STAGES", "RULES", "Rules", "EfficientNetPlan", "StagePlan", "efficientnet_plan", "efficientnet_config",
+__all__ = ["B0_STAGES", "RULES", "DEFAULT_RULES", "Rules", "resolve_rules", "EfficientNetPlan", "StagePlan", "efficientnet_plan", "efficientnet_config",
            "build_efficientnet", "count_plan"]

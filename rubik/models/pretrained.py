@@ -21,12 +21,15 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.error import URLError
 from urllib.parse import urlparse
 
 import torch
 from torch import nn
 
 from rubik.errors import UserError
+
+from .checkpoints import load_checkpoint
 
 WEIGHTS_DIR_ENV = "RUBIK_WEIGHTS_DIR"
 _CV_BACKBONES = "https://github.com/huawei-noah/CV-Backbones/releases/download"
@@ -114,8 +117,6 @@ def local_weights(url: str, weights_dir=None) -> Path | None:
 
 
 def _load_url(url: str, *, name: str | None, progress: bool, sha256: str | None, weights_dir=None) -> dict:
-    from urllib.error import URLError
-
     local = local_weights(url, weights_dir)
     if local is not None and local != hub_cache_path(url):
         return _load_file(local, sha256=sha256)
@@ -168,8 +169,6 @@ def load_pretrained(model: nn.Module, source=True, *, name: str | None = None, p
                     sha256: str | None = None, weights_dir=None) -> nn.Module:
     """Load released (``source=True``) or given weights (path / URL; ours or timm/official layout) into
     ``model``; ``weights_dir``: a folder holding release files by hand (see :func:`load_state_dict`)."""
-    from .checkpoints import load_checkpoint
-
     name = name or getattr(model, "variant", None)
     sd = load_state_dict(source, name, progress=progress, sha256=sha256, weights_dir=weights_dir)
     try:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..cube import Twist, giant_twist
+from ..errors import ConfigError
 
 BASES = ("efficientnet_b0", "ghostnet_a", "ghostnet_100", "resnet50", "resnet20", "vgg16_cifar")
 BASE_RESOLUTION = {"efficientnet_b0": 224, "ghostnet_a": 240, "ghostnet_100": 224, "resnet50": 224,
@@ -36,21 +37,18 @@ class ModelSpec:
     description: str = ""
     conv: Any = None                  # the 3x3 convolution (None: dense; {"kind": "spconv", "alpha": 0.5})
 
-    def arch(self, *, twist=None, base_resolution: int | None = None, rules=None, conv=None):
-        """This model as an :class:`~rubik.models.arch.Arch` (its own twist, rules and conv unless given)."""
-        from .arch import Arch
-
-        return Arch(self.base, self.twist if twist is None else twist, base_resolution,
-                    self.rules if rules is None else rules, self.conv if conv is None else conv)
+    # As an Arch: ``Arch.from_spec(spec)`` or ``Arch.named(name)`` (rubik.models.arch imports this module,
+    # not the other way round).
 
     @property
     def resolution(self) -> int:
-        return self.arch().input_size
+        """Input side in px at the family's base resolution (``Arch.from_spec(self).input_size``)."""
+        return self.twist.image_size(BASE_RESOLUTION[self.base])
 
 
 @dataclass(frozen=True)
 class Family:
-    """How to build and how to cost one base family (functions imported lazily)."""
+    """How to build and how to cost one base family (its module is imported by ``get_family``, on first use)."""
 
     build: Callable[..., Any]                  # (twist, num_classes, rules, **kwargs) -> nn.Module
     plan: Callable[..., Any]                   # (twist, rules, **kwargs) -> plan
@@ -61,6 +59,8 @@ class Family:
     no_conv_reason: str = ""                   # why not, for the error message
 
 
+# The family modules build torch modules (they import torch and torchvision), so each is imported
+# when its family is first used: ``import rubik.models`` (Arch, the registry) stays torch-free.
 def _efficientnet_family() -> Family:
     from . import efficientnet as m
 
@@ -69,7 +69,7 @@ def _efficientnet_family() -> Family:
         plan=lambda twist, rules, **kw: m.efficientnet_plan(twist, rules),
         count=m.count_plan,
         rules=m.RULES,
-        default_rules="tinynet",
+        default_rules=m.DEFAULT_RULES,
         no_conv_reason="its MBConv blocks have no dense 3x3 convolution (depth-wise k x k and point-wise 1x1 only)",
     )
 
@@ -164,8 +164,7 @@ def resolve_conv(base: str, conv=None):
     """The :class:`~rubik.models.spconv.ConvSpec` ``base`` is built with (``conv``: None or ``"dense"``,
     ``"spconv"``, a dict of its fields or a ConvSpec). ConfigError, saying why, for a swap the family
     cannot make (EfficientNet and GhostNet have no dense 3x3 to swap)."""
-    from ..errors import ConfigError
-    from .spconv import ConvSpec
+    from .spconv import ConvSpec   # torch (rubik.models.spconv holds the SPConv module): not at import
 
     spec = ConvSpec.from_any(conv)
     family = get_family(base)
