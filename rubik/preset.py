@@ -38,7 +38,6 @@ from typing import Any, Callable, ClassVar, Iterable, Union
 import yaml
 
 from rubik.data import DATASETS, PIPELINES
-from rubik.drnet.experiment import list_presets as drnet_presets
 from rubik.errors import ReproduceError
 from rubik.models import list_models
 from rubik.sampling import MODES
@@ -180,6 +179,12 @@ def _check_phis(value) -> str | None:
     return None
 
 
+def drnet_presets() -> list[str]:
+    """The DRNet experiments ``rubik.drnet.experiment.load_preset`` reads: ``rubik/presets/drnet/*.yaml``
+    (listed here from the folder: importing ``rubik.drnet`` costs torchvision)."""
+    return sorted(p.stem for p in (PRESET_DIR / "drnet").glob("*.yaml"))
+
+
 def _check_drnet_preset(value) -> str | None:
     if value in drnet_presets() or value.endswith((".yaml", ".yml")):
         return None
@@ -224,7 +229,7 @@ class SamplingSection(Section):
 class TrainingSection(Section):
     """02 sweep: how every model is trained."""
     NAME: ClassVar[str] = "training"
-    recipe: str | dict = setting("proxy", check=_check_recipe)   # a rubik.train.RECIPES name or {name: ..., field: value}
+    recipe: str | dict = setting("proxy", check=_check_recipe)   # a rubik.train.RECIPES name, or {name: ..., field: v}
     epochs: int | None = setting(None, minimum=1)                # null: the recipe's
     batch_size: int | None = setting(None, minimum=1)            # null: the recipe's
     device: str = setting("auto")                                # auto | cpu | cuda | cuda:N
@@ -530,4 +535,4 @@ def load_preset(name: str, overrides: Iterable[str] | dict | None = None, *, str
 __all__ = ["Preset", "Section", "DataSection", "CubeSection", "SamplingSection", "TrainingSection", "AnalysisSection",
            "TinyVsGiantSection", "ImageNetSection", "DRNetSection", "SECTIONS", "PARAMETERS", "RUN_KEYS",
            "PRESET_DIR", "FRONTIER_METRICS", "SettingError", "setting", "check_field", "check_parameter",
-           "list_presets", "load_preset", "parse_value", "parse_overrides"]
+           "drnet_presets", "list_presets", "load_preset", "parse_value", "parse_overrides"]

@@ -9,8 +9,8 @@ reaches all of it:
 * ``rubik.preset``: the presets, one dataclass per section, their loader and ``-p`` overrides
   (``load_preset``, ``Preset``);
 * ``rubik.runner``: the papermill runner (``run``, notebook selection, the Jupyter kernel,
-  timings, progress squashing) and the ``rubik reproduce`` command. Its names are imported on
-  first use, so a notebook importing this module does not load papermill.
+  timings, progress squashing) and the ``rubik reproduce`` command; its names are imported on
+  first use.
 """
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ DATA_ENV = "RUBIK_DATA_DIR"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "datasets" / "imagenette"
 RUN_DIR_ENV = "RUBIK_RUN_DIR"   # run directory of notebooks opened by hand (default: runs/interactive)
 
-#: ``rubik.runner``'s names, re-exported lazily (``__getattr__``): papermill, nbformat and the
-#: Jupyter client load when the runner is used, not in every notebook kernel
+#: ``rubik.runner``'s names, re-exported on first use (``__getattr__``): the runner imports this
+#: module (``resolve_data``), and a notebook kernel importing this module needs none of it
 _RUNNER = ("NOTEBOOK_DIR", "KERNEL_NAME", "KERNEL_DISPLAY_NAME", "KERNEL_ARGS", "NotebookResult", "list_notebooks",
            "select_notebooks", "notebook_parameters", "needs_data", "ensure_kernel", "evaluates_released_weights",
            "check_run_device", "fetch_released_weights", "squash_carriage_returns", "squash_progress", "run",

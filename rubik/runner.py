@@ -13,6 +13,10 @@ The preset (``rubik.preset``) is resolved and checked first; the runner then pas
 notebook the parameters its ``parameters`` cell declares, in the project's own Jupyter kernel,
 and keeps each notebook's time (``timings.json``) and a log with its progress bars squashed.
 The helpers the notebooks call are ``rubik.reproduce``'s.
+
+papermill, nbformat and the Jupyter client are imported where they are used (~3 s, jsonschema's
+mostly): ``rubik reproduce`` says a bad preset, ``-p``, device or data path in one line at once,
+before loading them, and ``--list``/``--show`` never do.
 """
 from __future__ import annotations
 
@@ -25,11 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import nbformat
-import papermill as pm
 import yaml
-from ipykernel.kernelspec import install as install_kernel
-from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from rubik.errors import ReproduceError, UserError
 from rubik.models.pretrained import RELEASES, WEIGHTS_DIR_ENV, WeightsError, load_state_dict, local_weights
@@ -88,6 +88,8 @@ def select_notebooks(notebooks: Sequence[Path], start: str | None = None,
 
 def notebook_parameters(notebook: Path) -> list[str]:
     """Names declared in the notebook's ``parameters`` cell."""
+    import nbformat   # lazy: see the module docstring
+
     nb = nbformat.read(notebook, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
@@ -112,6 +114,8 @@ def ensure_kernel(name: str = KERNEL_NAME, echo: Callable[[str], Any] = print) -
     """The name of the Jupyter kernel to run the notebooks in. ``name`` when it is registered;
     otherwise this Python is registered under that name inside its own environment (what ``make
     venv`` does: ``ipykernel install --sys-prefix``), never in the user-wide Jupyter folders."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
     try:
         KernelSpecManager().get_kernel_spec(name)
         return name
@@ -121,7 +125,9 @@ def ensure_kernel(name: str = KERNEL_NAME, echo: Callable[[str], Any] = print) -
         raise ReproduceError(f"no Jupyter kernel {name!r}: register this Python with `{sys.executable} -m "
                              f"ipykernel install --sys-prefix --name {name}` (inside a virtual environment), "
                              f"or pass --kernel NAME")
-    path = install_kernel(kernel_name=name, display_name=KERNEL_DISPLAY_NAME, prefix=sys.prefix)
+    from ipykernel.kernelspec import install
+
+    path = install(kernel_name=name, display_name=KERNEL_DISPLAY_NAME, prefix=sys.prefix)
     echo(f"registered the Jupyter kernel {name!r} (this Python) in {path}")
     return name
 
@@ -198,6 +204,8 @@ def squash_progress(path) -> None:
     if not path.is_file():
         return
     if path.suffix == ".ipynb":
+        import nbformat
+
         nb = nbformat.read(path, as_version=4)
         changed = False
         for cell in nb.cells:
@@ -248,6 +256,8 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
     echo(f"  run dir : {run_dir}")
     echo(f"  data    : {cfg['data_dir']}")
     echo(f"  notebooks: {', '.join(n.stem for n in notebooks)}")
+    import papermill as pm   # lazy: once the preset, device and data are known to be fine
+
     results, t_all = [], time.perf_counter()
     for i, nb in enumerate(notebooks, 1):
         out_nb, log = run_dir / nb.name, run_dir / "logs" / f"{nb.stem}.log"
