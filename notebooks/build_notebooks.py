@@ -65,7 +65,7 @@ def build(src: Path) -> nbformat.NotebookNode:
             cell.outputs, cell.execution_count = [], None
     for name, value in parameters(nb).items():
         if name not in DEFAULTS:
-            raise ValueError(f"{src.name}: parameter {name!r} is in no preset (add it to rubik/presets/_base.yaml)")
+            raise ValueError(f"{src.name}: parameter {name!r} is in no preset (add it to a section of rubik/preset.py and to rubik/presets/_base.yaml)")
         if value != DEFAULTS[name]:
             raise ValueError(f"{src.name}: parameter {name} = {value!r}, but the cpu preset says {DEFAULTS[name]!r}")
     nbformat.validate(nb)

@@ -25,7 +25,7 @@ COMMANDS = {
     "report": ("rubik.report", "print the numbers REPORT.md quotes, recomputed from a finished run's records"),
     "figures": ("rubik.headline", "redraw a finished run's headline figures from its records (no training)"),
     "study": ("rubik.study", "the decisive experiments (schedules, dial ladders) as one sweep"),
-    "reproduce": ("rubik.reproduce", "run the notebooks in order with papermill for a preset"),
+    "reproduce": ("rubik.runner", "run the notebooks in order with papermill for a preset"),
     "validate": ("rubik.validate", "top-1/top-5 of released, given or trained weights on an ImageFolder split"),
     "drnet": ("rubik.drnet.experiment", "DRNet: per-image input resolution (train both stages, routed eval, report)"),
     "latency": ("rubik.latency", "measure forward-pass latency of a model, a twist, or every trial of a sweep"),

@@ -18,3 +18,11 @@ class ConfigError(UserError, ValueError):
 
 class RunDirError(UserError, RuntimeError):
     """A run or sweep directory that cannot be used as asked (it holds another run, is in use, ...)."""
+
+
+class ReproduceError(UserError, RuntimeError):
+    """A ``rubik reproduce`` error the user can fix: a bad preset or parameter, missing data, a failing
+    notebook (``rubik.preset``, ``rubik.runner``, the notebooks' helpers in ``rubik.reproduce``)."""
+
+    def _render_traceback_(self):  # IPython/Jupyter show the one line, not a traceback
+        return [f"{type(self).__name__}: {self}"]

@@ -23,6 +23,9 @@ from rubik.sweep import init_sweep, load_results
 
 # the paper pairs the inversed giant formula B^-phi with the TinyNet of the same FLOPs level
 GIANT_PAIRS = {1: "tinynet_b", 2: "tinynet_c", 3: "tinynet_d", 4: "tinynet_e"}
+#: ``tiny_vs_giant_trials``'s ``tiny`` (the contenders) and ``levels`` (where each level sits)
+TVG_TINY = ("released", "formula", "both")
+TVG_LEVELS = ("tinynet", "c")
 
 
 TVG_LABELS = {"tiny": "TinyNet dials (paper)", "ours": "our fitted formula", "giant": "inversed giant formula"}
@@ -104,8 +107,8 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
     br = reference.base_resolution
     kw = dict(num_classes=num_classes, base_resolution=br)
     f0 = reference.flops(num_classes)
-    if tiny not in ("released", "formula", "both"):
-        raise ValueError(f"tvg_tiny must be 'released', 'formula' or 'both', got {tiny!r}")
+    if tiny not in TVG_TINY:
+        raise ValueError(f"tvg_tiny must be one of {', '.join(TVG_TINY)}, got {tiny!r}")
     if tiny in ("formula", "both") and formula is None:
         raise ValueError(f"tvg_tiny={tiny!r} needs the fitted tiny formula (run notebook 04 first)")
     from rubik.formula import matched_giant_phi   # sklearn and scipy: only the giant levels need them
@@ -144,7 +147,7 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
                              solve_width(base, released.resolution, released.depth, c * f0, **kw))
             tiny_name = f"{pretty(tn)} r, d (w solved)"
         else:
-            raise ValueError(f"tvg levels must be 'tinynet' or 'c', got {levels!r}")
+            raise ValueError(f"tvg levels must be one of {', '.join(TVG_LEVELS)}, got {levels!r}")
         # contenders at this level: (family, twist, name, id); the giant is matched to the first one
         contenders = []
         if tiny in ("released", "both"):

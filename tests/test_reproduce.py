@@ -3,6 +3,7 @@
 The smoke run executes every notebook through papermill on a tiny synthetic data
 set (seconds per notebook; the whole module well under 3 minutes on 2 cores).
 """
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from rubik import data as D
+from rubik import preset as P
 from rubik import reproduce as R
 from rubik.cli import main as cli_main
 
@@ -41,6 +44,91 @@ def test_presets_load_and_are_complete():
         assert set(cfg) == set(base), name
     assert R.load_preset("imagenet")["dataset"] == "imagenet100"  # extends imagenet100
     assert R.load_preset("cpu")["base_resolution"] == 64
+
+
+def test_shipped_presets_resolve_to_the_flat_parameters_they_had_before_the_sections():
+    """tests/data/preset_flat_dicts.json: ``load_preset(name)`` of every shipped preset, captured on the
+    flat presets (commit 198c8d3) before they were nested into sections: same keys, values, order."""
+    before = json.loads((ROOT / "tests" / "data" / "preset_flat_dicts.json").read_text())
+    assert sorted(before) == R.list_presets()
+    for name, flat in before.items():
+        now = R.load_preset(name)
+        assert now == flat, name
+        assert list(now) == list(flat), name            # config.yaml keeps its order
+        assert P.Preset.load(name).flat() == {k: v for k, v in flat.items() if k != "preset"}, name
+
+
+def test_base_yaml_lists_the_dataclass_defaults():
+    """_base.yaml is the commented listing of the defaults, which live in rubik/preset.py: every field
+    once, in its section, with the dataclass's default."""
+    base = yaml.safe_load((P.PRESET_DIR / "_base.yaml").read_text())
+    assert list(base) == [f.name for f in dataclasses.fields(P.Preset)]
+    for section, cls in P.SECTIONS.items():
+        assert base[section] == {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}, section
+    assert base["description"] == P.Preset().description and base["study"] is None
+    assert P.Preset.load(P.PRESET_DIR / "_base.yaml") == P.Preset()
+
+
+def test_shipped_presets_are_nested_by_section_and_names_are_unique():
+    for name in R.list_presets():
+        top = set(yaml.safe_load((P.PRESET_DIR / f"{name}.yaml").read_text()))
+        assert top <= set(P.SECTIONS) | {"description", "extends", "study"}, (name, top)
+    names = [f.name for cls in P.SECTIONS.values() for f in dataclasses.fields(cls)] + ["description", "study"]
+    assert len(names) == len(set(names)) == len(P.PARAMETERS)
+    assert set(R.load_preset("cpu")) == set(P.PARAMETERS) | {"preset"}
+
+
+def test_choices_come_from_the_modules_that_use_them():
+    from rubik.sampling import MODES
+    from rubik.tiny_vs_giant import TVG_LEVELS, TVG_TINY
+    from rubik.train import RECIPES
+
+    assert R.load_preset("cpu", ["pipeline=gpu_jpeg"])["pipeline"] == "gpu_jpeg"   # missing from the old table
+    for key, values in (("pipeline", D.PIPELINES), ("dataset", D.DATASETS), ("recipe", RECIPES),
+                        ("sample_mode", MODES), ("tvg_tiny", TVG_TINY), ("tvg_levels", TVG_LEVELS)):
+        for v in values:
+            assert R.load_preset("smoke", [f"{key}={v}"])[key] == v
+        with pytest.raises(R.ReproduceError, match=f"-p {key}=nosuch: .*expected one of"):
+            R.load_preset("smoke", [f"{key}=nosuch"])
+    with pytest.raises(R.ReproduceError, match=r"-p recipe=\{name: proxy, nosuch: 1\}: unknown recipe fields"):
+        R.load_preset("smoke", ["recipe={name: proxy, nosuch: 1}"])
+
+
+def test_sections_check_their_fields_when_built():
+    with pytest.raises(P.SettingError, match=r"^data\.workers=-1: expected a non-negative integer, got -1$"):
+        P.DataSection(workers=-1)
+    with pytest.raises(P.SettingError, match=r"training\.epochs=2\.5: expected a positive integer or null, got a "):
+        dataclasses.replace(P.TrainingSection(), epochs=2.5)
+    with pytest.raises(P.SettingError, match=r"tvg_match_flops=1: expected true/false"):
+        P.TinyVsGiantSection(tvg_match_flops=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        P.Preset().data.workers = 3
+
+
+def test_section_overrides_deep_merge_and_preset_load(tmp_path):
+    cfg = R.load_preset("cpu", ["data.workers=0", "training.epochs=2", "tvg_seeds=[0]"])
+    assert (cfg["workers"], cfg["epochs"], cfg["tvg_seeds"]) == (0, 2, [0])
+    with pytest.raises(R.ReproduceError, match=r"unknown parameter\(s\) training\.workers \(it is in section data\)"):
+        R.load_preset("cpu", ["training.workers=0"])
+    # extends: a child changes only the keys it names, section by section
+    long_, study = R.load_preset("imagenette_long"), R.load_preset("imagenette")
+    assert long_["device"] == "auto" and long_["epochs"] == study["epochs"] == 5 and long_["workers"] == 1
+    # ... but the study's design is one mapping, replaced whole
+    assert "levels" in long_["study"] and "levels" not in R.load_preset("imagenette_longer")["study"]
+    p = P.Preset.load("cpu", ["epochs=4"])
+    assert isinstance(p.training, P.TrainingSection) and p.training.epochs == 4 and p.data.train_per_class == 500
+    assert p.with_values({"n_models": 3}).sampling.n_models == 3 and p.sampling.n_models == 28
+    # a user's file: nested, or flat keys at its top level; typos get a did-you-mean, bad values name the file
+    (tmp_path / "mine.yaml").write_text("extends: smoke\ndata: {workers: 1}\nn_models: 2\n")
+    cfg = R.load_preset(tmp_path / "mine.yaml")
+    assert (cfg["preset"], cfg["workers"], cfg["n_models"], cfg["epochs"]) == ("mine", 1, 2, 1)
+    (tmp_path / "typo.yaml").write_text("extends: smoke\ndata: {workerz: 1}\n")
+    typo = r"typo.yaml: unknown parameter\(s\) data\.workerz \(did you mean workers\?\)"
+    with pytest.raises(R.ReproduceError, match=typo):
+        R.load_preset(tmp_path / "typo.yaml")
+    (tmp_path / "bad.yaml").write_text("extends: smoke\ntraining: {processes: 0}\n")
+    with pytest.raises(R.ReproduceError, match=r"bad.yaml: training\.processes=0: expected a positive integer, got 0"):
+        R.load_preset(tmp_path / "bad.yaml")
 
 
 def test_overrides_are_yaml_parsed():
