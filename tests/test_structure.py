@@ -6,8 +6,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LINES = 600
-# being split in other branches (issue 23); shrink this set as they merge
-TOO_LONG_FOR_NOW = {"rubik/reproduce.py"}
+# none left: every module is under MAX_LINES (issue 23); a module that must grow past it is named here, with why
+TOO_LONG_FOR_NOW: set = set()
 TORCH_FREE = ("rubik.sweep", "rubik.launcher", "rubik.jobqueue", "rubik.config", "rubik.identity", "rubik.models",
               "rubik.cli")
 
