@@ -31,5 +31,5 @@ def test_tiny_vs_giant_levels_at_exact_c():
     assert r.flops_ratio.max() > 0.6
     with pytest.raises(ValueError, match="needs the fitted tiny formula"):
         tiny_vs_giant_trials([1], tiny="both", base_resolution=64, num_classes=10)
-    with pytest.raises(ValueError, match="'tinynet' or 'c'"):
+    with pytest.raises(ValueError, match="levels must be one of tinynet, c, got 'paper'"):
         tiny_vs_giant_trials([1], levels="paper", base_resolution=64, num_classes=10)
