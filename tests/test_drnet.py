@@ -237,7 +237,10 @@ def test_experiment_runs_resumably_and_reports(tiny_imagefolder, cache_dir, tmp_
            str(tmp_path / "tiny.yaml"), "--data", str(tiny_imagefolder)]
     p = subprocess.run(run, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    assert len(list((tmp_path / "exp").glob("seed0/*/eval.json"))) == 5
+    evals = sorted((tmp_path / "exp").glob("seed0/*/eval.json"))
+    assert len(evals) == 5
+    from rubik.sweep import code_version
+    assert {json.loads(e.read_text())["code_version"] for e in evals} == {code_version()}   # provenance
     p = subprocess.run(run, capture_output=True, text=True)                     # all done: nothing retrained
     assert p.returncode == 0 and "train" not in p.stdout, p.stdout
     p = subprocess.run([sys.executable, "-m", "rubik", "drnet", "report", str(tmp_path / "exp"), "--data",

@@ -24,6 +24,7 @@ from ..data import DataConfig
 from ..errors import ConfigError, RunDirError
 from ..models import Arch
 from ..rundir import acquire, atomic_write_json, jsonable, lock_info
+from ..sweep import code_version
 from ..train import Recipe, TrainConfig, train, validate
 from .evaluate import evaluate_drnet, load_drnet
 from .model import DRNetConfig
@@ -137,7 +138,8 @@ def run_experiment(preset: dict, data_root: str | None, out_dir, *, only=None, p
                 model, _ = load_drnet(Path(cfg.out_dir) / "checkpoint.pt")
                 report = evaluate_drnet(model, DataConfig(**asdict(cfg.data)), n_random=preset.get("n_random", 1000),
                                         seed=r["seed"], device=cfg.device if cfg.device != "auto" else "cpu")
-                report.update(name=r["name"], seed=r["seed"], task=cfg.task)
+                # the code that trained and evaluated it, as every sweep record carries
+                report.update(name=r["name"], seed=r["seed"], task=cfg.task, code_version=code_version())
                 atomic_write_json(Path(cfg.out_dir) / "eval.json", jsonable(report))
             finally:
                 lock.release()
