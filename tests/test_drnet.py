@@ -248,3 +248,47 @@ def test_experiment_runs_resumably_and_reports(tiny_imagefolder, cache_dir, tmp_
     assert p.returncode == 0, p.stderr
     files = set(json.loads(p.stdout)["files"])
     assert {"summary.md", "drnet_accuracy_flops.png", "drnet_resolution_histogram.png", "drnet_examples.png"} <= files
+
+
+def test_seed_summary_follows_the_registered_plan(monkeypatch):
+    """data/results/imagenette/drnet/ANALYSIS.md: the primary is the mean over targets per seed, a
+    t interval over seeds; per-target rows use Bonferroni-adjusted t intervals; the decision words."""
+    import math
+
+    from scipy import stats
+
+    import rubik.drnet.report as R
+
+    gains = {0: {0.45: -0.5, 0.6: -2.0, 0.75: -1.0}, 1: {0.45: 0.5, 0.6: -1.0, 0.75: -0.5},
+             2: {0.45: -1.5, 0.6: -0.5, 0.75: 0.0}}
+    evals = [{"seed": s, "name": f"joint_{t}", "task": {"flops_target": t}} for s in gains for t in gains[s]]
+    rows = [{"seed": s, "model": f"joint_{t}", "routing": "DRNet (predictor)", "gain_vs_fixed_curve": g,
+             "gain_vs_random": 0.1 * g} for s in gains for t, g in gains[s].items()]
+    rows.append({"seed": 0, "model": "fixed_51", "routing": "fixed 51 px"})      # not a DRNet row: ignored
+    monkeypatch.setattr(R, "summary_rows", lambda e: [r for r in rows if r["routing"] != "DRNet (predictor)"
+                                                     or (r["seed"], r["model"]) in {(x["seed"], x["name"]) for x in e}])
+    out = R.seed_summary(evals)
+    per_seed = [sum(gains[s].values()) / 3 for s in (0, 1, 2)]
+    mean = sum(per_seed) / 3
+    sd = math.sqrt(sum((x - mean) ** 2 for x in per_seed) / 2)
+    half = stats.t.ppf(0.975, 2) * sd / math.sqrt(3)
+    p = out["primary"]
+    assert p["seeds"] == [0, 1, 2] and p["mean"] == pytest.approx(mean)
+    assert (p["low"], p["high"]) == (pytest.approx(mean - half), pytest.approx(mean + half))
+    assert p["decision"] == R.decide(p["low"], p["high"])
+    sec = {(r["target"], r["comparison"]): r for r in out["secondary"]}
+    r = sec[0.6, "vs fixed curve"]
+    vals = [gains[s][0.6] for s in (0, 1, 2)]
+    m = sum(vals) / 3
+    half = stats.t.ppf(1 - 0.05 / 3 / 2, 2) * math.sqrt(sum((v - m) ** 2 for v in vals) / 2) / math.sqrt(3)
+    assert r["ci"] == pytest.approx(1 - 0.05 / 3) and r["high"] == pytest.approx(m + half)
+    # a seed missing a target leaves the primary, not the per-target rows
+    out = R.seed_summary([e for e in evals if not (e["seed"] == 2 and e["name"] == "joint_0.75")])
+    assert out["primary"]["seeds"] == [0, 1]
+    # the decision words
+    assert R.decide(0.1, 2.0) == "DRNet above the fixed-resolution curve"
+    assert R.decide(-3.0, -0.1) == "DRNet below the fixed-resolution curve"
+    assert R.decide(-3.0, 1.0) == "the paper's gain (>= +1.4) does not reproduce"
+    assert R.decide(-3.0, 2.0) == "undecided at this number of seeds"
+    assert R.decide(-3.0, 1.0, None, "random routing") == "undecided at this number of seeds"
+    assert R.decide(math.nan, math.nan).startswith("undecided (fewer than 2")

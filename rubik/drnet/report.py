@@ -9,7 +9,9 @@
   DRNet at each FLOPs target and random routing at DRNet's mix;
 * ``drnet_resolution_histogram.png``: the share of test images per resolution for each target, and per
   class for the middle target;
-* ``drnet_examples.png`` (with ``data_root``): test images grouped by the resolution DRNet chose.
+* ``drnet_examples.png`` (with ``data_root``): test images grouped by the resolution DRNet chose;
+* ``seeds.md`` / ``seeds.json``: the cross-seed analysis registered in
+  ``data/results/imagenette/drnet/ANALYSIS.md`` (``seed_summary``).
 
 The fixed-resolution curve is interpolated linearly in FLOPs between neighbouring candidates: a
 point on that line is reachable without a predictor (route that share of images, at random, to the
@@ -85,6 +87,97 @@ def summary_rows(evals: list[dict]) -> list[dict]:
                          "mflops": f["mean_flops"]["test"] / 1e6, "top1_select": f["top1"]["select"],
                          "top1_test": f["top1"]["test"], "se_test": _se(f["top1"]["test"], n_test)})
     return rows
+
+
+#: DRNet's gain over ResNet-50 at about 10 % fewer FLOPs (data/paper/drnet.csv): the margin of the plan's
+#: "does not reproduce" (data/results/imagenette/drnet/ANALYSIS.md)
+PAPER_GAIN = 1.4
+
+
+def _t_interval(values, ci: float) -> tuple[float, float, float, float]:
+    """(mean, sd, low, high) of a Student-t interval over ``values`` (nan bounds with fewer than 2)."""
+    v = np.asarray(values, float)
+    mean = float(v.mean()) if len(v) else math.nan
+    if len(v) < 2:
+        return mean, math.nan, math.nan, math.nan
+    from scipy import stats
+
+    sd = float(v.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + ci / 2, len(v) - 1)) * sd / math.sqrt(len(v))
+    return mean, sd, mean - half, mean + half
+
+
+def decide(low: float, high: float, margin: float | None = PAPER_GAIN, baseline: str = "the fixed-resolution curve") -> str:
+    """The plan's words for an interval of a gain (points) over ``baseline``; ``margin`` None: no
+    "does not reproduce" reading (the paper makes no claim against that baseline)."""
+    if math.isnan(low):
+        return "undecided (fewer than 2 seeds)"
+    if low > 0:
+        return f"DRNet above {baseline}"
+    if high < 0:
+        return f"DRNet below {baseline}"
+    if margin is not None and high < margin:
+        return f"the paper's gain (>= +{margin:g}) does not reproduce"
+    return "undecided at this number of seeds"
+
+
+def seed_summary(evals: list[dict], ci: float = 0.95) -> dict:
+    """The three-seed analysis registered in ``data/results/imagenette/drnet/ANALYSIS.md``.
+
+    Primary: per seed, the mean over targets of DRNet's gain over that seed's fixed-resolution curve;
+    a Student-t interval over seeds. Secondary: per target, the gain over the curve and over random
+    routing, t intervals Bonferroni-adjusted over the targets. Only seeds with every target's gain
+    enter the primary."""
+    rows = [r for r in summary_rows(evals) if r["routing"] == "DRNet (predictor)"]
+    target = {(e["seed"], e["name"]): e["task"]["flops_target"] for e in evals if e["name"].startswith("joint_")}
+    targets = sorted({target[r["seed"], r["model"]] for r in rows})
+    by_seed: dict[int, dict[float, dict]] = {}
+    for r in rows:
+        by_seed.setdefault(r["seed"], {})[target[r["seed"], r["model"]]] = r
+    complete = sorted(s for s, per in by_seed.items()
+                      if all(t in per and per[t].get("gain_vs_fixed_curve") is not None for t in targets))
+    per_seed = {s: float(np.mean([by_seed[s][t]["gain_vs_fixed_curve"] for t in targets])) for s in complete}
+    mean, sd, low, high = _t_interval(list(per_seed.values()), ci)
+    primary = {"estimand": "mean over targets of DRNet's gain over the fixed-resolution curve (points)",
+               "seeds": complete, "per_seed": per_seed, "mean": mean, "sd": sd, "ci": ci, "low": low,
+               "high": high, "decision": decide(low, high)}
+    adjusted = 1 - (1 - ci) / max(len(targets), 1)
+    secondary = []
+    for t in targets:
+        for key, what in (("gain_vs_fixed_curve", "vs fixed curve"), ("gain_vs_random", "vs random routing")):
+            vals = {s: per[t][key] for s, per in sorted(by_seed.items()) if t in per and per[t].get(key) is not None}
+            m, d, lo, hi = _t_interval(list(vals.values()), adjusted)
+            secondary.append({"target": t, "comparison": what, "seeds": sorted(vals), "per_seed": vals, "mean": m,
+                              "sd": d, "ci": adjusted, "low": lo, "high": hi,
+                              "decision": decide(lo, hi, None, "random routing") if key == "gain_vs_random"
+                              else decide(lo, hi)})
+    return {"primary": primary, "secondary": secondary, "targets": targets}
+
+
+def _no_nan(x):
+    """NaN (an interval of one seed) as null: strict JSON."""
+    if isinstance(x, dict):
+        return {k: _no_nan(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_no_nan(v) for v in x]
+    return None if isinstance(x, float) and math.isnan(x) else x
+
+
+def seed_summary_markdown(summary: dict) -> str:
+    def f(x):
+        return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.2f}"
+
+    p = summary["primary"]
+    out = [f"Primary ({p['estimand']}), seeds {p['seeds']}: per seed "
+           + ", ".join(f"{s}: {f(v)}" for s, v in p["per_seed"].items())
+           + f"; mean {f(p['mean'])}, sd {f(p['sd'])}, {p['ci']:.0%} t interval [{f(p['low'])}, {f(p['high'])}]"
+           + f": **{p['decision']}**.", "",
+           "| target | comparison | seeds | per seed | mean | sd | interval | level | reading |", "|---|---|---|---|---:|---:|---|---:|---|"]
+    for r in summary["secondary"]:
+        out.append(f"| {r['target']:g} | {r['comparison']} | {len(r['seeds'])} | "
+                   + " / ".join(f(v) for v in r["per_seed"].values())
+                   + f" | {f(r['mean'])} | {f(r['sd'])} | [{f(r['low'])}, {f(r['high'])}] | {r['ci']:.2%} | {r['decision']} |")
+    return "\n".join(out) + "\n"
 
 
 def plot_accuracy_flops(evals: list[dict], path) -> None:
@@ -258,7 +351,11 @@ def write_report(exp_dir, out_dir, *, data_root=None) -> dict:
             plot_examples(joints[len(joints) // 2], data_root, out / "drnet_examples.png")
             files.append("drnet_examples.png")
     atomic_write_json(out / "summary.json", {"rows": rows})
-    return {"files": files, "rows": rows}
+    seeds = seed_summary(evals)
+    atomic_write(out / "seeds.md", lambda f: f.write(seed_summary_markdown(seeds)), binary=False)
+    atomic_write_json(out / "seeds.json", _no_nan(seeds))
+    files += ["seeds.md", "seeds.json"]
+    return {"files": files, "rows": rows, "seeds": seeds}
 
 
-__all__ = ["write_report", "summary_rows", "fixed_curve"]
+__all__ = ["write_report", "summary_rows", "fixed_curve", "seed_summary", "decide"]
