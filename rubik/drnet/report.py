@@ -164,33 +164,75 @@ def _no_nan(x):
 
 
 def seed_summary_markdown(summary: dict) -> str:
-    def f(x):
-        return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.2f}"
+    def f(x, sign=True):
+        return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.2f}" if sign else f"{x:.2f}"
 
     p = summary["primary"]
     out = [f"Primary ({p['estimand']}), seeds {p['seeds']}: per seed "
            + ", ".join(f"{s}: {f(v)}" for s, v in p["per_seed"].items())
-           + f"; mean {f(p['mean'])}, sd {f(p['sd'])}, {p['ci']:.0%} t interval [{f(p['low'])}, {f(p['high'])}]"
+           + f"; mean {f(p['mean'])}, sd {f(p['sd'], False)}, {p['ci']:.0%} t interval [{f(p['low'])}, {f(p['high'])}]"
            + f": **{p['decision']}**.", "",
            "| target | comparison | seeds | per seed | mean | sd | interval | level | reading |", "|---|---|---|---|---:|---:|---|---:|---|"]
     for r in summary["secondary"]:
         out.append(f"| {r['target']:g} | {r['comparison']} | {len(r['seeds'])} | "
                    + " / ".join(f(v) for v in r["per_seed"].values())
-                   + f" | {f(r['mean'])} | {f(r['sd'])} | [{f(r['low'])}, {f(r['high'])}] | {r['ci']:.2%} | {r['decision']} |")
+                   + f" | {f(r['mean'])} | {f(r['sd'], False)} | [{f(r['low'])}, {f(r['high'])}] | {r['ci']:.2%} | {r['decision']} |")
     return "\n".join(out) + "\n"
 
 
+def _plot_seed_means(ax, evals: list[dict], n_seeds: int) -> None:
+    """Means over seeds (± one sd over seeds) of the fixed curve, the multi-resolution-BN curve, DRNet
+    per target and random routing at DRNet's mix."""
+    def stats_of(points):
+        a = np.array(points, float)
+        return a.mean(0), (a.std(0, ddof=1) if len(a) > 1 else np.zeros(a.shape[1:]))
+
+    fixed = {}
+    for e in evals:
+        if e["name"].startswith("fixed_"):
+            f = e["fixed"][0]
+            fixed.setdefault(e["name"], []).append((f["mean_flops"]["test"] / 1e6, f["top1"]["test"]))
+    if fixed:
+        rows = sorted((stats_of(v) for v in fixed.values()), key=lambda ms: ms[0][0])
+        ax.errorbar([m[0] for m, _ in rows], [m[1] for m, _ in rows], yerr=[d[1] for _, d in rows], fmt="o-",
+                    color="black", lw=2, capsize=3, label=f"trained alone at each resolution (mean of {n_seeds} seeds)")
+    multi = [[(x["mean_flops"]["test"] / 1e6, x["top1"]["test"]) for x in e["fixed"]] for e in evals
+             if e["name"] == "multires"]
+    if multi:
+        m, d = stats_of(multi)
+        ax.errorbar(m[:, 0], m[:, 1], yerr=d[:, 1], fmt="s--", color="tab:blue", capsize=3,
+                    label="multi-resolution BN, each resolution (mean)")
+    by_target = {}
+    for e in evals:
+        if e["name"].startswith("joint_"):
+            r, rnd = e["routed"], e["random"]
+            by_target.setdefault(e["task"]["flops_target"], []).append(
+                (r["mean_flops"]["test"] / 1e6, r["top1"]["test"], rnd["mean_flops_test"] / 1e6, rnd["top1_test_mean"]))
+    for k, (t, pts) in enumerate(sorted(by_target.items())):
+        m, d = stats_of(pts)
+        ax.errorbar(m[0], m[1], xerr=d[0], yerr=d[1], fmt="*", ms=15, color="tab:red", capsize=3,
+                    label="DRNet, predictor routes (mean)" if k == 0 else None)
+        ax.annotate(f"target {t:g} ({len(pts)})", (m[0], m[1]), textcoords="offset points", xytext=(7, -11),
+                    fontsize=8, color="tab:red")
+        ax.errorbar(m[2], m[3], yerr=d[3], fmt="x", color="tab:orange", capsize=3,
+                    label="random routing, same mix (mean)" if k == 0 else None)
+
+
 def plot_accuracy_flops(evals: list[dict], path) -> None:
+    """One seed: every curve as measured. Several: each seed faint, and the mean over seeds on top
+    (error bars: one standard deviation over seeds, in top-1 and, for DRNet, in mean FLOPs)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     seeds = sorted({e["seed"] for e in evals})
+    multi = len(seeds) > 1
+    faint = dict(alpha=0.25) if multi else {}
     used = set()
 
-    def lab(text):   # each kind once in the legend
-        if text in used:
+    def lab(text):   # each kind once in the legend; single seeds unlabelled when means are drawn
+        if multi or text in used:
             return None
         used.add(text)
         return text
@@ -198,18 +240,21 @@ def plot_accuracy_flops(evals: list[dict], path) -> None:
     for seed in seeds:
         curve = fixed_curve(evals, seed)
         if curve is not None:
-            ax.plot(curve[0] / 1e6, curve[1], "o-", color="black", label=lab("trained alone at each resolution"))
+            ax.plot(curve[0] / 1e6, curve[1], "o-", color="black", label=lab("trained alone at each resolution"),
+                    **faint)
         for e in evals:
             if e["seed"] != seed:
                 continue
             if e["name"] == "multires":
                 f = [x["mean_flops"]["test"] / 1e6 for x in e["fixed"]]
                 t = [x["top1"]["test"] for x in e["fixed"]]
-                ax.plot(f, t, "s--", color="tab:blue", label=lab("multi-resolution BN, each resolution"))
+                ax.plot(f, t, "s--", color="tab:blue", label=lab("multi-resolution BN, each resolution"), **faint)
             elif e["name"].startswith("joint_"):
                 r = e["routed"]
-                ax.plot(r["mean_flops"]["test"] / 1e6, r["top1"]["test"], "*", ms=14, color="tab:red",
-                        label=lab("DRNet (predictor routes)"))
+                ax.plot(r["mean_flops"]["test"] / 1e6, r["top1"]["test"], "*", ms=14 if not multi else 9,
+                        color="tab:red", label=lab("DRNet (predictor routes)"), **faint)
+                if multi:
+                    continue
                 ax.annotate(f"target {e['task']['flops_target']:g}", (r["mean_flops"]["test"] / 1e6, r["top1"]["test"]),
                             textcoords="offset points", xytext=(6, -10), fontsize=8, color="tab:red")
                 ax.plot([x["mean_flops"]["test"] / 1e6 for x in e["fixed"]], [x["top1"]["test"] for x in e["fixed"]],
@@ -217,6 +262,8 @@ def plot_accuracy_flops(evals: list[dict], path) -> None:
                 rnd = e["random"]
                 ax.errorbar(rnd["mean_flops_test"] / 1e6, rnd["top1_test_mean"], yerr=rnd["top1_test_std"], fmt="x",
                             color="tab:orange", capsize=3, label=lab("random routing, same mix"))
+    if multi:
+        _plot_seed_means(ax, evals, len(seeds))
     n_test = None
     if evals:
         n_test = len(val_split(unpack_correct(evals[0]["fixed"][0]["correct"])[1])["test"])
