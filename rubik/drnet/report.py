@@ -202,6 +202,7 @@ def _plot_seed_means(ax, evals: list[dict], n_seeds: int) -> None:
         m, d = stats_of(multi)
         ax.errorbar(m[:, 0], m[:, 1], yerr=d[:, 1], fmt="s--", color="tab:blue", capsize=3,
                     label="multi-resolution BN, each resolution (mean)")
+    ax.margins(x=0.12)   # room for the leftmost target's label
     by_target = {}
     for e in evals:
         if e["name"].startswith("joint_"):
@@ -212,7 +213,8 @@ def _plot_seed_means(ax, evals: list[dict], n_seeds: int) -> None:
         m, d = stats_of(pts)
         ax.errorbar(m[0], m[1], xerr=d[0], yerr=d[1], fmt="*", ms=15, color="tab:red", capsize=3,
                     label="DRNet, predictor routes (mean)" if k == 0 else None)
-        ax.annotate(f"target {t:g} ({len(pts)})", (m[0], m[1]), textcoords="offset points", xytext=(7, -11),
+        ax.annotate(f"target {t:g} ({len(pts)})", (m[0], m[1]), textcoords="offset points",   # first to the left:
+                    xytext=(-8, -16) if k == 0 else (8, -13), ha="right" if k == 0 else "left",  # the next is close
                     fontsize=8, color="tab:red")
         ax.errorbar(m[2], m[3], yerr=d[3], fmt="x", color="tab:orange", capsize=3,
                     label="random routing, same mix (mean)" if k == 0 else None)
@@ -292,7 +294,7 @@ def plot_histograms(evals: list[dict], path, classes: list[str] | None = None) -
     res = joints[0]["resolutions"]
     colors = plt.cm.viridis(np.linspace(0.15, 0.85, len(res)))
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1, 2]})
-    names = [f"t {e['task']['flops_target']:g}\ns{e['seed']}" for e in joints]
+    names = [f"{e['task']['flops_target']:g}\ns{e['seed']}" for e in joints]
     shares = np.array([np.array(e["routed"]["histogram_test"]) / max(sum(e["routed"]["histogram_test"]), 1)
                        for e in joints])
     bottom = np.zeros(len(joints))
@@ -300,6 +302,8 @@ def plot_histograms(evals: list[dict], path, classes: list[str] | None = None) -
         a.bar(names, shares[:, k], bottom=bottom, color=colors[k], label=f"{px} px")
         bottom += shares[:, k]
     a.set_ylabel("share of test images")
+    a.set_xlabel("FLOPs target, seed")
+    a.tick_params(axis="x", labelsize=8)
     a.set_title("chosen resolution per FLOPs target")
     a.legend(fontsize=8)
     mid = joints[len(joints) // 2]
