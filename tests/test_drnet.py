@@ -292,3 +292,45 @@ def test_seed_summary_follows_the_registered_plan(monkeypatch):
     assert R.decide(-3.0, 2.0) == "undecided at this number of seeds"
     assert R.decide(-3.0, 1.0, None, "random routing") == "undecided at this number of seeds"
     assert R.decide(math.nan, math.nan).startswith("undecided (fewer than 2")
+
+
+DDP_SCRIPT = """
+import json, sys
+from rubik.config import TrainConfig
+from rubik.train import train
+cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
+train(cfg)
+"""
+
+
+def test_both_stages_under_torchrun_two_processes_gloo(tiny_imagefolder, cache_dir, tmp_path):
+    """DRNet's task through the engine's DDP path (torchrun, 2 CPU processes, gloo: the multi-GPU code path):
+    the multi-resolution stage (predictor unused, so frozen for DDP) and the joint stage both train, rank 0
+    writes one checkpoint with plain names, and it loads and routes as a DRNet."""
+    import os
+
+    from rubik.drnet.evaluate import load_drnet
+
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RUBIK_CACHE_DIR": str(cache_dir)}
+    small = {"predictor_channels": [4, 8], "predictor_view": 16}
+    stages = [("s1", {"stage": "multires", **small}),
+              ("s2", {"stage": "joint", "flops_target": 0.6, "temperature": [2.0, 0.5], **small,
+                      "init": str(tmp_path / "s1" / "checkpoint.pt")})]
+    for name, task in stages:
+        cfg = drnet_cfg(tiny_imagefolder, task, epochs=2, batch_size=4, device="cpu", threads=1,
+                        out_dir=str(tmp_path / name))
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+               json.dumps(cfg.to_dict())]
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+        lines = [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        assert [x["epoch"] for x in lines] == [1, 2]                     # rank 0 writes, once per epoch
+        ck = torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)
+        assert not any(k.startswith("module.") for k in ck["model"])
+        assert ck["scheduler"]["last_step"] == 6                         # 24 images / (2 ranks x 4) x 2 epochs
+    assert {"ce", "flops_ratio", "choice_fraction"} <= set(lines[-1])
+    model, _ = load_drnet(tmp_path / "s2" / "checkpoint.pt")
+    model.eval()(torch.randn(2, 3, 48, 48))
+    assert model.joint and model.last_choice.shape == (2,)
