@@ -243,8 +243,11 @@ def test_experiment_runs_resumably_and_reports(tiny_imagefolder, cache_dir, tmp_
     assert {json.loads(e.read_text())["code_version"] for e in evals} == {code_version()}   # provenance
     p = subprocess.run(run, capture_output=True, text=True)                     # all done: nothing retrained
     assert p.returncode == 0 and "train" not in p.stdout, p.stdout
-    p = subprocess.run([sys.executable, "-m", "rubik", "drnet", "report", str(tmp_path / "exp"), "--data",
-                        str(tiny_imagefolder)], capture_output=True, text=True)
+    report = [sys.executable, "-m", "rubik", "drnet", "report", str(tmp_path / "exp"), "--data", str(tiny_imagefolder)]
+    p = subprocess.run(report, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "| seed | model | routing |" in p.stdout and "Primary (" in p.stdout      # the tables, as text
+    p = subprocess.run(report + ["--json"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     files = set(json.loads(p.stdout)["files"])
     assert {"summary.md", "drnet_accuracy_flops.png", "drnet_resolution_histogram.png", "drnet_examples.png"} <= files

@@ -177,6 +177,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     rep_.add_argument("dir")
     rep_.add_argument("--out", help="folder for the figures and summary (default DIR/report)")
     rep_.add_argument("--data", help="dataset root, for the example-image grid")
+    rep_.add_argument("--json", action="store_true", help="print the rows, the seed analysis and the files as JSON "
+                      "(default: the two tables as text)")
 
 
 def main(args) -> int:
@@ -203,8 +205,14 @@ def main(args) -> int:
         if args.out:
             atomic_write_json(args.out, report)
     else:
-        print(json.dumps(write_report(args.dir, args.out or Path(args.dir) / "report", data_root=args.data),
-                         indent=1))
+        out = Path(args.out or Path(args.dir) / "report")
+        result = write_report(args.dir, out, data_root=args.data)
+        if args.json:
+            print(json.dumps(jsonable(result), indent=1, allow_nan=False))
+        else:   # what a reader wants first: the per-run table, then the registered analysis
+            print((out / "summary.md").read_text())
+            print((out / "seeds.md").read_text())
+            print(f"wrote {', '.join(result['files'])} to {out}")
     return 0
 
 

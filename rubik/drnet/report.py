@@ -154,15 +154,6 @@ def seed_summary(evals: list[dict], ci: float = 0.95) -> dict:
     return {"primary": primary, "secondary": secondary, "targets": targets}
 
 
-def _no_nan(x):
-    """NaN (an interval of one seed) as null: strict JSON."""
-    if isinstance(x, dict):
-        return {k: _no_nan(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_no_nan(v) for v in x]
-    return None if isinstance(x, float) and math.isnan(x) else x
-
-
 def seed_summary_markdown(summary: dict) -> str:
     def f(x, sign=True):
         return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.2f}" if sign else f"{x:.2f}"
@@ -404,7 +395,7 @@ def write_report(exp_dir, out_dir, *, data_root=None) -> dict:
     atomic_write_json(out / "summary.json", {"rows": rows})
     seeds = seed_summary(evals)
     atomic_write(out / "seeds.md", lambda f: f.write(seed_summary_markdown(seeds)), binary=False)
-    atomic_write_json(out / "seeds.json", _no_nan(seeds))
+    atomic_write_json(out / "seeds.json", seeds)   # strict JSON: NaN -> null
     files += ["seeds.md", "seeds.json"]
     return {"files": files, "rows": rows, "seeds": seeds}
 
