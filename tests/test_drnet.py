@@ -337,3 +337,16 @@ def test_both_stages_under_torchrun_two_processes_gloo(tiny_imagefolder, cache_d
     model, _ = load_drnet(tmp_path / "s2" / "checkpoint.pt")
     model.eval()(torch.randn(2, 3, 48, 48))
     assert model.joint and model.last_choice.shape == (2,)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["report", "{tmp}/nothing"], "no evaluated runs"),
+    (["run", "{tmp}/exp", "--seeds", "a,b"], "--seeds 'a,b': expected comma-separated integers"),
+    (["run", "{tmp}/exp", "--only", "bogus", "--data", "{tmp}"], "--only ['bogus']: not a run of this preset"),
+])
+def test_cli_bad_arguments_are_one_line_errors(tmp_path, argv, message):
+    p = subprocess.run([sys.executable, "-m", "rubik", "drnet", *[a.format(tmp=tmp_path) for a in argv]],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "nothing").exists() and not (tmp_path / "exp").exists()   # nothing written

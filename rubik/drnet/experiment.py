@@ -190,8 +190,17 @@ def main(args) -> int:
                 raise ConfigError(f"-p {item!r}: expected KEY=YAML with KEY one of {sorted(_KEYS)}")
             preset[key] = yaml.safe_load(value)
         if args.seeds:
-            preset["seeds"] = [int(s) for s in args.seeds.split(",")]
+            try:
+                preset["seeds"] = [int(s) for s in args.seeds.split(",")]
+            except ValueError:
+                raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
         only = set(args.only.split(",")) if args.only else None
+        if only:
+            names = {r["name"] for r in plan(preset, args.data, args.dir)}
+            unknown = only - names - {n.split("_")[0] for n in names}
+            if unknown:
+                raise ConfigError(f"--only {sorted(unknown)}: not a run of this preset; its runs: "
+                                  f"multires, fixed, joint or one of {sorted(names)}")
         print(json.dumps(run_experiment(preset, args.data, args.dir, only=only)))
     elif args.drnet_command == "eval":
         model, config = load_drnet(args.checkpoint)
@@ -205,6 +214,9 @@ def main(args) -> int:
         if args.out:
             atomic_write_json(args.out, report)
     else:
+        if not any(Path(args.dir).glob("seed*/*/eval.json")):
+            raise ConfigError(f"{args.dir}: no evaluated runs (seed*/<run>/eval.json) in this folder; point it at "
+                              "the folder `rubik drnet run` wrote, or at data/results/imagenette/drnet")
         out = Path(args.out or Path(args.dir) / "report")
         result = write_report(args.dir, out, data_root=args.data)
         if args.json:
