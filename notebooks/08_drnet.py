@@ -55,7 +55,9 @@ if drnet_run:
     run_experiment(load_preset(drnet_preset), str(data_dir), exp)
 else:   # a finished experiment: the committed one unless drnet_results names another
     exp = Path(drnet_results) if drnet_results else R.REPO_ROOT / "data" / "results" / "imagenette" / "drnet"
-report = write_report(exp, run.path("drnet_report"), data_root=data_dir if drnet_run else None)
+# the example-image grid needs the images: the run's data, or Imagenette's for the committed experiment
+report = write_report(exp, run.path("drnet_report"),
+                      data_root=data_dir if drnet_run or (dataset == "imagenette" and not drnet_results) else None)
 report["files"]
 
 # %% [markdown]
