@@ -48,16 +48,15 @@ from pathlib import Path
 
 from IPython.display import Image, display
 from rubik.drnet.experiment import load_preset, run_experiment
-from rubik.drnet.report import write_report
+from rubik.drnet.report import data_matches, load_evals, write_report
 
 if drnet_run:
     exp = run.path("drnet")
     run_experiment(load_preset(drnet_preset), str(data_dir), exp)
 else:   # a finished experiment: the committed one unless drnet_results names another
     exp = Path(drnet_results) if drnet_results else R.REPO_ROOT / "data" / "results" / "imagenette" / "drnet"
-# the example-image grid needs the images: the run's data, or Imagenette's for the committed experiment
-report = write_report(exp, run.path("drnet_report"),
-                      data_root=data_dir if drnet_run or (dataset == "imagenette" and not drnet_results) else None)
+# the class names and the example-image grid need the experiment's own images: found ones that are not are left out
+report = write_report(exp, run.path("drnet_report"), data_root=data_dir if data_matches(load_evals(exp), data_dir) else None)
 report["files"]
 
 # %% [markdown]

@@ -3,6 +3,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -350,3 +351,19 @@ def test_cli_bad_arguments_are_one_line_errors(tmp_path, argv, message):
     assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "nothing").exists() and not (tmp_path / "exp").exists()   # nothing written
+
+
+def test_report_with_other_data_is_refused_and_the_notebook_leaves_it_out(tiny_imagefolder, tmp_path):
+    """The class names and example grid need the experiment's own images: ``--data`` with other data is a one-line
+    error before anything is written, and ``data_matches`` (what notebook 08 asks) says no."""
+    from rubik.drnet.report import data_matches, load_evals, write_report
+    from rubik.reproduce import make_synthetic_imagefolder
+
+    committed = Path(__file__).resolve().parents[1] / "data" / "results" / "imagenette" / "drnet"
+    evals = load_evals(committed)
+    assert evals and not data_matches(evals, tiny_imagefolder) and not data_matches(evals, None)
+    other = make_synthetic_imagefolder(tmp_path / "ten", classes=10, train_per_class=1, val_per_class=1, size=16)
+    assert not data_matches(evals, other)                     # 10 classes, but not its 3,925 val images
+    with pytest.raises(ConfigError, match="not the images this experiment evaluated"):
+        write_report(committed, tmp_path / "report", data_root=tiny_imagefolder)
+    assert not (tmp_path / "report").exists()

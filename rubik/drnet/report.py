@@ -27,13 +27,29 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataConfig, list_classes, tensor_cache, unpack_correct, val_split
+from ..data import DataConfig, DataError, list_classes, tensor_cache, unpack_correct, val_split
+from ..errors import ConfigError
 from ..rundir import atomic_write, atomic_write_json
 
 
 def load_evals(out_dir) -> list[dict]:
     """Every ``eval.json`` under an experiment folder."""
     return [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("seed*/*/eval.json"))]
+
+
+def data_matches(evals: list[dict], data_root) -> bool:
+    """Whether ``data_root`` holds the images these evaluations scored: as many class folders and val images
+    (the figures that show images or class names need the experiment's own data)."""
+    if not evals or not data_root:
+        return False
+    _, labels = unpack_correct(evals[0]["fixed"][0]["correct"])
+    try:
+        classes = list_classes(Path(data_root))
+        val = Path(data_root) / "val"
+        n_val = sum(1 for c in classes if (val / c).is_dir() for p in (val / c).iterdir() if p.is_file())
+    except (OSError, DataError):
+        return False
+    return len(classes) == int(labels.max()) + 1 and n_val == len(labels)
 
 
 def _se(p_percent: float, n: int) -> float:
@@ -367,6 +383,10 @@ def _markdown(rows: list[dict]) -> str:
 def write_report(exp_dir, out_dir, *, data_root=None) -> dict:
     """Write the summary table and figures of ``exp_dir`` into ``out_dir``; returns the file list and rows."""
     evals = load_evals(exp_dir)
+    if data_root and evals and not data_matches(evals, data_root):
+        _, labels = unpack_correct(evals[0]["fixed"][0]["correct"])
+        raise ConfigError(f"{data_root}: not the images this experiment evaluated ({int(labels.max()) + 1} classes, "
+                          f"{len(labels)} val images); leave --data out, or give the experiment's data")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = summary_rows(evals)
@@ -400,4 +420,4 @@ def write_report(exp_dir, out_dir, *, data_root=None) -> dict:
     return {"files": files, "rows": rows, "seeds": seeds}
 
 
-__all__ = ["write_report", "summary_rows", "fixed_curve", "seed_summary", "decide"]
+__all__ = ["write_report", "summary_rows", "fixed_curve", "seed_summary", "decide", "data_matches"]
