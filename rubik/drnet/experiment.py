@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -51,7 +52,7 @@ def load_preset(name: str) -> dict:
     return preset
 
 
-def plan(preset: dict, data_root: str | None, out_dir) -> list[dict]:
+def plan(preset: dict, data_root: str | None, out_dir, *, progress: bool = False) -> list[dict]:
     """``[{"name", "seed", "config": TrainConfig, "after": name or None}]`` in run order, every config
     checked (``rubik.train.validate``: a bad candidate list, target or temperature fails here, before data)."""
     out_dir = Path(out_dir)
@@ -69,7 +70,7 @@ def plan(preset: dict, data_root: str | None, out_dir) -> list[dict]:
             data = DataConfig(root=data_root, seed=seed, **preset.get("data", {}))
             return TrainConfig(arch=arch, data=data, recipe=dataclasses.replace(recipe, epochs=epochs), seed=seed,
                                device=preset.get("device", "auto"), threads=preset.get("threads"),
-                               out_dir=str(folder / name), resume="auto", progress=False,
+                               out_dir=str(folder / name), resume="auto", progress=progress,
                                task={"kind": "drnet", **task.to_dict()})
 
         runs.append({"name": "multires", "seed": seed, "after": None,
@@ -98,14 +99,17 @@ def _done(run: dict) -> bool:
 
 
 def run_experiment(preset: dict, data_root: str | None, out_dir, *, only=None, poll_s: float = 30.0,
-                   log=print) -> dict:
+                   log=print, progress: bool | None = None) -> dict:
     """Train and evaluate every run of ``plan`` not done yet (``only``: names to restrict to); returns
-    ``{"done": [...], "skipped": [...]}``. Runs held by another process are left to it."""
+    ``{"done": [...], "skipped": [...]}``. Runs held by another process are left to it. ``progress``: the
+    training loop's progress bars (default: when standard error is a terminal, i.e. not in a batch job)."""
+    if progress is None:
+        progress = sys.stderr.isatty()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "preset.json", jsonable(preset))
-    runs = [r for r in plan(preset, data_root, out_dir) if not only or r["name"].split("_")[0] in only
-            or r["name"] in only]
+    runs = [r for r in plan(preset, data_root, out_dir, progress=progress)
+            if not only or r["name"].split("_")[0] in only or r["name"] in only]
     done = []
     while True:
         started, waiting = False, False
