@@ -35,8 +35,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from rubik.data import DataConfig, tensor_cache, val_split
-    from rubik.data.tensor_pipeline import IMAGENET_MEAN, IMAGENET_STD
+    from rubik.data import DataConfig, TensorLoader, tensor_cache, val_split
     from rubik.drnet.evaluate import load_drnet
 
     torch.set_num_threads(args.threads)
@@ -53,22 +52,18 @@ def main(argv=None) -> int:
     va = tensor_cache(DataConfig(root=args.data, name="imagenette", workers=1), "val", size, progress=False)
     test = val_split(va["y"].numpy())["test"]
     pick = np.random.default_rng(0).choice(test, size=min(args.images, len(test)), replace=False)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
-
-    def image(i):   # the tensor pipeline's eval transform (the cache is at the eval size): normalize, channels-last
-        x = (va["x"][int(i)].unsqueeze(0).float() - mean) / std
-        return x.contiguous(memory_format=torch.channels_last)
+    index = torch.as_tensor(pick)
+    # the images as evaluation feeds them: the tensor pipeline's eval transform, one per batch
+    images = [x for x, _ in TensorLoader(va["x"][index], va["y"][index], 1, image_size=size, train=False)]
 
     names = list(models)
     times = {n: [] for n in names}
     flops = {n: [] for n in names}
     with torch.inference_mode():
-        for i in pick[: args.warmup]:
+        for x in images[: args.warmup]:
             for n in names:
-                models[n](image(i))
-        for j, i in enumerate(pick):
-            x = image(i)
+                models[n](x)
+        for j, x in enumerate(images):
             for n in names[j % len(names):] + names[: j % len(names)]:   # rotate who goes first
                 m = models[n]
                 t0 = time.perf_counter()

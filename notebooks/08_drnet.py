@@ -56,7 +56,8 @@ if drnet_run:
 else:   # a finished experiment: the committed one unless drnet_results names another
     exp = Path(drnet_results) if drnet_results else R.REPO_ROOT / "data" / "results" / "imagenette" / "drnet"
 # the class names and the example-image grid need the experiment's own images: found ones that are not are left out
-report = write_report(exp, run.path("drnet_report"), data_root=data_dir if data_matches(load_evals(exp), data_dir) else None)
+images = data_dir if data_matches(load_evals(exp), data_dir) else None
+report = write_report(exp, run.path("drnet_report"), data_root=images)
 report["files"]
 
 # %% [markdown]

@@ -29,7 +29,8 @@ from ..sweep import code_version
 from ..train import Recipe, TrainConfig, train, validate
 from .evaluate import evaluate_drnet, load_drnet
 from .model import DRNetConfig
-from .report import load_evals, write_report   # load_evals: re-exported (it lives with the report that reads the evals)
+# load_evals: re-exported (it lives with the report that reads the evals)
+from .report import EVAL_GLOB, load_evals, write_report
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets" / "drnet"
 _KEYS = {"backbone", "candidates", "predictor_channels", "predictor_view", "targets", "eta", "temperature",
@@ -106,10 +107,16 @@ def run_experiment(preset: dict, data_root: str | None, out_dir, *, only=None, p
     if progress is None:
         progress = sys.stderr.isatty()
     out_dir = Path(out_dir)
+    runs = plan(preset, data_root, out_dir, progress=progress)
+    if only:   # a name that matches no run is a typo, not an empty experiment: say so before writing anything
+        names = {r["name"] for r in runs}
+        unknown = set(only) - names - {n.split("_")[0] for n in names}
+        if unknown:
+            raise ConfigError(f"--only {sorted(unknown)}: not a run of this preset; its runs: "
+                              f"multires, fixed, joint or one of {sorted(names)}")
+        runs = [r for r in runs if r["name"].split("_")[0] in only or r["name"] in only]
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "preset.json", jsonable(preset))
-    runs = [r for r in plan(preset, data_root, out_dir, progress=progress)
-            if not only or r["name"].split("_")[0] in only or r["name"] in only]
     done = []
     while True:
         started, waiting = False, False
@@ -199,12 +206,6 @@ def main(args) -> int:
             except ValueError:
                 raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
         only = set(args.only.split(",")) if args.only else None
-        if only:
-            names = {r["name"] for r in plan(preset, args.data, args.dir)}
-            unknown = only - names - {n.split("_")[0] for n in names}
-            if unknown:
-                raise ConfigError(f"--only {sorted(unknown)}: not a run of this preset; its runs: "
-                                  f"multires, fixed, joint or one of {sorted(names)}")
         print(json.dumps(run_experiment(preset, args.data, args.dir, only=only)))
     elif args.drnet_command == "eval":
         model, config = load_drnet(args.checkpoint)
@@ -218,7 +219,7 @@ def main(args) -> int:
         if args.out:
             atomic_write_json(args.out, report)
     else:
-        if not any(Path(args.dir).glob("seed*/*/eval.json")):
+        if not any(Path(args.dir).glob(EVAL_GLOB)):
             raise ConfigError(f"{args.dir}: no evaluated runs (seed*/<run>/eval.json) in this folder; point it at "
                               "the folder `rubik drnet run` wrote, or at data/results/imagenette/drnet")
         out = Path(args.out or Path(args.dir) / "report")

@@ -27,14 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataConfig, DataError, list_classes, tensor_cache, unpack_correct, val_split
+from ..data import DataConfig, DataError, list_classes, list_split, tensor_cache, unpack_correct, val_split
 from ..errors import ConfigError
 from ..rundir import atomic_write, atomic_write_json
 
 
+#: where an experiment folder keeps each evaluated run's report
+EVAL_GLOB = "seed*/*/eval.json"
+
+
 def load_evals(out_dir) -> list[dict]:
     """Every ``eval.json`` under an experiment folder."""
-    return [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("seed*/*/eval.json"))]
+    return [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob(EVAL_GLOB))]
 
 
 def data_matches(evals: list[dict], data_root) -> bool:
@@ -45,11 +49,10 @@ def data_matches(evals: list[dict], data_root) -> bool:
     _, labels = unpack_correct(evals[0]["fixed"][0]["correct"])
     try:
         classes = list_classes(Path(data_root))
-        val = Path(data_root) / "val"
-        n_val = sum(1 for c in classes if (val / c).is_dir() for p in (val / c).iterdir() if p.is_file())
+        val = list_split(Path(data_root), "val", classes)     # the images the pipeline would read
     except (OSError, DataError):
         return False
-    return len(classes) == int(labels.max()) + 1 and n_val == len(labels)
+    return len(classes) == int(labels.max()) + 1 and len(val) == len(labels)
 
 
 def _se(p_percent: float, n: int) -> float:
@@ -123,7 +126,8 @@ def _t_interval(values, ci: float) -> tuple[float, float, float, float]:
     return mean, sd, mean - half, mean + half
 
 
-def decide(low: float, high: float, margin: float | None = PAPER_GAIN, baseline: str = "the fixed-resolution curve") -> str:
+def decide(low: float, high: float, margin: float | None = PAPER_GAIN,
+           baseline: str = "the fixed-resolution curve") -> str:
     """The plan's words for an interval of a gain (points) over ``baseline``; ``margin`` None: no
     "does not reproduce" reading (the paper makes no claim against that baseline)."""
     if math.isnan(low):
@@ -179,11 +183,13 @@ def seed_summary_markdown(summary: dict) -> str:
            + ", ".join(f"{s}: {f(v)}" for s, v in p["per_seed"].items())
            + f"; mean {f(p['mean'])}, sd {f(p['sd'], False)}, {p['ci']:.0%} t interval [{f(p['low'])}, {f(p['high'])}]"
            + f": **{p['decision']}**.", "",
-           "| target | comparison | seeds | per seed | mean | sd | interval | level | reading |", "|---|---|---|---|---:|---:|---|---:|---|"]
+           "| target | comparison | seeds | per seed | mean | sd | interval | level | reading |",
+           "|---|---|---|---|---:|---:|---|---:|---|"]
     for r in summary["secondary"]:
         out.append(f"| {r['target']:g} | {r['comparison']} | {len(r['seeds'])} | "
                    + " / ".join(f(v) for v in r["per_seed"].values())
-                   + f" | {f(r['mean'])} | {f(r['sd'], False)} | [{f(r['low'])}, {f(r['high'])}] | {r['ci']:.2%} | {r['decision']} |")
+                   + f" | {f(r['mean'])} | {f(r['sd'], False)} | [{f(r['low'])}, {f(r['high'])}] | {r['ci']:.2%} "
+                   + f"| {r['decision']} |")
     return "\n".join(out) + "\n"
 
 
@@ -337,7 +343,6 @@ def plot_examples(e: dict, data_root, path, per_row: int = 8, seed: int = 0) -> 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
 
     data = DataConfig(**{**{k: v for k, v in (e["task"].get("data") or {}).items()}, "root": str(data_root),
                          "name": "imagenette", "workers": 1})

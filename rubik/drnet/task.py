@@ -32,13 +32,9 @@ class DRNetTask(Task):
         self.config.check()
         if cfg is None:
             return
-        try:
-            arch = cfg.arch
-        except (ValueError, TypeError) as e:
-            raise ConfigError(str(e)) from None
+        arch = cfg.arch   # an Arch, checked when the config was made
         resolutions = self.config.resolutions(arch.input_size)
         if self.config.stage == "joint":   # the head's FLOPs are left out here (no class count yet); exact at build
-
             p = predictor_flops(len(resolutions), self.config.predictor_channels, self.config.predictor_view)
             self.config.check_target([arch.flops(1, resolution=r) for r in resolutions], p, arch.flops(1))
         if self.config.init is not None and not Path(self.config.init).expanduser().is_file():
