@@ -277,6 +277,39 @@ def test_the_decisive_studys_committed_figures_are_readable(longer_report):
         assert (LONGER / "figures" / f"{name}.png").exists() and (REPO / "figures" / f"{name}.png").exists()
 
 
+def _interval(lo, hi) -> str:
+    return f"[{lo:+.2f}, {hi:+.2f}]"
+
+
+def test_report_and_readme_quote_the_committed_decisions_and_record_count():
+    """REPORT.md and README.md are written by hand after each batch of records; this keeps them
+    from going stale. Every 40/80-epoch estimand the plan decided on (a ``decision`` in the
+    committed ``prereg_depth`` / ``prereg_claim2`` tables) is quoted in REPORT with its estimate and
+    conservative interval (to 2 decimals), the family-D decisions also in README, and every "N of
+    53 records" in both names the number of committed records."""
+    import re
+
+    report, readme = (REPO / "REPORT.md").read_text(), (REPO / "README.md").read_text()
+    flat = {name: " ".join(text.split()) for name, text in (("REPORT.md", report), ("README.md", readme))}
+    tables = pd.concat([pd.read_csv(LONGER / "tables" / f"prereg_{t}.csv") for t in ("depth", "claim2")])
+    decided = tables[tables["decision"].notna() & ~tables["decision"].fillna("").str.startswith("not decidable")
+                     & (tables["epochs"] >= 40)]
+    assert len(decided) >= 2   # D40 and D80 at least
+    for _, row in decided.iterrows():
+        quote = _interval(row["cons_lo"], row["cons_hi"])
+        docs = ("REPORT.md", "README.md") if row["family"] == "D" else ("REPORT.md",)
+        for doc in docs:
+            assert f"{row['theta']:+.2f}".lstrip("+") in flat[doc] and quote in flat[doc], (
+                f"{doc} does not quote {row['estimand']}: {row['theta']:+.2f} {quote} ({row['decision']}); "
+                "update it from `rubik study report` after tools/sync_study.sh")
+    total = len(json.loads((LONGER / "sweep" / "sweep.json").read_text())["trials"])
+    committed = len(list((LONGER / "sweep" / "trials").glob("*.json")))
+    for doc, text in flat.items():
+        for n in re.findall(rf"\b(\d+) of (?:its |the )?{total} records", text):
+            assert int(n) == committed, f"{doc} says {n} of {total} records; {committed} are committed"
+    assert re.search(rf"\b{committed} of (?:its |the )?{total} records|all {total} records", flat["REPORT.md"])
+
+
 def _git(*args) -> str:
     import subprocess
 
