@@ -285,8 +285,9 @@ def test_report_and_readme_quote_the_committed_decisions_and_record_count():
     """REPORT.md and README.md are written by hand after each batch of records; this keeps them
     from going stale. Every 40/80-epoch estimand the plan decided on (a ``decision`` in the
     committed ``prereg_depth`` / ``prereg_claim2`` tables) is quoted in REPORT with its estimate and
-    conservative interval (to 2 decimals), the family-D decisions also in README, and every "N of
-    53 records" in both names the number of committed records."""
+    conservative interval (to 2 decimals), the family-D decisions also in README, every trend line
+    through 80 epochs with its slope and interval, and every "N of 53 records" in both names the
+    number of committed records."""
     import re
 
     report, readme = (REPO / "REPORT.md").read_text(), (REPO / "README.md").read_text()
@@ -302,6 +303,10 @@ def test_report_and_readme_quote_the_committed_decisions_and_record_count():
             assert f"{row['theta']:+.2f}".lstrip("+") in flat[doc] and quote in flat[doc], (
                 f"{doc} does not quote {row['estimand']}: {row['theta']:+.2f} {quote} ({row['decision']}); "
                 "update it from `rubik study report` after tools/sync_study.sh")
+    trends = pd.read_csv(LONGER / "tables" / "prereg_trends.csv")
+    for _, row in trends[trends["epochs"].str.contains("80")].iterrows():   # the lines through 40/80 epochs
+        quote = f"{row['beta']:+.2f} {_interval(row['beta_lo'], row['beta_hi'])}"
+        assert quote in flat["REPORT.md"].replace("**", ""), f"REPORT.md does not quote the trend line {row['series']}: {quote}"
     total = len(json.loads((LONGER / "sweep" / "sweep.json").read_text())["trials"])
     committed = len(list((LONGER / "sweep" / "trials").glob("*.json")))
     for doc, text in flat.items():
