@@ -500,20 +500,27 @@ def remaining_work(results) -> float:
 
     Trial time is fitted as ``a + b * flops`` (a straight line: a per-step floor plus compute)
     on the finished trials, when there are at least 3 with different FLOPs; otherwise every trial
-    is assumed to take the mean time. Each prediction is kept within the observed times.
+    is assumed to take the mean time. Each prediction is kept within the observed times. Where the
+    trials differ in length (an ``epochs`` column, as in a study's schedules), the line is fitted to
+    the time per epoch and each prediction multiplied by its trial's epochs: an 80-epoch trial
+    takes twice a 40-epoch one of the same model.
     """
 
     d = results[results["status"] == "done"].dropna(subset=["time_s"])
     todo = results[results["status"] != "done"]
     if not len(d) or not len(todo):
         return 0.0
-    t = d["time_s"].to_numpy(float)
+    per_epoch = ("epochs" in results and results["epochs"].notna().all()
+                 and pd.to_numeric(results["epochs"], errors="coerce").gt(0).all())
+    scale_done = d["epochs"].to_numpy(float) if per_epoch else np.ones(len(d))
+    scale_todo = todo["epochs"].to_numpy(float) if per_epoch else np.ones(len(todo))
+    t = d["time_s"].to_numpy(float) / scale_done
     if "flops" in d and d["flops"].nunique() >= 3 and todo["flops"].notna().all():
         b, a = np.polyfit(d["flops"].to_numpy(float), t, 1)
         pred = np.clip(a + b * todo["flops"].to_numpy(float), t.min(), t.max())
     else:
         pred = np.full(len(todo), t.mean())
-    return float(pred.sum())
+    return float((pred * scale_todo).sum())
 
 
 # ----------------------------------------------------------------------------- finished trials and their training curves

@@ -186,8 +186,10 @@ def _cmd_status(args) -> int:
     if len(done):
         if "time_s" in done and done["time_s"].notna().any() and st["left"] + st["running"]:
             left_s = remaining_work(df)
+            per_epoch = " per epoch" if "epochs" in df and df["epochs"].notna().all() else ""
             print(f"mean trial time {float(done['time_s'].mean()):.1f} s; remaining work ~{left_s / 3600:.1f} "
-                  f"worker-hours (time fitted against FLOPs on {int(done['time_s'].notna().sum())} finished trials)")
+                  f"worker-hours (time{per_epoch} fitted against FLOPs on {int(done['time_s'].notna().sum())} "
+                  "finished trials)")
         cols = [c for c in ("id", "kind", "r", "d", "w", "resolution", "flops_ratio", "top1", "ema_top1", "time_s")
                 if c in done]
         print(done.sort_values("top1", ascending=False)[cols].head(args.top).to_string(index=False))

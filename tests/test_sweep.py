@@ -316,6 +316,17 @@ def test_remaining_work_fits_time_against_flops():
     assert S.remaining_work(df[df.status == "done"]) == 0.0
 
 
+def test_remaining_work_scales_with_each_trials_epochs():
+    import pandas as pd
+
+    # per epoch: 1 s + 1 s per MFLOP; the finished trials ran 10 or 20 epochs
+    df = pd.DataFrame(dict(status=["done", "done", "done", None, None], flops=[1e6, 2e6, 4e6, 2e6, 4e6],
+                           epochs=[10, 20, 10, 40, 80], time_s=[20.0, 60.0, 50.0, None, None]))
+    assert S.remaining_work(df) == pytest.approx(40 * 3.0 + 80 * 5.0)
+    # without the epochs column the same records predict from total time (the old estimate)
+    assert S.remaining_work(df.drop(columns="epochs")) < 100.0
+
+
 def device_train(cfg):
     """A train function that reports the device and threads its worker gave it."""
     fake_train(cfg)
