@@ -117,7 +117,7 @@ from rubik.sampling import sample_twists  # re-exported: rubik.sweep.sample_twis
 
 __all__ = ["sample_twists", "init_sweep", "load_results", "load_correct", "load_spec", "read_record", "sweep_status",
            "trial_config", "trial_arch", "trial_epochs", "template_config", "trial_state_in", "check_template",
-           "order_trials", "remaining_work"]
+           "order_trials", "remaining_work", "times_per_epoch"]
 
 SPEC_FILE = "sweep.json"
 SPEC_VERSION = 1
@@ -495,6 +495,12 @@ def load_correct(sweep_dir, key: str = "val_correct") -> dict:
     return out
 
 
+def times_per_epoch(results) -> bool:
+    """Whether ``remaining_work`` fits time per epoch: every trial of ``results`` has a positive
+    ``epochs`` (a study's schedules); otherwise it fits whole-trial time."""
+    return "epochs" in results and bool(pd.to_numeric(results["epochs"], errors="coerce").gt(0).all())
+
+
 def remaining_work(results) -> float:
     """Worker-seconds the unfinished trials of ``load_results`` will take, from the finished ones.
 
@@ -510,8 +516,7 @@ def remaining_work(results) -> float:
     todo = results[results["status"] != "done"]
     if not len(d) or not len(todo):
         return 0.0
-    per_epoch = ("epochs" in results and results["epochs"].notna().all()
-                 and pd.to_numeric(results["epochs"], errors="coerce").gt(0).all())
+    per_epoch = times_per_epoch(results)
     scale_done = d["epochs"].to_numpy(float) if per_epoch else np.ones(len(d))
     scale_todo = todo["epochs"].to_numpy(float) if per_epoch else np.ones(len(todo))
     t = d["time_s"].to_numpy(float) / scale_done

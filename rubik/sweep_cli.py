@@ -12,7 +12,8 @@ from rubik.data import DataConfig, count_classes
 from rubik.errors import ConfigError, RunDirError
 from rubik.launcher import env_worker, pop_torchrun_env, run_sweep
 from rubik.rundir import STALE_AFTER_S
-from rubik.sweep import ORDERS, check_template, init_sweep, load_results, remaining_work, sample_twists, sweep_status
+from rubik.sweep import (ORDERS, check_template, init_sweep, load_results, remaining_work, sample_twists,
+                         sweep_status, times_per_epoch)
 
 __all__ = ["add_arguments", "main"]
 
@@ -186,7 +187,7 @@ def _cmd_status(args) -> int:
     if len(done):
         if "time_s" in done and done["time_s"].notna().any() and st["left"] + st["running"]:
             left_s = remaining_work(df)
-            per_epoch = " per epoch" if "epochs" in df and df["epochs"].notna().all() else ""
+            per_epoch = " per epoch" if times_per_epoch(df) else ""
             print(f"mean trial time {float(done['time_s'].mean()):.1f} s; remaining work ~{left_s / 3600:.1f} "
                   f"worker-hours (time{per_epoch} fitted against FLOPs on {int(done['time_s'].notna().sum())} "
                   "finished trials)")

@@ -226,8 +226,8 @@ def plot_depth_trend(depth: pd.DataFrame, trends: pd.DataFrame | None = None,
     ax.set_ylim(top=max(ax.get_ylim()[1], 1.0))   # zero ("depth pays" above it) always in view
     ax.margins(y=0.08)
     ax.grid(alpha=0.3)
-    extra = [_open_marker_note("open marker: a side with 1 seed so far (no conservative interval); thin bar = bootstrap (exploratory)",
-                               ls="none")]
+    extra = [_open_marker_note("open marker: a side with 1 seed so far (no conservative interval); "
+                               "thin bar = bootstrap (exploratory)", ls="none")]
     _shared_legend(fig, [ax], ncol=1, extra=extra if open_points else ())
     if title:
         ax.set_title(title + " (filled: conservative 95 % interval)", fontsize=11)
