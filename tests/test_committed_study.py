@@ -412,6 +412,13 @@ def test_sync_study_commits_records_with_their_regenerated_tables(tmp_path):
                      "figures/fig_study_schedule.png", "figures/fig_study_depth_trend.png"}
     assert sh("git", "status", "--porcelain").stdout == ""
     assert "1 committed" not in sh("bash", "tools/sync_study.sh", str(src), "data/results/s/sweep", report).stdout
+    # SYNC_STAGE_ONLY=1: the same paths staged, nothing committed
+    (src / "trials" / "b.json").write_text('{"id": "b"}')
+    head = sh("git", "rev-parse", "HEAD").stdout
+    r = sh("bash", "tools/sync_study.sh", str(src), "data/results/s/sweep", report, env={"SYNC_STAGE_ONLY": "1"})
+    assert "1 staged" in r.stdout and sh("git", "rev-parse", "HEAD").stdout == head
+    assert "data/results/s/sweep/trials/b.json" in sh("git", "diff", "--cached", "--name-only").stdout.split()
+    sh("git", "commit", "-q", "-m", "b")
     # the decisive study's folder: the report runs without a third argument
     r = sh("bash", "tools/sync_study.sh", str(src), "data/results/imagenette_longer/sweep",
            env={"PYTHON": "echo"})

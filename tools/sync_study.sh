@@ -11,6 +11,9 @@
 # records (tests/test_committed_study.py re-derives them). For DEST =
 # data/results/imagenette_longer/sweep the default is the pre-registered report of issue 21 (both
 # decisive studies; $PYTHON, default .venv/bin/python); pass '' to skip it.
+#
+# SYNC_STAGE_ONLY=1 stages the same paths without committing them, so that text quoting the new
+# numbers (REPORT.md, README.md) can go into the same commit as the records it quotes.
 set -euo pipefail
 src=${1:?running sweep folder}; dest=${2:?committed sweep folder}
 cd "$(dirname "$0")/.."
@@ -47,6 +50,10 @@ if [ "$pending" -gt 0 ]; then
     while IFS= read -r f; do paths+=("$f"); done < <(git ls-files -m -o --exclude-standard -- 'figures/fig_study_*')
   fi
   git add -- "${paths[@]}"
+  if [ "${SYNC_STAGE_ONLY:-0}" = 1 ]; then
+    echo "sync_study: $n new or changed record file(s), $pending staged (SYNC_STAGE_ONLY=1: commit them yourself)"
+    exit 0
+  fi
   git commit -q -m "$(basename "$root") study: $pending record file(s)${report:+, tables and figures regenerated}" -- "${paths[@]}"
 fi
 echo "sync_study: $n new or changed record file(s), $pending committed"
