@@ -36,6 +36,7 @@ stage keeps ``max(1, round(n * d))`` of its ``n``, so no depth has fewer than 7 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -104,7 +105,15 @@ def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution:
     rows = []
     part_of = []   # the index of the ``parts`` entry each row came from (the queue's priority)
 
+    # a study at another base resolution names its cells apart (``cell_suffix: 128px`` -> "r=0.8, 7 blocks
+    # @128px", ``ladder_r0.80_b07_e20_128px_s0``), so its records and the 64-px study's can be read as one
+    suffix = study.get("cell_suffix")
+    if suffix is not None and not (isinstance(suffix, str) and re.fullmatch(r"[A-Za-z0-9]+", suffix)):
+        raise ValueError(f"study cell_suffix: expected letters and digits (e.g. 128px), got {suffix!r}")
+
     def add(model: dict, *, experiment, kind, family, level, name, epochs, seeds, tag, part=0, **flags):
+        if suffix:
+            name, tag = f"{name} @{suffix}", f"{tag}_{suffix}"
         for e in ([epochs] if np.isscalar(epochs) else epochs):
             for s in seeds:
                 part_of.append(part)
@@ -118,11 +127,17 @@ def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution:
         _add_parts(study, add, base=base, kw=kw, num_classes=num_classes, base_resolution=base_resolution)
     else:
         _add_grid(study, add, base=base, kw=kw, num_classes=num_classes, base_resolution=base_resolution)
+    if study.get("queue", "seeds") not in ("seeds", "parts"):
+        raise ValueError(f"study queue: expected 'seeds' or 'parts', got {study.get('queue')!r}")
     df = pd.DataFrame(rows, columns=list(DESIGN_COLUMNS))
     if df["id"].duplicated().any():
         raise ValueError(f"study design: duplicate trial ids {df['id'][df['id'].duplicated()].tolist()}")
     cost = -training_cost(df["flops"], df["epochs"]).to_numpy(float)
-    if study.get("parts"):
+    if study.get("parts") and study.get("queue", "seeds") == "parts":
+        # ``queue: parts``: every seed of a part before the next part (a part that answers alone, such
+        # as a ladder's two ends, is finished first); within a part seed by seed, largest first
+        order = np.lexsort((cost, df["seed"].to_numpy(), np.asarray(part_of, int)))
+    elif study.get("parts"):
         # the parts are listed in priority order: within a seed, part by part, largest first in each
         order = np.lexsort((cost, np.asarray(part_of, int), df["seed"].to_numpy()))
     else:
@@ -131,8 +146,16 @@ def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution:
 
 
 def _ladder_target(study, fams, base, *, num_classes, base_resolution):
-    """The FLOPs every ladder rung is solved for: the giant model's at ``ladder_level``."""
+    """The FLOPs every ladder rung is solved for: the giant model's at ``ladder_level``, or
+    ``ladder_flops_ratio`` x the base's when the study sets it (the level-2 giant is c = 0.256 at
+    base 64 px but 0.18 at base 128 px: its rounded input size costs relatively less there)."""
     from rubik.flops import analytic_flops
+
+    if study.get("ladder_flops_ratio") is not None:
+        c = float(study["ladder_flops_ratio"])
+        if not 0 < c <= 1:
+            raise ValueError(f"study ladder_flops_ratio: expected a FLOPs ratio in (0, 1], got {c}")
+        return c * analytic_flops(base, (1.0, 1.0, 1.0), num_classes=num_classes, base_resolution=base_resolution)
 
     giant = fams[(fams.family == "giant") & (fams.level == int(study["ladder_level"]))]
     if not len(giant):

@@ -226,9 +226,10 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
         half = value.rsplit("_", 1)[-1]
         for suffix, cpu_only in (("", False), ("_cpu", True)):
             tabs = analyse(_dirs(sweep_dir), half=half, cpu_only=cpu_only)
-            for name in ("depth", "claim2"):
+            for name in ("depth", "claim2", "base128"):
                 tabs[name] = _undecided(tabs[name])
-            for name in ("depth", "claim2", "trends", "resolution_rungs", "resolution_linearity", "b0", "pooled"):
+            for name in ("depth", "claim2", "trends", "resolution_rungs", "resolution_linearity", "b0", "pooled",
+                         "base128"):
                 t = tabs[name]
                 tables[f"prereg_{name}{suffix}"] = t
                 if len(t):
@@ -288,7 +289,12 @@ def _plan_summary(plan: dict, title: str) -> str:
     ladder rung by rung with its lack-of-fit test, B0's 40 - 20 epochs and the pooled seed noise."""
     lines = [f"\n## {title} (95 %: own seeds | bootstrap | pooled; conservative = their union, p = the "
              "largest of the three; Holm over the measured cells of family D or G)"]
-    for name in ("depth", "claim2", "resolution_rungs", "b0"):
+    for name in ("depth", "claim2", "resolution_rungs", "b0", "base128"):
+        if name == "base128":
+            if not len(plan.get("base128", ())):
+                continue
+            lines.append("depth ladder at base 128 px, 20 epochs (data/results/imagenette_128/README.md; mdd: the "
+                         "smallest difference the design detects, 80 % power, planned 3 seeds / measured noise):")
         if name == "resolution_rungs":
             lines.append("resolution ladder rung by rung (10 blocks, 20 epochs), top-1 change per step:")
         for _, r in plan[name].iterrows():
@@ -302,7 +308,9 @@ def _plan_summary(plan: dict, title: str) -> str:
                 + (f"conservative [{_fmt(r['cons_lo'])}, {_fmt(r['cons_hi'])}], " if np.isfinite(r["cons_lo"]) else "")
                 + f"p {_fmt(r['cons_p'], '.3g')}" + (f", Holm {holm_p:.3g}" if np.isfinite(holm_p) else "")
                 + (f" -> {r['decision']}" if isinstance(r.get("decision"), str) and r.get("decision") else "")
-                + f" (seeds {r['seeds']})")
+                + f" (seeds {r['seeds']})"
+                + (f"; mdd {r['mdd']:.2f}" + (f" / {r['mdd_measured']:.2f}" if np.isfinite(r.get("mdd_measured", np.nan))
+                                              else "") if np.isfinite(r.get("mdd", np.nan)) else ""))
     lin = plan.get("resolution_linearity")
     if lin is not None and len(lin):
         r = lin.iloc[0]

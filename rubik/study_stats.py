@@ -107,15 +107,24 @@ def load_cells(sweep_dirs, *, half: str = "test", cpu_only: bool = False) -> Cel
 
 # ----------------------------------------------------------------------------- one contrast, three intervals
 
+def noise_group(key):
+    """The pooled-noise group of a cell ``(name, epochs)``: its schedule length, and for a cell of a
+    study at another base resolution (``cell_suffix``: "r=0.8, 7 blocks @128px") also that suffix,
+    so 128-px cells pool with 128-px cells only. Base-64-px cells keep the plain ``epochs`` key."""
+    name, epochs = key
+    return (epochs, name.split(" @", 1)[1]) if " @" in str(name) else epochs
+
+
 def pooled_variance(cells: Cells) -> dict:
-    """``{epochs: (s_p^2, degrees of freedom)}``: the seed variance of a cell's per-seed top-1,
-    pooled over every cell of that schedule length with at least 2 seeds."""
+    """``{group: (s_p^2, degrees of freedom)}``: the seed variance of a cell's per-seed top-1,
+    pooled over every cell of that schedule length (``noise_group``) with at least 2 seeds."""
     acc = {}
     for key, c in cells.correct.items():
         if c.shape[0] >= 2:
             v = np.var(c.mean(axis=1) * 100, ddof=1)
-            s, df = acc.get(key[1], (0.0, 0))
-            acc[key[1]] = (s + v * (c.shape[0] - 1), df + c.shape[0] - 1)
+            g = noise_group(key)
+            s, df = acc.get(g, (0.0, 0))
+            acc[g] = (s + v * (c.shape[0] - 1), df + c.shape[0] - 1)
     return {e: (s / df, df) for e, (s, df) in acc.items()}
 
 
@@ -197,13 +206,13 @@ def estimate(name: str, coef: dict, cells: Cells, boot: Bootstrap, pooled: dict,
     # 3. pooled seed noise per schedule length
     terms = []
     for k, a in coef.items():
-        sp2, dfe = pooled.get(k[1], (float("nan"), 0))
+        sp2, dfe = pooled.get(noise_group(k), (float("nan"), 0))
         terms.append((a * a * sp2 / cells.n(k), dfe))
     # cells of one schedule share one pooled variance: add their terms before Satterthwaite
     by_e = {}
     for (k, _a), (v, dfe) in zip(coef.items(), terms):
-        s, _ = by_e.get(k[1], (0.0, dfe))
-        by_e[k[1]] = (s + v, dfe)
+        s, _ = by_e.get(noise_group(k), (0.0, dfe))
+        by_e[noise_group(k)] = (s + v, dfe)
     se_p = math.sqrt(sum(v for v, _ in by_e.values())) if all(np.isfinite(v) for v, _ in by_e.values()) else float("nan")
     df_p = _satterthwaite(list(by_e.values()))
     row["pooled_lo"], row["pooled_hi"], row["pooled_p"] = _t_interval(theta, se_p, df_p, ci)
@@ -278,6 +287,82 @@ def depth_estimands(cells: Cells, boot, pooled) -> pd.DataFrame:
     return out
 
 
+def detectable_difference(coef_n: dict, sd: float, *, alpha: float = ALPHA, power: float = 0.8) -> dict:
+    """The smallest true effect a contrast ``sum a_k mu_k`` detects with probability ``power`` at
+    two-sided level ``alpha``, when every cell has seed std ``sd``: ``coef_n`` is ``{key: (a_k, n_k)}``
+    (coefficient, seeds). The binding interval of the conservative rule is the own-seeds (Welch) one,
+    whose degrees of freedom are few, so its equal-variance Satterthwaite df is used:
+    ``mdd = (t_{1-alpha/2, df} + t_{power, df}) * sd * sqrt(sum a_k^2 / n_k)`` (the usual normal-theory
+    approximation with t quantiles). A "no detectable difference" then means: an effect this large
+    would most likely have been detected; smaller ones may be there."""
+    var = sum(a * a / n for a, n in coef_n.values())
+    den = sum((a * a / n) ** 2 / (n - 1) for a, n in coef_n.values() if n > 1)
+    df = var * var / den if den > 0 else float("nan")
+    if not np.isfinite(df) or sd is None or not np.isfinite(sd):
+        return dict(mdd=float("nan"), mdd_df=df, mdd_sd=sd)
+    q = stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)
+    return dict(mdd=float(q * sd * math.sqrt(var)), mdd_df=float(df), mdd_sd=float(sd))
+
+
+#: the base-128-px study's cells (data/results/imagenette_128/README.md)
+DEPTH_RUNG_128 = DEPTH_RUNG + " @128px"
+LADDER_BLOCKS = (7, 10, 13, 16)
+
+
+def base128_estimands(cells: Cells, boot, pooled, *, planned_seeds: int = 3, power: float = 0.8) -> pd.DataFrame:
+    """The plan of the base-128-px depth ladder (20 epochs): family P, Holm over its two,
+    P128 (the ladder slope per doubling of blocks at 128 px) and dP (P128 minus the same slope at
+    64 px, from imagenette_long's 20-epoch ladder; positive: depth costs less, or pays more, at
+    128 px); supporting, unadjusted: E128 (16 vs 7 blocks at 128 px), dE (E128 - E20 at 64 px) and
+    P64. Each row also gives the smallest difference the design detects (``mdd``, at Holm's
+    first-step level alpha/2 for family P, alpha for the rest; ``planned_seeds`` a cell; the seed
+    std of the 64-px 20-epoch cells for the planning value, and, once 128-px cells have 2+ seeds,
+    ``mdd_measured`` from their pooled std and the 64-px one)."""
+    e = 20
+    p128 = _slope_coef([(b, (DEPTH_RUNG_128.format(b), e)) for b in LADDER_BLOCKS])
+    p64 = _slope_coef([(b, (DEPTH_RUNG.format(b), e)) for b in LADDER_BLOCKS])
+    ends = 1 / math.log2(16 / 7)
+    e128 = {(DEPTH_RUNG_128.format(16), e): ends, (DEPTH_RUNG_128.format(7), e): -ends}
+    e64 = {(DEPTH_RUNG.format(16), e): ends, (DEPTH_RUNG.format(7), e): -ends}
+
+    def minus(a, b):
+        return {**a, **{k: -v for k, v in b.items()}}
+
+    spec = [("P128: depth slope, ladder, base 128 px, 20 epochs", p128, "P"),
+            ("dP: P128 - the same slope at base 64 px", minus(p128, p64), "P"),
+            ("E128: 16 vs 7 blocks, ladder, base 128 px, 20 epochs", e128, ""),
+            ("dE: E128 - E20 (16 vs 7 blocks at base 64 px)", minus(e128, e64), ""),
+            ("P64: depth slope, ladder, base 64 px, 20 epochs", p64, "")]
+    sd64 = math.sqrt(pooled[e][0]) if e in pooled else float("nan")
+    sd128 = math.sqrt(pooled[(e, "128px")][0]) if (e, "128px") in pooled else float("nan")
+    n_primary = sum(1 for *_, fam in spec if fam == "P")
+    rows = []
+    for name, coef, fam in spec:
+        row = estimate(name, coef, cells, boot, pooled, family=fam, epochs=e)
+        alpha = ALPHA / n_primary if fam else ALPHA
+        planned = {k: (a, planned_seeds if k[0].endswith("@128px") else cells.n(k) if k in cells.correct
+                       else planned_seeds) for k, a in coef.items()}
+        row.update(detectable_difference(planned, sd64, alpha=alpha, power=power))
+        if np.isfinite(sd128) and all(k in cells.correct for k in coef):
+            # the measured noise of each side: a 128-px cell's pooled std, a 64-px cell's its own pool's
+            measured = {k: (a, cells.n(k)) for k, a in coef.items()}
+            var = sum(a * a * (sd128 if k[0].endswith("@128px") else sd64) ** 2 / n for k, (a, n) in measured.items())
+            eq = detectable_difference(measured, 1.0, alpha=alpha, power=power)
+            plain = math.sqrt(sum(a * a / n for a, n in measured.values()))
+            row["mdd_measured"] = eq["mdd"] / plain * math.sqrt(var) if plain > 0 else float("nan")
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    fam = out["family"] == "P"
+    out["holm_p"] = np.nan
+    out.loc[fam, "holm_p"] = holm(out.loc[fam, "cons_p"])
+    words = {"P128": dict(positive="depth pays at 128 px", negative="depth costs at 128 px"),
+             "dP": dict(positive="depth costs less (or pays more) at 128 px than at 64 px",
+                        negative="depth costs more at 128 px than at 64 px")}
+    out["decision"] = [decide(r, neutral="no detectable difference", **words[r["estimand"].split(":")[0]])
+                       if r["family"] == "P" else "" for _, r in out.iterrows()]
+    return out
+
+
 def claim2_estimands(cells: Cells, boot, pooled) -> pd.DataFrame:
     """G(level, E, contender): contender - inversed giant at c = 0.25 (level 2; 5..80 epochs) and
     c = 0.0625 (level 4; 5..40 epochs); Holm over all 18."""
@@ -306,7 +391,7 @@ def trend(table: pd.DataFrame, coefs: dict, cells: Cells, boot: Bootstrap, poole
     x = np.log2(t["epochs"].to_numpy(float))
     var = []
     for e in t["epochs"]:
-        v = sum(a * a * pooled.get(k[1], (np.nan, 0))[0] / cells.n(k) for k, a in coefs[int(e)].items())
+        v = sum(a * a * pooled.get(noise_group(k), (np.nan, 0))[0] / cells.n(k) for k, a in coefs[int(e)].items())
         var.append(v)
     w = 1 / np.asarray(var, float)
     if not np.isfinite(w).all():
@@ -382,7 +467,10 @@ def analyse(sweep_dirs, *, half: str = "test", cpu_only: bool = False, n_boot: i
     rungs, lof = resolution_rungs(cells, boot, pooled)
     b0 = pd.DataFrame([estimate("B0: 40 - 20 epochs", {("EfficientNet-B0", 40): 1.0, ("EfficientNet-B0", 20): -1.0},
                                 cells, boot, pooled)])
-    noise = pd.DataFrame([dict(epochs=e, seed_std=math.sqrt(v), df=df) for e, (v, df) in sorted(pooled.items())])
+    base128 = base128_estimands(cells, boot, pooled) if any(k[0].endswith("@128px") for k in cells.correct) else None
+    plain = {e: v for e, v in pooled.items() if not isinstance(e, tuple)}   # base-64-px cells (the v3 plan's table)
+    noise = pd.DataFrame([dict(epochs=e, seed_std=math.sqrt(v), df=df) for e, (v, df) in sorted(plain.items())])
     return dict(depth=depth, claim2=claim2, trends=trends(depth, claim2, cells, boot, pooled),
                 resolution_rungs=rungs, resolution_linearity=pd.DataFrame([lof]) if lof else pd.DataFrame(),
-                b0=b0, pooled=noise, cells=cells)
+                b0=b0, pooled=noise, cells=cells,
+                base128=base128 if base128 is not None else pd.DataFrame())

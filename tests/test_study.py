@@ -235,3 +235,24 @@ def test_pooled_interval_pools_seed_noise_over_cells():
     cells = rng.normal(0, 1.5, size=(200, 3))
     _, _, sp, df = pooled_interval([0.0], [3], cells.std(axis=1, ddof=1), [3] * 200)
     assert df == 400 and sp == pytest.approx(1.5, rel=0.08)
+
+
+def test_base_128_design_names_its_cells_apart_solves_the_ladder_for_c_and_queues_the_ends_first():
+    from rubik.preset import load_preset
+
+    study = load_preset("imagenette_128")["study"]
+    design = St.study_design(study, base_resolution=128, num_classes=10)
+    assert len(design) == 12 and set(design.blocks) == {7, 10, 13, 16}
+    assert design.name.str.endswith(" @128px").all() and design.id.str.contains("_128px_s").all()
+    # every seed of the ends (part 0) before any middle rung
+    assert list(design.blocks[:6]) in ([16, 7] * 3, [7, 16] * 3) and set(design.blocks[6:]) == {10, 13}
+    # w solved for c = 0.256 of B0 at 128 px (the level-2 giant would be c = 0.18 there)
+    assert np.allclose(design.flops_ratio, 0.256, atol=0.006)
+    assert set(design.resolution) == {102}
+    # the 64-px ladder of the same names reads as other cells
+    long = St.study_design(STUDY, base_resolution=64, num_classes=10)
+    assert not set(design.name) & set(long.name) and not set(design.id) & set(long.id)
+    for bad, match in [(dict(study, cell_suffix="12 8"), "cell_suffix"), (dict(study, queue="random"), "queue"),
+                       (dict(study, ladder_flops_ratio=1.5), "ladder_flops_ratio")]:
+        with pytest.raises(ValueError, match=match):
+            St.study_design(bad, base_resolution=128, num_classes=10)

@@ -117,3 +117,30 @@ def test_committed_study_under_the_plan(tmp_path):
     assert e20["theta"] == pytest.approx((69.6 - 74.1) / math.log2(16 / 7), abs=0.1) and e20["cons_hi"] < 0
     cpu = SS.analyse([REPO_ROOT / "data/results/imagenette_long/sweep"], cpu_only=True, n_boot=200)
     assert cpu["cells"].n(("r=0.8, 7 blocks", 20)) == 2 and t["cells"].n(("r=0.8, 7 blocks", 20)) == 3
+
+
+def test_detectable_difference_is_the_t_power_formula():
+    out = SS.detectable_difference({("A", 20): (1.0, 3), ("B", 20): (-1.0, 3)}, 1.0)
+    # two cells of 3 seeds: equal-variance Welch df = 4
+    assert out["mdd_df"] == pytest.approx(4)
+    assert out["mdd"] == pytest.approx((stats.t.ppf(0.975, 4) + stats.t.ppf(0.8, 4)) * math.sqrt(2 / 3))
+    # a stricter level or more power needs a larger effect; more seeds a smaller one
+    assert SS.detectable_difference({("A", 20): (1.0, 3), ("B", 20): (-1.0, 3)}, 1.0, alpha=0.025)["mdd"] > out["mdd"]
+    assert SS.detectable_difference({("A", 20): (1.0, 6), ("B", 20): (-1.0, 6)}, 1.0)["mdd"] < out["mdd"]
+
+
+def test_base128_cells_pool_their_own_noise_and_are_contrasted_with_the_64px_ladder():
+    spec = {}
+    for i, b in enumerate((7, 10, 13, 16)):
+        spec[(SS.DEPTH_RUNG.format(b), 20)] = [0.80 - 0.02 * i, 0.81 - 0.02 * i, 0.79 - 0.02 * i]
+        spec[(SS.DEPTH_RUNG_128.format(b), 20)] = [0.85, 0.88, 0.82]     # flat at 128 px, noisier
+    cells = _cells(spec, n_img=1000)
+    pooled = SS.pooled_variance(cells)
+    assert set(pooled) == {20, (20, "128px")} and pooled[(20, "128px")][0] > pooled[20][0]
+    t = SS.base128_estimands(cells, SS.Bootstrap(cells, n=500), pooled).set_index(
+        SS.base128_estimands(cells, SS.Bootstrap(cells, n=500), pooled)["estimand"].str.split(":").str[0])
+    assert t.loc["P64", "theta"] < -2 and abs(t.loc["P128", "theta"]) < 0.5
+    assert t.loc["dP", "theta"] == pytest.approx(t.loc["P128", "theta"] - t.loc["P64", "theta"])
+    assert set(t.loc[["P128", "dP"], "family"]) == {"P"} and np.isfinite(t.loc["dP", "holm_p"])
+    assert (t["mdd"] > 0).all() and np.isfinite(t.loc["P128", "mdd_measured"])
+    assert t.loc["P128", "decision"] in ("no detectable difference", "depth pays at 128 px", "depth costs at 128 px")
