@@ -238,6 +238,17 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
                                      + (", CPU records only" if cpu_only else ", all records")))
             if not cpu_only:
                 plan = tabs
+                if len(tabs["depth"]) and tabs["depth"]["theta"].notna().sum() >= 3:
+                    # exploratory (issue 34, after the plan): trend models, detectable differences, two-stage test
+                    from rubik.study_stats import explore
+
+                    for name, t in explore(_dirs(sweep_dir), half=half, plan=tabs).items():
+                        tables[f"explore_{name}"] = t
+                        if len(t):
+                            save_table(t, f"explore_{name}", out / "tables")
+                            show(f"\n## explore_{name} (exploratory: not in the plan)\n"
+                                 + t.round(3).to_string(index=False))
+                    plan["models"] = tables.get("explore_trend_models")
     figures = []
     if (done["experiment"] == "schedule").any():
         fig = plot_schedule_sensitivity(done, y=value)
@@ -249,6 +260,11 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
         fig = plot_depth_trend(plan["depth"], plan["trends"])
         figures += save_figure(fig, "fig_study_depth_trend", out / "figures")
         plt.close(fig)
+        if plan.get("models") is not None and len(plan["models"]):
+            fig = plot_depth_trend(plan["depth"], plan["trends"], models=plan["models"],
+                                   title="Depth at equal FLOPs: the plan's line and a saturating curve")
+            figures += save_figure(fig, "fig_study_depth_models", out / "figures")
+            plt.close(fig)
     if (ladder_20["experiment"] == "ladder").any():
         lad = ladder_20[ladder_20["experiment"] == "ladder"]
         level, epochs = int(lad["level"].iloc[0]), int(lad["epochs"].iloc[0])

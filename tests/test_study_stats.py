@@ -3,6 +3,7 @@ checked against textbook values on small synthetic cells."""
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -144,3 +145,38 @@ def test_base128_cells_pool_their_own_noise_and_are_contrasted_with_the_64px_lad
     assert set(t.loc[["P128", "dP"], "family"]) == {"P"} and np.isfinite(t.loc["dP", "holm_p"])
     assert (t["mdd"] > 0).all() and np.isfinite(t.loc["P128", "mdd_measured"])
     assert t.loc["P128", "decision"] in ("no detectable difference", "depth pays at 128 px", "depth costs at 128 px")
+
+
+def test_trend_models_recover_a_planted_saturating_series_and_check_out_of_sample():
+    # a penalty theta(E) = -1 - 40 / E, per doubling of blocks, on the families' two cells
+    per = 1 / math.log2(15 / 7)
+    spec, rows, coefs = {}, [], {}
+    for e in (5, 10, 20, 40, 80):
+        gap = (-1 - 40 / e) / per / 100          # top-1 of TinyNet dials minus ours, as a fraction
+        spec[(SS.TINY.format(2), e)] = [0.70 + gap + d for d in (-0.004, 0.0, 0.004)]
+        spec[(SS.OURS.format(2), e)] = [0.70 + d for d in (-0.004, 0.0, 0.004)]
+    cells = _cells(spec, n_img=4000)
+    pooled = SS.pooled_variance(cells)
+    boot = SS.Bootstrap(cells, n=300)
+    for e in (5, 10, 20, 40, 80):
+        coefs[e] = {(SS.TINY.format(2), e): per, (SS.OURS.format(2), e): -per}
+        rows.append(dict(epochs=e, theta=sum(a * cells.mean(k) for k, a in coefs[e].items())))
+    out = SS.trend_models(pd.DataFrame(rows), coefs, cells, boot, pooled)
+    assert out["asymptote"] == pytest.approx(-1, abs=0.15) and out["saturating_p1"] == pytest.approx(-40, abs=2)
+    assert out["asymptote_lo"] < out["asymptote"] < out["asymptote_hi"]
+    assert out["saturating_chi2"] < out["line_chi2"] and out["saturating_oos_chi2"] < out["line_oos_chi2"]
+    assert out["measured_beyond"].startswith("40: ") and "80: " in out["saturating_predicted"]
+
+
+def test_two_stage_combines_the_stages_own_tests_with_fixed_weights():
+    spec = {("A", 20): [0.75, 0.76, 0.74, 0.77, 0.73], ("B", 20): [0.72, 0.73, 0.71, 0.73, 0.72]}
+    cells = _cells(spec, n_img=2000)
+    out = SS.two_stage(cells, ("A", 20), ("B", 20), [0, 1, 2], [3, 4])
+    y = {k: cells.correct[k].mean(axis=1) * 100 for k in spec}
+    for label, idx in (("stage1", [0, 1, 2]), ("stage2", [3, 4])):
+        ref = stats.ttest_ind(y[("A", 20)][idx], y[("B", 20)][idx], equal_var=False)
+        assert out[f"{label}_p"] == pytest.approx(ref.pvalue)
+    z = [stats.norm.isf(stats.ttest_ind(y[("A", 20)][i], y[("B", 20)][i], equal_var=False,
+                                        alternative="greater").pvalue) for i in ([0, 1, 2], [3, 4])]
+    assert out["combined_z"] == pytest.approx(math.sqrt(3 / 5) * z[0] + math.sqrt(2 / 5) * z[1])
+    assert out["combined_p"] == pytest.approx(2 * stats.norm.sf(abs(out["combined_z"])))

@@ -178,7 +178,7 @@ def _fmt_trend(t) -> str:
 
 
 def plot_depth_trend(depth: pd.DataFrame, trends: pd.DataFrame | None = None,
-                     title: str | None = "Does depth ever pay at equal FLOPs?"):
+                     title: str | None = "Does depth ever pay at equal FLOPs?", models: pd.DataFrame | None = None):
     """The penalty (or gain) for depth against training epochs (log-2 axis), in points per doubling
     of blocks: the depth ladder's 16 vs 7 blocks and the 40-epoch ladder slope (r = 0.8, w solved,
     c ~ 0.25), and the TinyNet dials (15 blocks) against our formula (7 blocks) at c = 0.25
@@ -187,7 +187,10 @@ def plot_depth_trend(depth: pd.DataFrame, trends: pd.DataFrame | None = None,
     one seed so far has no such interval: it is drawn open, with the bootstrap interval over images
     alone (thin bar), and is exploratory. ``trends`` (``rubik.study_stats.trends``): the plan's
     weighted line ``theta = alpha + beta log2 E`` through each series, dashed, its slope (and the
-    crossover, where the plan reports one) in the legend. Zero is "depth neither pays nor costs"."""
+    crossover, where the plan reports one) in the legend. Zero is "depth neither pays nor costs".
+    ``models`` (``rubik.study_stats.explore_trends``, exploratory): also the saturating curve
+    ``theta = a + b / E`` of each series (dotted, with its asymptote ``a``), and both curves drawn
+    on to twice the longest schedule, where the two disagree."""
     fig, ax = plt.subplots(figsize=(7.6, 6.6), constrained_layout=True)
     styles = {"ladder ends": ("ladder: 16 vs 7 blocks (r = 0.8, w solved)", COLORS["tiny"], "o", -0.05),
               "ladder slope": ("ladder: slope over 7/10/13/16 blocks", COLORS["tiny"], "s", 0.05),
@@ -214,12 +217,23 @@ def plot_depth_trend(depth: pd.DataFrame, trends: pd.DataFrame | None = None,
             t = trends[trends["series"] == _TREND_SERIES[series]]
             if len(t) and np.isfinite(t["beta"].iloc[0]):
                 t = t.iloc[0]
-                xs = np.geomspace(d["epochs"].min(), d["epochs"].max(), 50)
+                xs = np.geomspace(d["epochs"].min(), d["epochs"].max() * (2 if models is not None else 1), 50)
                 exploratory = "; through 1-seed points: exploratory" if (~full).any() else ""
                 ax.plot(xs, t["alpha"] + t["beta"] * np.log2(xs), "--", color=color, lw=1.1, alpha=0.8, zorder=2,
                         label=f"   the plan's trend line (in log2 epochs{exploratory}):\n   {_fmt_trend(t)}")
+        if models is not None and series in _TREND_SERIES:
+            m = models[models["series"] == _TREND_SERIES[series]]
+            if len(m) and np.isfinite(m["asymptote"].iloc[0]):
+                m = m.iloc[0]
+                xs = np.geomspace(d["epochs"].min(), d["epochs"].max() * 2, 50)
+                ax.plot(xs, m["saturating_p0"] + m["saturating_p1"] / xs, ":", color=color, lw=1.8, zorder=2,
+                        label=f"   saturating a + b / epochs (exploratory): never crosses 0 if a < 0;\n"
+                              f"   a = {m['asymptote']:+.2f} [{m['asymptote_lo']:+.2f}, {m['asymptote_hi']:+.2f}], "
+                              f"chi2 {m['saturating_chi2']:.2f} (line {m['line_chi2']:.2f})")
     ax.axhline(0, color="0.3", lw=0.8)
     epochs = sorted(int(e) for e in depth.dropna(subset=["theta"])["epochs"].unique())
+    if models is not None and epochs:
+        epochs.append(2 * epochs[-1])
     _epoch_axis(ax, epochs)
     ax.set_xlabel("training epochs (log 2; cosine to 0 over each run)")
     ax.set_ylabel("top-1 on test per doubling of blocks (points)")
