@@ -424,3 +424,30 @@ def test_sync_study_commits_records_with_their_regenerated_tables(tmp_path):
            env={"PYTHON": "echo"})
     assert "rubik study report data/results/imagenette_longer/sweep data/results/imagenette_long/sweep" in r.stderr
     assert "tables and figures regenerated" in sh("git", "log", "-1", "--format=%s").stdout
+
+
+def test_report_quotes_the_exploratory_trend_models_two_stage_test_and_detectable_differences():
+    """Issue 34's restatements rest on the committed ``explore_*`` tables (re-derived above): REPORT
+    quotes the saturating model's asymptotes and out-of-sample check, the two-stage test of the
+    20-epoch cell extended after a look, the v2 cells' Holm p over the plan's 18 cells, and each
+    40/80-epoch cell's smallest detectable difference; and it no longer headlines a crossover."""
+    flat = " ".join((REPO / "REPORT.md").read_text().split()).replace("**", "")
+    models = pd.read_csv(LONGER / "tables" / "explore_trend_models.csv")
+    for _, r in models.iterrows():
+        assert f"{r['asymptote']:+.2f} {_interval(r['asymptote_lo'], r['asymptote_hi'])}" in flat, r["series"]
+        assert f"{r['line_chi2']:.2f} / {r['saturating_chi2']:.2f}" in flat, r["series"]
+    fam = models[models["series"].str.contains("TinyNet dials vs ours")].iloc[0]
+    line = ", ".join(p.split(": ")[1] for p in fam["line_predicted"].split(", "))
+    sat = ", ".join(p.split(": ")[1] for p in fam["saturating_predicted"].split(", "))
+    assert f"{line} / {sat}" in flat
+    two = pd.read_csv(LONGER / "tables" / "explore_two_stage.csv").iloc[0]
+    assert f"Holm p {two['holm_p']:.3f}" in flat and f"p {two['combined_p']:.4f}" in flat
+    assert f"{two['stage2_theta']:+.2f}, Welch {_interval(two['stage2_lo'], two['stage2_hi'])}" in flat
+    v2 = pd.read_csv(LONGER / "tables" / "explore_v2_claim2_holm18.csv")
+    ours20 = v2[v2["estimand"] == "G: our formula - giant, c = 0.25, 20 epochs"].iloc[0]
+    assert f"Holm p {ours20['holm_p']:.3f}" in flat and "Holm over the 12 G cells" not in flat
+    det = pd.read_csv(LONGER / "tables" / "explore_detectable.csv")
+    for e in (40, 80):
+        g = det[(det["family"] == "G") & det["estimand"].str.endswith(f", {e} epochs")]
+        assert f"{g['mdd_holm'].iloc[0]:.2f} / {g['mdd'].iloc[0]:.2f}" in flat, e
+    assert "crossing zero at 13 epochs" not in flat and "every 40- and 80-epoch cell ties" not in flat
