@@ -87,3 +87,28 @@ def test_checkpoints_load_without_pickle_and_old_ones_convert_only_when_trusted(
     assert "pass --trust" in _one_line_error(capsys, "checkpoint convert")
     assert cli_main(["checkpoint", "convert", "--trust", str(path)]) == 0
     assert train(resume)["status"] == "done"
+
+
+# ----------------------------------------------------------------------------- 3. released weights are pinned
+
+def test_a_released_file_with_another_hash_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    from rubik.models import pretrained as P
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    fake = folder / "tinynet_e.pth"
+    torch.save({"w": torch.zeros(1)}, fake)      # any file under the release's name
+    monkeypatch.setenv(P.WEIGHTS_DIR_ENV, str(folder))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    pinned = "ab" * 32
+    url = P.RELEASES["tinynet_e"].url
+    monkeypatch.setitem(P.RELEASES, "tinynet_e", dataclasses.replace(P.RELEASES["tinynet_e"], sha256=pinned))
+    (tmp_path / "ds").mkdir()
+    assert cli_main(["validate", "--model", "tinynet_e", "--pretrained", "--data", str(tmp_path / "ds")]) == 2
+    line = _one_line_error(capsys, "validate")
+    assert f"sha256 of {fake} is {P.sha256_of(fake)}, expected {pinned}" in line and url in line, line
+    # a release with no pinned hash (the authors publish none) is loaded with a warning giving its hash
+    monkeypatch.setitem(P.RELEASES, "tinynet_e", dataclasses.replace(P.RELEASES["tinynet_e"], sha256=None))
+    with pytest.raises(P.WeightsError, match="do not fit"):
+        P.load_pretrained(torch.nn.Linear(1, 1), True, name="tinynet_e")
+    assert f"{fake} is loaded as tinynet_e's released weights unverified" in capsys.readouterr().err
