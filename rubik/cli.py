@@ -67,7 +67,12 @@ def main(argv=None):
     action = next((v for k, v in vars(args).items() if k.endswith("_command") and isinstance(v, str)), None)
     command = f"{argv[0]} {action}" if action else argv[0]
     try:
-        return int(module.main(args) or 0)
+        status = int(module.main(args) or 0)
+        sys.stdout.flush()   # a closed pipe shows here, not in the interpreter's exit flush
+        return status
+    except BrokenPipeError:   # `rubik sweep status DIR | head -1`: the reader had what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit flush is silent too
+        return 0
     except (UserError, OSError) as e:
         if os.environ.get("RUBIK_DEBUG"):
             raise

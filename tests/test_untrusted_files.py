@@ -16,6 +16,7 @@ from rubik.cli import main as cli_main
 from rubik.errors import UnsafeFileError
 from rubik.train import train
 from tests.test_guarantees import _one_line_error, run_cfg  # noqa: F401 (fixture)
+from tests.test_sweep import fake_env  # noqa: F401 (fixture)
 from tests.test_train import tiny_cfg
 
 
@@ -112,3 +113,143 @@ def test_a_released_file_with_another_hash_is_refused_in_one_line(tmp_path, monk
     with pytest.raises(P.WeightsError, match="do not fit"):
         P.load_pretrained(torch.nn.Linear(1, 1), True, name="tinynet_e")
     assert f"{fake} is loaded as tinynet_e's released weights unverified" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- 2. no record taken on trust
+
+def _fake_sweep(tmp_path, n=2):
+    from rubik import launcher as L
+    from rubik import sweep as S
+    from tests.test_sweep import TEMPLATE, _samples, fake_train
+
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(n), TEMPLATE)
+    return d, lambda: L.run_sweep(d, train_fn=fake_train, progress=False)
+
+
+def _files_outside(tmp_path, d):
+    return sorted(str(p) for p in tmp_path.rglob("*") if p.is_file() and d not in p.parents
+                  and "cache" not in p.parts and p.name != "fake.log")
+
+
+def test_a_spec_whose_trial_id_leaves_the_sweep_is_refused(tmp_path, fake_env, capsys):
+    d, _ = _fake_sweep(tmp_path)
+    spec = json.loads((d / "sweep.json").read_text())
+    spec["trials"][0]["id"] = "../../x"                                   # hand-edited or downloaded
+    (d / "sweep.json").write_text(json.dumps(spec))
+    before = _files_outside(tmp_path, d)
+    for cmd in (["sweep", "run", str(d), "--no-progress"], ["sweep", "status", str(d)]):
+        assert cli_main(cmd) == 2
+        assert "trial id '../../x' is not a plain file name" in _one_line_error(capsys, " ".join(cmd[:2]))
+    assert _files_outside(tmp_path, d) == before and not list((d / "trials").glob("*.json"))
+
+
+def _kept(folder, d, tid, record):
+    from rubik import jobqueue as Q
+
+    path = Q._unsaved_path(folder, d, tid.replace("/", "_"))
+    path.write_text(json.dumps({"sweep_dir": str(d.resolve()), "trial": tid, "record": record}))
+    return path
+
+
+def test_kept_records_are_moved_in_only_from_a_private_folder_and_when_they_check_out(tmp_path, fake_env, cache_dir,
+                                                                                      monkeypatch, capsys):
+    import tempfile
+
+    from rubik import jobqueue as Q
+    from rubik import sweep as S
+    from rubik.heldout import pack_correct
+    from rubik.identity import config_fingerprint
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    d, run = _fake_sweep(tmp_path, 3)
+    spec = S.load_spec(d)
+    cache, shared = Q._unsaved_folders()
+    cfg = S.trial_config(spec, spec["trials"][1])
+    forged = {"id": "r001", "status": "done", "config": cfg, "fingerprint": config_fingerprint(cfg),
+              "metrics": {"top1": 99.9, "val_correct": pack_correct([1, 0, 1, 0], [0, 0, 1, 1])}}
+    shared.mkdir(mode=0o777)
+    os.chmod(shared, 0o777)                                          # anyone may write here: not read at all
+    planted = _kept(shared, d, "r000", {**forged, "id": "r000", "metrics": {"top1": 99.9}})
+    cache.mkdir(parents=True, mode=0o700)
+    escaping = _kept(cache, d, "../../x", {**forged, "id": "../../x"})
+    inconsistent = _kept(cache, d, "r001", forged)                   # its fingerprint is right, its numbers are not
+    other = _kept(cache, d, "r002", {**forged, "id": "r002"})          # r001's record kept as r002
+    before = _files_outside(tmp_path, d)
+    df = run()
+    err = capsys.readouterr().err
+    assert f"not reading kept records in {shared}: others can write it" in err and planted.exists()
+    assert "trial id '../../x' is not a plain file name" in err and not escaping.exists()
+    assert "top1 99.9 is not what its per-image outcomes val_correct give (50.0000)" in err
+    assert "r002.json into" in err and "its config is another trial's" in err
+    assert not inconsistent.exists() and not other.exists() and len(list(cache.glob("*.rejected"))) == 3
+    assert list(df.status) == ["done"] * 3 and df.top1.max() < 99                   # all trained, none forged
+    assert set(_files_outside(tmp_path, d)) - set(before) <= {str(p) for p in cache.glob("*.rejected")}
+
+
+def test_a_record_with_truncated_per_image_bits_is_corrupt_and_named(tmp_path, fake_env, capsys):
+    from rubik import sweep as S
+    from rubik.heldout import pack_correct
+
+    d, run = _fake_sweep(tmp_path)
+    run()
+    path = d / "trials" / "r001.json"
+    rec = json.loads(path.read_text())
+    packed = pack_correct(np.arange(100) % 2 == 0, np.zeros(100, dtype=int))
+    rec["metrics"].update(top1=50.0, val_correct={**packed, "bits": packed["bits"][:8]})   # cut short
+    path.write_text(json.dumps(rec))
+    assert S.sweep_status(d)["corrupt"] == 1
+    df = S.load_results(d)
+    assert list(df.status) == ["done", "corrupt"] and f"{path}: damaged per-image outcomes val_correct" in df.error[1]
+    assert cli_main(["sweep", "status", str(d)]) == 0
+    out, err = capsys.readouterr()
+    assert "corrupt r001: " in out and "r001.json" in out and "Traceback" not in out + err
+    assert list(run().status) == ["done", "done"] and (d / "trials" / "r001.json.corrupt").exists()
+
+
+def test_sync_study_copies_whole_records_only(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    (repo / "tools").mkdir(parents=True)
+    shutil.copy2(Path(__file__).resolve().parents[1] / "tools" / "sync_study.sh", repo / "tools")
+    dest = repo / "data" / "s" / "sweep"
+    (dest / "trials").mkdir(parents=True)
+    (dest / "sweep.json").write_text("{}")
+    src = tmp_path / "running"
+    (src / "trials").mkdir(parents=True)
+    (src / "sweep.json").write_text("{}")
+    (src / "trials" / "a.json").write_text('{"id": "a", "status": "done"}')
+    (src / "trials" / "b.json").write_text('{"id": "b", "status": "do')          # a copy in progress
+
+    def sh(*cmd):
+        return subprocess.run(cmd, cwd=repo, capture_output=True, text=True,
+                              env={**os.environ, "PYTHON": sys.executable})
+
+    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@e.com"], ["git", "config", "user.name", "t"],
+                ["git", "add", "-A"], ["git", "commit", "-qm", "init"]):
+        sh(*cmd)
+    r = sh("bash", "tools/sync_study.sh", str(src), "data/s/sweep", "")
+    assert r.returncode == 0 and "running/trials/b.json is not a complete record; not copied" in r.stderr, r.stderr
+    assert sh("git", "show", "--name-only", "--format=", "HEAD").stdout.split() == ["data/s/sweep/trials/a.json"]
+    assert not (dest / "trials" / "b.json").exists() and not list((dest / "trials").glob(".*"))
+    (dest / "trials" / "c.json").write_text('{"id": "c"}')                   # damaged in place: nothing is staged
+    r = sh("bash", "tools/sync_study.sh", str(src), "data/s/sweep", "")
+    assert r.returncode == 4 and "c.json: not a trial record" in r.stderr
+    assert sh("git", "diff", "--cached", "--name-only").stdout == ""
+
+
+def test_a_closed_pipe_is_silent(tmp_path, fake_env):
+    import subprocess
+    import sys
+
+    d, _ = _fake_sweep(tmp_path, 3)
+    p = subprocess.Popen([sys.executable, "-m", "rubik", "sweep", "status", str(d)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.stdout.close()                                     # `| head -1` has read its line and gone
+    assert p.wait(timeout=60) == 0 and p.stderr.read() == ""
