@@ -253,3 +253,55 @@ def test_a_closed_pipe_is_silent(tmp_path, fake_env):
                          stderr=subprocess.PIPE, text=True)
     p.stdout.close()                                     # `| head -1` has read its line and gone
     assert p.wait(timeout=60) == 0 and p.stderr.read() == ""
+
+
+# ----------------------------------------------------------------------------- 5. presets and study settings
+
+@pytest.mark.parametrize("text, match", [
+    ("a: !!python/object/apply:os.system [touch {tmp}/PWNED]\n", "could not determine a constructor"),
+    ("extends: smoke\n  x: [\n", "line 2, column 4: mapping values are not allowed here"),
+    (b"\xff\xfe\x00binary", "not a text file"),
+    ("extends: smoke\ntraining: {batch_size: []}\n", "training.batch_size=[]: expected a positive integer"),
+    ("extends: smoke\ntraining: {epochs: 1, epochs: 7}\n", "duplicate key 'epochs'"),
+    ("extends: smoke\ntraining: {epochs: 010}\n", "'010' is a YAML 1.1 integer"),
+    ("extends: smoke\ntraining: {epochs: 0x10}\n", "'0x10' is a YAML 1.1 integer"),
+    ("a: &a [*a]\n", "aliases (*a) are not allowed"),
+    ("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b]\n",
+     "aliases (*a) are not allowed"),                                            # billion laughs, refused at once
+])
+def test_preset_files_that_were_tracebacks_or_misread_are_one_line(tmp_path, capsys, text, match):
+    path = tmp_path / "p.yaml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text.replace("{tmp}", str(tmp_path)))
+    assert cli_main(["reproduce", "--preset", str(path), "--out", str(tmp_path / "run")]) == 2
+    line = _one_line_error(capsys, "reproduce")
+    assert f"preset file {path}: " in line and match in line, line
+    assert not (tmp_path / "run").exists() and not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("argv, command, match", [
+    (["reproduce", "--preset", "smoke", "--out", "{tmp}/run", "-p", "training.epochs="], "reproduce",
+     "-p training.epochs=: no value given"),
+    (["reproduce", "--preset", "smoke", "--out", "{tmp}/run", "-p", "training.epochs=010"], "reproduce",
+     "'010' is a YAML 1.1 integer"),
+    (["study", "init", "{tmp}/st", "--preset", "imagenette_long", "--data", "{tmp}/ds", "-p", "study.seeds=[]"],
+     "study init", "-p study.seeds=[]: expected a non-empty list of non-negative integers"),
+    (["study", "init", "{tmp}/st", "--preset", "imagenette_long", "--data", "{tmp}/ds", "-p", "study.epochs=[0]"],
+     "study init", "-p study.epochs=[0]: expected a non-empty list of positive integers"),
+])
+def test_bad_parameters_are_one_line(tmp_path, capsys, argv, command, match):
+    assert cli_main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    assert match in _one_line_error(capsys, command)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "st").exists()
+
+
+def test_extends_is_looked_up_beside_the_preset_file(tmp_path, monkeypatch):
+    from rubik.preset import load_preset
+
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "base.yaml").write_text("extends: smoke\ntraining: {epochs: 3}\n")
+    (tmp_path / "presets" / "child.yaml").write_text("extends: base.yaml\n")
+    monkeypatch.chdir(tmp_path)                                       # not the presets' folder
+    assert load_preset(str(tmp_path / "presets" / "child.yaml"))["epochs"] == 3
