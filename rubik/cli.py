@@ -28,6 +28,8 @@ COMMANDS = {
     "reproduce": ("rubik.runner", "run the notebooks in order with papermill for a preset"),
     "validate": ("rubik.validate", "top-1/top-5 of released, given or trained weights on an ImageFolder split"),
     "drnet": ("rubik.drnet.experiment", "DRNet: per-image input resolution (train both stages, routed eval, report)"),
+    "checkpoint": ("rubik.runstate", "`rubik checkpoint convert --trust FILE`: an older trusted checkpoint, loadable "
+                   "without pickle"),
     "latency": ("rubik.latency", "measure forward-pass latency of a model, a twist, or every trial of a sweep"),
 }
 
@@ -65,7 +67,12 @@ def main(argv=None):
     action = next((v for k, v in vars(args).items() if k.endswith("_command") and isinstance(v, str)), None)
     command = f"{argv[0]} {action}" if action else argv[0]
     try:
-        return int(module.main(args) or 0)
+        status = int(module.main(args) or 0)
+        sys.stdout.flush()   # a closed pipe shows here, not in the interpreter's exit flush
+        return status
+    except BrokenPipeError:   # `rubik sweep status DIR | head -1`: the reader had what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit flush is silent too
+        return 0
     except (UserError, OSError) as e:
         if os.environ.get("RUBIK_DEBUG"):
             raise

@@ -20,6 +20,10 @@ class RunDirError(UserError, RuntimeError):
     """A run or sweep directory that cannot be used as asked (it holds another run, is in use, ...)."""
 
 
+class UnsafeFileError(UserError, ValueError):
+    """A data file (a checkpoint) that would run code if read: rubik reads tensors and plain values only."""
+
+
 class ReproduceError(UserError, RuntimeError):
     """A ``rubik reproduce`` error the user can fix: a bad preset or parameter, missing data, a failing
     notebook (``rubik.preset``, ``rubik.runner``, the notebooks' helpers in ``rubik.reproduce``)."""

@@ -35,12 +35,13 @@ import sys
 import time
 from pathlib import Path
 
-from rubik.errors import RunDirError
+from rubik.errors import ConfigError, RunDirError
 from rubik.identity import config_fingerprint, identity_diff
 from rubik.rundir import HEARTBEAT_S, STALE_AFTER_S, Lock, acquire, atomic_write_json, lock_info, lock_state
 from rubik.rundir import jsonable as _jsonable
 
-__all__ = ["RECORD_STATUSES", "CorruptRecord", "Claim", "record_path", "claim_path", "read_record", "trial_state",
+__all__ = ["RECORD_STATUSES", "CorruptRecord", "Claim", "bad_trial_id", "check_trial_id", "payload_problem",
+           "record_path", "read_record_file", "claim_path", "read_record", "trial_state",
            "record_mismatch", "set_aside", "claim_state", "try_claim", "write_record", "recover_unsaved", "unsaved_dir"]
 
 
@@ -51,12 +52,30 @@ def _read_json(path):
 
 # ----------------------------------------------------------------------------- records
 
+def bad_trial_id(tid) -> str | None:
+    """Why ``tid`` cannot name a trial's files (None if it can): a trial id is a plain file name, so
+    its record, claim and run folder stay inside the sweep (``../../x`` in a hand-edited or downloaded
+    ``sweep.json`` would write outside it)."""
+    s = str(tid)
+    if not s or len(s) > 200 or s.startswith(".") or any(c in s for c in "/\\\0") or not s.isprintable():
+        return f"trial id {s!r} is not a plain file name"
+    return None
+
+
+def check_trial_id(tid) -> str:
+    """``str(tid)``, or a ``ConfigError`` when it is not a plain file name (``bad_trial_id``)."""
+    why = bad_trial_id(tid)
+    if why:
+        raise ConfigError(why)
+    return str(tid)
+
+
 def record_path(d: Path, tid) -> Path:
-    return d / "trials" / f"{tid}.json"
+    return d / "trials" / f"{check_trial_id(tid)}.json"
 
 
 def claim_path(d: Path, tid) -> Path:
-    return d / "claims" / f"{tid}.claim"
+    return d / "claims" / f"{check_trial_id(tid)}.claim"
 
 
 #: record statuses: the trainer finished (done), raised (failed; retried with --retry-failed) or
@@ -67,7 +86,11 @@ RECORD_STATUSES = ("done", "failed", "diverged")
 def read_record(d: Path, tid):
     """The trial's record, or None if it has none. Records are written atomically, so an
     unreadable one was damaged afterwards: ``CorruptRecord`` (a ValueError) says how."""
-    path = record_path(d, tid)
+    return read_record_file(record_path(d, tid))
+
+
+def read_record_file(path: Path):
+    """``read_record`` of the record file ``path`` (``tools/sync_study.sh`` checks a copy with it)."""
     try:
         rec = _read_json(path)
     except FileNotFoundError:
@@ -76,7 +99,44 @@ def read_record(d: Path, tid):
         raise CorruptRecord(f"{path}: unreadable record ({type(e).__name__}: {e})") from None
     if not isinstance(rec, dict) or rec.get("status") not in RECORD_STATUSES:
         raise CorruptRecord(f"{path}: not a trial record (status {rec.get('status') if isinstance(rec, dict) else rec!r})")
+    why = payload_problem(rec)
+    if why:
+        raise CorruptRecord(f"{path}: {why}")
     return rec
+
+
+#: per-image outcomes (``rubik.heldout.pack_correct``) in a record's metrics, and the top-1 each gives
+_PER_IMAGE = {"val_correct": "top1", "ema_val_correct": "ema_top1"}
+
+
+def payload_problem(record: dict) -> str | None:
+    """Why a record's metrics do not hold together (None if they do): its per-image outcomes must
+    decode to exactly ``n`` hits (bits cut short are a damaged file, not a result) and give the top-1
+    the record states. The fingerprint says whose trial a record is; this says its numbers are one
+    evaluation's."""
+    import base64
+    import math
+
+    from rubik.heldout import unpack_correct
+
+    m = record.get("metrics")
+    if not isinstance(m, dict):
+        return None
+    for key, top in _PER_IMAGE.items():
+        packed = m.get(key)
+        if not packed:
+            continue
+        try:
+            correct, _ = unpack_correct(packed)
+            if len(base64.b64decode(packed["bits"])) != (int(packed["n"]) + 7) // 8:
+                raise ValueError(f"{len(base64.b64decode(packed['bits']))} bytes of bits for {packed['n']} images")
+        except (KeyError, TypeError, ValueError) as e:
+            return f"damaged per-image outcomes {key} ({type(e).__name__}: {e})"
+        stated = m.get(top)
+        if isinstance(stated, (int, float)) and math.isfinite(stated) and len(correct) \
+                and abs(100.0 * correct.mean() - stated) > 0.051:   # exact in records; 0.05: one decimal
+            return f"{top} {stated} is not what its per-image outcomes {key} give ({100.0 * correct.mean():.4f})"
+    return None
 
 
 class CorruptRecord(ValueError):
@@ -185,6 +245,32 @@ def unsaved_dir() -> Path:
     return Path(os.environ.get("RUBIK_CACHE_DIR") or Path.home() / ".cache" / "rubik") / "unsaved"
 
 
+def _unsaved_folders() -> list:
+    """Where ``write_record`` keeps a record, in order: the user's cache, then a per-user folder in the
+    temp folder (``rubik-unsaved-<uid>``: a shared temp folder is anyone's to write, and a record
+    planted there must not be moved into a sweep)."""
+    import tempfile
+
+    return [unsaved_dir(), Path(tempfile.gettempdir()) / f"rubik-unsaved-{os.getuid()}"]
+
+
+def _private_folder(folder: Path, create: bool = False) -> bool:
+    """Whether ``folder`` is a directory (not a link) that this user owns and only this user can
+    write; ``create``: make it (mode 0700) first when it does not exist."""
+    import stat
+
+    if create:
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            return False
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 def _unsaved_path(folder: Path, d: Path, tid) -> Path:
     import hashlib
 
@@ -205,10 +291,10 @@ def write_record(d: Path, tid, record: dict) -> None:
             err = e
             if wait is not None:
                 time.sleep(wait)
-    import tempfile
-
-    for folder in (unsaved_dir(), Path(tempfile.gettempdir()) / "rubik-unsaved"):
+    for folder in _unsaved_folders():
         keep = _unsaved_path(folder, d, tid)
+        if not _private_folder(folder, create=True):
+            continue
         try:
             atomic_write_json(keep, {"sweep_dir": str(d.resolve()), "trial": tid, "record": record})
         except OSError:
@@ -220,26 +306,51 @@ def write_record(d: Path, tid, record: dict) -> None:
                       "anywhere else either and is printed above")
 
 
-def recover_unsaved(d: Path) -> list:
-    """Move records kept by ``write_record`` back into the sweep; returns their trial ids."""
-    import tempfile
+def recover_unsaved(d: Path, expect=None) -> list:
+    """Move records kept by ``write_record`` back into the sweep; returns their trial ids.
 
+    A kept record is taken only from a folder that this user alone can write, and only when it is a
+    record of one of this sweep's trials (``expect(tid)``: the trial's TrainConfig dict from its spec,
+    None for an id the spec does not have), with a plain id, the trial's fingerprint and config
+    (``record_mismatch``) and metrics that hold together (``payload_problem``). Any other is set
+    aside as ``<file>.rejected`` (kept, never moved in) and named on standard error."""
     moved = []
-    for folder in (unsaved_dir(), Path(tempfile.gettempdir()) / "rubik-unsaved"):
-        for keep in sorted(folder.glob(_unsaved_path(folder, d, "*").name)) if folder.is_dir() else []:
+    for folder in _unsaved_folders():
+        if not folder.is_dir():
+            continue
+        if not _private_folder(folder):
+            print(f"rubik sweep: not reading kept records in {folder}: others can write it (it must be this "
+                  "user's, mode 0700)", file=sys.stderr)
+            continue
+        for keep in sorted(folder.glob(_unsaved_path(folder, d, "*").name)):
             try:
                 kept = _read_json(keep)
             except (OSError, ValueError):
                 continue
-            if kept.get("sweep_dir") != str(d.resolve()):
+            if not isinstance(kept, dict) or kept.get("sweep_dir") != str(d.resolve()):
                 continue
-            tid = kept["trial"]
+            tid, rec = kept.get("trial"), kept.get("record")
+            why = bad_trial_id(tid)
+            if why is None and not (isinstance(rec, dict) and rec.get("status") in RECORD_STATUSES):
+                why = "not a trial record"
+            if why is None and str(rec.get("id", tid)) != str(tid):
+                why = f"a record of trial {rec.get('id')!r}, kept as {tid!r}"
+            want = expect(str(tid)) if why is None and expect is not None else None
+            if why is None and expect is not None and want is None:
+                why = f"this sweep has no trial {tid!r}"
+            if why is None and want is not None:
+                why = record_mismatch(rec, want) or (None if rec.get("fingerprint") else "it has no fingerprint")
+            why = why or payload_problem(rec)
+            if why:
+                print(f"rubik sweep: not moving {keep} into {d}: {why}; set aside as "
+                      f"{set_aside(keep, 'rejected').name}", file=sys.stderr)
+                continue
             try:
                 done = read_record(d, tid)
             except CorruptRecord:
                 done = None
             if done is None:
-                atomic_write_json(record_path(d, tid), kept["record"])
+                atomic_write_json(record_path(d, tid), rec)
                 print(f"rubik sweep: moved the record of trial {tid} kept in {keep} into {d}", file=sys.stderr)
                 moved.append(tid)
             keep.unlink()

@@ -192,8 +192,8 @@ def run_worker(sweep_dir, options: WorkerOptions | None = None, *, worker: int =
             torch.set_num_threads(int(threads))
     for sub in ("trials", "claims"):   # temp files of writers killed mid-write
         clean_stale_tmp(d / sub)
-    recover_unsaved(d)
     trials = {str(t["id"]): t for t in spec["trials"]}
+    recover_unsaved(d, lambda tid: trial_config(spec, trials[tid]) if tid in trials else None)
     order = _worker_order(order_trials(spec, o.order), worker, workers, o.steal)
 
     def wanted(tid):

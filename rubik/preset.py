@@ -38,6 +38,7 @@ from typing import Any, Callable, ClassVar, Iterable, Union
 import yaml
 
 from rubik.data import DATASETS, PIPELINES
+from rubik import yamlsafe
 from rubik.errors import ReproduceError
 from rubik.models import list_models
 from rubik.sampling import MODES
@@ -370,15 +371,22 @@ def list_presets() -> list[str]:
 
 
 def _read_yaml(path: Path) -> dict:
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yamlsafe.load(f) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:   # a typo, a !!python tag, an alias, a binary file
+        raise ReproduceError(f"preset file {path}: {yamlsafe.problem(e)}") from None
     if not isinstance(data, dict):
         raise ReproduceError(f"preset file {path} must be a mapping of parameters, got {type(data).__name__}")
     return data
 
 
-def _preset_path(name: str | os.PathLike) -> Path:
+def _preset_path(name: str | os.PathLike, beside: Path | None = None) -> Path:
+    """A shipped preset's file, or the .yaml path ``name`` (``beside``: the folder of the preset that
+    ``extends`` it, where a relative path is looked up first, whatever the current directory)."""
     p = Path(name)
+    if p.suffix in (".yaml", ".yml") and beside is not None and not p.is_absolute() and (beside / p).exists():
+        return beside / p
     if p.suffix in (".yaml", ".yml") and p.exists():
         return p
     cand = PRESET_DIR / f"{name}.yaml"
@@ -391,8 +399,10 @@ def _preset_path(name: str | os.PathLike) -> Path:
 def parse_value(text: str) -> Any:
     """YAML-parse a command-line value (``4`` -> 4, ``[0, 1]`` -> list, ``null`` -> None)."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return yamlsafe.load(text)
+    except yaml.YAMLError as e:
+        if isinstance(e, (yaml.composer.ComposerError, yaml.constructor.ConstructorError)):
+            raise ReproduceError(f"value {text!r}: {yamlsafe.problem(e)}") from None   # refused, not a string
         return text
 
 
@@ -407,6 +417,8 @@ def parse_overrides(items: Iterable[str] | dict | None) -> dict:
         if "=" not in item:
             raise ReproduceError(f"bad parameter {item!r}: use -p key=value (value parsed as YAML)")
         k, v = item.split("=", 1)
+        if not v.strip():   # `-p training.epochs=`: a value left out, not null
+            raise ReproduceError(f"-p {item}: no value given (write -p {k.strip()}=null for null)")
         out[k.strip()] = parse_value(v)
     return out
 
@@ -495,7 +507,7 @@ def _load(name, overrides, strict: bool) -> tuple[Preset, dict]:
         if parent in seen:
             raise ReproduceError(f"preset {name!r}: 'extends' loop through {parent!r}")
         seen.add(parent)
-        path = _preset_path(parent)
+        path = _preset_path(parent, beside=path.parent)
     preset, extras = Preset(), {}
     for path, data in reversed(chain):
         values, run, unknown = _file_values(path, data)

@@ -166,6 +166,32 @@ def atomic_torch_save(obj, path) -> None:
     atomic_write(path, save)
 
 
+CONVERT_HINT = "rubik checkpoint convert --trust"
+
+
+def load_torch_file(path):
+    """``torch.load(path, weights_only=True)`` on the CPU: tensors, plain containers, numbers and strings
+    only, so no file runs code when it is read (a pickle can name any callable; a crafted
+    ``checkpoint.pt`` passed around would run it). A file that names other objects (a checkpoint
+    written before rubik stored its RNG states as tensors, or a crafted one) is an ``UnsafeFileError``
+    saying how to convert it if it is trusted; any other failure is torch's own exception."""
+    import pickle
+
+    import torch
+
+    from rubik.errors import UnsafeFileError
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "GLOBAL" not in str(e).upper():   # garbage, not objects: torch's reason, without its advice
+            why = str(e).split("error:")[-1].split("Check the documentation")[0]
+            raise pickle.UnpicklingError(" ".join(why.split()) or "not a torch file") from None
+        raise UnsafeFileError(f"{path} holds Python objects other than tensors and plain values (a checkpoint "
+                              "written before rubik stored them safely, or a crafted file), which rubik does not "
+                              f"run; if you trust the file, convert it once: {CONVERT_HINT} {path}") from None
+
+
 def append_line(path, obj) -> None:
     """Append ``obj`` as one strict-JSON line (metrics.jsonl)."""
     line = dumps(obj) + "\n"

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rubik.config import TrainConfig
-from rubik.errors import RunDirError
+from rubik.errors import ConfigError, RunDirError, UserError
 from rubik.identity import config_identity
-from rubik.rundir import acquire, clean_stale_tmp, jsonable, lock_info, read_lock
+from rubik.rundir import (acquire, atomic_torch_save, clean_stale_tmp, jsonable, load_torch_file, lock_info,
+                          read_lock)
 
 __all__ = ["RUN_FILES", "open_run_dir", "training_state", "load_training_state", "load_run_checkpoint",
-           "run_signature", "seed_everything", "rng_state", "set_rng_state"]
+           "run_signature", "seed_everything", "rng_state", "set_rng_state", "convert_checkpoint"]
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -57,7 +59,12 @@ def seed_everything(seed: int):
 
 
 def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    """This process's RNG states, as tensors and plain values (a checkpoint loads with
+    ``weights_only=True``): numpy's ``(name, keys, pos, has_gauss, gauss)`` keeps its keys as an int64
+    tensor, not an ndarray (which only a full unpickler reads back)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -65,8 +72,10 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict):
     torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), *rest))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -158,7 +167,9 @@ def load_training_state(ck: dict, model, ema, optimizer, schedule, *, rank: int 
 def load_run_checkpoint(path: Path, cfg: TrainConfig) -> dict:
     """A ``train`` checkpoint on the CPU, checked: readable, complete, made with the same settings."""
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        ck = load_torch_file(path)
+    except UserError:   # objects that would run code: refused in one line, with how to convert a trusted file
+        raise
     except Exception as e:
         raise RunDirError(f"cannot read checkpoint {path}: {type(e).__name__}: {e} (damaged? --overwrite "
                           "starts the run over)") from None
@@ -173,3 +184,58 @@ def load_run_checkpoint(path: Path, cfg: TrainConfig) -> dict:
             raise RunDirError(f"--resume: {path.parent} was trained with other settings ({'; '.join(diff)}); "
                               "resume with the same settings, or --overwrite to start over")
     return ck
+
+
+def _plain(obj):
+    """``obj`` with numpy values as tensors and numbers (what ``weights_only=True`` reads back)."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj.astype(np.int64) if obj.dtype == np.uint32 else obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if type(obj) in (dict, OrderedDict):
+        return type(obj)((k, _plain(v)) for k, v in obj.items())
+    if type(obj) in (list, tuple):
+        return type(obj)(_plain(v) for v in obj)
+    return obj
+
+
+def convert_checkpoint(path, *, trust: bool = False) -> Path:
+    """Rewrite a checkpoint written before rubik stored its RNG states as tensors (numpy's state was an
+    ndarray) so that it loads with ``weights_only=True``. Reading the old file runs its pickle, so
+    only a file you trust may be converted, and ``trust`` must say so. The file is replaced
+    atomically; one that still holds other objects afterwards is refused, and left as it was."""
+    path = Path(path).expanduser()
+    if not trust:
+        raise ConfigError(f"converting {path} reads it with the full unpickler, which runs any code the file "
+                          "names: pass --trust if you know where it came from")
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        load_torch_file(path)
+        return path   # already in the safe format
+    except UserError:
+        pass
+    new = _plain(torch.load(path, map_location="cpu", weights_only=False))
+    tmp = path.with_name(path.name + ".converted")
+    atomic_torch_save(new, tmp)
+    try:
+        load_torch_file(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
+    return path
+
+
+def add_arguments(parser) -> None:
+    sub = parser.add_subparsers(dest="checkpoint_command", metavar="ACTION")
+    sub.required = True
+    p = sub.add_parser("convert", help="rewrite a trusted checkpoint of an older rubik so it loads without pickle")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--trust", action="store_true", help="you trust these files: reading them may run code")
+
+
+def main(args) -> int:
+    for f in args.files:
+        print(f"{convert_checkpoint(f, trust=args.trust)}: loads with weights_only=True")
+    return 0

@@ -287,6 +287,12 @@ def study_config(preset: str = "imagenette_long", data: str | None = None, overr
     unknown = sorted(set(study_ov) - set(cfg["study"]))
     if unknown:
         raise ValueError(f"unknown study parameter(s) {unknown}; known: {sorted(cfg['study'])}")
+    for key, value in study_ov.items():   # a list the design loops over: an empty one designs nothing
+        old = cfg["study"][key]
+        if isinstance(old, list) and old and all(isinstance(x, int) for x in old) and not (
+                isinstance(value, list) and value and all(type(x) is int and x >= (not key.endswith("seeds")) for x in value)):
+            least = "non-negative" if key.endswith("seeds") else "positive"
+            raise ValueError(f"-p study.{key}={value!r}: expected a non-empty list of {least} integers, like {old}")
     cfg["study"] = {**cfg["study"], **study_ov}
     return resolve_data(cfg, data, Path(run_dir))
 

@@ -109,7 +109,7 @@ import rubik
 from rubik.config import TrainConfig, upgrade_config, validate
 from rubik.errors import ConfigError, RunDirError
 from rubik.models import Arch
-from rubik.jobqueue import read_record, trial_state  # noqa: F401  (read_record: re-exported)
+from rubik.jobqueue import bad_trial_id, read_record, trial_state  # noqa: F401  (read_record: re-exported)
 from rubik.rundir import STALE_AFTER_S, atomic_write_json, utc_now
 from rubik.recipes import resolve_recipe
 from rubik.rundir import jsonable as _jsonable
@@ -171,6 +171,10 @@ def load_spec(sweep_dir) -> dict:
         raise ConfigError(f"{path}: not a sweep spec (no trials and template)")
     if spec.get("version") != SPEC_VERSION:
         raise ConfigError(f"{path}: unsupported sweep spec version {spec.get('version')!r}")
+    for t in spec["trials"]:   # a hand-edited or downloaded spec: no id may name a file outside the sweep
+        why = bad_trial_id(t.get("id")) if isinstance(t, dict) else f"trial {t!r} is not a row"
+        if why:
+            raise ConfigError(f"{path}: {why}; restore the spec, or re-create it with `rubik sweep init`")
     return spec
 
 
@@ -231,7 +235,7 @@ def init_sweep(sweep_dir, samples, template=None, *, meta: dict | None = None,
             raise ConfigError(f"init_sweep: samples lack column {col!r}")
     if samples["id"].duplicated().any():
         raise ConfigError(f"init_sweep: duplicate trial ids {samples['id'][samples['id'].duplicated()].tolist()}")
-    bad = [i for i in samples["id"] if not str(i) or "/" in str(i) or str(i).startswith(".")]
+    bad = [i for i in samples["id"] if bad_trial_id(i)]
     if bad:
         raise ConfigError(f"init_sweep: trial ids must be plain file names, got {bad}")
     for tid, arch in zip(samples["id"], samples["arch"] if "arch" in samples.columns else []):

@@ -28,9 +28,10 @@ from tqdm.auto import tqdm
 from rubik.config import TrainConfig, model_from_config
 from rubik.data import DataError, FolderDataset, folder_transforms, list_classes, list_split, subsample, \
     worker_errors
-from rubik.errors import ConfigError
+from rubik.errors import ConfigError, UserError
 from rubik.models import Arch, create_model
 from rubik.models.checkpoints import load_checkpoint, read_state_dict
+from rubik.rundir import load_torch_file
 from rubik.train import check_device, evaluate, resolve_device
 
 
@@ -111,7 +112,9 @@ def model_from_checkpoint(path, *, ema: bool = False, name: str | None = None, n
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        ck = load_torch_file(path)
+    except UserError:   # objects that would run code: refused in one line, with how to convert a trusted file
+        raise
     except Exception as e:
         raise ConfigError(f"cannot read checkpoint {str(path)!r}: {type(e).__name__}: {' '.join(str(e).split())[:200]} "
                           "(not a torch checkpoint, or damaged)") from None

@@ -14,6 +14,7 @@ dataset: the records carry every number the tables need.
 """
 import io
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -383,7 +384,7 @@ def test_sync_study_commits_records_with_their_regenerated_tables(tmp_path):
         import os
 
         return subprocess.run(list(cmd), cwd=repo, capture_output=True, text=True, check=check,
-                              env={**os.environ, **(env or {})})
+                              env={**os.environ, "PYTHON": sys.executable, **(env or {})})
 
     sh("git", "init", "-q")
     sh("git", "config", "user.email", "t@example.com")
@@ -398,7 +399,7 @@ def test_sync_study_commits_records_with_their_regenerated_tables(tmp_path):
     src = tmp_path / "running"
     (src / "trials").mkdir(parents=True)
     (src / "sweep.json").write_text('{"trials": []}')
-    (src / "trials" / "a.json").write_text('{"id": "a"}')
+    (src / "trials" / "a.json").write_text('{"id": "a", "status": "done"}')
 
     report = ("mkdir -p data/results/s/tables && echo 1 > data/results/s/tables/t.csv"
               " && echo new > figures/fig_study_schedule.png && echo new > figures/fig_study_depth_trend.png")
@@ -413,7 +414,7 @@ def test_sync_study_commits_records_with_their_regenerated_tables(tmp_path):
     assert sh("git", "status", "--porcelain").stdout == ""
     assert "1 committed" not in sh("bash", "tools/sync_study.sh", str(src), "data/results/s/sweep", report).stdout
     # SYNC_STAGE_ONLY=1: the same paths staged, nothing committed
-    (src / "trials" / "b.json").write_text('{"id": "b"}')
+    (src / "trials" / "b.json").write_text('{"id": "b", "status": "done"}')
     head = sh("git", "rev-parse", "HEAD").stdout
     r = sh("bash", "tools/sync_study.sh", str(src), "data/results/s/sweep", report, env={"SYNC_STAGE_ONLY": "1"})
     assert "1 staged" in r.stdout and sh("git", "rev-parse", "HEAD").stdout == head

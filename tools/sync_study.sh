@@ -28,16 +28,48 @@ else
 fi
 mkdir -p "$dest/trials"
 cmp -s "$src/sweep.json" "$dest/sweep.json" || { echo "sync_study: $src/sweep.json differs from $dest/sweep.json" >&2; exit 2; }
+# a complete trial record each (rubik.jobqueue.read_record_file: JSON, a status, per-image bits that hold together)
+check_records() {
+  "$PYTHON" - "$@" <<'PY'
+import sys
+from rubik.jobqueue import CorruptRecord, read_record_file
+bad = 0
+for f in sys.argv[1:]:
+    try:
+        read_record_file(f)
+    except CorruptRecord as e:
+        print(f"sync_study: {e}", file=sys.stderr)
+        bad += 1
+sys.exit(1 if bad else 0)
+PY
+}
 n=0
 for f in "$src"/trials/*.json; do
   [ -e "$f" ] || continue
   b=$(basename "$f")
-  if ! cmp -s "$f" "$dest/trials/$b"; then cp "$f" "$dest/trials/$b"; n=$((n + 1)); fi
+  cmp -s "$f" "$dest/trials/$b" && continue
+  # copied whole or not at all: a temp file beside the record, checked, then renamed into place (a copy
+  # cut short, or a record damaged at the source, never reaches DEST)
+  tmp="$dest/trials/.$b.sync-tmp"
+  cp "$f" "$tmp"
+  if ! check_records "$tmp"; then
+    rm -f "$tmp"
+    echo "sync_study: $f is not a complete record; not copied" >&2
+    continue
+  fi
+  mv -f "$tmp" "$dest/trials/$b"
+  n=$((n + 1))
 done
 # records not committed yet: copied now, or by an earlier call whose report command failed
 pending=$(git status --porcelain --untracked-files=all -- "$dest/trials" | wc -l)
 if [ "$pending" -gt 0 ]; then
   root=$(dirname "$dest")
+  # every record about to be staged, copied now or left by an earlier call
+  mapfile -t records < <(git status --porcelain --untracked-files=all -- "$dest/trials" | sed 's/^...//' | grep '\.json$' || true)
+  if [ "${#records[@]}" -gt 0 ] && ! check_records "${records[@]}"; then
+    echo "sync_study: damaged record(s) in $dest/trials (named above); nothing staged" >&2
+    exit 4
+  fi
   paths=("$dest/trials")
   if [ -n "$report" ]; then
     echo "sync_study: $report" >&2

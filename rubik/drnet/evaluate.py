@@ -25,6 +25,7 @@ import torch
 
 from ..data import DataConfig, TensorLoader, pack_correct, tensor_cache, val_split
 from ..latency import measure_latency
+from ..rundir import load_torch_file
 from ..validate import model_from_checkpoint
 
 
@@ -135,8 +136,8 @@ def evaluate_drnet(model, data: DataConfig, *, device="cpu", n_random: int = 100
 def load_drnet(path, *, ema: bool = False):
     """``(model, config dict)`` of a DRNet ``checkpoint.pt`` written by ``rubik.train`` (see
     ``rubik.validate.model_from_checkpoint``, which this uses)."""
-    ck = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=False)
-    return model_from_checkpoint(path, ema=ema), ck.get("config", {})
+    model = model_from_checkpoint(path, ema=ema)   # checks the file: tensors and plain values only
+    return model, load_torch_file(Path(path).expanduser()).get("config", {})
 
 
 __all__ = ["evaluate_drnet", "routed_outcomes", "summarize", "component_latency", "val_loader", "load_drnet"]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
-from ..errors import ConfigError, RunDirError
+from ..errors import ConfigError, RunDirError, UserError
+from ..rundir import load_torch_file
 from ..train import Task
 from .loss import DRNetLoss
 from .model import DRNet, DRNetConfig, build_drnet
@@ -46,7 +46,13 @@ class DRNetTask(Task):
     def prepare(self, model: DRNet) -> None:
         if self.config.init is not None:
             path = Path(self.config.init).expanduser()
-            ck = torch.load(path, map_location="cpu", weights_only=False)
+            try:
+                ck = load_torch_file(path)
+            except UserError:   # objects that would run code: refused in one line
+                raise
+            except Exception as e:
+                raise RunDirError(f"cannot read DRNet init {path}: {type(e).__name__}: "
+                                  f"{' '.join(str(e).split())[:200]}") from None
             state = ck.get("model", ck) if isinstance(ck, dict) else ck
             try:
                 model.load_state_dict(state)

@@ -7,9 +7,14 @@ for GhostNet 1.0x). They are fetched with ``torch.hub.load_state_dict_from_url``
 :mod:`rubik.models.checkpoints` (timm/official key layout -> ours).
 
 Hashes: a file name carrying a hash prefix (torch.hub's ``name-<sha256 prefix>.pth`` convention)
-is checked by torch.hub while downloading; a ``sha256`` (argument or :class:`Release` field) is
-checked on the local file every time it is loaded. The authors publish no hashes for these
-files, so the table below has none: a hash printed elsewhere would be one we had not checked.
+is checked by torch.hub while downloading; a ``sha256`` (argument or :class:`Release` field, a full
+digest or a prefix of one) is checked on the local file every time it is loaded, wherever it was
+found (``$RUBIK_WEIGHTS_DIR``, torch.hub's cache, a download); a mismatch is one line naming the file,
+the expected hash and the URL of the real one. The authors publish no hashes for these files and
+their names carry no hash prefix, so the table pins none yet (a hash we had not computed from the
+real file would be invented): once a release is fetched from its URL, put
+``sha256_of(file)`` in its entry. Until then a release file found on disk is loaded with a one-line
+warning that gives its SHA-256, so a reader can compare it with their own download.
 
 Without internet, put the file in place by hand: in ``$RUBIK_WEIGHTS_DIR`` (checked first, under
 the release's file name), in torch.hub's cache, or pass its path (``pretrained="/path/x.pth"``,
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
@@ -88,13 +94,26 @@ def sha256_of(path) -> str:
     return h.hexdigest()
 
 
-def _check_sha256(path: Path, sha256: str | None) -> None:
+def _check_sha256(path: Path, sha256: str | None, url: str | None = None) -> None:
     if not sha256:
         return
     got = sha256_of(path)
     if not got.startswith(sha256.lower()):
+        fetch = f"fetch the real one from {url}" if url else "download it again"
         raise WeightsError(f"sha256 of {path} is {got}, expected {sha256}: a corrupt or different file "
-                           f"(delete it and download again)")
+                           f"(delete it and {fetch})")
+
+
+_UNPINNED_WARNED: set = set()
+
+
+def _warn_unpinned(path: Path, name: str) -> None:
+    """A release with no pinned hash: say so once per file, with its hash to compare."""
+    if path in _UNPINNED_WARNED:
+        return
+    _UNPINNED_WARNED.add(path)
+    print(f"[rubik] warning: {path} is loaded as {name}'s released weights unverified (no SHA-256 is pinned "
+          f"for it); its sha256 is {sha256_of(path)}", file=sys.stderr)
 
 
 def _manual_hint(name: str | None, url: str) -> str:
@@ -116,10 +135,13 @@ def local_weights(url: str, weights_dir=None) -> Path | None:
     return cached if cached.is_file() else None
 
 
-def _load_url(url: str, *, name: str | None, progress: bool, sha256: str | None, weights_dir=None) -> dict:
+def _load_url(url: str, *, name: str | None, progress: bool, sha256: str | None, weights_dir=None,
+              release: bool = False) -> dict:
     local = local_weights(url, weights_dir)
+    if local is not None and release and not sha256:
+        _warn_unpinned(local, name)
     if local is not None and local != hub_cache_path(url):
-        return _load_file(local, sha256=sha256)
+        return _load_file(local, sha256=sha256, url=url)
     try:
         sd = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=progress, check_hash=True,
                                                 weights_only=True)
@@ -131,15 +153,15 @@ def _load_url(url: str, *, name: str | None, progress: bool, sha256: str | None,
         if "hash" not in str(e):
             raise
         raise WeightsError(f"hash check failed for {url}: {e}. {_manual_hint(name, url)}") from e
-    _check_sha256(hub_cache_path(url), sha256)
+    _check_sha256(hub_cache_path(url), sha256, url)
     return sd
 
 
-def _load_file(path, *, sha256: str | None) -> dict:
+def _load_file(path, *, sha256: str | None, url: str | None = None) -> dict:
     path = Path(path).expanduser()
     if not path.is_file():
         raise WeightsError(f"weights file {str(path)!r} does not exist")
-    _check_sha256(path, sha256)
+    _check_sha256(path, sha256, url)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -156,7 +178,7 @@ def load_state_dict(source, name: str | None = None, *, progress: bool = True, s
                                f"(or pass pretrained='/path/or/url')")
         release = RELEASES[name]
         return _load_url(release.url, name=name, progress=progress, sha256=sha256 or release.sha256,
-                         weights_dir=weights_dir)
+                         weights_dir=weights_dir, release=True)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"pretrained must be True, a path or a URL, got {type(source).__name__}")
     source = str(source)
