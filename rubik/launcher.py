@@ -272,6 +272,8 @@ def _worker_main(sweep_dir, kwargs, env, parent_pid=None):
     except (UserError, OSError) as e:
         print(format_error("sweep run", e), file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:   # Ctrl-C reaches the whole process group: the parent says what was kept
+        sys.exit(130)
 
 
 def env_worker():
@@ -439,6 +441,13 @@ def _run_local_workers(d, worker, workers, processes, devices, options: WorkerOp
     bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if 2 in bad:
         raise UserError(f"{bad.count(2)} sweep worker process(es) stopped on the error(s) printed above")
+    if -signal.SIGKILL in bad:   # the kernel's out-of-memory killer sends SIGKILL, and says so only in its log
+        raise UserError(f"{bad.count(-signal.SIGKILL)} sweep worker process(es) killed by signal 9 (out of memory?); "
+                        "their trials are unfinished and run again on the next `rubik sweep run`. Each worker "
+                        "holds one trial's model and batches: rerun with fewer --processes, or init a new "
+                        "sweep with a smaller --batch-size")
+    if 130 in bad:
+        raise KeyboardInterrupt
     if bad:
         raise RuntimeError(f"sweep worker process(es) exited with {bad}; see their output above")
 

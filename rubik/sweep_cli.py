@@ -9,10 +9,10 @@ import sys
 
 from rubik.config import TrainConfig
 from rubik.data import DataConfig, count_classes
-from rubik.errors import ConfigError, RunDirError
+from rubik.errors import ConfigError, Interrupted, RunDirError
 from rubik.launcher import env_worker, pop_torchrun_env, run_sweep
 from rubik.rundir import STALE_AFTER_S
-from rubik.sweep import (ORDERS, check_template, init_sweep, load_results, remaining_work, sample_twists,
+from rubik.sweep import (ORDERS, check_template, init_sweep, load_results, load_spec, remaining_work, sample_twists,
                          sweep_status, times_per_epoch)
 
 __all__ = ["add_arguments", "main"]
@@ -162,10 +162,13 @@ def _cmd_run(args) -> int:
                 devices = f"cuda:{local_rank % torch.cuda.device_count()}"
     pop_torchrun_env()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # scancel / kill: release the claim first
-    df = run_sweep(args.dir, worker=worker, workers=workers, processes=args.processes, threads=args.threads,
-                   devices=devices, device=args.device, train_fn=args.train_fn, steal=not args.no_steal,
-                   retry_failed=args.retry_failed, stale_after=args.stale_after, progress=not args.no_progress,
-                   wait=not args.no_wait, order=args.order)
+    try:
+        df = run_sweep(args.dir, worker=worker, workers=workers, processes=args.processes, threads=args.threads,
+                       devices=devices, device=args.device, train_fn=args.train_fn, steal=not args.no_steal,
+                       retry_failed=args.retry_failed, stale_after=args.stale_after, progress=not args.no_progress,
+                       wait=not args.no_wait, order=args.order)
+    except KeyboardInterrupt:
+        raise Interrupted(_kept(args.dir)) from None
     counts = df["status"].value_counts().to_dict()
     print(f"sweep {args.dir}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     unfinished = df[df["status"].isin(["pending", "running", "corrupt", "mismatch"])]
@@ -174,6 +177,18 @@ def _cmd_run(args) -> int:
                           f"{', ...' if len(unfinished) > 5 else ''}): other workers hold them or they are not "
                           f"this worker's share; rerun `rubik sweep run {args.dir}` to finish them")
     return 0
+
+
+def _kept(sweep_dir) -> str:
+    """What a Ctrl-C in ``sweep run`` kept and how to go on (one line, printed by ``rubik.cli``)."""
+    try:
+        st = sweep_status(sweep_dir)
+        ckpt = bool(load_spec(sweep_dir).get("trial_checkpoints"))
+    except Exception:  # an unreadable sweep still gets its line
+        return f"finished trials keep their records in {sweep_dir}/trials; rerun `rubik sweep run {sweep_dir}`"
+    restart = "continue from their last epoch (trial checkpoints)" if ckpt else "start over (no trial checkpoints)"
+    return (f"{st['done']}/{st['total']} trials done and recorded in {sweep_dir}/trials; the interrupted ones "
+            f"{restart}: rerun `rubik sweep run {sweep_dir}` to go on")
 
 
 def _cmd_status(args) -> int:
