@@ -206,7 +206,7 @@ def sweep_latency(sweep_dir, *, repeats: int = 20, warmup: int = 3, rounds: int 
     ``latency_half2_ms`` are the medians of the even and of the odd rounds alone (two independent
     measurements: how far they disagree shows the noise), ``latency_min_ms`` the fastest pass.
     """
-    from tqdm.auto import tqdm
+    from rubik._progress import tqdm
 
 
     spec = load_spec(sweep_dir)

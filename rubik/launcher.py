@@ -460,7 +460,7 @@ class _ProgressBar:
         # once a minute (a 6-hour sweep would otherwise write ~1 MB of progress lines)
         self._every = 2.0 if sys.stderr.isatty() else 60.0
         if enabled:
-            from tqdm.auto import tqdm
+            from rubik._progress import tqdm
 
             st = sweep_status(d, spec=spec)
             self.bar = tqdm(total=self.total, initial=st["done"] + st["failed"] + st["diverged"], desc="sweep",

@@ -138,7 +138,7 @@ def launch_script(commands) -> str:
 
 
 def evaluate_checkpoint(name, checkpoint, *, data_dir, dataset="imagenet", val_per_class=None, batch_size=64,
-                        device="auto", workers=4):
+                        device="auto", workers=None):
     """Top-1/top-5 of a registered model on the validation set of ``data_dir`` (``rubik.validate``).
 
     ``checkpoint``: a state-dict path or URL (ours or timm/official format), ``"released"`` for the

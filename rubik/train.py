@@ -174,7 +174,7 @@ def train_one_epoch(train_model, model, loader, criterion, optimizer, schedule, 
     the epoch's steps (averaged over ranks), "time_s", "first_step_s"}`` (``first_step_s``: the wall
     time of the first step, torch.compile's compilation included, with ``time_first_step``; else None).
     """
-    from tqdm.auto import tqdm
+    from rubik._progress import tqdm
 
     train_model.train()
     t0 = time.perf_counter()
