@@ -335,7 +335,7 @@ def _default_threads(devices, processes) -> int | None:
     return None
 
 
-def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 1, threads: int | None = None,
+def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int | None = 1, threads: int | None = None,
               progress: bool = True, devices=None, train_fn=None, steal: bool = True,
               retry_failed: bool = False, stale_after: float | None = STALE_AFTER_S,
               heartbeat: float = HEARTBEAT_S, poll: float = 2.0, device: str | None = None, wait: bool = True,
@@ -345,6 +345,7 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
     With ``wait`` (default) it returns only when every trial has a record: trials that other
     processes are training are waited for, and taken over if those processes die. Without it,
     it returns once this machine has nothing left to claim (check ``status`` in the result).
+    ``processes`` None: one per GPU present when the device is ``cuda``/``auto``, else 1.
 
     Local process ``k`` is global worker ``worker * processes + k`` of ``workers * processes``.
     ``devices``: one device string per local process (default from ``device``, else the template's
@@ -357,6 +358,9 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
     d = Path(sweep_dir).expanduser()
     spec = load_spec(d)
     order_trials(spec, order)   # an unknown order (or a cost that cannot be worked out) fails here, once
+    if processes is None:   # one per GPU present when the trials train on CUDA (8 GPUs: 8 trials at once), else 1
+        dev = str(device or spec["template"].get("device", "auto"))
+        processes = max(1, _cuda_count()) if dev in ("auto", "cuda") else 1
     if processes < 1:
         raise ConfigError(f"processes must be >= 1, got {processes}")
     if workers < 1 or not 0 <= worker < workers:

@@ -102,3 +102,33 @@ def test_figures_are_written_without_versions_or_dates(tmp_path):
     assert b"matplotlib" not in png.read_bytes().lower()
     data = pdf.read_bytes()
     assert b"CreationDate" not in data and b"matplotlib" not in data.lower()
+
+
+def test_readme_costs_are_what_sweep_init_prints():
+    from rubik.config import TrainConfig
+    from rubik.data import DataConfig
+    from rubik.sweep import sample_twists
+    from rubik.sweep_cli import B0_224_H200_IMAGES_PER_S, training_budget
+
+    samples = sample_twists(100, "efficientnet_b0", seed=0, num_classes=100)
+    line = training_budget(samples, TrainConfig(data=DataConfig(train_per_class=500), recipe="efficientnet").to_dict(),
+                           100)
+    assert "105 trials x 450 epochs = 47250 trial-epochs" in line and ">= 51.7 GPU-hours" in line, line
+    assert "47,250 trial-epochs, >= 51.7 GPU-hours" in README
+    b0_hours = 1_281_167 * 450 / B0_224_H200_IMAGES_PER_S / 3600
+    assert f">= {b0_hours:.1f} GPU-hours" in README and f"{B0_224_H200_IMAGES_PER_S:,} img/s" in README
+    assert f"B0 224 px, synthetic: ours / timm | {B0_224_H200_IMAGES_PER_S:,} /" in (ROOT / "benchmarks/GPU_NOTES.md").read_text()
+
+
+def test_progress_bar_is_plain_without_ipywidgets():
+    import importlib.util
+
+    import tqdm
+
+    from rubik._progress import tqdm as bar
+
+    if importlib.util.find_spec("ipywidgets") is None:
+        assert bar is tqdm.tqdm
+    for path in (ROOT / "rubik").rglob("*.py"):
+        if path.name != "_progress.py":
+            assert "from tqdm.auto import" not in path.read_text(), path
