@@ -41,8 +41,8 @@ from rubik.models.spconv import ConvSpec
 from rubik.optim import LRSchedule, ModelEMA, build_optimizer, param_groups
 from rubik.recipes import RECIPES, Recipe, parse_override, resolve_recipe
 from rubik.rundir import append_line, atomic_torch_save, atomic_write, atomic_write_json, dumps
-from rubik.runstate import (RUN_FILES, load_run_checkpoint, load_training_state, open_run_dir, rng_state,
-                            run_signature, seed_everything, set_rng_state, training_state)
+from rubik.runstate import (RUN_FILES, kept_after_interrupt, load_run_checkpoint, load_training_state, open_run_dir,
+                            rng_state, run_signature, seed_everything, set_rng_state, training_state)
 from rubik.tasks import TASKS, Task, make_model, model_resolution, resolve_task
 
 # re-exported: the names this module held before the config, recipes, tasks and run state had modules
@@ -570,7 +570,7 @@ def main(args) -> int:
     try:
         result = train(cfg)
     except KeyboardInterrupt:
-        raise Interrupted(_kept(cfg)) from None
+        raise Interrupted(kept_after_interrupt(cfg)) from None
     if int(os.environ.get("RANK", "0")) == 0:
         skip = ("history", "val_correct", "ema_val_correct")
         print(dumps({k: v for k, v in result.items() if k not in skip}, indent=1))
@@ -594,19 +594,3 @@ def _config_from_args(args) -> TrainConfig:
         progress=not args.quiet)
     return cfg
 
-
-def _kept(cfg: TrainConfig) -> str:
-    """What a Ctrl-C left in ``--out`` and how to go on (``rubik.cli`` prints it as one line)."""
-    if not cfg.out_dir:
-        return "nothing was kept (no --out); give --out to keep a checkpoint every epoch"
-    out = Path(cfg.out_dir)
-    if (out / "result.json").is_file():
-        return f"the finished run in {out} is kept"
-    try:
-        epochs = sum(1 for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip())
-    except OSError:
-        epochs = 0
-    if not (out / "checkpoint.pt").is_file() or not epochs:
-        return f"no epoch had finished, nothing was kept in {out}; rerun the same command to start again"
-    return (f"{out}/checkpoint.pt keeps epoch {epochs}/{cfg.epochs}; rerun the same command with --resume to "
-            "continue from it")
