@@ -7,12 +7,13 @@ PRESET ?= cpu
 
 .PHONY: venv test reproduce models figures report api clean-venv
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: these builds lie on our machines' disk (see README)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[test]'
+	# the numeric, image and plotting libraries at the versions that reproduced the reference run
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	# a kernel of our own name inside the venv: the user's own Jupyter kernels stay untouched
 	$(PY) -m ipykernel install --sys-prefix --name rubik --display-name "Python (rubik)" >/dev/null
 	touch $@
@@ -23,7 +24,7 @@ test: venv
 	$(PY) -m pytest -q
 
 reproduce: venv
-	$(PY) -m rubik reproduce --preset $(PRESET) --data $(DATA)
+	RUBIK_DATA_OPTION="DATA=PATH (make reproduce DATA=PATH)" $(PY) -m rubik reproduce --preset $(PRESET) --data $(DATA)
 
 # regenerate the figures made from committed records (no training; under a minute) into figures/
 figures: venv

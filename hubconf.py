@@ -2,7 +2,10 @@
 
     import torch
     model = torch.hub.load("/path/to/this/repo", "tinynet_e", source="local", pretrained=True)
-    torch.hub.load("<github owner>/<this repo>", "tinynet_a", pretrained=True)   # from GitHub
+    torch.hub.load("OWNER/REPO", "tinynet_a", pretrained=True)   # from GitHub
+
+``OWNER/REPO``: the GitHub repository this file was pushed to (the repository does not name a
+public home of its own, so set it to yours); without one, load from a clone with ``source="local"``.
 
 ``pretrained=True`` loads the authors' released ImageNet weights where they exist (TinyNet-A..E,
 GhostNet 1.0x; see ``rubik.models.pretrained``); a path or URL loads those weights instead.

@@ -125,8 +125,13 @@ def summarize(sweep, *, latency_rounds: int = 3, latency_repeats: int = 30):
     df = df[df.status == "done"].copy()
     if df.empty:
         raise SystemExit(f"{sweep}: no finished trial yet")
+    # the classes the trials trained with, from their recorded parameter counts (a clone without the data
+    # cannot count its class folders: the latency would be timed with a 1000-class head)
+    first = df.iloc[0]
+    n_cls = (Arch.from_dict(first["arch"]).num_classes_from_params(int(first["params"]))
+             if "params" in df and first["params"] == first["params"] else None) or 10
     lat = sweep_latency(sweep, rounds=latency_rounds, repeats=latency_repeats, threads=1, batch=1, device="cpu",
-                        progress=False)
+                        num_classes=n_cls, progress=False)
     lat_by_model = {}
     for _, row in lat.iterrows():
         lat_by_model.setdefault(df.set_index("id").loc[row["id"], "model"], []).append(row["latency_ms"])
@@ -135,7 +140,7 @@ def summarize(sweep, *, latency_rounds: int = 3, latency_repeats: int = 30):
     models = {m: Arch.from_dict(g["arch"].iloc[0]) for m, g in df.groupby("model", sort=False)}
     for _ in range(latency_rounds):
         for model, arch in models.items():
-            net = arch.build(10).eval()
+            net = arch.build(n_cls).eval()
             lat32 = measure_latency(net, batch=32, threads=1, device="cpu", warmup=2, repeats=10)
             batch_ms.setdefault(model, []).append(lat32.median_ms / 32)
     rows = []

@@ -47,13 +47,12 @@ data_dir = R.find_data_dir(data_dir, dataset, required=bool(checkpoints) and not
 run
 
 # %%
-from rubik.paper import TINYNETS, launch_commands
+from rubik.paper import TINYNETS, launch_commands, launch_script
 
 models = list(TINYNETS) + ["efficientnet_b0", "efficientnet_b0_giant_m4", "ghostnet_a", "ghostnet_100", "resnet50"]
 cmds = launch_commands(models, data=imagenet_dir or "/path/to/imagenet", nproc_per_node=nproc_per_node)
 script = run.path("imagenet_launch.sh")
-script.write_text("#!/bin/sh\n# ImageNet-1k training with the paper's recipes (resumable: --resume)\nset -e\n"
-                  + "\n".join(cmds.command) + "\n")
+script.write_text(launch_script(cmds))   # one script for the first run and every rerun after a kill
 print(f"launch script: {script}")
 run.table(cmds, "imagenet_launch_commands")
 

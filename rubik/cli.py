@@ -7,14 +7,17 @@ Each module that offers a sub-command defines ``add_arguments(parser)`` and
 Errors the user can fix (``rubik.errors.UserError``: bad settings, missing data, a run
 directory in use; and ``OSError``: a full disk, a read-only folder) end every command the
 same way: one line ``rubik CMD: error: MESSAGE`` on stderr and exit status 2, no traceback
-(``RUBIK_DEBUG=1`` shows it). Modules raise them; only this file prints them.
+(``RUBIK_DEBUG=1`` shows it). Modules raise them; only this file prints them. Under torchrun, an
+error that every rank raises (``reported_by``: the rank whose message it is) is printed by that rank
+only, and every rank exits with status 2. Ctrl-C is one line too (``rubik.errors.Interrupted``: what
+was kept and how to resume; status 130).
 """
 import argparse
 import os
 import sys
 from importlib import import_module
 
-from rubik.errors import UserError
+from rubik.errors import Interrupted, UserError
 
 # command -> (module, one-line help)
 COMMANDS = {
@@ -73,8 +76,12 @@ def main(argv=None):
     except BrokenPipeError:   # `rubik sweep status DIR | head -1`: the reader had what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit flush is silent too
         return 0
-    except (UserError, OSError) as e:
+    except (UserError, OSError, KeyboardInterrupt) as e:
         if os.environ.get("RUBIK_DEBUG"):
             raise
-        print(format_error(command, e), file=sys.stderr)
+        if isinstance(e, (Interrupted, KeyboardInterrupt)):
+            print(f"rubik {command}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
+            return 130
+        if getattr(e, "reported_by", None) in (None, int(os.environ.get("RANK", "0"))):
+            print(format_error(command, e), file=sys.stderr)
         return 2

@@ -72,7 +72,7 @@ def compact_dataset(src, dst, *, short_side: int = 91, quality: int = 85, worker
     """Write the compact copy of ``src`` into ``dst`` (resumable); ``{"images", "written", "skipped", "bytes"}``."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from tqdm.auto import tqdm
+    from rubik._progress import tqdm
 
     src, dst = Path(src).expanduser(), Path(dst).expanduser()
     if short_side < 8:

@@ -30,3 +30,9 @@ class ReproduceError(UserError, RuntimeError):
 
     def _render_traceback_(self):  # IPython/Jupyter show the one line, not a traceback
         return [f"{type(self).__name__}: {self}"]
+
+
+class Interrupted(UserError):
+    """Ctrl-C in a command: the message says what was kept and how to go on. ``rubik.cli.main`` prints
+    it as one line, ``rubik CMD: interrupted: MESSAGE``, and exits with status 130 (a shell's status
+    for SIGINT), without a traceback. Library callers get the plain ``KeyboardInterrupt``."""

@@ -206,7 +206,7 @@ def sweep_latency(sweep_dir, *, repeats: int = 20, warmup: int = 3, rounds: int 
     ``latency_half2_ms`` are the medians of the even and of the odd rounds alone (two independent
     measurements: how far they disagree shows the noise), ``latency_min_ms`` the fastest pass.
     """
-    from tqdm.auto import tqdm
+    from rubik._progress import tqdm
 
 
     spec = load_spec(sweep_dir)
@@ -342,7 +342,9 @@ def main(args) -> int:
                                threads=args.threads, batch=args.batch, device=args.device,
                                num_classes=args.num_classes, progress=not args.quiet)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            df.to_csv(args.out, index=False)
+            from rubik.plots.output import CSV_DIGITS   # committed tables: no last-digit noise
+
+            df.to_csv(args.out, index=False, float_format=f"%.{CSV_DIGITS}g")
         print(f"{len(df)} models, median latency {df.latency_ms.min():.3g}-{df.latency_ms.max():.3g} ms "
               f"({df.threads.iloc[0]} thread(s), batch {df.batch.iloc[0]}, {df.device.iloc[0]}) -> {args.out}")
         if args.report:

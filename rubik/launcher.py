@@ -272,6 +272,8 @@ def _worker_main(sweep_dir, kwargs, env, parent_pid=None):
     except (UserError, OSError) as e:
         print(format_error("sweep run", e), file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:   # Ctrl-C reaches the whole process group: the parent says what was kept
+        sys.exit(130)
 
 
 def env_worker():
@@ -333,7 +335,7 @@ def _default_threads(devices, processes) -> int | None:
     return None
 
 
-def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 1, threads: int | None = None,
+def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int | None = 1, threads: int | None = None,
               progress: bool = True, devices=None, train_fn=None, steal: bool = True,
               retry_failed: bool = False, stale_after: float | None = STALE_AFTER_S,
               heartbeat: float = HEARTBEAT_S, poll: float = 2.0, device: str | None = None, wait: bool = True,
@@ -343,6 +345,7 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
     With ``wait`` (default) it returns only when every trial has a record: trials that other
     processes are training are waited for, and taken over if those processes die. Without it,
     it returns once this machine has nothing left to claim (check ``status`` in the result).
+    ``processes`` None: one per GPU present when the device is ``cuda``/``auto``, else 1.
 
     Local process ``k`` is global worker ``worker * processes + k`` of ``workers * processes``.
     ``devices``: one device string per local process (default from ``device``, else the template's
@@ -355,6 +358,9 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int = 
     d = Path(sweep_dir).expanduser()
     spec = load_spec(d)
     order_trials(spec, order)   # an unknown order (or a cost that cannot be worked out) fails here, once
+    if processes is None:   # one per GPU present when the trials train on CUDA (8 GPUs: 8 trials at once), else 1
+        dev = str(device or spec["template"].get("device", "auto"))
+        processes = max(1, _cuda_count()) if dev in ("auto", "cuda") else 1
     if processes < 1:
         raise ConfigError(f"processes must be >= 1, got {processes}")
     if workers < 1 or not 0 <= worker < workers:
@@ -439,6 +445,13 @@ def _run_local_workers(d, worker, workers, processes, devices, options: WorkerOp
     bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if 2 in bad:
         raise UserError(f"{bad.count(2)} sweep worker process(es) stopped on the error(s) printed above")
+    if -signal.SIGKILL in bad:   # the kernel's out-of-memory killer sends SIGKILL, and says so only in its log
+        raise UserError(f"{bad.count(-signal.SIGKILL)} sweep worker process(es) killed by signal 9 (out of memory?); "
+                        "their trials are unfinished and run again on the next `rubik sweep run`. Each worker "
+                        "holds one trial's model and batches: rerun with fewer --processes, or init a new "
+                        "sweep with a smaller --batch-size")
+    if 130 in bad:
+        raise KeyboardInterrupt
     if bad:
         raise RuntimeError(f"sweep worker process(es) exited with {bad}; see their output above")
 
@@ -451,7 +464,7 @@ class _ProgressBar:
         # once a minute (a 6-hour sweep would otherwise write ~1 MB of progress lines)
         self._every = 2.0 if sys.stderr.isatty() else 60.0
         if enabled:
-            from tqdm.auto import tqdm
+            from rubik._progress import tqdm
 
             st = sweep_status(d, spec=spec)
             self.bar = tqdm(total=self.total, initial=st["done"] + st["failed"] + st["diverged"], desc="sweep",

@@ -105,8 +105,13 @@ def paper_comparison():
     return pd.concat([m[cols], extra[cols], base[cols]], ignore_index=True)
 
 
-def launch_commands(models, *, data="/path/to/imagenet", nproc_per_node: int = 8, out_root="runs/imagenet"):
-    """``torchrun`` commands that train ``models`` on ImageNet-1k with the paper's recipes."""
+def launch_commands(models, *, data="/path/to/imagenet", nproc_per_node: int = 8, out_root="runs/imagenet",
+                    extra: str = ""):
+    """``torchrun`` commands that train ``models`` on ImageNet-1k with the paper's recipes.
+
+    Each command has ``--resume auto``: it starts its run, or continues it after a kill, so one
+    script (``launch_script``) serves the first run and every rerun. ``extra`` is appended to every
+    command (e.g. ``--workers 12``; a repeated option's last value wins)."""
 
     rows = []
     for name in models:
@@ -116,14 +121,24 @@ def launch_commands(models, *, data="/path/to/imagenet", nproc_per_node: int = 8
         bs = 128 if recipe == "efficientnet" else max(1, 1024 // nproc_per_node)
         cmd = (f"torchrun --standalone --nproc_per_node={nproc_per_node} -m rubik train --model {name} "
                f"--recipe {recipe} --dataset imagenet --data {data} --batch-size {bs} "
-               f"--out {out_root}/{name} --resume")
+               f"--out {out_root}/{name} --resume auto" + (f" {extra}" if extra else ""))
         rows.append(dict(model=name, name=pretty(name), base=spec.base, recipe=recipe,
                          epochs=450 if recipe == "efficientnet" else 90, batch_per_gpu=bs, command=cmd))
     return pd.DataFrame(rows)
 
 
+def launch_script(commands) -> str:
+    """A ``sh`` script running ``commands`` (``launch_commands``' frame, or a list of lines) in order,
+    stopping at the first failure; rerun it after a kill: finished runs are skipped (each prints its
+    result again) and a killed one continues from its last epoch."""
+    lines = list(commands["command"] if hasattr(commands, "columns") else commands)
+    return ("#!/bin/sh\n# ImageNet-1k training with the paper's recipes. Rerun this script after a kill:\n"
+            "# --resume auto continues each run from its last epoch (finished runs only print their result)\n"
+            "set -e\n" + "\n".join(lines) + "\n")
+
+
 def evaluate_checkpoint(name, checkpoint, *, data_dir, dataset="imagenet", val_per_class=None, batch_size=64,
-                        device="auto", workers=4):
+                        device="auto", workers=None):
     """Top-1/top-5 of a registered model on the validation set of ``data_dir`` (``rubik.validate``).
 
     ``checkpoint``: a state-dict path or URL (ours or timm/official format), ``"released"`` for the

@@ -69,6 +69,12 @@ def __dir__():
 
 # =========================================================================== data
 
+
+def _data_option() -> str:
+    """How the caller names the data path: ``--data PATH``, or what ``$RUBIK_DATA_OPTION`` says
+    (the Makefile sets ``DATA=PATH``: a make user passes ``make reproduce DATA=...``)."""
+    return os.environ.get("RUBIK_DATA_OPTION") or "--data PATH"
+
 def resolve_data(cfg: dict, data: str | None, run_dir: Path, *, before_reading: Callable[[dict], Any] | None = None) -> dict:
     """Fill ``data_dir`` (``--data`` > preset > ``$RUBIK_DATA_DIR``), check it, or
     generate the synthetic data set for ``data_dir: synthetic``. ``before_reading(cfg)`` runs once
@@ -91,11 +97,11 @@ def resolve_data(cfg: dict, data: str | None, run_dir: Path, *, before_reading: 
         env = os.environ.get(DATA_ENV)
         if not env:
             raise ReproduceError(
-                f"preset {cfg.get('preset')!r} needs a data set ({cfg.get('dataset')}): pass --data PATH "
+                f"preset {cfg.get('preset')!r} needs a data set ({cfg.get('dataset')}): pass {_data_option()} "
                 f"(an ImageFolder root with train/ and val/), set {DATA_ENV}, or use --preset smoke")
         cfg["data_dir"], source = env, f"${DATA_ENV}"
     root = Path(cfg["data_dir"]).expanduser()
-    fix = "pass --data PATH" + (f" or change ${DATA_ENV}" if source == f"${DATA_ENV}" else "")
+    fix = f"pass {_data_option()}" + (f" or change ${DATA_ENV}" if source == f"${DATA_ENV}" else "")
     if not root.is_dir():
         raise ReproduceError(f"data path {str(root)!r} (from {source}) does not exist (preset {cfg.get('preset')!r}, "
                              f"dataset {cfg.get('dataset')}); {fix}")

@@ -23,7 +23,8 @@ from rubik.rundir import (acquire, atomic_torch_save, clean_stale_tmp, jsonable,
                           read_lock)
 
 __all__ = ["RUN_FILES", "open_run_dir", "training_state", "load_training_state", "load_run_checkpoint",
-           "run_signature", "seed_everything", "rng_state", "set_rng_state", "convert_checkpoint"]
+           "run_signature", "seed_everything", "rng_state", "set_rng_state", "convert_checkpoint",
+           "kept_after_interrupt"]
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -239,3 +240,20 @@ def main(args) -> int:
     for f in args.files:
         print(f"{convert_checkpoint(f, trust=args.trust)}: loads with weights_only=True")
     return 0
+
+
+def kept_after_interrupt(cfg: TrainConfig) -> str:
+    """What a Ctrl-C left in ``--out`` and how to go on (``rubik.cli`` prints it as one line)."""
+    if not cfg.out_dir:
+        return "nothing was kept (no --out); give --out to keep a checkpoint every epoch"
+    out = Path(cfg.out_dir)
+    if (out / "result.json").is_file():
+        return f"the finished run in {out} is kept"
+    try:
+        epochs = sum(1 for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip())
+    except OSError:
+        epochs = 0
+    if not (out / "checkpoint.pt").is_file() or not epochs:
+        return f"no epoch had finished, nothing was kept in {out}; rerun the same command to start again"
+    return (f"{out}/checkpoint.pt keeps epoch {epochs}/{cfg.epochs}; rerun the same command with --resume to "
+            "continue from it")

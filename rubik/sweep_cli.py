@@ -9,13 +9,13 @@ import sys
 
 from rubik.config import TrainConfig
 from rubik.data import DataConfig, count_classes
-from rubik.errors import ConfigError, RunDirError
+from rubik.errors import ConfigError, Interrupted, RunDirError
 from rubik.launcher import env_worker, pop_torchrun_env, run_sweep
 from rubik.rundir import STALE_AFTER_S
-from rubik.sweep import (ORDERS, check_template, init_sweep, load_results, remaining_work, sample_twists,
+from rubik.sweep import (ORDERS, check_template, init_sweep, load_results, load_spec, remaining_work, sample_twists,
                          sweep_status, times_per_epoch)
 
-__all__ = ["add_arguments", "main"]
+__all__ = ["add_arguments", "main", "training_budget"]
 
 
 def _parse_ranges(text):
@@ -80,8 +80,9 @@ def add_arguments(parser) -> None:
     p.add_argument("dir")
     p.add_argument("--worker", type=int, default=None, help="this worker's index (default torchrun/SLURM env, else 0)")
     p.add_argument("--workers", type=int, default=None, help="number of workers across machines")
-    p.add_argument("--processes", type=int, default=1,
-                   help="local worker processes; on GPUs spread round-robin, several per GPU if more than GPUs")
+    p.add_argument("--processes", type=int, default=None,
+                   help="local worker processes (default: one per GPU present, torch.cuda.device_count(), when "
+                        "the device is cuda or auto; else 1); on GPUs spread round-robin, several per GPU if more")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per worker (default: cores / processes on CPU, 1-2 per GPU worker)")
     p.add_argument("--device", default=None,
@@ -146,7 +147,37 @@ def _cmd_init(args) -> int:
         cols = [c for c in ("id", "kind", "r", "d", "w", "resolution", "params", "flops", "flops_ratio") if c in samples]
         print(samples[cols].to_string(index=False, max_rows=20))
     print(f"\n{len(samples)} trials ({(samples['kind'] == 'random').sum()} random) -> {path}")
+    print(training_budget(samples, tmpl, num_classes))
     return 0
+
+
+#: the one measured GPU training rate this projection rests on: EfficientNet-B0 at 224 px, synthetic
+#: batches of 256, bf16 + channels_last, one H200 (benchmarks/GPU_NOTES.md, throughput.json)
+B0_224_H200_IMAGES_PER_S = 4484
+
+
+def training_budget(samples, template: dict, num_classes: int) -> str:
+    """What a sweep costs, said at init: trial-epochs, training images and FLOPs, and GPU-hours
+    projected from the measured B0-224 rate on one H200 with time proportional to FLOPs. Small
+    models run below that rate on a GPU (launch-bound), so the projection is a lower bound; the
+    sweep's own records give the real one (``rubik sweep status``: remaining worker-hours)."""
+    from rubik.models import Arch
+    from rubik.recipes import resolve_recipe
+
+    epochs = resolve_recipe(template["recipe"]).epochs
+    per_class = (template.get("data") or {}).get("train_per_class")
+    line = f"budget: {len(samples)} trials x {epochs} epochs = {len(samples) * epochs} trial-epochs"
+    if not per_class or "flops" not in samples:
+        return line + ("; give --train-per-class (or time a few trials with `rubik sweep run`, then "
+                       "`rubik sweep status`) for a time estimate")
+    images = int(per_class) * int(num_classes) * epochs
+    b0 = Arch.named("efficientnet_b0").flops(num_classes)
+    gpu_s = sum(images * float(f) / b0 / B0_224_H200_IMAGES_PER_S for f in samples["flops"])
+    return (f"{line}, {images:,} training images each ({per_class}/class x {num_classes} classes x {epochs}), "
+            f"{3 * images * float(samples['flops'].sum()) / 1e15:.3g} PFLOPs (forward + backward); >= "
+            f"{gpu_s / 3600:.3g} GPU-hours projected from B0-224's measured {B0_224_H200_IMAGES_PER_S:,} img/s on "
+            "one H200 scaled by FLOPs (a lower bound: small models are launch-bound; `rubik sweep status` "
+            "fits the real time once trials finish)")
 
 
 def _cmd_run(args) -> int:
@@ -162,10 +193,13 @@ def _cmd_run(args) -> int:
                 devices = f"cuda:{local_rank % torch.cuda.device_count()}"
     pop_torchrun_env()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # scancel / kill: release the claim first
-    df = run_sweep(args.dir, worker=worker, workers=workers, processes=args.processes, threads=args.threads,
-                   devices=devices, device=args.device, train_fn=args.train_fn, steal=not args.no_steal,
-                   retry_failed=args.retry_failed, stale_after=args.stale_after, progress=not args.no_progress,
-                   wait=not args.no_wait, order=args.order)
+    try:
+        df = run_sweep(args.dir, worker=worker, workers=workers, processes=args.processes, threads=args.threads,
+                       devices=devices, device=args.device, train_fn=args.train_fn, steal=not args.no_steal,
+                       retry_failed=args.retry_failed, stale_after=args.stale_after, progress=not args.no_progress,
+                       wait=not args.no_wait, order=args.order)
+    except KeyboardInterrupt:
+        raise Interrupted(_kept(args.dir)) from None
     counts = df["status"].value_counts().to_dict()
     print(f"sweep {args.dir}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     unfinished = df[df["status"].isin(["pending", "running", "corrupt", "mismatch"])]
@@ -174,6 +208,18 @@ def _cmd_run(args) -> int:
                           f"{', ...' if len(unfinished) > 5 else ''}): other workers hold them or they are not "
                           f"this worker's share; rerun `rubik sweep run {args.dir}` to finish them")
     return 0
+
+
+def _kept(sweep_dir) -> str:
+    """What a Ctrl-C in ``sweep run`` kept and how to go on (one line, printed by ``rubik.cli``)."""
+    try:
+        st = sweep_status(sweep_dir)
+        ckpt = bool(load_spec(sweep_dir).get("trial_checkpoints"))
+    except Exception:  # an unreadable sweep still gets its line
+        return f"finished trials keep their records in {sweep_dir}/trials; rerun `rubik sweep run {sweep_dir}`"
+    restart = "continue from their last epoch (trial checkpoints)" if ckpt else "start over (no trial checkpoints)"
+    return (f"{st['done']}/{st['total']} trials done and recorded in {sweep_dir}/trials; the interrupted ones "
+            f"{restart}: rerun `rubik sweep run {sweep_dir}` to go on")
 
 
 def _cmd_status(args) -> int:

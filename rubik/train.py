@@ -35,14 +35,14 @@ from torchvision.ops import StochasticDepth
 from rubik.config import MAX_PARAMS, TrainConfig, check_device, check_model_size, upgrade_config, validate
 from rubik.data import DataConfig, DataError, build_loaders, data_fingerprint, data_difference, dataset_samples, \
     pack_correct
-from rubik.errors import ConfigError, RunDirError
+from rubik.errors import ConfigError, Interrupted, RunDirError, UserError
 from rubik.models import Arch, get_model_spec
 from rubik.models.spconv import ConvSpec
 from rubik.optim import LRSchedule, ModelEMA, build_optimizer, param_groups
 from rubik.recipes import RECIPES, Recipe, parse_override, resolve_recipe
 from rubik.rundir import append_line, atomic_torch_save, atomic_write, atomic_write_json, dumps
-from rubik.runstate import (RUN_FILES, load_run_checkpoint, load_training_state, open_run_dir, rng_state,
-                            run_signature, seed_everything, set_rng_state, training_state)
+from rubik.runstate import (RUN_FILES, kept_after_interrupt, load_run_checkpoint, load_training_state, open_run_dir,
+                            rng_state, run_signature, seed_everything, set_rng_state, training_state)
 from rubik.tasks import TASKS, Task, make_model, model_resolution, resolve_task
 
 # re-exported: the names this module held before the config, recipes, tasks and run state had modules
@@ -174,7 +174,7 @@ def train_one_epoch(train_model, model, loader, criterion, optimizer, schedule, 
     the epoch's steps (averaged over ranks), "time_s", "first_step_s"}`` (``first_step_s``: the wall
     time of the first step, torch.compile's compilation included, with ``time_first_step``; else None).
     """
-    from tqdm.auto import tqdm
+    from rubik._progress import tqdm
 
     train_model.train()
     t0 = time.perf_counter()
@@ -230,15 +230,26 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
     recipe = validate(cfg, model_given=model is not None)
     rank, world, local_rank, own_pg = setup_distributed()
     out = Path(cfg.out_dir) if cfg.out_dir else None
+    made_out = rank == 0 and out is not None and not out.exists()   # removed again if the setup fails
     lock, ck = None, None
-    if rank == 0 and out is not None:
-        lock, ck = open_run_dir(cfg, out)
-    elif out is not None and cfg.resume and (out / "checkpoint.pt").is_file():
-        ck = load_run_checkpoint(out / "checkpoint.pt", cfg)
     try:
+        error = None
+        try:
+            if rank == 0 and out is not None:
+                lock, ck = open_run_dir(cfg, out)
+        except UserError as e:
+            error = e
+        _agree_on_setup(error, world)   # rank 0 refused the folder: every rank stops here, together
+        if rank != 0 and out is not None and cfg.resume and (out / "checkpoint.pt").is_file():
+            ck = load_run_checkpoint(out / "checkpoint.pt", cfg)
         run = _Run(cfg, recipe, rank, world, local_rank, out, ck)
         _setup_device(run)
-        _build_model(run, model)
+        error = None
+        try:
+            _build_model(run, model)
+        except UserError as e:
+            error = e
+        _agree_on_setup(error, world)   # the data check, before the first collective (DDP's broadcast)
         _build_data(run)
         _build_optimization(run)
         _resume(run)
@@ -249,8 +260,29 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None) -> dict:
     finally:
         if lock is not None:
             lock.release()
+        if made_out and out.is_dir() and not any(out.iterdir()):   # a failed data check leaves no empty --out
+            out.rmdir()
         if own_pg:
             torch.distributed.destroy_process_group()
+
+
+def _agree_on_setup(error: UserError | None, world: int) -> None:
+    """Raise ``error`` (this rank's setup refusal) on every rank of a multi-process run: without it,
+    a refusal on rank 0 (a finished run in ``--out``) leaves the other ranks waiting in their first
+    collective until torchrun kills them with a wall of tracebacks. The ranks exchange their errors
+    (one small ``all_gather``, before anything else uses the process group); each then raises the
+    first failing rank's error, marked with ``reported_by`` so that ``rubik.cli`` prints it once."""
+    if world > 1:
+        errors = [None] * world
+        dist.all_gather_object(errors, None if error is None else str(error))
+        first = next((k for k, e in enumerate(errors) if e is not None), None)
+        if first is None:
+            return
+        if error is None:
+            error = RunDirError(errors[first])
+        error.reported_by = first
+    if error is not None:
+        raise error
 
 
 @dataclass
@@ -505,7 +537,9 @@ def add_arguments(p: argparse.ArgumentParser):
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int)
     p.add_argument("--out", help="output folder (checkpoint.pt, metrics.jsonl)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out (needs its checkpoint.pt)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, choices=["auto"], metavar="auto",
+                   help="continue the run in --out (needs its checkpoint.pt); --resume auto: continue it if "
+                   "there is one, else start (launch scripts: the same line runs first and after a kill)")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, a run there is "
                    "an error)")
     p.add_argument("--compile", nargs="?", const=True, default=False, metavar="MODE",
@@ -527,6 +561,26 @@ def _arch_from_args(args) -> Arch:
 
 
 def main(args) -> int:
+    try:
+        cfg = _config_from_args(args)
+        validate(cfg)   # before anything is read: a typo costs nothing
+    except UserError as e:
+        e.reported_by = 0   # the same on every rank under torchrun: printed once
+        raise
+    try:
+        result = train(cfg)
+    except KeyboardInterrupt:
+        raise Interrupted(kept_after_interrupt(cfg)) from None
+    if int(os.environ.get("RANK", "0")) == 0:
+        skip = ("history", "val_correct", "ema_val_correct")
+        print(dumps({k: v for k, v in result.items() if k not in skip}, indent=1))
+    if result["status"] == "diverged":
+        raise ConfigError(f"training diverged (non-finite loss at epoch {len(result['history'])}); "
+                          "lower the learning rate (-o lr_per_1024=...)")
+    return 0
+
+
+def _config_from_args(args) -> TrainConfig:
     recipe = Recipe.named(args.recipe)
     changes = dict(parse_override(recipe, o) for o in args.override)
     changes.update({k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None})
@@ -538,12 +592,5 @@ def main(args) -> int:
         recipe=dataclasses.replace(recipe, **changes), seed=args.seed, device=args.device,
         threads=args.threads, out_dir=args.out, resume=args.resume, overwrite=args.overwrite, compile=args.compile,
         progress=not args.quiet)
-    validate(cfg)   # before anything is read: a typo costs nothing
-    result = train(cfg)
-    if int(os.environ.get("RANK", "0")) == 0:
-        skip = ("history", "val_correct", "ema_val_correct")
-        print(dumps({k: v for k, v in result.items() if k not in skip}, indent=1))
-    if result["status"] == "diverged":
-        raise ConfigError(f"training diverged (non-finite loss at epoch {len(result['history'])}); "
-                          "lower the learning rate (-o lr_per_1024=...)")
-    return 0
+    return cfg
+

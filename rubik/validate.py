@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from rubik._progress import tqdm
 
 from rubik.config import TrainConfig, model_from_config
 from rubik.data import DataError, FolderDataset, folder_transforms, list_classes, list_split, subsample, \
@@ -48,14 +49,20 @@ def eval_classes(root, split: str = "val") -> list[str]:
     return classes
 
 
-def eval_loader(root, resolution: int, *, split: str = "val", batch_size: int = 64, workers: int = 4,
+#: loader processes by default: 4, or fewer on a machine with fewer CPUs (more processes than cores
+#: only contend for them)
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
+
+
+def eval_loader(root, resolution: int, *, split: str = "val", batch_size: int = 64, workers: int | None = None,
                 per_class: int | None = None, seed: int = 0):
-    """A DataLoader of ``(images, labels)`` through the eval transform, and the class list."""
+    """A DataLoader of ``(images, labels)`` through the eval transform, and the class list
+    (``workers`` None: ``DEFAULT_WORKERS``, the CPUs present up to 4)."""
     root = Path(root).expanduser()
     classes = eval_classes(root, split)
     samples = subsample(list_split(root, split, classes, check_extra=True), per_class, seed)
     ds = FolderDataset(root, samples, folder_transforms(int(resolution), train=False))
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=DEFAULT_WORKERS if workers is None else workers)
     return loader, classes
 
 
@@ -74,7 +81,7 @@ def input_resolution(model: nn.Module) -> int:
 
 
 def validate(model: nn.Module, root, *, split: str = "val", resolution: int | None = None, batch_size: int = 64,
-             device="cpu", workers: int = 4, per_class: int | None = None, progress: bool = True) -> dict:
+             device="cpu", workers: int | None = None, per_class: int | None = None, progress: bool = True) -> dict:
     """Top-1/top-5 (%) and mean loss of ``model`` on ``ROOT/<split>`` with the eval transform at its resolution."""
 
     resolution = int(resolution or input_resolution(model))
@@ -174,7 +181,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset root with <split>/<class>/<images>")
     parser.add_argument("--split", default="val")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help=f"image-decoding loader processes (default: the CPUs present, at most 4: {DEFAULT_WORKERS})")
     parser.add_argument("--per-class", type=int, default=None, help="evaluate on a seeded subsample per class")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", help="also write the JSON result to this file")

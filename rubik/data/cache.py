@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
+from rubik._progress import tqdm
 
 from rubik.data.augment import CROP_PCT
 from rubik.data.locate import DataConfig, DataError, _default_cache_dir, dataset_samples

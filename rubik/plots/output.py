@@ -9,6 +9,15 @@ import numpy as np
 import pandas as pd
 
 
+# no creation date and no library versions in the files: the same figure from the same records is
+# the same bytes, so regenerating committed figures (`make figures`) leaves git clean
+FIGURE_METADATA = {"png": {"Software": None},
+                   "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+#: significant digits of the floats in written CSV tables: a float's last digits move with the
+#: summation order of the numeric libraries; committed tables must not
+CSV_DIGITS = 12
+
+
 def save_figure(fig, name: str, out_dir, formats: Sequence[str] = ("png", "pdf"), dpi: int = 150):
     """Write ``fig`` as ``out_dir/name.png`` and ``.pdf``; returns the paths."""
     out = Path(out_dir)
@@ -17,9 +26,7 @@ def save_figure(fig, name: str, out_dir, formats: Sequence[str] = ("png", "pdf")
     paths = []
     for fmt in formats:
         p = out / f"{stem}.{fmt}"
-        # no creation date in the PDF: the same figure from the same records is the same file
-        meta = {"CreationDate": None} if fmt == "pdf" else None
-        fig.savefig(p, dpi=dpi, bbox_inches="tight", metadata=meta)
+        fig.savefig(p, dpi=dpi, bbox_inches="tight", metadata=FIGURE_METADATA.get(fmt))
         paths.append(p)
     return paths
 
@@ -51,6 +58,6 @@ def save_table(df: pd.DataFrame, name: str, out_dir, floatfmt: str = ".4g", inde
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv, md = out / f"{name}.csv", out / f"{name}.md"
-    df.to_csv(csv, index=index)
+    df.to_csv(csv, index=index, float_format=f"%.{CSV_DIGITS}g")
     md.write_text(to_markdown(df, floatfmt=floatfmt, index=index))
     return [csv, md]
