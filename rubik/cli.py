@@ -28,6 +28,8 @@ COMMANDS = {
     "reproduce": ("rubik.runner", "run the notebooks in order with papermill for a preset"),
     "validate": ("rubik.validate", "top-1/top-5 of released, given or trained weights on an ImageFolder split"),
     "drnet": ("rubik.drnet.experiment", "DRNet: per-image input resolution (train both stages, routed eval, report)"),
+    "ghostnet": ("rubik.ghostnet_family", "GhostNet-B/C/D reconstructed from the appendix's params and FLOPs, "
+                                          "and their peers"),
     "latency": ("rubik.latency", "measure forward-pass latency of a model, a twist, or every trial of a sweep"),
 }
 
