@@ -67,6 +67,10 @@ from rubik.errors import ConfigError
 from rubik.models import Arch, BASE_RESOLUTION
 from rubik.models.arch import _depth_steps
 
+__all__ = ["APPENDIX_TABLE1", "LEVELS", "SOURCE", "SearchSpace", "Reconstruction", "width_steps", "r_for_px",
+           "candidates", "tinynet_formula", "choose", "reconstruct", "reconstruct_all", "giant_peer", "width_peer",
+           "peers", "summary", "write_provenance", "add_arguments", "main"]
+
 BASE = "ghostnet_a"
 #: GhostNet-A's FLOPs as the appendix prints them: the denominator of the FLOPs ratio c
 GHOSTNET_A_PAPER_FLOPS = 591e6

@@ -1,6 +1,10 @@
 """Registry of named models (timm-like): bases, TinyNets, inversed-giant models, GhostNets, ResNet-50, and the
 SPConv paper's CIFAR-style ResNet-20/56 and VGG-16 (each also with SPConv, ``spconv_*``).
 
+GhostNet-B/C/D (``ghostnet_b`` ...) are *reconstructions*: the appendix prints their params and FLOPs only,
+and ``rubik.ghostnet_family`` recovers dials from those (``RECONSTRUCTED``); their peers at the same real
+FLOPs are registered with them (``ghostnet_a_giant_*``, ``ghostnet_width_*``, ``ghostnet_a_width_*``).
+
 A registered name is a :class:`ModelSpec`: a *base* family plus a :class:`~rubik.cube.Twist`
 (and the rule set for the EfficientNet family). Paper numbers (params, FLOPs, top-1/5) are read
 from ``data/paper/models.csv`` in the repository; when that file is not there (a non-editable
@@ -30,6 +34,7 @@ PAPER_CSV_ENV = "RUBIK_PAPER_CSV"
 #: before any training (provenance: data/paper/ghostnet_reconstruction.csv; tests re-derive them).
 RECONSTRUCTED = {"ghostnet_b": (0.8375, 1.0, 0.8062), "ghostnet_c": (0.7542, 0.7915, 0.6703),
                  "ghostnet_d": (0.6042, 0.6, 0.4929)}
+"""GhostNet-B/C/D's (r, d, w) on GhostNet-A, *reconstructed* from appendix Table 1 (``rubik.ghostnet_family``)."""
 #: their peers at each reconstruction's real FLOPs (``rubik.ghostnet_family.peers``): the inversed
 #: giant formula on GhostNet-A (phi solved), the original GhostNet changing width only (224 px, w
 #: solved), and GhostNet-A changing width only (240 px, w solved)
