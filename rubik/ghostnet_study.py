@@ -120,6 +120,8 @@ def ghostnet_models(study: dict, part: dict, *, base: str, base_resolution: int,
             except ValueError as e:
                 raise ConfigError(f"{where}: {fam} at level {lv} ({target / 1e6:.2f}M FLOPs at base "
                                   f"{base_resolution} px): {e}") from None
-            out.append(dict(model=_describe(arch, num_classes=num_classes, f0=f0), kind=fam, family=fam, level=lv,
+            # level as an integer (1, 2, 3 = B, C, D) like the B0 studies' (rubik.study_stats reads ints)
+            out.append(dict(model=_describe(arch, num_classes=num_classes, f0=f0), kind=fam, family=fam,
+                            level=GHOSTNET_LEVELS.index(lv) + 1,
                             name=LABELS[fam].format(L=lv.upper()), tag=f"gh_{fam}_{lv}"))
     return out

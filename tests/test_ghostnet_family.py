@@ -132,3 +132,31 @@ def test_bad_level_or_base_is_one_line_error(capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("rubik ghostnet: error: ") and "\n" not in err
+
+
+def test_ghostnet_study_design():
+    """The ghostnet_appendix preset's design: every peer at the reconstruction's real FLOPs (53 px base)."""
+    from rubik.errors import ConfigError
+    from rubik.preset import load_preset
+    from rubik.study import study_design
+
+    cfg = load_preset("ghostnet_appendix")
+    assert (cfg["base"], cfg["base_resolution"]) == ("ghostnet_a", 53)
+    design = study_design(cfg["study"], base="ghostnet_a", base_resolution=53, num_classes=10)
+    assert len(design) == 45 and set(design.family) == {"recon", "giant", "width", "width_a", "ours"}
+    assert set(design.epochs) == {20} and set(design.seed) == {0, 1, 2}
+    for level, cell in design.drop_duplicates("name").groupby("level"):
+        recon = cell[cell.family == "recon"].iloc[0]
+        assert recon.arch["twist"] == list(RECONSTRUCTED["ghostnet_" + "bcd"[level - 1]])
+        assert (abs(cell.flops / recon.flops - 1) <= 0.02).all()
+        width = cell[cell.family == "width"].iloc[0]
+        assert (width.base, width.base_resolution, width.arch["base"]) == ("ghostnet_100", 49, "ghostnet_100")
+    bad = {"parts": [{"ghostnet": ["recon", "nope"], "levels": ["b"], "epochs": [1], "seeds": [0]}]}
+    with pytest.raises(ConfigError, match=r"unknown ghostnet families \['nope'\]"):
+        study_design(bad, base="ghostnet_a", base_resolution=53, num_classes=10)
+    bad = {"parts": [{"ghostnet": ["recon"], "levels": ["e"], "epochs": [1], "seeds": [0]}]}
+    with pytest.raises(ConfigError, match=r"levels' among \['b', 'c', 'd'\]"):
+        study_design(bad, base="ghostnet_a", base_resolution=53, num_classes=10)
+    with pytest.raises(ConfigError, match=r"need the preset's base 'ghostnet_a'"):
+        study_design({"parts": [{"ghostnet": ["recon"], "levels": ["b"], "epochs": [1], "seeds": [0]}]},
+                     base="efficientnet_b0", base_resolution=64, num_classes=10)
