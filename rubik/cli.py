@@ -31,8 +31,10 @@ COMMANDS = {
     "reproduce": ("rubik.runner", "run the notebooks in order with papermill for a preset"),
     "validate": ("rubik.validate", "top-1/top-5 of released, given or trained weights on an ImageFolder split"),
     "drnet": ("rubik.drnet.experiment", "DRNet: per-image input resolution (train both stages, routed eval, report)"),
-    "checkpoint": ("rubik.runstate", "`rubik checkpoint convert --trust FILE`: an older trusted checkpoint, loadable "
-                   "without pickle"),
+    "checkpoint": ("rubik.runstate", "rewrite an older trusted checkpoint so it loads without pickle "
+                   "(convert --trust FILE)"),
+    "ghostnet": ("rubik.ghostnet_family", "GhostNet-B/C/D reconstructed from the appendix's params and FLOPs, "
+                                          "and their peers"),
     "latency": ("rubik.latency", "measure forward-pass latency of a model, a twist, or every trial of a sweep"),
 }
 

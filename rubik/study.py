@@ -117,10 +117,12 @@ def study_design(study: dict, *, base: str = "efficientnet_b0", base_resolution:
         for e in ([epochs] if np.isscalar(epochs) else epochs):
             for s in seeds:
                 part_of.append(part)
-                rows.append(dict(id=f"{tag}_e{int(e)}_s{int(s)}" if experiment != "ladder" else f"{tag}_s{int(s)}",
-                                 experiment=experiment, kind=kind, family=family, level=level, name=name,
-                                 epochs=int(e), seed=int(s), base=base, base_resolution=int(base_resolution),
-                                 **model, depth_ladder=flags.get("depth", False),
+                # a model may carry its own base (the GhostNet study's width-only peer is the original GhostNet)
+                row = dict(id=f"{tag}_e{int(e)}_s{int(s)}" if experiment != "ladder" else f"{tag}_s{int(s)}",
+                           experiment=experiment, kind=kind, family=family, level=level, name=name,
+                           epochs=int(e), seed=int(s), base=base, base_resolution=int(base_resolution))
+                row.update(model)
+                rows.append(dict(row, depth_ladder=flags.get("depth", False),
                                  resolution_ladder=flags.get("resolution", False)))
 
     if study.get("parts"):
@@ -203,7 +205,7 @@ def _add_grid(study, add, *, base, kw, num_classes, base_resolution):
 
 
 #: the keys one entry of a study's ``parts`` list may have
-PART_KEYS = ("families", "levels", "b0", "depth_ladder_blocks", "resolution_ladder_r", "epochs", "seeds")
+PART_KEYS = ("families", "ghostnet", "levels", "b0", "depth_ladder_blocks", "resolution_ladder_r", "epochs", "seeds")
 
 
 def _add_parts(study, add, *, base, kw, num_classes, base_resolution):
@@ -215,9 +217,13 @@ def _add_parts(study, add, *, base, kw, num_classes, base_resolution):
     parts = study["parts"]
     if not isinstance(parts, list):
         raise ValueError(f"study parts: expected a list of mappings, got {type(parts).__name__}")
-    all_levels = sorted({int(lv) for p in parts if isinstance(p, dict) for lv in (p.get("levels") or [])}
-                        | {int(study["ladder_level"])})
-    fams = _read_families(study["families_from"], all_levels)
+    needs_families = any(isinstance(p, dict) and (p.get("families") or p.get("depth_ladder_blocks")
+                                                  or p.get("resolution_ladder_r")) for p in parts)
+    fams = None
+    if needs_families:   # the EfficientNet-B0 families and ladders read the committed tiny-vs-giant sweep
+        all_levels = sorted({int(lv) for p in parts if isinstance(p, dict) and not p.get("ghostnet")
+                             for lv in (p.get("levels") or [])} | {int(study["ladder_level"])})
+        fams = _read_families(study["families_from"], all_levels)
     target = None
     for i, part in enumerate(parts):
         if not isinstance(part, dict):
@@ -232,6 +238,15 @@ def _add_parts(study, add, *, base, kw, num_classes, base_resolution):
         if min(epochs) < 1:
             raise ValueError(f"study parts[{i}]: epochs must be >= 1, got {epochs}")
         seeds = [int(s) for s in part["seeds"]]
+        if part.get("ghostnet"):
+            if part.get("families"):
+                raise ValueError(f"study parts[{i}]: 'ghostnet' and 'families' are two kinds of part; use two")
+            from rubik.ghostnet_study import ghostnet_models
+
+            for m in ghostnet_models(study, part, base=base, base_resolution=base_resolution,
+                                     num_classes=num_classes, where=f"study parts[{i}]"):
+                add(m.pop("model"), experiment="ghostnet", part=i, epochs=epochs, seeds=seeds, **m)
+            continue
         if part.get("families"):
             wanted = [str(f) for f in part["families"]]
             bad = sorted(set(wanted) - set(FAMILIES))
@@ -271,6 +286,42 @@ def design_cost(design: pd.DataFrame, train_images: int | None = None, batch_siz
         if batch_size:
             out["steps"] = int(design["epochs"].sum()) * (int(train_images) // int(batch_size))
     return out
+
+
+#: committed CPU records the core-hour projection is fitted on (``projected_core_hours``)
+COST_FROM = "data/results/imagenette_long/sweep"
+
+
+def cost_model(records=COST_FROM) -> dict:
+    """Seconds per trial-epoch on one CPU core as ``a + b x MFLOPs``, least squares over the finished
+    CPU records (one thread each) of a committed sweep: ``{"a", "b", "n", "source"}``; None without
+    records. A B0-family fit: other families (GhostNet's ghost modules, ResNet's dense convolutions) run
+    at other speeds per FLOP, so a projection for them is a scale, not a promise."""
+    path = Path(records)
+    path = path if path.is_absolute() else REPO_ROOT / path
+    xs, ys = [], []
+    for f in sorted((path / "trials").glob("*.json")):
+        try:
+            rec = json.loads(f.read_text())
+            if rec.get("status") != "done" or "NVIDIA" in str(rec.get("device_name", "")) \
+                    or int((rec.get("config") or {}).get("threads") or 1) != 1:
+                continue
+            xs.append(float(rec["sample"]["flops"]) / 1e6)
+            ys.append(float(rec["time_s"]) / int(rec["sample"]["epochs"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    if len(xs) < 3:
+        return None
+    b, a = np.polyfit(np.asarray(xs), np.asarray(ys), 1)
+    return {"a": float(a), "b": float(b), "n": len(xs), "source": str(records)}
+
+
+def projected_core_hours(design: pd.DataFrame, model: dict | None) -> float | None:
+    """Core-hours of the design under ``cost_model``'s fit: sum over trials of epochs x (a + b x MFLOPs)."""
+    if not model:
+        return None
+    per_epoch = model["a"] + model["b"] * design["flops"].to_numpy(float) / 1e6
+    return float((design["epochs"].to_numpy(float) * per_epoch).sum() / 3600.0)
 
 
 # ----------------------------------------------------------------------------- creating the sweep
@@ -320,7 +371,12 @@ def init_study(sweep_dir, preset: str = "imagenette_long", *, data: str | None =
         n_train = None
 
     batch = template.batch_size or resolve_recipe(template.recipe).batch_size
-    return path, design, design_cost(design, n_train, batch)
+    cost = design_cost(design, n_train, batch)
+    model = cost_model(cfg["study"].get("cost_from", COST_FROM))
+    if model:
+        cost["core_hours"] = projected_core_hours(design, model)
+        cost["core_hours_model"] = model
+    return path, design, cost
 
 
 def prepare_caches(sweep_dir, workers: int = 8, progress: bool = True) -> list[int]:
@@ -379,6 +435,12 @@ def _print_design(design: pd.DataFrame, cost: dict, path) -> None:
     if "steps" in cost:
         line += f"; {cost['steps']:,} optimizer steps in all"
     print(line + f" -> {path}", flush=True)
+    if cost.get("core_hours") is not None:
+        m = cost["core_hours_model"]
+        print(f"estimated CPU cost: ~{cost['core_hours']:.1f} core-hours (~{cost['core_hours'] / 2:.1f} h on 2 cores), "
+              f"from {m['n']} committed CPU records of {m['source']}: {m['a']:.1f} s + {m['b']:.2f} s per MFLOP per "
+              "trial-epoch on one core (fitted on EfficientNet-B0-family trials; other families' speed per FLOP "
+              "differs)", flush=True)
 
 
 def main(args) -> int:

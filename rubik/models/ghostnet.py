@@ -29,6 +29,9 @@ Two bases:
     Twisting GhostNet-A scales every channel count including the 1680/1400 head by ``w``
     (``make_divisible(c * w, 4)``) and every row's repeats by ``max(1, round(n * d))``.
 
+GhostNet-B/C/D are GhostNet-A twisted by dials rubik *reconstructed* from the appendix's params and
+FLOPs (the authors never released them): ``rubik.ghostnet_family``, registered as ``ghostnet_b/c/d``.
+
 Both use ReLU by default (the paper's GhostNet-A); ``act="hswish"`` switches every activation
 (not the SE gate) to HardSwish, the paper's "+ HSwish" variants.
 """

@@ -1,6 +1,10 @@
 """Registry of named models (timm-like): bases, TinyNets, inversed-giant models, GhostNets, ResNet-50, and the
 SPConv paper's CIFAR-style ResNet-20/56 and VGG-16 (each also with SPConv, ``spconv_*``).
 
+GhostNet-B/C/D (``ghostnet_b`` ...) are *reconstructions*: the appendix prints their params and FLOPs only,
+and ``rubik.ghostnet_family`` recovers dials from those (``RECONSTRUCTED``); their peers at the same real
+FLOPs are registered with them (``ghostnet_a_giant_*``, ``ghostnet_width_*``, ``ghostnet_a_width_*``).
+
 A registered name is a :class:`ModelSpec`: a *base* family plus a :class:`~rubik.cube.Twist`
 (and the rule set for the EfficientNet family). Paper numbers (params, FLOPs, top-1/5) are read
 from ``data/paper/models.csv`` in the repository; when that file is not there (a non-editable
@@ -24,6 +28,19 @@ BASE_RESOLUTION = {"efficientnet_b0": 224, "ghostnet_a": 240, "ghostnet_100": 22
                    "resnet20": 32, "vgg16_cifar": 32}
 """Input side (px) of each untwisted base: the one place the default ``base_resolution`` comes from."""
 PAPER_CSV_ENV = "RUBIK_PAPER_CSV"
+
+#: GhostNet-B/C/D: *reconstructed* dials on GhostNet-A (240 px). The authors never released them;
+#: ``rubik.ghostnet_family`` recovers them from appendix Table 1's params and FLOPs by a rule fixed
+#: before any training (provenance: data/paper/ghostnet_reconstruction.csv; tests re-derive them).
+RECONSTRUCTED = {"ghostnet_b": (0.8375, 1.0, 0.8062), "ghostnet_c": (0.7542, 0.7915, 0.6703),
+                 "ghostnet_d": (0.6042, 0.6, 0.4929)}
+"""GhostNet-B/C/D's (r, d, w) on GhostNet-A, *reconstructed* from appendix Table 1 (``rubik.ghostnet_family``)."""
+#: their peers at each reconstruction's real FLOPs (``rubik.ghostnet_family.peers``): the inversed
+#: giant formula on GhostNet-A (phi solved), the original GhostNet changing width only (224 px, w
+#: solved), and GhostNet-A changing width only (240 px, w solved)
+GHOSTNET_GIANT_PHI = {"b": -1.1279, "c": -2.8065, "d": -4.4421}
+GHOSTNET_WIDTH_ONLY = {"b": 1.5149, "c": 1.0021, "d": 0.5544}
+GHOSTNET_A_WIDTH_ONLY = {"b": 0.6941, "c": 0.4715, "d": 0.2536}
 
 
 @dataclass(frozen=True)
@@ -240,6 +257,23 @@ def _specs() -> dict[str, ModelSpec]:
     specs += [
         ("ghostnet_a", "ghostnet_a", (1, 1, 1), None, {}, "GhostNet-A (appendix Table 2), ReLU"),
         ("ghostnet_a_hswish", "ghostnet_a", (1, 1, 1), None, {"act": "hswish"}, "GhostNet-A + HSwish"),
+    ]
+    for name, t in RECONSTRUCTED.items():
+        letter = name[-1].upper()
+        specs += [(name, "ghostnet_a", t, None, {}, f"GhostNet-{letter}: reconstructed from appendix Table 1's params "
+                                                      "and FLOPs (dials never released; rubik.ghostnet_family)"),
+                  (f"{name}_hswish", "ghostnet_a", t, None, {"act": "hswish"},
+                   f"GhostNet-{letter} + HSwish (reconstructed dials)")]
+    for k in "bcd":
+        specs += [
+            (f"ghostnet_a_giant_{k}", "ghostnet_a", giant_twist(GHOSTNET_GIANT_PHI[k]).as_tuple(), None, {},
+             f"GhostNet-A^{GHOSTNET_GIANT_PHI[k]:g}: inversed giant formula at GhostNet-{k.upper()}'s real FLOPs"),
+            (f"ghostnet_width_{k}", "ghostnet_100", (1, 1, GHOSTNET_WIDTH_ONLY[k]), None, {},
+             f"GhostNet {GHOSTNET_WIDTH_ONLY[k]:g}x (width only, 224 px) at GhostNet-{k.upper()}'s real FLOPs"),
+            (f"ghostnet_a_width_{k}", "ghostnet_a", (1, 1, GHOSTNET_A_WIDTH_ONLY[k]), None, {},
+             f"GhostNet-A x{GHOSTNET_A_WIDTH_ONLY[k]:g} (width only, 240 px) at GhostNet-{k.upper()}'s real FLOPs"),
+        ]
+    specs += [
         ("resnet50", "resnet50", (1, 1, 1), None, {}, "ResNet-50"),
         ("resnet20", "resnet20", (1, 1, 1), None, {}, "ResNet-20, CIFAR-style (32 px, option-A shortcuts)"),
         ("resnet56", "resnet20", (1, 3, 1), None, {}, "ResNet-56: ResNet-20 at depth d = 3 (9 blocks per stage)"),
