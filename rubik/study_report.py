@@ -240,7 +240,7 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
                 plan = tabs
                 if len(tabs["depth"]) and tabs["depth"]["theta"].notna().sum() >= 3:
                     # exploratory (issue 34, after the plan): trend models, detectable differences, two-stage test
-                    from rubik.study_stats import explore
+                    from rubik.study_explore import explore
 
                     for name, t in explore(_dirs(sweep_dir), half=half, plan=tabs).items():
                         tables[f"explore_{name}"] = t

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from rubik import study_explore as SX
 from rubik import study_stats as SS
 
 
@@ -161,7 +162,7 @@ def test_trend_models_recover_a_planted_saturating_series_and_check_out_of_sampl
     for e in (5, 10, 20, 40, 80):
         coefs[e] = {(SS.TINY.format(2), e): per, (SS.OURS.format(2), e): -per}
         rows.append(dict(epochs=e, theta=sum(a * cells.mean(k) for k, a in coefs[e].items())))
-    out = SS.trend_models(pd.DataFrame(rows), coefs, cells, boot, pooled)
+    out = SX.trend_models(pd.DataFrame(rows), coefs, cells, boot, pooled)
     assert out["asymptote"] == pytest.approx(-1, abs=0.15) and out["saturating_p1"] == pytest.approx(-40, abs=2)
     assert out["asymptote_lo"] < out["asymptote"] < out["asymptote_hi"]
     assert out["saturating_chi2"] < out["line_chi2"] and out["saturating_oos_chi2"] < out["line_oos_chi2"]
@@ -171,7 +172,7 @@ def test_trend_models_recover_a_planted_saturating_series_and_check_out_of_sampl
 def test_two_stage_combines_the_stages_own_tests_with_fixed_weights():
     spec = {("A", 20): [0.75, 0.76, 0.74, 0.77, 0.73], ("B", 20): [0.72, 0.73, 0.71, 0.73, 0.72]}
     cells = _cells(spec, n_img=2000)
-    out = SS.two_stage(cells, ("A", 20), ("B", 20), [0, 1, 2], [3, 4])
+    out = SX.two_stage(cells, ("A", 20), ("B", 20), [0, 1, 2], [3, 4])
     y = {k: cells.correct[k].mean(axis=1) * 100 for k in spec}
     for label, idx in (("stage1", [0, 1, 2]), ("stage2", [3, 4])):
         ref = stats.ttest_ind(y[("A", 20)][idx], y[("B", 20)][idx], equal_var=False)
