@@ -367,3 +367,23 @@ def test_report_with_other_data_is_refused_and_the_notebook_leaves_it_out(tiny_i
     with pytest.raises(ConfigError, match="not the images this experiment evaluated"):
         write_report(committed, tmp_path / "report", data_root=tiny_imagefolder)
     assert not (tmp_path / "report").exists()
+
+
+def test_equal_training_analysis_recombines_runs_and_measures_routing(tmp_path):
+    """rubik.drnet.equal (data/results/imagenette/drnet_equal/ANALYSIS.md): the registered estimand on
+    runs combined from two folders; with both the committed folder it is the registered +0.38 [-3.38, +4.14];
+    the routing entropy is 0 for one resolution and log2 3 for an even three-way mix."""
+    import math
+
+    from rubik.drnet import equal
+
+    committed = Path(__file__).resolve().parents[1] / "data" / "results" / "imagenette" / "drnet"
+    s = equal.seed_summary(equal.combine(committed, committed), 0.95)["primary"]
+    assert (round(s["mean"], 2), round(s["low"], 2), round(s["high"], 2)) == (0.38, -3.38, 4.14)
+    assert equal.routing_entropy([0, 0, 1966]) == 0 and equal.routing_entropy([5, 5, 5]) == math.log2(3)
+    rows = equal.routing_rows(equal.load_evals(committed), "committed")
+    assert len(rows) == 9 and {r["target"] for r in rows} == {0.45, 0.6, 0.75}
+    assert max(r["entropy_bits"] for r in rows if r["target"] == 0.45) == 0   # every image to 25 px
+    with pytest.raises(ValueError, match="fixed_"):
+        equal.combine(committed, tmp_path)
+    assert equal.main([str(committed), str(tmp_path)]) == 2
