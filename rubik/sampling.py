@@ -130,16 +130,19 @@ def _strata(n: int, lc_lo: float, lc_hi: float):
 def sample_twists(n: int = 100, base: str = "efficientnet_b0", *, seed: int = 0, mode: str = "uniform",
                   ranges: dict | None = None, base_resolution: int | None = None, num_classes: int = 1000,
                   include_references: bool = True, c_min: float = DEFAULT_C_MIN, c_max: float = 1.0,
-                  unique: bool = True, rules: str | None = None, max_draws: int | None = None) -> pd.DataFrame:
+                  unique: bool = True, rules: str | None = None, max_draws: int | None = None,
+                  conv=None) -> pd.DataFrame:
     """``n`` random twists of ``base`` with ``c_min <= FLOPs / base FLOPs <= c_max`` (+ references).
 
     See the module docstring for the ranges, the two modes and the resolution floor. Seeded and
     reproducible: the same arguments give the same table. ``max_draws`` caps the number of
     candidates tried (default ``2000 * n + 10000``); a ValueError names the unreachable FLOPs band.
+    ``conv`` (ResNet and VGG families: ``"spconv"`` ...) is every sample's convolution, so their
+    ``arch``, FLOPs and params are those of the network that will be trained.
     """
     _check_sample_args(n, base, mode, c_min, c_max)
     try:
-        reference = Arch(base, Twist(), base_resolution, rules)
+        reference = Arch(base, Twist(), base_resolution, rules, conv)
     except ValueError as e:
         raise ValueError(f"sample_twists: {e}") from None
     br = reference.base_resolution

@@ -131,9 +131,17 @@ def _cmd_init(args) -> int:
         target[field] = _parse_value(value)
     check_template(tmpl)   # --epochs 0, --train-per-class 0 ...: refused before sampling
     num_classes = args.num_classes or (count_classes(args.data, quiet=True) if args.data else 1000)
+    # every trial's arch replaces the template's, so what the template says of the network beyond the
+    # dials (the convolution: -p 'arch={base: resnet50, conv: spconv}') must reach the samples
+    arch = tmpl.get("arch") if isinstance(tmpl.get("arch"), dict) else {}
+    if any(k in arch for k in ("base", "conv")) and arch.get("base", args.base) != args.base:
+        raise ConfigError(f"-p arch: base {arch.get('base')!r} differs from --base {args.base!r}; the samples "
+                          "are twists of --base")
     kw = dict(mode=args.mode, ranges=_parse_ranges(args.ranges), base_resolution=args.base_resolution,
               num_classes=num_classes, include_references=not args.no_references, seed=args.sample_seed,
               rules=args.rules)
+    if arch.get("conv") is not None:
+        kw["conv"] = arch["conv"]
     if args.c_min is not None:
         kw["c_min"] = args.c_min
     try:   # the sampler's ValueErrors are about these arguments (unknown base, impossible ranges)

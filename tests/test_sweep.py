@@ -473,3 +473,27 @@ def test_the_spec_names_its_head_size(tmp_path, tiny_imagefolder):
     assert spec["num_classes"] == 3 == sweep_num_classes(spec)
     S.init_sweep(tmp_path / "c", _samples(2), TEMPLATE)     # no data here and no sampling: unknown
     assert S.load_spec(tmp_path / "c")["num_classes"] is None
+
+
+def test_sweep_init_keeps_the_templates_convolution_in_every_trial(tmp_path, tiny_imagefolder, capsys):
+    """Issue 35: `-p 'arch={..., "conv": "spconv"}'` (JSON) reached the template but every trial's arch said conv None,
+    so the sweep would have trained dense networks with dense FLOPs in its table."""
+    from rubik.cli import main
+    from rubik.models import Arch
+
+    d = tmp_path / "sp"
+    assert main(["sweep", "init", str(d), "--n", "2", "--base", "resnet20", "--base-resolution", "32", "--data",
+                 str(tiny_imagefolder), "--ranges", "r=0.9:1.0,d=1.0:1.0,w=0.5:1.0", "--no-references",
+                 "-p", '{"base": "resnet20", "twist": [1, 1, 1], "base_resolution": 32, "conv": "spconv"}'.join(["arch=", ""])]) == 0, \
+        capsys.readouterr().err
+    spec = S.load_spec(d)
+    assert Arch.from_dict(spec["template"]["arch"]).conv.kind == "spconv"
+    for t in spec["trials"]:
+        arch = Arch.from_dict(t["arch"])
+        assert arch.conv is not None and arch.conv.kind == "spconv"
+        assert t["flops"] == arch.flops(3) < arch.replace(conv=None).flops(3)   # SPConv's FLOPs, not dense ones
+        assert Arch.from_dict(S.trial_config(spec, t)["arch"]).conv.kind == "spconv"
+    # a template naming another base than --base is refused in one line
+    assert main(["sweep", "init", str(tmp_path / "x"), "--base", "resnet20", "--data", str(tiny_imagefolder),
+                 "-p", 'arch={"base": "resnet50", "twist": [1, 1, 1], "conv": "spconv"}']) == 2
+    assert "differs from --base" in capsys.readouterr().err
