@@ -40,7 +40,7 @@ import yaml
 from rubik.data import DATASETS, PIPELINES
 from rubik import yamlsafe
 from rubik.errors import ReproduceError
-from rubik.models import list_models
+from rubik.models.registry import BASE_RESOLUTION, BASES
 from rubik.sampling import MODES
 from rubik.tiny_vs_giant import GIANT_PAIRS, TVG_LEVELS, TVG_TINY
 from rubik.train import resolve_recipe
@@ -212,8 +212,14 @@ class DataSection(Section):
 class CubeSection(Section):
     """The cube: the model whose (r, d, w) is twisted, and the input size of r = 1."""
     NAME: ClassVar[str] = "cube"
-    base: str = setting("efficientnet_b0", choices=list_models)
-    base_resolution: int = setting(224, minimum=1)
+    # a base family, not a registered variant: sampling twists a base (tinynet_c is B0 already twisted)
+    base: str = setting("efficientnet_b0", choices=lambda: BASES)
+    base_resolution: int | None = setting(None, minimum=1)   # null: the base's own (B0 224, GhostNet-A 240)
+
+    @property
+    def input_size(self) -> int:
+        """``base_resolution``, or the base's own input size when it is null."""
+        return self.base_resolution if self.base_resolution is not None else BASE_RESOLUTION[self.base]
 
 
 @dataclass(frozen=True)
@@ -237,6 +243,15 @@ class TrainingSection(Section):
     threads: int | None = setting(None, minimum=1)               # torch threads per training process
     processes: int = setting(1, minimum=1)                       # trainings run in parallel
 
+    def __post_init__(self):
+        super().__post_init__()
+        # the schedule has one home, the recipe; a preset may name it here or in the recipe, not both apart
+        if isinstance(self.recipe, dict):
+            for key in ("epochs", "batch_size"):
+                mine, theirs = getattr(self, key), self.recipe.get(key)
+                if mine is not None and theirs is not None and mine != theirs:
+                    raise SettingError(self.NAME, key, mine, f"conflicts with training.recipe.{key}={theirs!r}: "
+                                                             "give it in one place")
 
 @dataclass(frozen=True)
 class AnalysisSection(Section):
@@ -321,6 +336,8 @@ class Preset:
             value = getattr(self, f.name)
             if f.name in SECTIONS:
                 out.update({g.name: copy.deepcopy(getattr(value, g.name)) for g in dataclasses.fields(value)})
+                if f.name == "cube":
+                    out["base_resolution"] = value.input_size
             else:
                 out[f.name] = copy.deepcopy(value)
         return out

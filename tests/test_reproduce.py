@@ -356,3 +356,23 @@ def test_reproduce_runs_the_notebooks_in_our_kernel(tmp_path, monkeypatch):
         assert nbformat.read(p, as_version=4).metadata.kernelspec.name == R.KERNEL_NAME, p.name
     with pytest.raises(R.ReproduceError, match="no Jupyter kernel 'no-such-kernel'"):
         R.run("smoke", out_dir=tmp_path / "c", notebooks_dir=nbdir, kernel="no-such-kernel", echo=lambda s: None)
+
+
+def test_preset_defects_of_issue_35_are_refused_or_resolved(tmp_path):
+    """Each was accepted silently: two epochs (training.epochs 3 trained, recipe.epochs 4 ignored); a
+    registered variant as the cube's base (sampling then refused it); a GhostNet-A cube at 224 px
+    (its Arch is 240)."""
+    both = tmp_path / "both.yaml"
+    both.write_text("extends: smoke\ntraining: {epochs: 3, recipe: {name: proxy, epochs: 4}}\n")
+    with pytest.raises(P.ReproduceError, match="training.epochs=3: conflicts with training.recipe.epochs=4"):
+        P.load_preset(str(both))
+    agree = tmp_path / "agree.yaml"
+    agree.write_text("extends: smoke\ntraining: {epochs: 4, recipe: {name: proxy, epochs: 4}}\n")
+    assert P.load_preset(str(agree))["epochs"] == 4
+    with pytest.raises(P.ReproduceError, match="base=tinynet_c: expected one of efficientnet_b0, ghostnet_a"):
+        P.load_preset("smoke", ["base=tinynet_c"])
+    ghost = tmp_path / "ghost.yaml"
+    ghost.write_text("description: GhostNet-A cube\ncube: {base: ghostnet_a}\n")
+    assert P.load_preset(str(ghost))["base_resolution"] == 240
+    assert P.load_preset(str(ghost), ["base_resolution=64"])["base_resolution"] == 64
+    assert P.load_preset(str(ghost), ["base=efficientnet_b0"])["base_resolution"] == 224
