@@ -204,7 +204,7 @@ def check_run_dir(run_dir, config, n_random: int | None) -> None:
                 and ev["random"].get("n") != n_random:
             why = f"n_random {ev['random'].get('n')!r} -> {n_random!r}"
     if why:
-        raise ConfigError(f"{run_dir} was trained with other settings ({why}); give the new settings a new "
+        raise ConfigError(f"{run_dir} was trained or evaluated with other settings ({why}); give the new settings a new "
                           "folder, or delete that run's folder to train it again")
 
 
