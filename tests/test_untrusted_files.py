@@ -499,3 +499,27 @@ def test_two_drnet_runs_in_one_folder_train_each_run_once(tmp_path, tiny_imagefo
         holder.wait()
     t.join(60)
     assert fake_drnet.count(str(lock.parent)) == 1
+
+
+@pytest.mark.parametrize("experiment", ["schedule", "ladder"])
+def test_study_report_on_a_study_with_a_few_records(tmp_path, capsys, experiment):
+    """`rubik study report` with a handful of records (was 52 lines from study_stats.depth_estimands): the
+    plan's estimands whose cells are missing read "not yet measured"."""
+    import matplotlib
+
+    from rubik import launcher as L
+    from rubik import study as St
+    from rubik import sweep as S
+    from tests.test_study import STUDY, fake_study_train
+
+    matplotlib.use("Agg")
+    design = St.study_design(STUDY, base_resolution=64, num_classes=10)
+    d = tmp_path / "study"
+    S.init_sweep(d, design[design.experiment == experiment].iloc[:4].reset_index(drop=True),
+                 {"model": "efficientnet_b0", "data": {}, "recipe": "proxy", "epochs": 5, "seed": 0})
+    L.run_worker(d, train_fn=fake_study_train, heartbeat=0)
+    assert cli_main(["study", "report", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "D40: depth slope, ladder, 40 epochs: not measured yet" in out and "\n4 finished trials" in out
+    depth = (d / "tables" / "prereg_depth.md").read_text()
+    assert depth.count("not yet measured") >= 2                         # D40 and D80: no cells yet
