@@ -130,15 +130,15 @@ def run_experiment(preset: dict, data_root: str | None, out_dir, *, only=None, p
     if progress is None:
         progress = sys.stderr.isatty()
     out_dir = Path(out_dir)
-    runs = plan(preset, data_root, out_dir, progress=progress)
-    if only is not None:   # a name that matches no run is a typo, not an empty experiment: say so before writing anything
+    runs = planned = plan(preset, data_root, out_dir, progress=progress)
+    if only is not None:   # a name that matches no run is a typo, not an empty experiment: said before writing
         names = {r["name"] for r in runs}
         unknown = set(only) - names - {n.split("_")[0] for n in names}
         if unknown:
             raise ConfigError(f"--only {sorted(unknown)}: not a run of this preset; its runs: "
                               f"multires, fixed, joint or one of {sorted(names)}")
         runs = [r for r in runs if r["name"].split("_")[0] in only or r["name"] in only]
-    resolve_root(runs[0]["config"].data)                     # the data is there: before anything is written
+    resolve_root(planned[0]["config"].data)                  # the data is there: before anything is written
     merged = check_folder(preset, data_root, out_dir)
     n_random = preset.get("n_random", 1000)
     out_dir.mkdir(parents=True, exist_ok=True)

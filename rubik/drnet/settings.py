@@ -167,7 +167,8 @@ def run_fingerprint(config, n_random: int | None = None) -> str:
 
 def _task_diff(have: dict, want: dict) -> str:
     h, w = have.get("task") or {}, want.get("task") or {}
-    diff = [f"{k} {h.get(k)!r} -> {w.get(k)!r}" for k in sorted(set(h) | set(w)) if k != "init" and h.get(k) != w.get(k)]
+    diff = [f"{k} {h.get(k)!r} -> {w.get(k)!r}" for k in sorted(set(h) | set(w))
+            if k != "init" and h.get(k) != w.get(k)]
     return "; ".join(x for x in [identity_diff(have, want), *diff] if x)
 
 
@@ -204,8 +205,8 @@ def check_run_dir(run_dir, config, n_random: int | None) -> None:
                 and ev["random"].get("n") != n_random:
             why = f"n_random {ev['random'].get('n')!r} -> {n_random!r}"
     if why:
-        raise ConfigError(f"{run_dir} was trained or evaluated with other settings ({why}); give the new settings a new "
-                          "folder, or delete that run's folder to train it again")
+        raise ConfigError(f"{run_dir} was trained or evaluated with other settings ({why}); give the new settings "
+                          "a new folder, or delete that run's folder to train it again")
 
 
 def _read_json(path: Path):
