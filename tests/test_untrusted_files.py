@@ -484,7 +484,8 @@ def test_two_drnet_runs_in_one_folder_train_each_run_once(tmp_path, tiny_imagefo
     lock.parent.mkdir(parents=True)
     holder = _spawn_holder(lock)
     lines = []
-    t = threading.Thread(target=run_experiment, args=({**_tiny_drnet_preset(), "seeds": [1]}, str(tiny_imagefolder), exp),
+    seed1 = {**_tiny_drnet_preset(), "seeds": [1]}
+    t = threading.Thread(target=run_experiment, args=(seed1, str(tiny_imagefolder), exp),
                          kwargs={"poll_s": 0.05, "log": lines.append, "only": ["multires"]})
     t.start()
     try:
