@@ -254,7 +254,7 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
         fig = plot_schedule_sensitivity(done, y=value)
         figures += save_figure(fig, "fig_study_schedule", out / "figures")
         plt.close(fig)
-    if plan is not None:
+    if plan is not None and plan["depth"]["theta"].notna().any():   # a few records: no estimate to draw yet
         from rubik.plots import plot_depth_trend
 
         fig = plot_depth_trend(plan["depth"], plan["trends"])

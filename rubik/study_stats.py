@@ -174,14 +174,19 @@ class Bootstrap:
         return sum(a * self._means[k] for k, a in coef.items())
 
 
+#: the numbers ``estimate`` gives every estimand
+_NUMBERS = ("theta", "own_lo", "own_hi", "own_p", "own_df", "boot_lo", "boot_hi", "boot_p", "pooled_lo", "pooled_hi",
+            "pooled_p", "pooled_df", "cons_lo", "cons_hi", "cons_p")
+
+
 def estimate(name: str, coef: dict, cells: Cells, boot: Bootstrap, pooled: dict, ci: float = 0.95, **extra) -> dict:
     """One estimand ``sum a_k mu_k`` (``coef``: ``{(name, epochs): a_k}``) with its three intervals,
     p-values and the conservative union. Cells missing from the data make every number NaN."""
     row = dict(estimand=name, **extra)
     missing = [k for k in coef if k not in cells.correct]
     row["seeds"] = " / ".join(str(cells.n(k)) if k in cells.correct else "0" for k in coef)
-    if missing:
-        return {**row, "theta": float("nan"), "note": f"missing cells {missing}"}
+    if missing:   # every number there, NaN: a table of such rows reads "not yet measured", not a KeyError
+        return {**row, **dict.fromkeys(_NUMBERS, float("nan")), "note": f"missing cells {missing}"}
     theta = sum(a * cells.mean(k) for k, a in coef.items())
     row["theta"] = theta
     # 1. own seeds, Welch
@@ -386,8 +391,8 @@ def trend(table: pd.DataFrame, coefs: dict, cells: Cells, boot: Bootstrap, poole
     1 / (pooled variance); ``beta`` and the crossover ``E* = 2^(-alpha/beta)`` with bootstrap
     percentile intervals (the line refitted in every resample)."""
     t = table.dropna(subset=["theta"])
-    if len(t) < 2:
-        return dict(points=len(t))
+    if len(t) < 2:   # no line yet: its numbers NaN (a table's columns do not depend on how far the study got)
+        return dict(points=len(t), **dict.fromkeys(("alpha", "beta", "beta_lo", "beta_hi", "beta_p"), float("nan")))
     x = np.log2(t["epochs"].to_numpy(float))
     var = []
     for e in t["epochs"]:
@@ -443,7 +448,7 @@ def resolution_rungs(cells: Cells, boot, pooled, epochs: int = 20) -> tuple[pd.D
     rows = [estimate(f"r {a:g} -> {b:g}", {kb: 1.0, ka: -1.0}, cells, boot, pooled, epochs=epochs)
             for (a, ka), (b, kb) in zip(zip(rs, keys), zip(rs[1:], keys[1:]))]
     lof = {}
-    if all(k in cells.correct for k in keys):
+    if all(k in cells.correct for k in keys) and sum(cells.n(k) for k in keys) > len(keys):   # seed noise to test by
         y = np.concatenate([cells.correct[k].mean(axis=1) * 100 for k in keys])
         x = np.concatenate([[math.log2(r)] * cells.n(k) for r, k in zip(rs, keys)])
         fit = np.polyfit(x, y, 1)
@@ -451,7 +456,7 @@ def resolution_rungs(cells: Cells, boot, pooled, epochs: int = 20) -> tuple[pd.D
         means = {r: cells.correct[k].mean(axis=1).mean() * 100 for r, k in zip(rs, keys)}
         pure = float(sum(((cells.correct[k].mean(axis=1) * 100 - means[r]) ** 2).sum() for r, k in zip(rs, keys)))
         df_lof, df_pure = len(rs) - 2, len(y) - len(rs)
-        f = ((sse - pure) / df_lof) / (pure / df_pure)
+        f = ((sse - pure) / df_lof) / (pure / df_pure) if pure > 0 else float("nan")
         lof = dict(F=f, df=(df_lof, df_pure), p=float(stats.f.sf(f, df_lof, df_pure)))
     return pd.DataFrame(rows), lof
 

@@ -305,3 +305,222 @@ def test_extends_is_looked_up_beside_the_preset_file(tmp_path, monkeypatch):
     (tmp_path / "presets" / "child.yaml").write_text("extends: base.yaml\n")
     monkeypatch.chdir(tmp_path)                                       # not the presets' folder
     assert load_preset(str(tmp_path / "presets" / "child.yaml"))["epochs"] == 3
+
+
+# ----------------------------------------------------------------------------- 4. DRNet's edges
+
+_DRNET_BAD = [
+    ("candidates=[]", "DRNet candidates []: expected a non-empty list"),
+    ("candidates=1.0", "DRNet candidates 1.0: expected a non-empty list"),
+    ("candidates=[1.0, .nan]", "DRNet candidates [1.0, nan]: expected a non-empty list of finite scales"),
+    ("targets=0.6", "DRNet targets 0.6: expected a non-empty list"),
+    ("targets=[0.8, 0.8]", "DRNet targets [0.8, 0.8]: expected distinct values"),
+    ("temperature=5", "DRNet temperature 5: expected a pair [start, end]"),
+    ("epochs={fixed: 1}", "DRNet epochs {'fixed': 1}: expected a mapping of positive epochs per stage"),
+    ("seeds=0", "DRNet seeds 0: expected a non-empty list"),
+    ("seeds=[]", "DRNet seeds []: expected a non-empty list"),
+    ("seeds=[0, 0]", "expected a non-empty list of distinct non-negative integers"),
+    ("data=3", "DRNet data 3: expected a mapping of name"),
+    ("data={bogus: 1}", "DRNet data {'bogus': 1}: expected a mapping of name"),
+    ("data={name: nope}", "unknown dataset name 'nope'"),
+    ("backbone=3", "DRNet backbone 3: expected an Arch mapping"),
+    ("backbone={base: nope}", "unknown base 'nope'"),
+    ("backbone={}", "an Arch needs a 'base'"),
+    ("recipe={}", "DRNet recipe {}: expected a mapping with a recipe name"),
+    ("predictor_channels=3", "DRNet predictor_channels 3: expected a non-empty list of positive integers"),
+    ("n_random=x", "DRNet n_random 'x': expected a non-negative integer"),
+    ("eta=*a", "aliases (*a) are not allowed"),                     # read through rubik.yamlsafe
+    ("epochs={fixed: 1, fixed: 2}", "duplicate key 'fixed'"),
+    ("eta=010", "'010' is a YAML 1.1 integer"),
+    ("eta=", "-p eta=: no value given"),
+]
+
+
+@pytest.mark.parametrize("param, match", _DRNET_BAD, ids=[p for p, _ in _DRNET_BAD])
+def test_drnet_bad_parameters_are_one_line_before_anything_is_written(tmp_path, capsys, param, match):
+    argv = ["drnet", "run", str(tmp_path / "exp"), "--data", str(tmp_path / "none"), "-p", param]
+    assert cli_main(argv) == 2
+    line = _one_line_error(capsys, "drnet run")
+    assert match in line, line
+    assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.parametrize("text, match", [
+    ("backbone: &a [*a]\n", "aliases (*a) are not allowed"),          # was a 3,002-line RecursionError
+    ("eta: 1\neta: 2\n", "duplicate key 'eta'"),
+    ("eta: !!python/object/apply:os.system [touch {tmp}/PWNED]\n", "could not determine a constructor"),
+    ("- 1\n", "expected a mapping of settings"),
+])
+def test_drnet_preset_files_are_read_strictly(tmp_path, capsys, text, match):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace("{tmp}", str(tmp_path)))
+    assert cli_main(["drnet", "run", str(tmp_path / "exp"), "--preset", str(path), "--data", str(tmp_path)]) == 2
+    line = _one_line_error(capsys, "drnet run")
+    assert f"DRNet preset {path}: " in line and match in line, line
+    assert not (tmp_path / "exp").exists() and not (tmp_path / "PWNED").exists()
+
+
+def test_drnet_empty_seeds_option_is_refused(tmp_path, capsys):
+    assert cli_main(["drnet", "run", str(tmp_path / "exp"), "--data", str(tmp_path), "--seeds", ""]) == 2
+    assert "--seeds '': expected comma-separated integers" in _one_line_error(capsys, "drnet run")
+    assert not (tmp_path / "exp").exists()
+
+
+def test_drnet_targets_get_exact_folders(tmp_path):
+    from rubik.drnet.experiment import plan
+    from rubik.drnet.settings import target_name
+
+    assert [target_name(t) for t in (0.45, 0.6, 0.8, 0.80000001, 1e-05, 1)] == [
+        "0.45", "0.6", "0.8", "0.80000001", "1e-05", "1"]                 # the committed folders keep their names
+    preset = {**_tiny_drnet_preset(), "targets": [0.8, 0.80000001]}
+    names = [r["name"] for r in plan(preset, None, tmp_path / "exp")]
+    assert names[-2:] == ["joint_0.8", "joint_0.80000001"]
+
+
+def _tiny_drnet_preset():
+    from rubik.drnet.experiment import load_preset
+    from tests.test_drnet import ARCH
+
+    return {**load_preset("imagenette"), "backbone": ARCH.to_dict(), "predictor_channels": [4, 8],
+            "predictor_view": 16, "targets": [0.8], "recipe": {"name": "smoke"}, "seeds": [0], "n_random": 3,
+            "epochs": {"fixed": 1, "multires": 1, "joint": 1}, "data": {"pipeline": "tensor", "workers": 0}}
+
+
+@pytest.fixture()
+def fake_drnet(monkeypatch):
+    """``rubik.drnet.experiment`` with training and evaluation replaced by stand-ins that write what the real
+    ones write (config.json, result.json, a checkpoint; an eval report): the experiment's bookkeeping in a
+    second. ``calls``: the out_dir of every training."""
+    import threading
+    import time
+
+    import rubik.drnet.experiment as E
+    from rubik.rundir import atomic_write_json
+
+    calls, guard = [], threading.Lock()
+
+    def train(cfg):
+        with guard:
+            calls.append(cfg.out_dir)
+        out = Path(cfg.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "config.json", cfg.to_dict())
+        time.sleep(0.2)
+        (out / "checkpoint.pt").write_bytes(b"weights")
+        atomic_write_json(out / "result.json", {"top1": 50.0, "train_time_s": 0.2})
+        return {"top1": 50.0, "train_time_s": 0.2}
+
+    def evaluate(model, data, *, n_random, seed, device):
+        f = {"top1": {"select": 50.0, "test": 50.0}, "mean_flops": {"select": 1.0, "test": 1.0}, "correct": ""}
+        return {"resolutions": [48], "fixed": [f], "routed": {}, "random": {"n": n_random}}
+
+    monkeypatch.setattr(E, "train", train)
+    monkeypatch.setattr(E, "load_drnet", lambda path: (None, {}))
+    monkeypatch.setattr(E, "evaluate_drnet", evaluate)
+    return calls
+
+
+def test_drnet_rerun_with_other_settings_is_refused_and_keeps_preset_json(tmp_path, tiny_imagefolder, fake_drnet,
+                                                                         capsys):
+    from rubik.drnet.experiment import run_experiment
+
+    exp = tmp_path / "exp"
+    run_experiment(_tiny_drnet_preset(), str(tiny_imagefolder), exp, log=lambda *a: None)
+    assert len(fake_drnet) == 5
+    saved = (exp / "preset.json").read_bytes()
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(_tiny_drnet_preset()))
+    argv = ["drnet", "run", str(exp), "--preset", str(path), "--data", str(tiny_imagefolder)]
+    assert cli_main(argv + ["-p", "eta=5", "-p", "temperature=[2, 0.5]"]) == 2
+    line = _one_line_error(capsys, "drnet run")
+    assert f"{exp}/seed0/joint_0.8 was trained or evaluated with other settings (eta 2.0 -> 5.0; temperature" in line
+    assert "new folder" in line
+    assert (exp / "preset.json").read_bytes() == saved and len(fake_drnet) == 5          # nothing trained or rewritten
+    assert cli_main(argv + ["-p", "epochs={fixed: 2, multires: 1, joint: 1}"]) == 2     # a fixed run's epochs
+    assert "seed0/fixed_48 was trained or evaluated with other settings (epochs 1 -> 2" in capsys.readouterr().err
+    # a folder left from another target is checked too: preset.json lists every run's settings
+    assert cli_main(argv + ["-p", "targets=[0.7]", "-p", "eta=5"]) == 2
+    assert "joint_0.8 was trained" in capsys.readouterr().err
+    # the same settings with one more seed and target: trains only the new runs, and preset.json lists them all
+    assert cli_main(argv + ["--seeds", "1", "-p", "targets=[0.7]"]) == 0
+    assert len(fake_drnet) == 10 and not (exp / "seed1" / "joint_0.8").exists()      # seed 1's five runs, no more
+    kept = json.loads((exp / "preset.json").read_text())
+    assert kept["seeds"] == [0, 1] and kept["targets"] == [0.8, 0.7]
+    assert json.loads((exp / "seed1" / "joint_0.7" / "eval.json").read_text())["fingerprint"]
+
+
+def test_drnet_damaged_eval_json_is_named_by_report_and_evaluated_again_by_run(tmp_path, tiny_imagefolder,
+                                                                             fake_drnet, capsys):
+    from rubik.drnet.experiment import run_experiment
+
+    exp = tmp_path / "exp"
+    run_experiment(_tiny_drnet_preset(), str(tiny_imagefolder), exp, log=lambda *a: None)
+    for damage in ("{}", '{"resolutions": [48], "fix'):
+        bad = exp / "seed0" / "fixed_36" / "eval.json"
+        bad.write_text(damage)
+        assert cli_main(["drnet", "report", str(exp)]) == 2
+        line = _one_line_error(capsys, "drnet report")
+        assert f"{bad}: damaged evaluation" in line and f"rubik drnet run {exp}" in line, line
+        run_experiment(_tiny_drnet_preset(), str(tiny_imagefolder), exp, log=lambda *a: None)
+        assert json.loads(bad.read_text())["name"] == "fixed_36" and len(fake_drnet) == 5   # evaluated, not trained
+
+
+def test_two_drnet_runs_in_one_folder_train_each_run_once(tmp_path, tiny_imagefolder, fake_drnet):
+    import threading
+
+    from rubik.drnet.experiment import run_experiment
+    from tests.test_guarantees import _spawn_holder
+
+    exp = tmp_path / "exp"
+    runs = [threading.Thread(target=run_experiment, args=(_tiny_drnet_preset(), str(tiny_imagefolder), exp),
+                             kwargs={"poll_s": 0.05, "log": lambda *a: None}) for _ in range(2)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join(60)
+    assert sorted(fake_drnet) == sorted(set(fake_drnet)) and len(fake_drnet) == 5       # each run trained once
+    # a run another process holds is left to it, in one line, and taken when that process is gone
+    lock = exp / "seed1" / "multires" / "drnet.lock"
+    lock.parent.mkdir(parents=True)
+    holder = _spawn_holder(lock)
+    lines = []
+    seed1 = {**_tiny_drnet_preset(), "seeds": [1]}
+    t = threading.Thread(target=run_experiment, args=(seed1, str(tiny_imagefolder), exp),
+                         kwargs={"poll_s": 0.05, "log": lines.append, "only": ["multires"]})
+    t.start()
+    try:
+        for _ in range(100):
+            if lines:
+                break
+            threading.Event().wait(0.05)
+        assert lines == [f"[drnet] seed1/multires: in use by another `rubik drnet run` (pid {holder.pid} on "
+                         f"{os.uname().nodename}); left to it"]
+    finally:
+        holder.kill()
+        holder.wait()
+    t.join(60)
+    assert fake_drnet.count(str(lock.parent)) == 1
+
+
+@pytest.mark.parametrize("experiment", ["schedule", "ladder"])
+def test_study_report_on_a_study_with_a_few_records(tmp_path, capsys, experiment):
+    """`rubik study report` with a handful of records (was 52 lines from study_stats.depth_estimands): the
+    plan's estimands whose cells are missing read "not yet measured"."""
+    import matplotlib
+
+    from rubik import launcher as L
+    from rubik import study as St
+    from rubik import sweep as S
+    from tests.test_study import STUDY, fake_study_train
+
+    matplotlib.use("Agg")
+    design = St.study_design(STUDY, base_resolution=64, num_classes=10)
+    d = tmp_path / "study"
+    S.init_sweep(d, design[design.experiment == experiment].iloc[:4].reset_index(drop=True),
+                 {"model": "efficientnet_b0", "data": {}, "recipe": "proxy", "epochs": 5, "seed": 0})
+    L.run_worker(d, train_fn=fake_study_train, heartbeat=0)
+    assert cli_main(["study", "report", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "D40: depth slope, ladder, 40 epochs: not measured yet" in out and "\n4 finished trials" in out
+    depth = (d / "tables" / "prereg_depth.md").read_text()
+    assert depth.count("not yet measured") >= 2                         # D40 and D80: no cells yet

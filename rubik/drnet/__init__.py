@@ -11,7 +11,9 @@ the classifier shares its weights across resolutions and keeps one BatchNorm set
 * :mod:`~rubik.drnet.task`: both training stages as a ``rubik.train`` task (``TrainConfig.task``);
 * :mod:`~rubik.drnet.evaluate`: routed evaluation (real FLOPs, histogram, select/test top-1, latency,
   random routing at the same resolution mix);
-* :mod:`~rubik.drnet.experiment`: the experiment's plan, presets, report, figures and ``rubik drnet``.
+* :mod:`~rubik.drnet.settings`: an experiment's presets and ``-p`` values, checked; exact run folders, each
+  run's settings fingerprint, ``eval.json`` checked;
+* :mod:`~rubik.drnet.experiment`: the experiment's plan, report, figures and ``rubik drnet``.
 """
 from .gumbel import TemperatureSchedule, st_gumbel_softmax
 from .loss import DRNetLoss, flops_penalty

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import numpy as np
 from ..data import DataConfig, DataError, list_classes, list_split, tensor_cache, unpack_correct, val_split
 from ..errors import ConfigError
 from ..rundir import atomic_write, atomic_write_json
+from .settings import read_eval
 
 
 #: where an experiment folder keeps each evaluated run's report
@@ -37,8 +37,9 @@ EVAL_GLOB = "seed*/*/eval.json"
 
 
 def load_evals(out_dir) -> list[dict]:
-    """Every ``eval.json`` under an experiment folder."""
-    return [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob(EVAL_GLOB))]
+    """Every ``eval.json`` under an experiment folder; a damaged one is a ConfigError naming it
+    (``rubik.drnet.settings.read_eval``)."""
+    return [read_eval(p) for p in sorted(Path(out_dir).glob(EVAL_GLOB))]
 
 
 def data_matches(evals: list[dict], data_root) -> bool:
