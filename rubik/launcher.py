@@ -102,12 +102,22 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
               "device_name": _device_name(cfg.get("device")), "pid": os.getpid(), "worker": worker,
               "started": utc_now()}
     t0 = time.time()
+    # every trial trains in its run folder, which keeps its final weights (keep_weights: runs/<id>/model.pt);
+    # without trial_checkpoints a killed trial restarts (overwrite), and the record's config is unchanged
+    run_cfg = copy.deepcopy(cfg)
+    if not run_cfg.get("out_dir"):
+        run_cfg.update(out_dir=str(d / "runs" / str(tid)), resume=False, overwrite=True)
     try:
-        metrics = train_fn(copy.deepcopy(cfg))
+        metrics = train_fn(run_cfg)
         if not isinstance(metrics, dict):
             raise TypeError(f"train function returned {type(metrics).__name__}, expected a dict of metrics")
         diverged = metrics.get("status") == "diverged"
         record.update(status="diverged" if diverged else "done", metrics=metrics)
+        if not diverged:
+            try:
+                _keep_weights(run_cfg["out_dir"], drop_checkpoint=not cfg.get("out_dir"))
+            except OSError as exc:   # a full disk: the trained result is still recorded
+                metrics["weights_error"] = f"{type(exc).__name__}: {exc}"
         try:   # cheap, after training; a failure here does not fail the trial
             opts = trial_latency_options(spec.get("latency", True))
             if opts is not None and not diverged:
@@ -123,6 +133,14 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
     return record
 
 
+
+
+def _keep_weights(out, *, drop_checkpoint: bool) -> None:
+    """``rubik.runstate.keep_weights`` when the trainer left a checkpoint (fake trainers leave none)."""
+    if (Path(out) / "checkpoint.pt").is_file():
+        from rubik.runstate import keep_weights   # torch: only where a real trainer ran
+
+        keep_weights(out, drop_checkpoint=drop_checkpoint)
 
 
 # ----------------------------------------------------------------------------- one worker: claim, train, record

@@ -296,6 +296,22 @@ def test_cli_real_train_end_to_end(tmp_path, tiny_imagefolder, cache_dir, capsys
     assert rec["device_name"] and rec["code_version"]
     assert main(["sweep", "status", str(d)]) == 0
     assert "2/2 done" in capsys.readouterr().out
+    # each finished trial keeps its final weights (runs/<id>/model.pt, weights_only-loadable), not the
+    # optimizer's checkpoint; the record's config and fingerprint are those of a sweep without them
+    from rubik.identity import config_fingerprint
+    from rubik.rundir import load_torch_file
+
+    assert rec["config"]["out_dir"] is None and rec["config"]["resume"] is False
+    assert rec["fingerprint"] == config_fingerprint(S.trial_config(spec, spec["trials"][1], d))
+    run_dir = d / "runs" / "r000"
+    assert sorted(p.name for p in run_dir.iterdir() if p.suffix != ".lock") == \
+        ["config.json", "metrics.jsonl", "model.pt", "result.json"]
+    assert set(load_torch_file(run_dir / "model.pt")) == {"model", "ema", "config", "recipe", "epoch", "data"}
+    # ... which `rubik validate --checkpoint` rebuilds and scores as the trial's last evaluation did
+    assert main(["validate", "--checkpoint", str(run_dir / "model.pt"), "--data", str(tiny_imagefolder),
+                 "--device", "cpu", "--workers", "0", "--quiet"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["top1"] == pytest.approx(rec["metrics"]["top1"]), scored
     # bad CLI inputs: a clear error and exit code 2, not a traceback
     assert main(["sweep", "init", str(tmp_path / "x"), "--base", "vgg16", "--data", str(tiny_imagefolder)]) == 2
     assert "unknown base model 'vgg16'" in capsys.readouterr().err
