@@ -40,7 +40,7 @@ from rubik.rundir import (HEARTBEAT_S, STALE_AFTER_S, break_stale, clean_stale_t
                           utc_now)
 from rubik.sweep import code_version, load_results, load_spec, order_trials, sweep_status, trial_config, trial_state_in
 
-__all__ = ["run_sweep", "run_worker", "WorkerOptions", "default_train"]
+__all__ = ["run_sweep", "run_worker", "WorkerOptions", "default_train", "default_processes"]
 
 #: environment variables of torchrun, removed so that each trial trains alone (no DDP inside a sweep)
 _TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
@@ -333,6 +333,12 @@ def _auto_devices(spec, processes, device=None):
     return [f"cuda:{i % n}" for i in range(processes)]
 
 
+def default_processes(device) -> int:
+    """``run_sweep``'s ``processes=None``: one worker per GPU present when the trials train on
+    ``cuda``/``auto`` (8 GPUs: 8 trials at once), else 1."""
+    return max(1, _cuda_count()) if str(device or "auto") in ("auto", "cuda") else 1
+
+
 def _cuda_count() -> int:
     try:
         import torch
@@ -376,9 +382,8 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int | 
     d = Path(sweep_dir).expanduser()
     spec = load_spec(d)
     order_trials(spec, order)   # an unknown order (or a cost that cannot be worked out) fails here, once
-    if processes is None:   # one per GPU present when the trials train on CUDA (8 GPUs: 8 trials at once), else 1
-        dev = str(device or spec["template"].get("device", "auto"))
-        processes = max(1, _cuda_count()) if dev in ("auto", "cuda") else 1
+    if processes is None:
+        processes = default_processes(device or spec["template"].get("device", "auto"))
     if processes < 1:
         raise ConfigError(f"processes must be >= 1, got {processes}")
     if workers < 1 or not 0 <= worker < workers:

@@ -397,6 +397,29 @@ def test_auto_devices_spread_processes_over_gpus(monkeypatch):
         L._auto_devices(spec, 2, "cuda:2")
 
 
+def test_the_imagenet100_presets_processes_are_one_per_gpu_present(tmp_path, monkeypatch):
+    """Issue 37.3: `rubik reproduce --preset imagenet100` on 8 GPUs trains 8 trials at once (processes null)."""
+    import torch
+
+    from rubik.preset import load_preset
+
+    cfg = load_preset("imagenet100")
+    assert cfg["processes"] is None and cfg["device"] == "cuda" and cfg["trial_checkpoints"] is True
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    seen = {}
+
+    def workers(d, worker, workers, processes, devices, options, bar, poll):   # what would be started
+        seen.update(processes=processes, devices=devices)
+
+    monkeypatch.setattr(L, "_run_local_workers", workers)
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(2), dict(TEMPLATE, device=cfg["device"]))
+    L.run_sweep(d, processes=cfg["processes"], progress=False, wait=False)
+    assert seen == {"processes": 8, "devices": [f"cuda:{k}" for k in range(8)]}
+    assert L.default_processes("auto") == 8 and L.default_processes("cpu") == 1
+
+
 def test_cli_sweep_run_device_cuda_without_cuda_is_one_line(tmp_path, monkeypatch, capsys):
     import torch
 
