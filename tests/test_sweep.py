@@ -217,6 +217,29 @@ def test_local_processes(tmp_path, fake_env, monkeypatch):
     assert len(ends) == 6 and set(ends.values()) == {1}
 
 
+def oom_train(cfg: dict) -> dict:
+    """As the kernel's out-of-memory killer would: SIGKILL for the trial with r = 0.5, else fake_train."""
+    if twist_of(cfg)[0] == 0.5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return fake_train(cfg)
+
+
+def test_a_worker_killed_by_signal_9_is_named_with_the_settings_that_lower_memory(tmp_path, fake_env, monkeypatch):
+    """Issue 37.4: not "exited with [-9]": the likely cause and what lowers a worker's memory."""
+    from rubik.errors import UserError
+
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(3), TEMPLATE)
+    monkeypatch.syspath_prepend(str(ROOT))  # spawned children import tests.test_sweep
+    with pytest.raises(UserError) as e:
+        L.run_sweep(d, processes=2, train_fn="tests.test_sweep:oom_train", progress=False, poll=0.2, steal=False)
+    msg = str(e.value)
+    assert msg.startswith("1 sweep worker process(es) killed by signal 9 (out of memory?)"), msg
+    assert "fewer --processes" in msg and "smaller --batch-size" in msg and "run again" in msg
+    st = S.sweep_status(d)
+    assert st["done"] == 1 and st["stale"] == 1 and not (d / "trials" / "r000.json").exists(), st   # runs again
+
+
 def test_kill_and_resume(tmp_path, fake_env):
     log, env = fake_env
     env["RUBIK_FAKE_SLEEP"] = "0.6"
