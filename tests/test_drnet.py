@@ -367,3 +367,41 @@ def test_report_with_other_data_is_refused_and_the_notebook_leaves_it_out(tiny_i
     with pytest.raises(ConfigError, match="not the images this experiment evaluated"):
         write_report(committed, tmp_path / "report", data_root=tiny_imagefolder)
     assert not (tmp_path / "report").exists()
+
+
+# ----------------------------------------------------------------------------- what the commands print
+
+COMMITTED = Path(__file__).resolve().parents[1] / "data" / "results" / "imagenette" / "drnet"
+
+
+def test_drnet_eval_prints_a_short_table_headline_first_and_json_on_request(monkeypatch, capsys):
+    """Issue 37.8: not 1,107 lines of JSON with the headline at the bottom."""
+    import rubik.drnet.experiment as X
+    from rubik.cli import main
+
+    report = json.loads((COMMITTED / "seed1" / "joint_0.6" / "eval.json").read_text())
+    monkeypatch.setattr(X, "load_drnet", lambda path: (None, {"data": {}}))
+    monkeypatch.setattr(X, "evaluate_drnet", lambda *a, **k: report)
+    assert main(["drnet", "eval", "run/checkpoint.pt", "--data", "somewhere"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("DRNet run/checkpoint.pt: top-1 57.27 % on the test half (56.20 % on all val images) at "
+                        "2.76 MFLOPs per image (35 % of the 7.91 M reference)"), lines[0]
+    assert len(lines) <= 15 and lines[3].split()[:3] == ["DRNet", "(predictor)", "57.27"]
+    assert [ln.split()[1] for ln in lines if ln.startswith("fixed ")] == ["51", "38", "25"]
+    assert main(["drnet", "eval", "run/checkpoint.pt", "--data", "somewhere", "--json"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert full["routed"]["top1"]["test"] == report["routed"]["top1"]["test"] and "choice" not in full["routed"]
+
+
+def test_seed_analysis_of_one_seed_says_n_a_not_empty_brackets():
+    """Issue 37.8: `drnet report` printed "sd , interval [, ]" for one seed."""
+    from rubik.drnet.report import load_evals, seed_summary, seed_summary_markdown
+
+    one = [e for e in load_evals(COMMITTED) if e["seed"] == 1]
+    text = seed_summary_markdown(seed_summary(one))
+    assert "sd and t interval n/a (1 seed): **undecided (fewer than 2 seeds)**" in text
+    assert "[, ]" not in text and "sd ," not in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| 0.")]
+    assert rows and all("| n/a (1 seed) | n/a (1 seed) |" in ln for ln in rows)
+    three = seed_summary_markdown(seed_summary(load_evals(COMMITTED)))   # three seeds: unchanged
+    assert three == (COMMITTED / "report" / "seeds.md").read_text()
