@@ -156,3 +156,34 @@ def test_import_rubik_beside_a_clone_named_rubik_finds_the_clone(tmp_path):
     flat = " ".join(README.split())
     assert "a clone named `rubik` shadows the package" in flat
     assert "`AttributeError: module 'rubik' has no attribute 'create_model'`" in flat
+
+
+def _help_texts(parser, path):
+    import argparse
+
+    for text in (parser.description, parser.epilog):
+        if text:
+            yield path, text
+    for action in parser._actions:
+        if action.help and action.help is not argparse.SUPPRESS:
+            yield path + [action.dest], action.help
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                yield path + [choice.dest], choice.help or ""
+            for name, child in action.choices.items():
+                yield from _help_texts(child, path + [name])
+
+
+def test_help_texts_are_plain_text():
+    """Issue 37.8: `rubik --help` and every command's help without reST/markdown backticks."""
+    import importlib
+
+    from rubik.cli import COMMANDS, build_parser
+
+    parser, sub = build_parser()
+    texts = list(_help_texts(parser, ["rubik"]))
+    for name, (module, _) in COMMANDS.items():
+        importlib.import_module(module).add_arguments(sub.choices[name])
+        texts += list(_help_texts(sub.choices[name], ["rubik", name]))
+    assert len(texts) > 100
+    assert [(" ".join(map(str, where)), text) for where, text in texts if "`" in text] == []
