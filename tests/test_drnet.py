@@ -405,3 +405,27 @@ def test_seed_analysis_of_one_seed_says_n_a_not_empty_brackets():
     assert rows and all("| n/a (1 seed) | n/a (1 seed) |" in ln for ln in rows)
     three = seed_summary_markdown(seed_summary(load_evals(COMMITTED)))   # three seeds: unchanged
     assert three == (COMMITTED / "report" / "seeds.md").read_text()
+
+
+def test_drnet_examples_are_titled_with_class_names_not_wordnet_ids(tmp_path, cache_dir, monkeypatch):
+    """Issue 37.8: drnet_examples.png showed n01440764 ... over its images."""
+    import matplotlib.figure
+
+    from conftest import make_imagefolder
+    from rubik.data import class_name, pack_correct
+    from rubik.drnet.report import plot_examples
+
+    root = make_imagefolder(tmp_path / "nette", classes=3, per_class=(1, 4))
+    wnids = ["n01440764", "n02102040", "n03888605"]
+    for split in ("train", "val"):
+        for k, wnid in enumerate(wnids):
+            (root / split / f"class_{k}").rename(root / split / wnid)
+    labels = np.repeat(np.arange(3), 4)
+    e = {"resolutions": [48, 36, 24], "seed": 0, "task": {"flops_target": 0.6},
+         "routed": {"choice": [i % 3 for i in range(12)], "correct": pack_correct(np.ones(12, bool), labels)}}
+    saved = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    plot_examples(e, root, tmp_path / "examples.png", per_row=4)
+    titles = {ax.get_title() for ax in saved[0].axes} - {""}
+    assert titles and titles <= {"tench", "English springer", "parachute"}, titles
+    assert class_name("n03000684") == "chain saw" and class_name("class_0") == "class_0"

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataConfig, DataError, list_classes, list_split, tensor_cache, unpack_correct, val_split
+from ..data import (DataConfig, DataError, class_name, list_classes, list_split, tensor_cache, unpack_correct,
+                    val_split)
 from ..errors import ConfigError
 from ..rundir import atomic_write, atomic_write_json
 
@@ -378,7 +379,7 @@ def plot_histograms(evals: list[dict], path, classes: list[str] | None = None) -
     per = np.array([np.bincount(choice[test][labels[test] == c], minlength=len(res)) for c in range(ncls)], float)
     per /= per.sum(1, keepdims=True).clip(min=1)
     bottom = np.zeros(ncls)
-    xl = classes if classes else [str(c) for c in range(ncls)]
+    xl = [class_name(c) for c in classes] if classes else [str(c) for c in range(ncls)]
     for k, px in enumerate(res):
         b.bar(xl, per[:, k], bottom=bottom, color=colors[k], label=f"{px} px")
         bottom += per[:, k]
@@ -415,7 +416,7 @@ def plot_examples(e: dict, data_root, path, per_row: int = 8, seed: int = 0) -> 
             if j < len(pick):
                 i = int(pick[j])
                 ax.imshow(va["x"][i].permute(1, 2, 0).numpy())
-                ax.set_title(("" if correct[i] else "x ") + va["classes"][labels[i]][:10], fontsize=6,
+                ax.set_title(("" if correct[i] else "x ") + class_name(va["classes"][labels[i]])[:16], fontsize=6,
                              color="black" if correct[i] else "tab:red")
         axes[k, 0].text(-0.15, 0.5, f"{e['resolutions'][k]} px\n{len(idx)} imgs", transform=axes[k, 0].transAxes,
                         ha="right", va="center", fontsize=8)
