@@ -40,6 +40,7 @@ batch_size = None
 device = 'cpu'
 threads = 1
 processes = 2
+trial_checkpoints = False
 
 # %%
 # %matplotlib inline
@@ -95,6 +96,7 @@ samples[cols].describe().T[["mean", "min", "max"]]
 template = R.template_from(globals())   # data, recipe, epochs, device... from the parameters above
 sweep_dir = run.path("sweep")
 R.init_sweep_dir(sweep_dir, samples.drop(columns=["name"]), template,
-                 meta={"preset": preset, "n_models": n_models, "sample_mode": sample_mode})
+                 meta={"preset": preset, "n_models": n_models, "sample_mode": sample_mode},
+                 trial_checkpoints=trial_checkpoints)   # the imagenet100 preset's: killed trials resume
 print("sweep:", sweep_dir)
 template

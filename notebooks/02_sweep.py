@@ -19,7 +19,7 @@
 # run_dir None: runs/interactive at the repository root, or $RUBIK_RUN_DIR)
 run_dir = None
 preset = 'cpu'
-processes = 2
+processes = 2   # None: one per GPU present (device cuda/auto), else 1
 threads = 1
 
 # %%

@@ -49,6 +49,7 @@ batch_size = None
 device = 'cpu'
 threads = 1
 processes = 2
+trial_checkpoints = False
 
 # %%
 # %matplotlib inline
@@ -88,7 +89,8 @@ from rubik.tiny_vs_giant import run_seeded_sweeps
 
 template = R.template_from(globals(), epochs=tvg_epochs or epochs)
 runs = run_seeded_sweeps(run.path("tiny_vs_giant"), trials.drop(columns=["name", "family", "level"]), template,
-                         tvg_seeds, processes=processes, threads=threads)
+                         tvg_seeds, processes=processes, threads=threads,
+                         trial_checkpoints=trial_checkpoints)
 runs = runs.merge(trials[["id", "name", "family", "level"]], on="id")
 failed = runs[runs.status != "done"]
 if len(failed):

@@ -19,12 +19,12 @@ from importlib import import_module
 
 from rubik.errors import Interrupted, UserError
 
-# command -> (module, one-line help)
+# command -> (module, one-line help: plain text, as --help prints it; tests/test_docs_match.py)
 COMMANDS = {
     "models": ("rubik.models.cli", "table of registered models: dials, params, FLOPs vs the paper"),
     "train": ("rubik.train", "train one (twisted) model with a recipe; torchrun-ready"),
     "sweep": ("rubik.sweep_cli", "sample twisted models and train them all (resumable, parallel)"),
-    "data": ("rubik.compact", "dataset tools: `rubik data compact` makes a small copy to carry to a GPU node"),
+    "data": ("rubik.compact", "dataset tools: rubik data compact makes a small copy to carry to a GPU node"),
     "report": ("rubik.report", "print the numbers REPORT.md quotes, recomputed from a finished run's records"),
     "figures": ("rubik.headline", "redraw a finished run's headline figures from its records (no training)"),
     "study": ("rubik.study", "the decisive experiments (schedules, dial ladders) as one sweep"),
@@ -40,7 +40,8 @@ COMMANDS = {
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="rubik", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="rubik", description="rubik (or python -m rubik): one entry point, one "
+                                                               "sub-command per module")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module, help_text) in COMMANDS.items():

@@ -121,7 +121,8 @@ def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
     sub.required = True
     p = sub.add_parser("compact", help="re-encode an ImageFolder (train/, val/) at a small size (resumable)",
-                       description=__doc__.splitlines()[0])
+                       description="rubik data compact SRC DST: a small copy of an ImageFolder dataset to "
+                                   "carry to another machine")
     p.add_argument("src", help="ImageFolder root with train/ and val/")
     p.add_argument("dst", help="output folder (created; files already there are kept)")
     p.add_argument("--short-side", type=int, default=91,

@@ -107,7 +107,7 @@ def draw(run_dir, *, results_dir=None, show=print):
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("run_dir", metavar="RESULTS_DIR", help="a finished `rubik reproduce` output folder, e.g. "
+    parser.add_argument("run_dir", metavar="RESULTS_DIR", help="a finished rubik reproduce output folder, e.g. "
                         "data/results/imagenette")
     parser.add_argument("--out", required=True, help="folder to write the figures to (e.g. figures)")
     parser.add_argument("--pdf", action="store_true", help="also write PDFs (default: PNG only)")

@@ -40,7 +40,7 @@ from rubik.rundir import (HEARTBEAT_S, STALE_AFTER_S, break_stale, clean_stale_t
                           utc_now)
 from rubik.sweep import code_version, load_results, load_spec, order_trials, sweep_status, trial_config, trial_state_in
 
-__all__ = ["run_sweep", "run_worker", "WorkerOptions", "default_train"]
+__all__ = ["run_sweep", "run_worker", "WorkerOptions", "default_train", "default_processes"]
 
 #: environment variables of torchrun, removed so that each trial trains alone (no DDP inside a sweep)
 _TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
@@ -102,12 +102,22 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
               "device_name": _device_name(cfg.get("device")), "pid": os.getpid(), "worker": worker,
               "started": utc_now()}
     t0 = time.time()
+    # every trial trains in its run folder, which keeps its final weights (keep_weights: runs/<id>/model.pt);
+    # without trial_checkpoints a killed trial restarts (overwrite), and the record's config is unchanged
+    run_cfg = copy.deepcopy(cfg)
+    if not run_cfg.get("out_dir"):
+        run_cfg.update(out_dir=str(d / "runs" / str(tid)), resume=False, overwrite=True)
     try:
-        metrics = train_fn(copy.deepcopy(cfg))
+        metrics = train_fn(run_cfg)
         if not isinstance(metrics, dict):
             raise TypeError(f"train function returned {type(metrics).__name__}, expected a dict of metrics")
         diverged = metrics.get("status") == "diverged"
         record.update(status="diverged" if diverged else "done", metrics=metrics)
+        if not diverged:
+            try:
+                _keep_weights(run_cfg["out_dir"], drop_checkpoint=not cfg.get("out_dir"))
+            except OSError as exc:   # a full disk: the trained result is still recorded
+                metrics["weights_error"] = f"{type(exc).__name__}: {exc}"
         try:   # cheap, after training; a failure here does not fail the trial
             opts = trial_latency_options(spec.get("latency", True))
             if opts is not None and not diverged:
@@ -123,6 +133,14 @@ def _run_trial(d: Path, spec: dict, trial: dict, train_fn, *, worker, threads, d
     return record
 
 
+
+
+def _keep_weights(out, *, drop_checkpoint: bool) -> None:
+    """``rubik.runstate.keep_weights`` when the trainer left a checkpoint (fake trainers leave none)."""
+    if (Path(out) / "checkpoint.pt").is_file():
+        from rubik.runstate import keep_weights   # torch: only where a real trainer ran
+
+        keep_weights(out, drop_checkpoint=drop_checkpoint)
 
 
 # ----------------------------------------------------------------------------- one worker: claim, train, record
@@ -315,6 +333,12 @@ def _auto_devices(spec, processes, device=None):
     return [f"cuda:{i % n}" for i in range(processes)]
 
 
+def default_processes(device) -> int:
+    """``run_sweep``'s ``processes=None``: one worker per GPU present when the trials train on
+    ``cuda``/``auto`` (8 GPUs: 8 trials at once), else 1."""
+    return max(1, _cuda_count()) if str(device or "auto") in ("auto", "cuda") else 1
+
+
 def _cuda_count() -> int:
     try:
         import torch
@@ -358,9 +382,8 @@ def run_sweep(sweep_dir, *, worker: int = 0, workers: int = 1, processes: int | 
     d = Path(sweep_dir).expanduser()
     spec = load_spec(d)
     order_trials(spec, order)   # an unknown order (or a cost that cannot be worked out) fails here, once
-    if processes is None:   # one per GPU present when the trials train on CUDA (8 GPUs: 8 trials at once), else 1
-        dev = str(device or spec["template"].get("device", "auto"))
-        processes = max(1, _cuda_count()) if dev in ("auto", "cuda") else 1
+    if processes is None:
+        processes = default_processes(device or spec["template"].get("device", "auto"))
     if processes < 1:
         raise ConfigError(f"processes must be >= 1, got {processes}")
     if workers < 1 or not 0 <= worker < workers:

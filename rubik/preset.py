@@ -241,7 +241,10 @@ class TrainingSection(Section):
     batch_size: int | None = setting(None, minimum=1)            # null: the recipe's
     device: str = setting("auto")                                # auto | cpu | cuda | cuda:N
     threads: int | None = setting(None, minimum=1)               # torch threads per training process
-    processes: int = setting(1, minimum=1)                       # trainings run in parallel
+    processes: int | None = setting(1, minimum=1)                # trainings run in parallel; null: one per GPU
+    #                                                              present with device cuda/auto, else 1
+    trial_checkpoints: bool = setting(False)                     # per-epoch checkpoint per trial: a killed
+    #                                                              trial resumes (rubik.sweep.init_sweep)
 
     def __post_init__(self):
         super().__post_init__()

@@ -424,10 +424,10 @@ def _tiny_vs_giant_gains(tvg: pd.DataFrame, show) -> None:
 
 def add_arguments(parser) -> None:
     parser.add_argument("results_dir", metavar="RESULTS_DIR",
-                        help="a `rubik reproduce` output folder (sweep/, tiny_vs_giant/, tables/), e.g. "
+                        help="a rubik reproduce output folder (sweep/, tiny_vs_giant/, tables/), e.g. "
                              "data/results/imagenette")
     parser.add_argument("--b0-runs", nargs="*", default=[], metavar="DIR",
-                        help="`rubik train` folders of the base model at the sweep's budget with other seeds "
+                        help="rubik train folders of the base model at the sweep's budget with other seeds "
                              "(e.g. runs/imagenette_study/budget/b0_e5_seed*)")
     parser.add_argument("--no-latency", action="store_true",
                         help="skip measuring the tiny-vs-giant models' CPU latency")

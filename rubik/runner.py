@@ -259,6 +259,7 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
     import papermill as pm   # lazy: once the preset, device and data are known to be fine
 
     results, t_all = [], time.perf_counter()
+    shown = _echo_sweep_budget(run_dir, cfg, echo, None)
     for i, nb in enumerate(notebooks, 1):
         out_nb, log = run_dir / nb.name, run_dir / "logs" / f"{nb.stem}.log"
         declared = notebook_parameters(nb)
@@ -304,6 +305,7 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
                 + "".join(f" -p {shlex.quote(p)}" for p in (overrides or []) if isinstance(overrides, (list, tuple)))
                 + (f" --out {shlex.quote(str(out_dir))}" if out_dir else ""))
         echo(f"[{i}/{len(notebooks)}] {nb.stem} done in {_fmt_s(dt)}")
+        shown = _echo_sweep_budget(run_dir, cfg, echo, shown)   # once notebook 01 has made the sweep
         _record_timing(run_dir / "timings.json", nb.stem, dt)  # now, so a later failure keeps it
     total = time.perf_counter() - t_all
     n_fig = len(list((run_dir / "figures").glob("*.png")))
@@ -311,6 +313,31 @@ def run(preset: str, *, data: str | None = None, start: str | None = None, only:
     echo(f"all {len(results)} notebooks done in {_fmt_s(total)}: {n_fig} figures in {run_dir / 'figures'}, "
          f"{n_tab} tables in {run_dir / 'tables'}")
     return results
+
+
+def _echo_sweep_budget(run_dir: Path, cfg: dict, echo, shown):
+    """Say what the run's sweep costs (``rubik.sweep_cli.sweep_budget``, as ``rubik sweep init`` does) and
+    how many trials train at once, when ``sweep/sweep.json`` is new or changed since ``shown``; returns
+    what was shown."""
+    spec = run_dir / "sweep" / "sweep.json"
+    try:
+        stamp = (spec.stat().st_mtime_ns, spec.stat().st_size)
+    except OSError:
+        return shown
+    if stamp == shown:
+        return shown
+    from rubik.launcher import default_processes
+    from rubik.sweep_cli import sweep_budget
+
+    try:
+        echo(f"  sweep   : {sweep_budget(spec.parent)}")
+    except Exception as e:   # a budget that cannot be worked out is no reason to stop the run
+        echo(f"  sweep   : (no budget: {type(e).__name__}: {e})")
+    n = cfg.get("processes")
+    workers = f"{n} worker process(es)" if n else \
+        f"{default_processes(cfg.get('device'))} worker process(es), one per GPU present (-p processes=N to choose)"
+    echo(f"  workers : {workers}; per-epoch trial checkpoints {'on' if cfg.get('trial_checkpoints') else 'off'}")
+    return stamp
 
 
 def _record_timing(tfile: Path, name: str, seconds: float) -> None:

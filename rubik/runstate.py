@@ -24,7 +24,7 @@ from rubik.rundir import (acquire, atomic_torch_save, clean_stale_tmp, jsonable,
 
 __all__ = ["RUN_FILES", "open_run_dir", "training_state", "load_training_state", "load_run_checkpoint",
            "run_signature", "seed_everything", "rng_state", "set_rng_state", "convert_checkpoint",
-           "kept_after_interrupt"]
+           "kept_after_interrupt", "WEIGHTS_FILE", "keep_weights"]
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -81,7 +81,9 @@ def set_rng_state(state: dict):
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "result.json", "config.json")
+#: a finished sweep trial's weights (``keep_weights``), in its run folder beside the run files
+WEIGHTS_FILE = "model.pt"
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "result.json", "config.json", WEIGHTS_FILE)
 
 
 def _holds_run(out: Path) -> str | None:
@@ -257,3 +259,22 @@ def kept_after_interrupt(cfg: TrainConfig) -> str:
         return f"no epoch had finished, nothing was kept in {out}; rerun the same command to start again"
     return (f"{out}/checkpoint.pt keeps epoch {epochs}/{cfg.epochs}; rerun the same command with --resume to "
             "continue from it")
+
+
+def keep_weights(out, *, drop_checkpoint: bool = False) -> Path | None:
+    """Write ``out/model.pt`` from the run's final ``out/checkpoint.pt``: the raw and EMA weights, the
+    config, recipe, epoch count and data fingerprint, without the optimizer, schedule and RNG states
+    (a third to a half of the checkpoint), so ``rubik validate --checkpoint out/model.pt`` rebuilds and
+    scores the model; it loads with ``weights_only=True``. ``drop_checkpoint`` then deletes
+    ``checkpoint.pt`` (a sweep trial without ``trial_checkpoints``). None when there is no checkpoint
+    (a trainer that wrote none)."""
+    out = Path(out)
+    ckpt = out / "checkpoint.pt"
+    if not ckpt.is_file():
+        return None
+    ck = load_torch_file(ckpt)
+    path = out / WEIGHTS_FILE
+    atomic_torch_save({k: ck.get(k) for k in ("model", "ema", "config", "recipe", "epoch", "data")}, path)
+    if drop_checkpoint:
+        ckpt.unlink()
+    return path

@@ -401,7 +401,7 @@ def prepare_caches(sweep_dir, workers: int = 8, progress: bool = True) -> list[i
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="study_command", metavar="ACTION")
     sub.required = True
-    p = sub.add_parser("init", help="write DIR/sweep.json with the study's trials; then `rubik sweep run DIR`")
+    p = sub.add_parser("init", help="write DIR/sweep.json with the study's trials; then rubik sweep run DIR")
     p.add_argument("dir")
     p.add_argument("--preset", default="imagenette_long", help="a preset with a 'study' mapping")
     p.add_argument("--data", default=None, help="ImageFolder root (train/, val/); default the preset's / $RUBIK_DATA_DIR")

@@ -12,8 +12,12 @@ A sweep is a directory::
     DIR/trials/<id>.json     one record per finished trial, written atomically (tmp file + os.replace)
     DIR/claims/<id>.claim    "a worker is training this trial" (a ``rubik.rundir`` lock file: written
                              complete, then hard-linked into place; see ``rubik.jobqueue``)
-    DIR/runs/<id>/           per-trial checkpoints, only with ``trial_checkpoints`` (then a killed
-                             trial resumes from its last epoch instead of restarting)
+    DIR/runs/<id>/           the trial's run folder (``rubik.train``'s files): ``model.pt``, the final
+                             weights of a finished trial (``rubik.runstate.keep_weights``; read by
+                             ``rubik validate --checkpoint``), and with ``trial_checkpoints`` the
+                             per-epoch ``checkpoint.pt`` (then a killed trial resumes from its last
+                             epoch instead of restarting; without it the checkpoint is deleted once
+                             the trial is done and a killed trial restarts)
 
 A record holds the trial's sample row (r, d, w, px, repeats, channels, params, FLOPs, ratio), the
 full TrainConfig it ran with, the metrics ``train()`` returned, start/end time and duration, the

@@ -15,7 +15,7 @@ from rubik.rundir import STALE_AFTER_S
 from rubik.sweep import (ORDERS, check_template, init_sweep, load_results, load_spec, remaining_work, sample_twists,
                          sweep_status, times_per_epoch)
 
-__all__ = ["add_arguments", "main", "training_budget"]
+__all__ = ["add_arguments", "main", "training_budget", "sweep_budget"]
 
 
 def _parse_ranges(text):
@@ -186,6 +186,17 @@ def training_budget(samples, template: dict, num_classes: int) -> str:
             f"{gpu_s / 3600:.3g} GPU-hours projected from B0-224's measured {B0_224_H200_IMAGES_PER_S:,} img/s on "
             "one H200 scaled by FLOPs (a lower bound: small models are launch-bound; `rubik sweep status` "
             "fits the real time once trials finish)")
+
+
+def sweep_budget(sweep_dir) -> str:
+    """``training_budget`` of an initialised sweep (what ``rubik reproduce`` prints once notebook 01 has
+    made it): its trials, its template and the head size it was sampled for."""
+    import pandas as pd
+
+    from rubik.latency import sweep_num_classes
+
+    spec = load_spec(sweep_dir)
+    return training_budget(pd.DataFrame(spec["trials"]), spec["template"], sweep_num_classes(spec) or 1000)
 
 
 def _cmd_run(args) -> int:

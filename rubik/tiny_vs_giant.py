@@ -169,15 +169,18 @@ def tiny_vs_giant_trials(phis, *, tiny="released", formula=None, match_flops: bo
     return pd.DataFrame(rows)
 
 
-def run_seeded_sweeps(root, trials, template, seeds, *, processes: int = 1, threads=None, progress=True):
-    """One sweep per seed under ``root/seed<k>`` (resumable); all results with a ``seed`` column."""
+def run_seeded_sweeps(root, trials, template, seeds, *, processes: int | None = 1, threads=None, progress=True,
+                      trial_checkpoints: bool = False):
+    """One sweep per seed under ``root/seed<k>`` (resumable); all results with a ``seed`` column.
+    ``processes`` None: one per GPU present (``rubik.launcher.run_sweep``); ``trial_checkpoints``: each
+    trial checkpoints every epoch and a killed one resumes (``rubik.sweep.init_sweep``)."""
 
 
     frames = []
     for s in seeds:
         tmpl = dataclasses.replace(template, seed=int(s))
         d = Path(root) / f"seed{s}"
-        init_sweep(d, trials, tmpl)
+        init_sweep(d, trials, tmpl, trial_checkpoints=trial_checkpoints)
         print(f"seed {s}: {d}")
         run_sweep(d, processes=processes, threads=threads, progress=progress)
         frames.append(load_results(d).assign(seed=int(s)))

@@ -132,3 +132,58 @@ def test_progress_bar_is_plain_without_ipywidgets():
     for path in (ROOT / "rubik").rglob("*.py"):
         if path.name != "_progress.py":
             assert "from tqdm.auto import" not in path.read_text(), path
+
+
+
+def test_import_rubik_beside_a_clone_named_rubik_finds_the_clone(tmp_path):
+    """Issue 37.8, as README says: in the folder that holds a clone named rubik, `import rubik` finds the
+    clone (a namespace package: no __file__, no create_model); inside the clone or in any other folder it
+    finds the package."""
+    (tmp_path / "beside" / "rubik").parent.mkdir()
+    (tmp_path / "beside" / "rubik").symlink_to(ROOT, target_is_directory=True)
+    code = "import rubik; print(rubik.__file__, hasattr(rubik, 'create_model'))"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+
+    def where(cwd):
+        p = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120,
+                           env=env)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.split()
+
+    assert where(tmp_path / "beside") == ["None", "False"]
+    assert where(ROOT) == [str(ROOT / "rubik" / "__init__.py"), "True"]
+    assert where(tmp_path)[1] == "True"   # the installed package
+    flat = " ".join(README.split())
+    assert "a clone named `rubik` shadows the package" in flat
+    assert "`AttributeError: module 'rubik' has no attribute 'create_model'`" in flat
+
+
+def _help_texts(parser, path):
+    import argparse
+
+    for text in (parser.description, parser.epilog):
+        if text:
+            yield path, text
+    for action in parser._actions:
+        if action.help and action.help is not argparse.SUPPRESS:
+            yield path + [action.dest], action.help
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                yield path + [choice.dest], choice.help or ""
+            for name, child in action.choices.items():
+                yield from _help_texts(child, path + [name])
+
+
+def test_help_texts_are_plain_text():
+    """Issue 37.8: `rubik --help` and every command's help without reST/markdown backticks."""
+    import importlib
+
+    from rubik.cli import COMMANDS, build_parser
+
+    parser, sub = build_parser()
+    texts = list(_help_texts(parser, ["rubik"]))
+    for name, (module, _) in COMMANDS.items():
+        importlib.import_module(module).add_arguments(sub.choices[name])
+        texts += list(_help_texts(sub.choices[name], ["rubik", name]))
+    assert len(texts) > 100
+    assert [(" ".join(map(str, where)), text) for where, text in texts if "`" in text] == []

@@ -387,3 +387,65 @@ def test_equal_training_analysis_recombines_runs_and_measures_routing(tmp_path):
     with pytest.raises(ValueError, match="fixed_"):
         equal.combine(committed, tmp_path)
     assert equal.main([str(committed), str(tmp_path)]) == 2
+
+
+# ----------------------------------------------------------------------------- what the commands print
+
+COMMITTED = Path(__file__).resolve().parents[1] / "data" / "results" / "imagenette" / "drnet"
+
+
+def test_drnet_eval_prints_a_short_table_headline_first_and_json_on_request(monkeypatch, capsys):
+    """Issue 37.8: not 1,107 lines of JSON with the headline at the bottom."""
+    import rubik.drnet.experiment as X
+    from rubik.cli import main
+
+    report = json.loads((COMMITTED / "seed1" / "joint_0.6" / "eval.json").read_text())
+    monkeypatch.setattr(X, "load_drnet", lambda path: (None, {"data": {}}))
+    monkeypatch.setattr(X, "evaluate_drnet", lambda *a, **k: report)
+    assert main(["drnet", "eval", "run/checkpoint.pt", "--data", "somewhere"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("DRNet run/checkpoint.pt: top-1 57.27 % on the test half (56.20 % on all val images) at "
+                        "2.76 MFLOPs per image (35 % of the 7.91 M reference)"), lines[0]
+    assert len(lines) <= 15 and lines[3].split()[:3] == ["DRNet", "(predictor)", "57.27"]
+    assert [ln.split()[1] for ln in lines if ln.startswith("fixed ")] == ["51", "38", "25"]
+    assert main(["drnet", "eval", "run/checkpoint.pt", "--data", "somewhere", "--json"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert full["routed"]["top1"]["test"] == report["routed"]["top1"]["test"] and "choice" not in full["routed"]
+
+
+def test_seed_analysis_of_one_seed_says_n_a_not_empty_brackets():
+    """Issue 37.8: `drnet report` printed "sd , interval [, ]" for one seed."""
+    from rubik.drnet.report import load_evals, seed_summary, seed_summary_markdown
+
+    one = [e for e in load_evals(COMMITTED) if e["seed"] == 1]
+    text = seed_summary_markdown(seed_summary(one))
+    assert "sd and t interval n/a (1 seed): **undecided (fewer than 2 seeds)**" in text
+    assert "[, ]" not in text and "sd ," not in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| 0.")]
+    assert rows and all("| n/a (1 seed) | n/a (1 seed) |" in ln for ln in rows)
+    three = seed_summary_markdown(seed_summary(load_evals(COMMITTED)))   # three seeds: unchanged
+    assert three == (COMMITTED / "report" / "seeds.md").read_text()
+
+
+def test_drnet_examples_are_titled_with_class_names_not_wordnet_ids(tmp_path, cache_dir, monkeypatch):
+    """Issue 37.8: drnet_examples.png showed n01440764 ... over its images."""
+    import matplotlib.figure
+
+    from conftest import make_imagefolder
+    from rubik.data import class_name, pack_correct
+    from rubik.drnet.report import plot_examples
+
+    root = make_imagefolder(tmp_path / "nette", classes=3, per_class=(1, 4))
+    wnids = ["n01440764", "n02102040", "n03888605"]
+    for split in ("train", "val"):
+        for k, wnid in enumerate(wnids):
+            (root / split / f"class_{k}").rename(root / split / wnid)
+    labels = np.repeat(np.arange(3), 4)
+    e = {"resolutions": [48, 36, 24], "seed": 0, "task": {"flops_target": 0.6},
+         "routed": {"choice": [i % 3 for i in range(12)], "correct": pack_correct(np.ones(12, bool), labels)}}
+    saved = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    plot_examples(e, root, tmp_path / "examples.png", per_row=4)
+    titles = {ax.get_title() for ax in saved[0].axes} - {""}
+    assert titles and titles <= {"tench", "English springer", "parachute"}, titles
+    assert class_name("n03000684") == "chain saw" and class_name("class_0") == "class_0"

@@ -292,6 +292,22 @@ def test_figures_explain_themselves():
     # the legend of the GP figure names every curve: two GP fits and the solved width
     labels = [t.get_text() for t in figs["fig_tiny_formula_gpr"].legends[0].get_texts()]
     assert "r(c): GP mean" in labels and "d(c): GP mean" in labels and any(s.startswith("w(c): solved") for s in labels)
+    # every legend swatch has the colour of the artist it names (the GP bands: each in its dial's colour)
+    fig = figs["fig_tiny_formula_gpr"]
+    drawn = {}
+    for ax in fig.axes:
+        for artist in [*ax.lines, *ax.collections]:
+            drawn.setdefault(artist.get_label(), []).append(artist)
+
+    def rgb(artist):
+        c = artist.get_color() if hasattr(artist, "get_xdata") else np.atleast_2d(artist.get_facecolor())[0]
+        return tuple(round(v, 3) for v in matplotlib.colors.to_rgb(c))
+
+    legend = fig.legends[0]
+    pairs = list(zip(legend.legend_handles, [t.get_text() for t in legend.get_texts()]))
+    assert any("σ band" in lab for _, lab in pairs)
+    for handle, lab in pairs:
+        assert {rgb(a) for a in drawn[lab]} == {rgb(handle)}, lab
     # the frontier is the random models' (a giant model may lie above it), and the legend says so
     assert any("frontier of the random models" in s for s in figs["fig1_frontier"].axes[0].get_legend_handles_labels()[1])
     # both ends of the log FLOPs axis of the dial panels have a labelled tick

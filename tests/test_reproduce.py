@@ -48,7 +48,8 @@ def test_presets_load_and_are_complete():
 
 def test_shipped_presets_resolve_to_the_flat_parameters_they_had_before_the_sections():
     """tests/data/preset_flat_dicts.json: ``load_preset(name)`` of every shipped preset, captured on the
-    flat presets (commit 198c8d3) before they were nested into sections: same keys, values, order."""
+    flat presets (commit 198c8d3) before they were nested into sections: same keys, values, order (plus
+    the settings added since: ``trial_checkpoints``, and imagenet100's ``processes: null``, issue 37)."""
     before = json.loads((ROOT / "tests" / "data" / "preset_flat_dicts.json").read_text())
     assert sorted(before) == R.list_presets()
     for name, flat in before.items():
@@ -285,6 +286,25 @@ def test_smoke_resume_from_a_notebook(smoke_run):
     assert [r.name for r in results] == ["07_paper_figures", "08_drnet"]   # from 07 on
     assert (out / "02_sweep.ipynb").stat().st_mtime == before
     assert any("07_paper_figures done in" in s for s in lines)
+
+
+def test_reproduce_prints_the_sweeps_budget_and_carries_trial_checkpoints(tmp_path):
+    """Issue 37.3: `rubik reproduce` says what the sweep costs once notebook 01 has made it (the line
+    `rubik sweep init` prints) and how many trials train at once; the preset's trial_checkpoints (on
+    in imagenet100 / imagenet) reaches the sweep's spec, so a killed long trial resumes."""
+    from rubik.sweep import load_spec, trial_config
+
+    lines = []
+    out = tmp_path / "run"
+    R.run("smoke", only=["01"], out_dir=out, overrides=["trial_checkpoints=true"], echo=lines.append)
+    spec = load_spec(out / "sweep")
+    assert spec["trial_checkpoints"] is True
+    cfg = trial_config(spec, spec["trials"][0], out / "sweep")
+    assert cfg["out_dir"] == str(out / "sweep" / "runs" / spec["trials"][0]["id"]) and cfg["resume"] == "auto"
+    budget = [s for s in lines if s.startswith("  sweep   : budget:")]
+    assert len(budget) == 1 and f"{len(spec['trials'])} trials x" in budget[0] and "GPU-hours" in budget[0], lines
+    assert any(s.startswith("  workers : 1 worker process(es); per-epoch trial checkpoints on") for s in lines), lines
+    assert R.load_preset("imagenet")["trial_checkpoints"] is True and R.load_preset("cpu")["trial_checkpoints"] is False
 
 
 def test_imagenet100_subset_is_drawn_into_the_run_dir(tmp_path):

@@ -217,6 +217,29 @@ def test_local_processes(tmp_path, fake_env, monkeypatch):
     assert len(ends) == 6 and set(ends.values()) == {1}
 
 
+def oom_train(cfg: dict) -> dict:
+    """As the kernel's out-of-memory killer would: SIGKILL for the trial with r = 0.5, else fake_train."""
+    if twist_of(cfg)[0] == 0.5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return fake_train(cfg)
+
+
+def test_a_worker_killed_by_signal_9_is_named_with_the_settings_that_lower_memory(tmp_path, fake_env, monkeypatch):
+    """Issue 37.4: not "exited with [-9]": the likely cause and what lowers a worker's memory."""
+    from rubik.errors import UserError
+
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(3), TEMPLATE)
+    monkeypatch.syspath_prepend(str(ROOT))  # spawned children import tests.test_sweep
+    with pytest.raises(UserError) as e:
+        L.run_sweep(d, processes=2, train_fn="tests.test_sweep:oom_train", progress=False, poll=0.2, steal=False)
+    msg = str(e.value)
+    assert msg.startswith("1 sweep worker process(es) killed by signal 9 (out of memory?)"), msg
+    assert "fewer --processes" in msg and "smaller --batch-size" in msg and "run again" in msg
+    st = S.sweep_status(d)
+    assert st["done"] == 1 and st["stale"] == 1 and not (d / "trials" / "r000.json").exists(), st   # runs again
+
+
 def test_kill_and_resume(tmp_path, fake_env):
     log, env = fake_env
     env["RUBIK_FAKE_SLEEP"] = "0.6"
@@ -296,6 +319,22 @@ def test_cli_real_train_end_to_end(tmp_path, tiny_imagefolder, cache_dir, capsys
     assert rec["device_name"] and rec["code_version"]
     assert main(["sweep", "status", str(d)]) == 0
     assert "2/2 done" in capsys.readouterr().out
+    # each finished trial keeps its final weights (runs/<id>/model.pt, weights_only-loadable), not the
+    # optimizer's checkpoint; the record's config and fingerprint are those of a sweep without them
+    from rubik.identity import config_fingerprint
+    from rubik.rundir import load_torch_file
+
+    assert rec["config"]["out_dir"] is None and rec["config"]["resume"] is False
+    assert rec["fingerprint"] == config_fingerprint(S.trial_config(spec, spec["trials"][1], d))
+    run_dir = d / "runs" / "r000"
+    assert sorted(p.name for p in run_dir.iterdir() if p.suffix != ".lock") == \
+        ["config.json", "metrics.jsonl", "model.pt", "result.json"]
+    assert set(load_torch_file(run_dir / "model.pt")) == {"model", "ema", "config", "recipe", "epoch", "data"}
+    # ... which `rubik validate --checkpoint` rebuilds and scores as the trial's last evaluation did
+    assert main(["validate", "--checkpoint", str(run_dir / "model.pt"), "--data", str(tiny_imagefolder),
+                 "--device", "cpu", "--workers", "0", "--quiet"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["top1"] == pytest.approx(rec["metrics"]["top1"]), scored
     # bad CLI inputs: a clear error and exit code 2, not a traceback
     assert main(["sweep", "init", str(tmp_path / "x"), "--base", "vgg16", "--data", str(tiny_imagefolder)]) == 2
     assert "unknown base model 'vgg16'" in capsys.readouterr().err
@@ -379,6 +418,29 @@ def test_auto_devices_spread_processes_over_gpus(monkeypatch):
     assert L._auto_devices(spec, 2, "cuda:1") == ["cuda:1", "cuda:1"]
     with pytest.raises(S.ConfigError, match="has 2 CUDA device"):
         L._auto_devices(spec, 2, "cuda:2")
+
+
+def test_the_imagenet100_presets_processes_are_one_per_gpu_present(tmp_path, monkeypatch):
+    """Issue 37.3: `rubik reproduce --preset imagenet100` on 8 GPUs trains 8 trials at once (processes null)."""
+    import torch
+
+    from rubik.preset import load_preset
+
+    cfg = load_preset("imagenet100")
+    assert cfg["processes"] is None and cfg["device"] == "cuda" and cfg["trial_checkpoints"] is True
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    seen = {}
+
+    def workers(d, worker, workers, processes, devices, options, bar, poll):   # what would be started
+        seen.update(processes=processes, devices=devices)
+
+    monkeypatch.setattr(L, "_run_local_workers", workers)
+    d = tmp_path / "sw"
+    S.init_sweep(d, _samples(2), dict(TEMPLATE, device=cfg["device"]))
+    L.run_sweep(d, processes=cfg["processes"], progress=False, wait=False)
+    assert seen == {"processes": 8, "devices": [f"cuda:{k}" for k in range(8)]}
+    assert L.default_processes("auto") == 8 and L.default_processes("cpu") == 1
 
 
 def test_cli_sweep_run_device_cuda_without_cuda_is_one_line(tmp_path, monkeypatch, capsys):

@@ -30,7 +30,8 @@ from rubik.data.folder_pipeline import (FolderDataset, FolderLoader, build_folde
                                         worker_errors)
 from rubik.data.gpu_jpeg import EncodedImageFolder, GpuJpegLoader, build_gpu_jpeg_loaders, gpu_jpeg_available
 from rubik.data.loaders import PIPELINES, build_loaders, choose_pipeline
-from rubik.data.locate import (DATASETS, IMG_EXTENSIONS, DataConfig, DataError, build_imagenet100_manifest,
+from rubik.data.locate import (DATASETS, IMAGENETTE_CLASS_NAMES, IMG_EXTENSIONS, DataConfig, DataError,
+                               build_imagenet100_manifest, class_name,
                                count_classes, data_difference, data_fingerprint, dataset_samples, list_classes,
                                list_split, resolve_root, subsample)
 from rubik.data.tensor_pipeline import TensorLoader, build_tensor_loaders
@@ -46,7 +47,7 @@ __all__ = [
     # locating data (rubik.data.locate)
     "IMG_EXTENSIONS", "DATASETS", "DataConfig", "DataError", "resolve_root", "list_classes", "count_classes",
     "list_split", "subsample", "build_imagenet100_manifest", "dataset_samples", "data_fingerprint",
-    "data_difference",
+    "data_difference", "IMAGENETTE_CLASS_NAMES", "class_name",
     # held-out halves of val (rubik.heldout)
     "SPLIT_SEED", "val_split", "pack_correct", "unpack_correct", "split_top1",
     # the tensor cache (rubik.data.cache)

@@ -26,6 +26,17 @@ from rubik.rundir import atomic_write_bytes
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 DATASETS = ("imagenette", "imagenet", "imagenet100", "folder")
+#: Imagenette's 10 class folders (WordNet ids) and their ImageNet class names, for figures and tables
+IMAGENETTE_CLASS_NAMES = {
+    "n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",
+    "n03000684": "chain saw", "n03028079": "church", "n03394916": "French horn", "n03417042": "garbage truck",
+    "n03425413": "gas pump", "n03445777": "golf ball", "n03888605": "parachute",
+}
+
+
+def class_name(folder: str) -> str:
+    """A class folder's readable name: Imagenette's WordNet ids by name, any other folder as it is."""
+    return IMAGENETTE_CLASS_NAMES.get(folder, folder)
 
 
 @dataclass

@@ -34,7 +34,7 @@ from ..train import Recipe, TrainConfig, train, validate
 from .evaluate import evaluate_drnet, load_drnet
 from .model import DRNetConfig
 # load_evals: re-exported (it lives with the report that reads the evals)
-from .report import EVAL_GLOB, load_evals, write_report
+from .report import EVAL_GLOB, eval_table, load_evals, write_report
 # the presets and their checks (load_preset, list_presets: re-exported)
 from .settings import (apply_params, check_preset, check_run_dir, eval_problem, list_presets, load_preset,
                        run_fingerprint, target_name)
@@ -212,12 +212,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--only", help="comma-separated run kinds or names: multires, fixed, joint, fixed_51 ...")
     r.add_argument("-p", "--param", action="append", default=[], metavar="KEY=YAML",
                    help="preset override, e.g. -p 'epochs={fixed: 3, multires: 3, joint: 1}'")
-    e = sub.add_parser("eval", help="routed evaluation of one DRNet checkpoint (JSON)")
+    e = sub.add_parser("eval", help="routed evaluation of one DRNet checkpoint (a table; --json for the report)")
     e.add_argument("checkpoint")
     e.add_argument("--data", required=True)
     e.add_argument("--n-random", type=int, default=1000)
     e.add_argument("--device", default="cpu")
-    e.add_argument("--out")
+    e.add_argument("--out", help="also write the full report (JSON, with per-image outcomes) to this file")
+    e.add_argument("--json", action="store_true", help="print the report as JSON (without per-image outcomes) "
+                   "instead of the table")
     rep_ = sub.add_parser("report", help="tables and figures of a finished (or partial) experiment")
     rep_.add_argument("dir")
     rep_.add_argument("--out", help="folder for the figures and summary (default DIR/report)")
@@ -240,11 +242,13 @@ def main(args) -> int:
         model, config = load_drnet(args.checkpoint)
         data = DataConfig(**{**(config.get("data") or {}), "root": args.data})
         report = jsonable(evaluate_drnet(model, data, device=args.device, n_random=args.n_random))
-        text = json.dumps({k: v for k, v in report.items() if k not in ("fixed", "routed")} | {
-            "fixed": [{k: v for k, v in f.items() if k != "correct"} for f in report["fixed"]],
-            **({"routed": {k: v for k, v in report["routed"].items() if k not in ("correct", "choice")}}
-               if "routed" in report else {})}, indent=1)
-        print(text)
+        if args.json:
+            print(json.dumps({k: v for k, v in report.items() if k not in ("fixed", "routed")} | {
+                "fixed": [{k: v for k, v in f.items() if k != "correct"} for f in report["fixed"]],
+                **({"routed": {k: v for k, v in report["routed"].items() if k not in ("correct", "choice")}}
+                   if "routed" in report else {})}, indent=1))
+        else:   # the headline first, then a row per routing
+            print(eval_table(report, args.checkpoint))
         if args.out:
             atomic_write_json(args.out, report)
     else:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataConfig, DataError, list_classes, list_split, tensor_cache, unpack_correct, val_split
+from ..data import (DataConfig, DataError, class_name, list_classes, list_split, tensor_cache, unpack_correct,
+                    val_split)
 from ..errors import ConfigError
 from ..rundir import atomic_write, atomic_write_json
 from .settings import read_eval
@@ -175,23 +176,74 @@ def seed_summary(evals: list[dict], ci: float = 0.95) -> dict:
     return {"primary": primary, "secondary": secondary, "targets": targets}
 
 
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
 def seed_summary_markdown(summary: dict) -> str:
     def f(x, sign=True):
-        return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.2f}" if sign else f"{x:.2f}"
+        return "" if _missing(x) else f"{x:+.2f}" if sign else f"{x:.2f}"
+
+    def spread(r, interval: bool):   # an sd and an interval need two seeds: say so instead of "sd , [, ]"
+        if _missing(r["sd"]):
+            return f"n/a ({len(r['seeds'])} seed{'s' * (len(r['seeds']) != 1)})"
+        return f"[{f(r['low'])}, {f(r['high'])}]" if interval else f(r["sd"], False)
 
     p = summary["primary"]
+    sd_ci = (f"sd and t interval {spread(p, False)}" if _missing(p["sd"])
+             else f"sd {f(p['sd'], False)}, {p['ci']:.0%} t interval {spread(p, True)}")
     out = [f"Primary ({p['estimand']}), seeds {p['seeds']}: per seed "
            + ", ".join(f"{s}: {f(v)}" for s, v in p["per_seed"].items())
-           + f"; mean {f(p['mean'])}, sd {f(p['sd'], False)}, {p['ci']:.0%} t interval [{f(p['low'])}, {f(p['high'])}]"
-           + f": **{p['decision']}**.", "",
+           + f"; mean {f(p['mean'])}, {sd_ci}: **{p['decision']}**.", "",
            "| target | comparison | seeds | per seed | mean | sd | interval | level | reading |",
            "|---|---|---|---|---:|---:|---|---:|---|"]
     for r in summary["secondary"]:
         out.append(f"| {r['target']:g} | {r['comparison']} | {len(r['seeds'])} | "
                    + " / ".join(f(v) for v in r["per_seed"].values())
-                   + f" | {f(r['mean'])} | {f(r['sd'], False)} | [{f(r['low'])}, {f(r['high'])}] | {r['ci']:.2%} "
+                   + f" | {f(r['mean'])} | {spread(r, False)} | {spread(r, True)} | {r['ci']:.2%} "
                    + f"| {r['decision']} |")
     return "\n".join(out) + "\n"
+
+
+def eval_table(report: dict, source: str = "") -> str:
+    """``rubik drnet eval``'s text: the headline (DRNet's routed top-1 and mean FLOPs per image), then one
+    row per routing (DRNet, random routing at its resolution mix, each candidate alone) and the latency;
+    ``--json`` prints the full report instead."""
+    def mf(x):
+        return f"{x / 1e6:.2f}"
+
+    ref = report.get("reference_flops")
+    lines = []
+    r = report.get("routed")
+    if r:
+        share = f" ({100 * r['mean_flops']['test'] / ref:.0f} % of the {mf(ref)} M reference)" if ref else ""
+        lines.append(f"DRNet{' ' + source if source else ''}: top-1 {r['top1']['test']:.2f} % on the test half "
+                     f"({r['top1']['all']:.2f} % on all val images) at {mf(r['mean_flops']['test'])} MFLOPs per "
+                     f"image{share}")
+    else:
+        lines.append(f"{source or 'model'}: no predictor (a multi-resolution or fixed model): each candidate alone")
+    rows = [("routing", "top-1 test", "top-1 all", "MFLOPs/img", "test images per resolution")]
+    if r:
+        rows.append(("DRNet (predictor)", f"{r['top1']['test']:.2f}", f"{r['top1']['all']:.2f}",
+                     mf(r["mean_flops"]["test"]), "/".join(str(h) for h in r["histogram_test"])))
+    rnd = report.get("random")
+    if rnd:
+        rows.append((f"random, same mix ({rnd['n']}x)", f"{rnd['top1_test_mean']:.2f} +- {rnd['top1_test_std']:.2f}",
+                     "", mf(rnd["mean_flops_test"]) if rnd.get("mean_flops_test") is not None else "", ""))
+    for px, fx in zip(report["resolutions"], report["fixed"]):
+        rows.append((f"fixed {px} px", f"{fx['top1']['test']:.2f}", f"{fx['top1']['all']:.2f}",
+                     mf(fx["mean_flops"]["test"]), ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines += ["", *("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)]
+    lat = report.get("latency")
+    if lat:
+        lines.append("")
+        lines.append("latency (ms, batch 1, 1 CPU thread): classifier " + " / ".join(
+            f"{px} px {ms:.2f}" for px, ms in zip(report["resolutions"], lat["classifier_ms"]))
+            + (f", predictor {lat['predictor_ms']:.2f}" if lat.get("predictor_ms") is not None else "")
+            + (f", routed mean {lat['routed_mean_ms']:.2f}" if lat.get("routed_mean_ms") is not None else ""))
+    lines.append("(--json: the full report; --out FILE: save it)")
+    return "\n".join(lines)
 
 
 def _plot_seed_means(ax, evals: list[dict], n_seeds: int) -> None:
@@ -328,7 +380,7 @@ def plot_histograms(evals: list[dict], path, classes: list[str] | None = None) -
     per = np.array([np.bincount(choice[test][labels[test] == c], minlength=len(res)) for c in range(ncls)], float)
     per /= per.sum(1, keepdims=True).clip(min=1)
     bottom = np.zeros(ncls)
-    xl = classes if classes else [str(c) for c in range(ncls)]
+    xl = [class_name(c) for c in classes] if classes else [str(c) for c in range(ncls)]
     for k, px in enumerate(res):
         b.bar(xl, per[:, k], bottom=bottom, color=colors[k], label=f"{px} px")
         bottom += per[:, k]
@@ -365,7 +417,7 @@ def plot_examples(e: dict, data_root, path, per_row: int = 8, seed: int = 0) -> 
             if j < len(pick):
                 i = int(pick[j])
                 ax.imshow(va["x"][i].permute(1, 2, 0).numpy())
-                ax.set_title(("" if correct[i] else "x ") + va["classes"][labels[i]][:10], fontsize=6,
+                ax.set_title(("" if correct[i] else "x ") + class_name(va["classes"][labels[i]])[:16], fontsize=6,
                              color="black" if correct[i] else "tab:red")
         axes[k, 0].text(-0.15, 0.5, f"{e['resolutions'][k]} px\n{len(idx)} imgs", transform=axes[k, 0].transAxes,
                         ha="right", va="center", fontsize=8)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 import matplotlib.colors  # the backend is the caller's choice (inline in notebooks, Agg in tests)
-import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -220,14 +219,13 @@ def plot_formula_fit(curve: pd.DataFrame, points: pd.DataFrame | None = None,
     fig, axes = plt.subplots(1, len(dials), figsize=(4.1 * len(dials), 3.8), sharex=True,
                              constrained_layout=True, squeeze=False)
     cv = curve.sort_values(x)
-    band = f"±{n_sigma:g}σ band of the GP"
     for ax, dial in zip(axes[0], dials):
         dc = col(cv, dial)
         std = f"{dial}_std" if f"{dial}_std" in cv else (f"{dc}_std" if f"{dc}_std" in cv else None)
         if std:   # a GP fit: its mean and band
             ax.plot(cv[x], cv[dc], "-", color=DIAL_COLORS[dial], lw=2, label=f"{dial}(c): GP mean")
             ax.fill_between(cv[x], cv[dc] - n_sigma * cv[std], cv[dc] + n_sigma * cv[std],
-                            color=DIAL_COLORS[dial], alpha=0.18, lw=0, label=band)
+                            color=DIAL_COLORS[dial], alpha=0.18, lw=0, label=f"{dial}(c): ±{n_sigma:g}σ band")
         else:     # solved from the FLOPs at each c: a point per solve, which steps with the rounding
             ax.plot(cv[x], cv[dc], "o", color=DIAL_COLORS[dial], ms=3.5,
                     label=f"{dial}(c): solved for the FLOPs at each c on the rounded network "
@@ -250,9 +248,9 @@ def plot_formula_fit(curve: pd.DataFrame, points: pd.DataFrame | None = None,
         ax.set_ylabel(DIAL_NAMES[dial])
         ax.grid(alpha=0.3, which="both")
     entries = {}
-    for ax in axes[0]:   # every panel's entries once: r(c) and d(c) are GP fits, w(c) is solved
+    for ax in axes[0]:   # every panel's entries once, each swatch its artist's (a band in its dial's colour)
         for h, lab in zip(*ax.get_legend_handles_labels()):
-            entries.setdefault(lab, matplotlib.patches.Patch(color="0.5", alpha=0.3) if lab == band else h)
+            entries.setdefault(lab, h)
     fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncol=min(len(entries), 3),
                fontsize=8, frameon=False)
     if title:
