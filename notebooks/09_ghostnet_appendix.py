@@ -27,14 +27,12 @@ study_dir = None
 
 # %%
 # %matplotlib inline
-import warnings
-
 import pandas as pd
 from rubik import reproduce as R
+from rubik.ghostnet_family import peers, reconstruct_all, summary
 
-warnings.filterwarnings("ignore", message="IProgress not found")  # text progress bars are fine
+run = R.RunDir(run_dir)   # tables go to its tables/, the study's report to ghostnet_appendix/
 pd.set_option("display.max_columns", 30, "display.width", 160)
-run = R.RunDir(run_dir)
 run
 
 # %% [markdown]
@@ -45,8 +43,6 @@ run
 # candidates there were, the choice and its residuals (`data/paper/ghostnet_reconstruction.csv`).
 
 # %%
-from rubik.ghostnet_family import peers, reconstruct_all, summary
-
 recs = reconstruct_all()
 run.table(summary(recs).drop(columns=["source", "channels"]), "ghostnet_reconstruction")
 

@@ -40,28 +40,22 @@ PLANNED_SEEDS = 3
 PLANNING_SD = 0.81
 RESNET_LEVELS = (1, 2)
 
+def _words(subject: str, peer: str, plural: bool = False) -> dict:
+    """The decision words of ``subject - peer``: "<subject> beats <peer>", "... loses to ...", "ties"."""
+    beat, lose = ("beat", "lose") if plural else ("beats", "loses")
+    return dict(positive=f"{subject} {beat} {peer}", negative=f"{subject} {lose} to {peer}", neutral="ties")
+
+
 # (estimand id, family, a, b, words): theta = mu_a - mu_b; family "" = secondary (no decision)
-GHOSTNET_CONTRASTS = (
-    ("A_width", "A", "recon", "width", dict(positive="the reconstruction beats width-only",
-                                            negative="the reconstruction loses to width-only", neutral="ties")),
-    ("A_giant", "A", "recon", "giant", dict(positive="the reconstruction beats the giant",
-                                            negative="the reconstruction loses to the giant", neutral="ties")),
-    ("A_ours", "A", "ours", "giant", dict(positive="our formula beats the giant",
-                                          negative="our formula loses to the giant", neutral="ties")),
-    ("S_dials", "", "recon", "width_a", None),
-    ("S_base", "", "width_a", "width", None),
-    ("S_ours", "", "ours", "recon", None),
-)
-RESNET_CONTRASTS = (
-    ("R_giant", "R", "tiny", "giant", dict(positive="the TinyNet dials beat the giant",
-                                           negative="the TinyNet dials lose to the giant", neutral="ties")),
-    ("R_width", "R", "tiny", "width", dict(positive="the TinyNet dials beat width-only",
-                                           negative="the TinyNet dials lose to width-only", neutral="ties")),
-    ("R_ours", "R", "ours", "giant", dict(positive="our formula beats the giant",
-                                          negative="our formula loses to the giant", neutral="ties")),
-    ("S_ours", "", "ours", "tiny", None),
-    ("S_giant", "", "giant", "width", None),
-)
+GHOSTNET_CONTRASTS = (("A_width", "A", "recon", "width", _words("the reconstruction", "width-only")),
+                      ("A_giant", "A", "recon", "giant", _words("the reconstruction", "the giant")),
+                      ("A_ours", "A", "ours", "giant", _words("our formula", "the giant")),
+                      ("S_dials", "", "recon", "width_a", None), ("S_base", "", "width_a", "width", None),
+                      ("S_ours", "", "ours", "recon", None))
+RESNET_CONTRASTS = (("R_giant", "R", "tiny", "giant", _words("the TinyNet dials", "the giant", plural=True)),
+                    ("R_width", "R", "tiny", "width", _words("the TinyNet dials", "width-only", plural=True)),
+                    ("R_ours", "R", "ours", "giant", _words("our formula", "the giant")),
+                    ("S_ours", "", "ours", "tiny", None), ("S_giant", "", "giant", "width", None))
 
 
 def ghostnet_cell(family: str, level: str) -> tuple[str, int]:

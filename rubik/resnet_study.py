@@ -41,13 +41,6 @@ def level_ratio(level: int) -> float:
     return 2.0 ** -int(level)
 
 
-def _describe(arch: Arch, *, num_classes: int, f0: float) -> dict:
-    f = arch.flops(num_classes)
-    return dict(base=arch.base, base_resolution=arch.base_resolution, r=arch.twist.resolution,
-                d=arch.twist.depth, w=arch.twist.width, blocks=arch.blocks, resolution=arch.input_size,
-                params=arch.params(num_classes), flops=f, flops_ratio=f / f0, arch=arch.to_dict())
-
-
 def resnet_models(study: dict, part: dict, *, base: str, base_resolution: int, num_classes: int,
                   where: str = "study part") -> list[dict]:
     """The models of one ``{resnet: [families], levels: [1, 2]}`` part: dicts with ``model`` (design
@@ -56,7 +49,7 @@ def resnet_models(study: dict, part: dict, *, base: str, base_resolution: int, n
     from rubik.flops import solve_width
     from rubik.formula import matched_giant_phi
     from rubik.ghostnet_family import tinynet_formula
-    from rubik.ghostnet_study import ours_formula
+    from rubik.ghostnet_study import _describe, study_formula
 
     if base not in RESNET_BASES:
         raise ConfigError(f"{where}: resnet parts need a Bottleneck ResNet base {list(RESNET_BASES)} (cube.base), "
@@ -70,6 +63,15 @@ def resnet_models(study: dict, part: dict, *, base: str, base_resolution: int, n
         raise ConfigError(f"{where}: resnet parts need 'levels' among [1, 2, 3, 4] (c = 2^-level), got {levels!r}")
     ref = Arch(base, base_resolution=base_resolution)
     f0 = ref.flops(num_classes)
+    # each family's (r, d) at a FLOPs ratio c; w is then solved to the level's FLOPs (the giant: phi)
+    dials = {"width": lambda c: (1.0, 1.0), "tiny": lambda c: tinynet_formula().predict(c),
+             "ours": lambda c: study_formula(study).predict(c)}
+
+    def solved(c: float, fam: str, target: float) -> Arch:
+        r, d = (float(x) for x in dials[fam](c))
+        w = solve_width(base, r, d, target, base_resolution=base_resolution, num_classes=num_classes)
+        return ref.replace(twist=Twist(r, d, w))
+
     out = []
     for lv in levels:
         try:
@@ -78,28 +80,12 @@ def resnet_models(study: dict, part: dict, *, base: str, base_resolution: int, n
             raise ConfigError(f"{where}: the inversed giant at level {lv} (c = {level_ratio(lv):g}): {e}") from None
         giant = ref.replace(twist=giant_twist(phi))
         target = giant.flops(num_classes)
-        c = target / f0
         for fam in families:
             try:
-                if fam == "giant":
-                    arch = giant
-                else:
-                    if fam == "width":
-                        r, d = 1.0, 1.0
-                    elif fam == "tiny":
-                        r, d = (float(x) for x in tinynet_formula().predict(c))
-                    else:   # ours
-                        formula = ours_formula(str(study.get("formula_from", "data/results/imagenette/sweep")),
-                                               int(study.get("formula_base_resolution", 64)),
-                                               int(study.get("formula_num_classes", 10)),
-                                               str(study.get("formula_metric", "top1")),
-                                               int(study.get("formula_min_points", 4)))
-                        r, d = (float(x) for x in formula.predict(c))
-                    w = solve_width(base, r, d, target, base_resolution=base_resolution, num_classes=num_classes)
-                    arch = ref.replace(twist=Twist(r, d, w))
+                arch = giant if fam == "giant" else solved(target / f0, fam, target)
             except ValueError as e:
-                raise ConfigError(f"{where}: {fam} at level {lv} (c = {c:.3f}, {target / 1e6:.2f}M FLOPs at base "
-                                  f"{base_resolution} px): {e}") from None
+                raise ConfigError(f"{where}: {fam} at level {lv} (c = {target / f0:.3f}, {target / 1e6:.2f}M FLOPs "
+                                  f"at base {base_resolution} px): {e}") from None
             out.append(dict(model=_describe(arch, num_classes=num_classes, f0=f0), kind=fam, family=fam,
                             level=int(lv), name=LABELS[fam].format(lv=int(lv)), tag=f"rn_{fam}_m{int(lv)}"))
     return out
