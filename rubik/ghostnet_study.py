@@ -31,7 +31,7 @@ from rubik.cube import Twist, giant_twist
 from rubik.errors import ConfigError
 from rubik.models import Arch
 
-__all__ = ["GHOSTNET_FAMILIES", "GHOSTNET_LEVELS", "ghostnet_models", "ours_formula"]
+__all__ = ["GHOSTNET_FAMILIES", "GHOSTNET_LEVELS", "ghostnet_models", "ours_formula", "study_formula"]
 
 GHOSTNET_FAMILIES = ("recon", "giant", "width", "width_a", "ours")
 GHOSTNET_LEVELS = ("b", "c", "d")
@@ -57,6 +57,13 @@ def ours_formula(formula_from: str, base_resolution: int, num_classes: int, metr
         formula, _ = fit_formula(finished(load_results(path)), metric=metric, min_points=min_points,
                                  base="efficientnet_b0", base_resolution=base_resolution, num_classes=num_classes)
     return formula
+
+
+def study_formula(study: dict):
+    """``ours_formula`` for a study's ``formula_*`` keys (defaults: the committed B0 sweep at 64 px, top-1)."""
+    return ours_formula(str(study.get("formula_from", "data/results/imagenette/sweep")),
+                        int(study.get("formula_base_resolution", 64)), int(study.get("formula_num_classes", 10)),
+                        str(study.get("formula_metric", "top1")), int(study.get("formula_min_points", 4)))
 
 
 def _describe(arch: Arch, *, num_classes: int, f0: float) -> dict:
@@ -109,12 +116,7 @@ def ghostnet_models(study: dict, part: dict, *, base: str, base_resolution: int,
                     w = solve_width(base, 1.0, 1.0, target, base_resolution=base_resolution, num_classes=num_classes)
                     arch = ref.replace(twist=Twist(1.0, 1.0, w))
                 else:   # ours
-                    formula = ours_formula(str(study.get("formula_from", "data/results/imagenette/sweep")),
-                                           int(study.get("formula_base_resolution", 64)),
-                                           int(study.get("formula_num_classes", 10)),
-                                           str(study.get("formula_metric", "top1")),
-                                           int(study.get("formula_min_points", 4)))
-                    r, d = (float(x) for x in formula.predict(min(c, 1.0)))
+                    r, d = (float(x) for x in study_formula(study).predict(min(c, 1.0)))
                     w = solve_width(base, r, d, target, base_resolution=base_resolution, num_classes=num_classes)
                     arch = ref.replace(twist=Twist(r, d, w))
             except ValueError as e:

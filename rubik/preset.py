@@ -301,6 +301,13 @@ class DRNetSection(Section):
 
 
 @dataclass(frozen=True)
+class GhostNetSection(Section):
+    """09 GhostNet appendix: the finished ``ghostnet_appendix`` study to read (null: the committed one)."""
+    NAME: ClassVar[str] = "ghostnet"
+    study_dir: str | None = setting(None)
+
+
+@dataclass(frozen=True)
 class Preset:
     """A whole preset: its ``description``, one dataclass per section, and ``study`` (a section of one
     mapping: the decisive experiments, ``rubik study init``; null: none). ``Preset()`` is the defaults."""
@@ -314,6 +321,7 @@ class Preset:
     imagenet: ImageNetSection = field(default_factory=ImageNetSection)
     study: dict | None = setting(None)
     drnet: DRNetSection = field(default_factory=DRNetSection)
+    ghostnet: GhostNetSection = field(default_factory=GhostNetSection)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

@@ -205,7 +205,8 @@ def _add_grid(study, add, *, base, kw, num_classes, base_resolution):
 
 
 #: the keys one entry of a study's ``parts`` list may have
-PART_KEYS = ("families", "ghostnet", "levels", "b0", "depth_ladder_blocks", "resolution_ladder_r", "epochs", "seeds")
+PART_KEYS = ("families", "ghostnet", "resnet", "levels", "b0", "depth_ladder_blocks", "resolution_ladder_r", "epochs",
+             "seeds")
 
 
 def _add_parts(study, add, *, base, kw, num_classes, base_resolution):
@@ -221,7 +222,8 @@ def _add_parts(study, add, *, base, kw, num_classes, base_resolution):
                                                   or p.get("resolution_ladder_r")) for p in parts)
     fams = None
     if needs_families:   # the EfficientNet-B0 families and ladders read the committed tiny-vs-giant sweep
-        all_levels = sorted({int(lv) for p in parts if isinstance(p, dict) and not p.get("ghostnet")
+        own = ("ghostnet", "resnet")   # part kinds with their own levels
+        all_levels = sorted({int(lv) for p in parts if isinstance(p, dict) and not any(p.get(k) for k in own)
                              for lv in (p.get("levels") or [])} | {int(study["ladder_level"])})
         fams = _read_families(study["families_from"], all_levels)
     target = None
@@ -238,14 +240,19 @@ def _add_parts(study, add, *, base, kw, num_classes, base_resolution):
         if min(epochs) < 1:
             raise ValueError(f"study parts[{i}]: epochs must be >= 1, got {epochs}")
         seeds = [int(s) for s in part["seeds"]]
-        if part.get("ghostnet"):
-            if part.get("families"):
-                raise ValueError(f"study parts[{i}]: 'ghostnet' and 'families' are two kinds of part; use two")
-            from rubik.ghostnet_study import ghostnet_models
+        if part.get("ghostnet") or part.get("resnet"):
+            kind = "ghostnet" if part.get("ghostnet") else "resnet"
+            if part.get("families") or (part.get("ghostnet") and part.get("resnet")):
+                raise ValueError(f"study parts[{i}]: '{kind}' and 'families' / 'ghostnet' / 'resnet' are kinds of "
+                                 "part; use one per part")
+            if kind == "ghostnet":
+                from rubik.ghostnet_study import ghostnet_models as models
+            else:
+                from rubik.resnet_study import resnet_models as models
 
-            for m in ghostnet_models(study, part, base=base, base_resolution=base_resolution,
-                                     num_classes=num_classes, where=f"study parts[{i}]"):
-                add(m.pop("model"), experiment="ghostnet", part=i, epochs=epochs, seeds=seeds, **m)
+            for m in models(study, part, base=base, base_resolution=base_resolution,
+                            num_classes=num_classes, where=f"study parts[{i}]"):
+                add(m.pop("model"), experiment=kind, part=i, epochs=epochs, seeds=seeds, **m)
             continue
         if part.get("families"):
             wanted = [str(f) for f in part["families"]]
@@ -316,11 +323,13 @@ def cost_model(records=COST_FROM) -> dict:
     return {"a": float(a), "b": float(b), "n": len(xs), "source": str(records)}
 
 
-def projected_core_hours(design: pd.DataFrame, model: dict | None) -> float | None:
-    """Core-hours of the design under ``cost_model``'s fit: sum over trials of epochs x (a + b x MFLOPs)."""
+def projected_core_hours(design: pd.DataFrame, model: dict | None, mflop_scale: float = 1.0) -> float | None:
+    """Core-hours of the design under ``cost_model``'s fit: sum over trials of epochs x (a + b x s x MFLOPs),
+    ``s = mflop_scale`` the family's measured time per FLOP relative to the fit's (a study's ``cost_mflop_scale``:
+    dense ResNet convolutions run ~4x faster per FLOP than B0's depth-wise ones on one core)."""
     if not model:
         return None
-    per_epoch = model["a"] + model["b"] * design["flops"].to_numpy(float) / 1e6
+    per_epoch = model["a"] + model["b"] * float(mflop_scale) * design["flops"].to_numpy(float) / 1e6
     return float((design["epochs"].to_numpy(float) * per_epoch).sum() / 3600.0)
 
 
@@ -374,8 +383,9 @@ def init_study(sweep_dir, preset: str = "imagenette_long", *, data: str | None =
     cost = design_cost(design, n_train, batch)
     model = cost_model(cfg["study"].get("cost_from", COST_FROM))
     if model:
-        cost["core_hours"] = projected_core_hours(design, model)
-        cost["core_hours_model"] = model
+        scale = float(cfg["study"].get("cost_mflop_scale", 1.0))
+        cost["core_hours"] = projected_core_hours(design, model, scale)
+        cost["core_hours_model"] = {**model, "mflop_scale": scale}
     return path, design, cost
 
 
@@ -440,7 +450,8 @@ def _print_design(design: pd.DataFrame, cost: dict, path) -> None:
         print(f"estimated CPU cost: ~{cost['core_hours']:.1f} core-hours (~{cost['core_hours'] / 2:.1f} h on 2 cores), "
               f"from {m['n']} committed CPU records of {m['source']}: {m['a']:.1f} s + {m['b']:.2f} s per MFLOP per "
               "trial-epoch on one core (fitted on EfficientNet-B0-family trials; other families' speed per FLOP "
-              "differs)", flush=True)
+              "differs" + (f"; per-MFLOP time scaled by the study's cost_mflop_scale {m['mflop_scale']:g}"
+                           if m.get("mflop_scale", 1.0) != 1.0 else "") + ")", flush=True)
 
 
 def main(args) -> int:

@@ -45,9 +45,10 @@ def load_study(sweep_dirs, *, split_seed: int | None = None) -> pd.DataFrame:
     return out
 
 
-def schedule_table(results: pd.DataFrame, value: str = "top1_test") -> pd.DataFrame:
-    """Per level, family and epochs: mean, std, n of ``value`` over seeds, px, blocks, MFLOPs, params."""
-    d = results[results["experiment"] == "schedule"]
+def schedule_table(results: pd.DataFrame, value: str = "top1_test", experiment: str = "schedule") -> pd.DataFrame:
+    """Per level, family and epochs: mean, std, n of ``value`` over seeds, px, blocks, MFLOPs, params
+    (of ``experiment``'s trials: ``schedule``, or ``ghostnet`` / ``resnet`` for the other bases' studies)."""
+    d = results[results["experiment"] == experiment]
     out = d.groupby(["level", "family", "epochs"]).agg(
         mean=(value, "mean"), std=(value, "std"), n=(value, "count"), px=("resolution", "first"),
         blocks=("blocks", "first"), mflops=("flops", "first"), params=("params", "first")).reset_index()
@@ -210,7 +211,10 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
     ladder_20 = done[~((done["experiment"] == "ladder") & (done["epochs"] != 20))]   # the v2 ladder tables: 20 epochs
     tables = {"study_schedule": schedule_table(done, value), "study_ladders": ladder_table(ladder_20, value),
               "study_ladder_slopes": ladder_slopes(ladder_20, value)}
-    if {"tiny", "ours"} & set(done["family"]) and "giant" in set(done["family"]):
+    for other in ("ghostnet", "resnet"):   # the other bases' studies (issue 33)
+        tables[f"study_{other}"] = schedule_table(done, value, experiment=other)
+    sched = done[done["experiment"] == "schedule"]
+    if {"tiny", "ours"} & set(sched["family"]) and "giant" in set(sched["family"]):
         tables["study_gains"] = schedule_gains(done, value)
         half = value.rsplit("_", 1)[-1] if value.endswith(("_select", "_test")) else None
         if half:
@@ -220,7 +224,10 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
             save_table(t, name, out / "tables")
             show(f"\n## {name} ({value})\n" + t.round({c: 3 for c in t.columns if c != "p"}).to_string(index=False))
     plan = None   # the plan's tables on all records (the depth-trend figure draws them)
-    if preregistered and value in ("top1_test", "top1_select"):
+    b0_plan = done["experiment"].isin(["schedule", "ladder"]).any()
+    if preregistered and value in ("top1_test", "top1_select") and done["experiment"].isin(["ghostnet", "resnet"]).any():
+        _base_transfer_plan(sweep_dir, value, tables, out, show)
+    if preregistered and value in ("top1_test", "top1_select") and b0_plan:
         from rubik.study_stats import analyse
 
         half = value.rsplit("_", 1)[-1]
@@ -273,6 +280,14 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
         fig = plot_dial_ladders(ladder_20, y=value, references=refs if len(refs) else None)
         figures += save_figure(fig, "fig_study_ladders", out / "figures")
         plt.close(fig)
+    for other in ("ghostnet", "resnet"):
+        if (done["experiment"] == other).any():
+            from rubik.plots import plot_base_accuracy_flops
+
+            fig = plot_base_accuracy_flops(done[done["experiment"] == other], y=value,
+                                           paper=_appendix_points() if other == "ghostnet" else None)
+            figures += save_figure(fig, f"fig_study_{other}_flops", out / "figures")
+            plt.close(fig)
     if copy_figures_to is not None:
         dest = Path(copy_figures_to)
         dest.mkdir(parents=True, exist_ok=True)
@@ -280,6 +295,41 @@ def report(sweep_dir, *, value: str = "top1_test", out_dir=None, copy_figures_to
             shutil.copy2(f, dest / f.name)
     show(f"\n{len(done)} finished trials; figures: {', '.join(str(f) for f in figures)}")
     return tables
+
+
+def _base_transfer_plan(sweep_dir, value: str, tables: dict, out: Path, show) -> None:
+    """The GhostNet / ResNet plans (``rubik.base_transfer_stats``) on all records and on the CPU-only
+    ones: tables ``prereg_ghostnet``, ``prereg_resnet`` (+ ``_cpu``), saved and printed."""
+    from rubik.base_transfer_stats import analyse_base_transfer
+    from rubik.plots import save_table
+
+    half = value.rsplit("_", 1)[-1]
+    for suffix, cpu_only in (("", False), ("_cpu", True)):
+        try:
+            tabs = analyse_base_transfer(_dirs(sweep_dir), half=half, cpu_only=cpu_only)
+        except ValueError:   # no CPU record yet
+            continue
+        for name in ("ghostnet", "resnet"):
+            if name not in tabs:
+                continue
+            t = tables[f"prereg_{name}{suffix}"] = _undecided(tabs[name])
+            save_table(t, f"prereg_{name}{suffix}", out / "tables")
+            show(_base_summary(t, f"pre-registered {name} analysis on {half}"
+                                  + (", CPU records only" if cpu_only else ", all records")))
+
+
+def _appendix_points() -> pd.DataFrame | None:
+    """The appendix's GhostNet points (Table 1, ReLU rows: GhostNet-A..D and the width-only 0.5x/1.0x/1.5x)
+    as ``family`` (recon / width), ``model``, ``mflops``, ``top1`` (ImageNet); None without the CSV."""
+    from rubik.reproduce import REPO_ROOT
+
+    path = REPO_ROOT / "data" / "paper" / "ghostnet_table1.csv"
+    if not path.is_file():
+        return None
+    t = pd.read_csv(path)
+    t = t[t["family"].isin(["GhostNet (tiny formula)", "GhostNet (width)"])]
+    return pd.DataFrame({"family": np.where(t["family"] == "GhostNet (width)", "width", "recon"),
+                         "model": t["model"], "mflops": t["flops_m"].astype(float), "top1": t["top1"].astype(float)})
 
 
 def _undecided(t: pd.DataFrame) -> pd.DataFrame:
@@ -299,6 +349,30 @@ def _fmt(v, spec="+.2f") -> str:
     return format(v, spec) if v is not None and np.isfinite(v) else "n/a"
 
 
+def _estimate_line(r) -> str:
+    """One estimand of a plan's table: estimate, the three intervals, the conservative interval and p,
+    Holm p, decision, seeds and (where the table has it) the smallest detectable difference."""
+    if not np.isfinite(r.get("theta", np.nan)):
+        return f"{r['estimand']}: not measured yet (seeds {r['seeds']})"
+    holm_p = r.get("holm_p", np.nan)
+    return (f"{r['estimand']}: {r['theta']:+.2f} [{_fmt(r['own_lo'])}, {_fmt(r['own_hi'])}] | "
+            f"[{_fmt(r['boot_lo'])}, {_fmt(r['boot_hi'])}] | [{_fmt(r['pooled_lo'])}, {_fmt(r['pooled_hi'])}]; "
+            + (f"conservative [{_fmt(r['cons_lo'])}, {_fmt(r['cons_hi'])}], " if np.isfinite(r["cons_lo"]) else "")
+            + f"p {_fmt(r['cons_p'], '.3g')}" + (f", Holm {holm_p:.3g}" if np.isfinite(holm_p) else "")
+            + (f" -> {r['decision']}" if isinstance(r.get("decision"), str) and r.get("decision") else "")
+            + f" (seeds {r['seeds']})"
+            + (f"; mdd {r['mdd']:.2f}" + (f" / {r['mdd_measured']:.2f}" if np.isfinite(r.get("mdd_measured", np.nan))
+                                          else "") if np.isfinite(r.get("mdd", np.nan)) else ""))
+
+
+def _base_summary(table: pd.DataFrame, title: str) -> str:
+    """The GhostNet or ResNet plan's table (``rubik.base_transfer_stats``) in a few lines."""
+    lines = [f"\n## {title} (95 %: own seeds | bootstrap | pooled; conservative = their union, p = the largest of "
+             "the three; Holm over the primary family; mdd: the smallest difference detected at 80 % power, "
+             "planned 3 seeds / measured noise)"]
+    return "\n".join(lines + [_estimate_line(r) for _, r in table.iterrows()])
+
+
 def _plan_summary(plan: dict, title: str) -> str:
     """The plan's numbers in a few lines: each estimand with its estimate, the three intervals, the
     conservative p, Holm p and decision; then the trend lines (and crossovers), the resolution
@@ -313,20 +387,7 @@ def _plan_summary(plan: dict, title: str) -> str:
                          "smallest difference the design detects, 80 % power, planned 3 seeds / measured noise):")
         if name == "resolution_rungs":
             lines.append("resolution ladder rung by rung (10 blocks, 20 epochs), top-1 change per step:")
-        for _, r in plan[name].iterrows():
-            if not np.isfinite(r.get("theta", np.nan)):
-                lines.append(f"{r['estimand']}: not measured yet (seeds {r['seeds']})")
-                continue
-            holm_p = r.get("holm_p", np.nan)
-            lines.append(
-                f"{r['estimand']}: {r['theta']:+.2f} [{_fmt(r['own_lo'])}, {_fmt(r['own_hi'])}] | "
-                f"[{_fmt(r['boot_lo'])}, {_fmt(r['boot_hi'])}] | [{_fmt(r['pooled_lo'])}, {_fmt(r['pooled_hi'])}]; "
-                + (f"conservative [{_fmt(r['cons_lo'])}, {_fmt(r['cons_hi'])}], " if np.isfinite(r["cons_lo"]) else "")
-                + f"p {_fmt(r['cons_p'], '.3g')}" + (f", Holm {holm_p:.3g}" if np.isfinite(holm_p) else "")
-                + (f" -> {r['decision']}" if isinstance(r.get("decision"), str) and r.get("decision") else "")
-                + f" (seeds {r['seeds']})"
-                + (f"; mdd {r['mdd']:.2f}" + (f" / {r['mdd_measured']:.2f}" if np.isfinite(r.get("mdd_measured", np.nan))
-                                              else "") if np.isfinite(r.get("mdd", np.nan)) else ""))
+        lines += [_estimate_line(r) for _, r in plan[name].iterrows()]
     lin = plan.get("resolution_linearity")
     if lin is not None and len(lin):
         r = lin.iloc[0]

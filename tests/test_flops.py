@@ -33,7 +33,7 @@ def test_ghostnet_a_params_within_2_percent_of_paper():
 def test_analytic_equals_ptflops_on_random_twists():
     rng = random.Random(0)
     cases = [("efficientnet_b0", None), ("efficientnet_b0", "efficientnet"), ("ghostnet_a", None),
-             ("ghostnet_100", None), ("resnet50", None)]
+             ("ghostnet_100", None), ("resnet50", None), ("resnet26", None)]
     for base, rules in cases:
         for _ in range(2):
             twist = (rng.uniform(0.6, 1.4), rng.uniform(0.3, 1.5), rng.uniform(0.3, 1.0))

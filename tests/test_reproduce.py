@@ -21,7 +21,7 @@ from rubik.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01_sampling", "02_sweep", "03_frontier", "04_tiny_formula", "05_tiny_vs_giant", "06_imagenet",
-             "07_paper_figures", "08_drnet"]
+             "07_paper_figures", "08_drnet", "09_ghostnet_appendix"]
 FIGURES = ["fig_sampling_rdw", "fig_sampling_flops_hist", "fig_sweep_curves", "fig1_frontier",
            "fig3_frontier_dials", "fig_dial_scatter", "fig_tiny_formula_gpr",
            "fig_tiny_formula_dials", "fig_tiny_vs_giant", "fig_paper_tinynet_imagenet",
@@ -283,7 +283,7 @@ def test_smoke_resume_from_a_notebook(smoke_run):
     before = (out / "02_sweep.ipynb").stat().st_mtime
     lines = []
     results = R.run("smoke", out_dir=out, start="07", echo=lines.append)
-    assert [r.name for r in results] == ["07_paper_figures", "08_drnet"]   # from 07 on
+    assert [r.name for r in results] == ["07_paper_figures", "08_drnet", "09_ghostnet_appendix"]   # from 07 on
     assert (out / "02_sweep.ipynb").stat().st_mtime == before
     assert any("07_paper_figures done in" in s for s in lines)
 

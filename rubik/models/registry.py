@@ -1,4 +1,4 @@
-"""Registry of named models (timm-like): bases, TinyNets, inversed-giant models, GhostNets, ResNet-50, and the
+"""Registry of named models (timm-like): bases, TinyNets, inversed-giant models, GhostNets, ResNet-50 and ResNet-26, and the
 SPConv paper's CIFAR-style ResNet-20/56 and VGG-16 (each also with SPConv, ``spconv_*``).
 
 GhostNet-B/C/D (``ghostnet_b`` ...) are *reconstructions*: the appendix prints their params and FLOPs only,
@@ -23,8 +23,8 @@ from typing import Any, Callable, Mapping
 from ..cube import Twist, giant_twist
 from ..errors import ConfigError
 
-BASES = ("efficientnet_b0", "ghostnet_a", "ghostnet_100", "resnet50", "resnet20", "vgg16_cifar")
-BASE_RESOLUTION = {"efficientnet_b0": 224, "ghostnet_a": 240, "ghostnet_100": 224, "resnet50": 224,
+BASES = ("efficientnet_b0", "ghostnet_a", "ghostnet_100", "resnet50", "resnet26", "resnet20", "vgg16_cifar")
+BASE_RESOLUTION = {"efficientnet_b0": 224, "ghostnet_a": 240, "ghostnet_100": 224, "resnet50": 224, "resnet26": 224,
                    "resnet20": 32, "vgg16_cifar": 32}
 """Input side (px) of each untwisted base: the one place the default ``base_resolution`` comes from."""
 PAPER_CSV_ENV = "RUBIK_PAPER_CSV"
@@ -106,15 +106,20 @@ def _ghostnet_family(variant: str) -> Callable[[], Family]:
     return make
 
 
-def _resnet_family() -> Family:
-    from . import resnet as m
+def _resnet_family(layers: str = "RESNET50_LAYERS") -> Callable[[], Family]:
+    def make() -> Family:
+        from . import resnet as m
 
-    return Family(
-        build=lambda twist, num_classes, rules, conv, **kw: m.build_resnet(twist, num_classes, conv=conv, **kw),
-        plan=lambda twist, rules, conv, **kw: m.resnet_plan(twist, conv),
-        count=m.count_plan,
-        convs=True,
-    )
+        blocks = getattr(m, layers)
+        return Family(
+            build=lambda twist, num_classes, rules, conv, **kw: m.build_resnet(twist, num_classes, conv=conv,
+                                                                               layers=blocks, **kw),
+            plan=lambda twist, rules, conv, **kw: m.resnet_plan(twist, conv, blocks),
+            count=m.count_plan,
+            convs=True,
+        )
+
+    return make
 
 
 def _cifar_resnet_family() -> Family:
@@ -143,7 +148,8 @@ _FAMILY_FACTORIES = {
     "efficientnet_b0": _efficientnet_family,
     "ghostnet_a": _ghostnet_family("ghostnet_a"),
     "ghostnet_100": _ghostnet_family("ghostnet_100"),
-    "resnet50": _resnet_family,
+    "resnet50": _resnet_family("RESNET50_LAYERS"),
+    "resnet26": _resnet_family("RESNET26_LAYERS"),
     "resnet20": _cifar_resnet_family,
     "vgg16_cifar": _cifar_vgg_family,
 }
@@ -275,6 +281,8 @@ def _specs() -> dict[str, ModelSpec]:
         ]
     specs += [
         ("resnet50", "resnet50", (1, 1, 1), None, {}, "ResNet-50"),
+        ("resnet26", "resnet26", (1, 1, 1), None, {}, "ResNet-26: ResNet-50's stages and Bottleneck widths, "
+                                                       "2 blocks per stage (the CPU-affordable ResNet base)"),
         ("resnet20", "resnet20", (1, 1, 1), None, {}, "ResNet-20, CIFAR-style (32 px, option-A shortcuts)"),
         ("resnet56", "resnet20", (1, 3, 1), None, {}, "ResNet-56: ResNet-20 at depth d = 3 (9 blocks per stage)"),
         ("vgg16_cifar", "vgg16_cifar", (1, 1, 1), None, {}, "VGG-16 with BatchNorm, CIFAR-style (32 px)"),

@@ -27,7 +27,7 @@ from .frontier import (plot_dial_importance, plot_dial_scatter, plot_flops_histo
                        plot_frontier, plot_frontier_dials, plot_sampling)
 from .labels import _annotate, _figure_texts, layout_problems, place_labels, text_overlaps
 from .output import save_figure, save_table, to_markdown
-from .study import plot_depth_trend, plot_dial_ladders, plot_schedule_sensitivity
+from .study import plot_base_accuracy_flops, plot_depth_trend, plot_dial_ladders, plot_schedule_sensitivity
 from .style import COLORS, DIAL_COLORS, DIAL_NAMES, col, mflops, seeds, value_label
 
 __all__ = [
@@ -35,6 +35,6 @@ __all__ = [
     "plot_sampling", "plot_flops_histogram", "plot_frontier", "plot_frontier_dials",
     "plot_dial_importance", "plot_dial_scatter", "plot_formula_fit", "plot_accuracy_vs_flops",
     "plot_tiny_vs_giant", "plot_latency", "plot_latency_frontier", "plot_flops_check", "plot_training_curves",
-    "plot_schedule_sensitivity", "plot_dial_ladders", "place_labels", "text_overlaps", "layout_problems",
+    "plot_schedule_sensitivity", "plot_dial_ladders", "plot_base_accuracy_flops", "place_labels", "text_overlaps", "layout_problems",
     "seeds", "value_label",
 ]

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
 from .labels import _annotate, place_labels
-from .style import COLORS, seeds, value_label
+from .style import COLORS, _log_flops_axis, seeds, value_label
 
 _FAMILY_LABELS = {"giant": "inversed giant formula", "tiny": "TinyNet dials (paper)", "ours": "our fitted formula",
                   "base": "EfficientNet-B0"}
@@ -245,4 +245,70 @@ def plot_depth_trend(depth: pd.DataFrame, trends: pd.DataFrame | None = None,
     _shared_legend(fig, [ax], ncol=1, extra=extra if open_points else ())
     if title:
         ax.set_title(title + " (filled: conservative 95 % interval)", fontsize=11)
+    return fig
+
+
+#: the other bases' studies (issue 33): family -> (colour, legend label)
+_BASE_FAMILIES = {
+    "recon": (COLORS["tiny"], "tiny formula: GhostNet-B/C/D (reconstructed)"),
+    "tiny": (COLORS["tiny"], "tiny formula: TinyNet dials"),
+    "ours": (COLORS["ours"], "our fitted formula (B0 sweep)"),
+    "giant": (COLORS["giant"], "inversed giant formula"),
+    "width": ("#9467bd", "width only (original GhostNet / the base)"),
+    "width_a": ("#8c564b", "width only on GhostNet-A"),
+}
+
+
+def plot_base_accuracy_flops(results: pd.DataFrame, y: str = "top1_test", paper: pd.DataFrame | None = None,
+                             title: str | None = None):
+    """Accuracy against FLOPs on another base (the ``ghostnet`` or ``resnet`` trials of a
+    ``rubik.study`` sweep): each family's mean +- std over seeds at each level's real MFLOPs (log x),
+    seeds as dots, a 1-seed cell open. ``paper``: reference points (columns ``family`` recon / width,
+    ``model``, ``mflops``, ``top1``; the appendix's GhostNets on ImageNet at 240/224 px) drawn on a
+    second panel with its own axes, since their accuracies are ImageNet's, not the proxy's."""
+    d = results[results["experiment"].isin(["ghostnet", "resnet"])].assign(mflops=lambda t: t["flops"] / 1e6)
+    has_paper = bool(paper is not None and len(paper))
+    fig, axes = plt.subplots(1, 1 + int(has_paper), figsize=(6.2 + 4.6 * has_paper, 4.8), constrained_layout=True,
+                             squeeze=False, gridspec_kw={"width_ratios": [1.35, 1][:1 + int(has_paper)]})
+    axes = axes[0]
+    ax = axes[0]
+    open_points = False
+    fams = [f for f in _BASE_FAMILIES if f in set(d["family"])]
+    for i, fam in enumerate(fams):
+        color, label = _BASE_FAMILIES[fam]
+        open_points |= _mean_std_dots(ax, d[d["family"] == fam], "mflops", y, color, label,
+                                      offset=0.012 * (i - (len(fams) - 1) / 2))
+    ax.set_xlabel("real MFLOPs at the study's scale (log)")
+    ax.set_ylabel(value_label(y))
+    base = d["base"].iloc[0] if "base" in d and len(d) else ""
+    px = int(d["base_resolution"].iloc[0]) if "base_resolution" in d and len(d) else 0
+    ax.set_title(f"proxy (Imagenette), base {base} at {px} px", fontsize=10)
+    ax.margins(x=0.08, y=0.12)
+    ax.grid(alpha=0.3)
+    if has_paper:
+        pax = axes[1]
+        for fam, marker in (("recon", "s"), ("width", "D")):
+            p = paper[paper["family"] == fam].sort_values("mflops")
+            if not len(p):
+                continue
+            color, label = _BASE_FAMILIES[fam]
+            pax.plot(p["mflops"], p["top1"], marker, ls=":", color=color, mfc="white", mew=1.5)
+            short = [str(m).replace("GhostNet-", "").replace("GhostNet ", "") for m in p["model"]]
+            _annotate(pax, p["mflops"], p["top1"], short, fontsize=7)
+        pax.plot([], [], "s:", color="0.35", mfc="white", label="paper, appendix Table 1 (ImageNet)")
+        pax.set_xlabel("paper MFLOPs (GhostNet-A 240 px, GhostNet 224 px; log)")
+        pax.set_ylabel("ImageNet top-1 (%), paper")
+        pax.set_title("reference: the appendix's GhostNets (not trained here)", fontsize=10)
+        pax.margins(x=0.12, y=0.12)
+        pax.grid(alpha=0.3)
+    notes = [_seed_note(d, y, by=("level", "family"))] + ([_open_marker_note()] if open_points else [])
+    _shared_legend(fig, axes, ncol=2, extra=notes)
+    for a in axes:   # after the layout: tick labels as many as fit
+        _log_flops_axis(a)
+    if title is None:
+        title = "Accuracy against FLOPs: tiny formula, inversed giant and width only at equal FLOPs"
+    if title:
+        fig.suptitle(title)
+    if has_paper:
+        place_labels(fig)
     return fig
