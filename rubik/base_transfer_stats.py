@@ -41,9 +41,10 @@ PLANNING_SD = 0.81
 RESNET_LEVELS = (1, 2)
 
 def _words(subject: str, peer: str, plural: bool = False) -> dict:
-    """The decision words of ``subject - peer``: "<subject> beats <peer>", "... loses to ...", "ties"."""
+    """The decision words of ``subject - peer``: "<subject> beats <peer>", "... loses to ...", "not decided"
+    (neither; not "equal": each row's ``mdd`` says what the design could have detected)."""
     beat, lose = ("beat", "lose") if plural else ("beats", "loses")
-    return dict(positive=f"{subject} {beat} {peer}", negative=f"{subject} {lose} to {peer}", neutral="ties")
+    return dict(positive=f"{subject} {beat} {peer}", negative=f"{subject} {lose} to {peer}", neutral="not decided")
 
 
 # (estimand id, family, a, b, words): theta = mu_a - mu_b; family "" = secondary (no decision)
