@@ -56,6 +56,13 @@ num_classes = count_classes(data_dir, manifest)
 formula, points = fit_formula(done, metric=metric, min_points=formula_min_points, base=base,
                               base_resolution=base_resolution, num_classes=num_classes)
 print(f"fitting on {len(points)} models (frontier layers {sorted(points.layer.unique())})")
+# a GP hyperparameter at a bound is reported, not warned (rubik.formula's docstring says why the
+# bounds are where they are): a length_scale at its 0.5 floor means the dial's frontier points
+# change faster in log c than the smoothness floor lets the curve follow (the fit is as smooth as
+# allowed, and the difference goes to the noise term); a constant at its floor means no trend in c
+for dial, notes in formula.bounds_hit_.items():
+    if notes:
+        print(f"{dial}(c): {'; '.join(notes)}")
 formula
 
 # %%

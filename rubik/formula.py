@@ -38,6 +38,8 @@ extrapolating below the smallest fitted ``c`` is allowed but the std grows.
 """
 from __future__ import annotations
 
+import warnings
+
 import copy
 import dataclasses
 import math
@@ -81,6 +83,19 @@ def _as_c(c, what="c"):
         raise ValueError(f"{what}: target FLOPs above the base (ratio {arr[arr > 1 + 1e-9][:5]} > 1); "
                          "the tiny formula only shrinks models")
     return arr
+
+
+def _bound_note(message: str) -> str:
+    """sklearn's "The optimal value found for dimension 0 of parameter k1__k2__length_scale is close
+    to the specified lower bound 0.5 ..." as "length_scale at its lower bound 0.5"."""
+    import re
+
+    m = re.search(r"parameter (\S+) is close to the specified (lower|upper) bound ([0-9.e+-]+)", message)
+    if not m:
+        return message.split(". ")[0]
+    name = {"k1__k2__length_scale": "length_scale", "k1__k1__constant_value": "constant",
+            "k2__noise_level": "noise_level"}.get(m.group(1), m.group(1))
+    return f"{name} at its {m.group(2)} bound {m.group(3).rstrip('.')}"
 
 
 class TinyFormula(BaseEstimator):
@@ -163,12 +178,25 @@ class TinyFormula(BaseEstimator):
         if np.unique(c).size < 2:
             raise ValueError("TinyFormula.fit: need at least 2 distinct FLOPs ratios")
         X = np.log(c)[:, None]
-        self.gp_r_ = GaussianProcessRegressor(self._kernel(), normalize_y=True,
+        # A hyperparameter at a bound is a fact about the fit, not a fault (module docstring: a
+        # length scale at its 0.5 floor means the dial wants to wiggle faster than the floor allows,
+        # a constant at its floor means no trend in c). sklearn warns once per fit; keep the facts in
+        # ``bounds_hit_`` instead, {"r": [...], "d": [...]}, for the caller to show and explain.
+        from sklearn.exceptions import ConvergenceWarning
+
+        self.bounds_hit_ = {}
+        for dial, y_dial in (("r", r), ("d", d)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                gp = GaussianProcessRegressor(self._kernel(), normalize_y=True,
                                               n_restarts_optimizer=self.n_restarts_optimizer,
-                                              random_state=self.random_state).fit(X, self._fwd(r))
-        self.gp_d_ = GaussianProcessRegressor(self._kernel(), normalize_y=True,
-                                              n_restarts_optimizer=self.n_restarts_optimizer,
-                                              random_state=self.random_state).fit(X, self._fwd(d))
+                                              random_state=self.random_state).fit(X, self._fwd(y_dial))
+            for w in caught:
+                if not issubclass(w.category, ConvergenceWarning):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            self.bounds_hit_[dial] = sorted({_bound_note(str(w.message)) for w in caught
+                                             if issubclass(w.category, ConvergenceWarning)})
+            setattr(self, f"gp_{dial}_", gp)
         self.c_range_ = (float(c.min()), float(c.max()))
         self.n_points_ = len(c)
         return self

@@ -175,3 +175,22 @@ def test_one_formula_fit_for_notebooks_04_and_05():
     src = "".join(p.read_text() for p in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.py")))
     assert src.count("fit_formula(") == 2 and "min_points=formula_min_points" in src
     assert "TinyFormula(" not in src and "min_points=3" not in src
+
+
+def test_hyperparameters_at_their_bounds_are_recorded_not_warned():
+    """Notebook 04 showed an unexplained sklearn ConvergenceWarning (issue 37): a GP hyperparameter at
+    a bound of the documented kernel. The fit now keeps it in ``bounds_hit_`` and warns nothing."""
+    import warnings
+
+    import numpy as np
+
+    from rubik.formula import TinyFormula
+
+    c = np.array([0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0])
+    r = np.array([0.5, 0.7, 0.55, 0.8, 0.6, 0.9, 1.0])
+    d = np.array([0.4, 0.42, 0.4, 0.41, 0.4, 0.4, 0.41])    # no trend in c
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = TinyFormula(base_resolution=64).fit(c, np.c_[r, d])
+    assert set(f.bounds_hit_) == {"r", "d"}
+    assert "constant at its lower bound 0.01" in f.bounds_hit_["d"]
