@@ -23,6 +23,8 @@ if [ "$#" -ge 3 ]; then
   report=$3
 elif [ "$dest" = data/results/imagenette_longer/sweep ]; then
   report="$PYTHON -m rubik study report data/results/imagenette_longer/sweep data/results/imagenette_long/sweep --out data/results/imagenette_longer --copy-figures-to figures"
+elif [ "$dest" = data/results/imagenette_128/sweep ]; then
+  report="$PYTHON -m rubik study report data/results/imagenette_128/sweep data/results/imagenette_long/sweep --out data/results/imagenette_128"
 else
   report=
 fi
