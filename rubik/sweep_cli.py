@@ -133,8 +133,9 @@ def _cmd_init(args) -> int:
     num_classes = args.num_classes or (count_classes(args.data, quiet=True) if args.data else 1000)
     # every trial's arch replaces the template's, so what the template says of the network beyond the
     # dials (the convolution: -p 'arch={base: resnet50, conv: spconv}') must reach the samples
-    arch = tmpl.get("arch") if isinstance(tmpl.get("arch"), dict) else {}
-    if any(k in arch for k in ("base", "conv")) and arch.get("base", args.base) != args.base:
+    given = any(item.partition("=")[0] == "arch" for item in args.set)   # the template's own arch is B0's default
+    arch = tmpl.get("arch") if given and isinstance(tmpl.get("arch"), dict) else {}
+    if arch.get("base", args.base) != args.base:
         raise ConfigError(f"-p arch: base {arch.get('base')!r} differs from --base {args.base!r}; the samples "
                           "are twists of --base")
     kw = dict(mode=args.mode, ranges=_parse_ranges(args.ranges), base_resolution=args.base_resolution,

@@ -128,7 +128,7 @@ def test_section_overrides_deep_merge_and_preset_load(tmp_path):
     with pytest.raises(R.ReproduceError, match=typo):
         R.load_preset(tmp_path / "typo.yaml")
     (tmp_path / "bad.yaml").write_text("extends: smoke\ntraining: {processes: 0}\n")
-    with pytest.raises(R.ReproduceError, match=r"bad.yaml: training\.processes=0: expected a positive integer, got 0"):
+    with pytest.raises(R.ReproduceError, match=r"bad.yaml: training\.processes=0: expected a positive integer or null, got 0"):
         R.load_preset(tmp_path / "bad.yaml")
 
 
