@@ -449,3 +449,24 @@ def test_drnet_examples_are_titled_with_class_names_not_wordnet_ids(tmp_path, ca
     titles = {ax.get_title() for ax in saved[0].axes} - {""}
     assert titles and titles <= {"tench", "English springer", "parachute"}, titles
     assert class_name("n03000684") == "chain saw" and class_name("class_0") == "class_0"
+
+
+def test_report_quotes_the_committed_equal_training_comparison():
+    """REPORT and README quote Q7 and Q5 of data/results/imagenette/drnet_equal as the analysis
+    computes them from the committed runs."""
+    from rubik.drnet import equal
+
+    root = Path(__file__).resolve().parents[1]
+    res = equal.analyse(root / "data/results/imagenette/drnet", root / "data/results/imagenette/drnet_equal")
+    report = " ".join((root / "REPORT.md").read_text().split())
+    readme = " ".join((root / "README.md").read_text().split())
+    for name, s in res.items():
+        if name == "routing":
+            continue
+        p = s["primary"]
+        quote = f"{p['mean']:+.2f}".lstrip("+") + f" points, 97.5 % [{p['low']:+.2f}, {p['high']:+.2f}]"
+        if name.startswith("Q7"):
+            assert quote in report.replace("**", "") and quote in readme.replace("**", ""), quote
+            assert p["decision"] == "DRNet below the fixed-resolution curve"
+        else:
+            assert f"{p['mean']:+.2f}, 97.5 % [{p['low']:+.2f}, {p['high']:+.2f}]" in report.replace("**", "")
