@@ -452,3 +452,23 @@ def test_report_quotes_the_exploratory_trend_models_two_stage_test_and_detectabl
         g = det[(det["family"] == "G") & det["estimand"].str.endswith(f", {e} epochs")]
         assert f"{g['mdd_holm'].iloc[0]:.2f} / {g['mdd'].iloc[0]:.2f}" in flat, e
     assert "crossing zero at 13 epochs" not in flat and "every 40- and 80-epoch cell ties" not in flat
+
+
+def test_the_128px_studys_committed_plan_table_is_rederived_and_quoted():
+    """data/results/imagenette_128: the committed ``prereg_base128`` table is what the plan's code gives
+    on the committed records (with the 64-px ladder), and REPORT quotes its record count and E128."""
+    from rubik.study_stats import analyse
+
+    s128 = RUN.parent / "imagenette_128"
+    got = analyse([s128 / "sweep", LONG / "sweep"])["base128"]
+    want = pd.read_csv(s128 / "tables" / "prereg_base128.csv")
+    assert list(got["estimand"]) == list(want["estimand"])
+    for c in ("theta", "cons_lo", "cons_hi", "mdd"):
+        np.testing.assert_allclose(got[c].to_numpy(float), want[c].to_numpy(float), rtol=1e-6, atol=1e-6,
+                                   equal_nan=True, err_msg=c)
+    flat = " ".join((REPO / "REPORT.md").read_text().split())
+    n = len(list((s128 / "sweep" / "trials").glob("*.json")))
+    assert f"Records: {n} of 12 so far" in flat.replace("**", "")
+    e = want[want["estimand"].str.startswith("E128")].iloc[0]
+    if np.isfinite(e["cons_lo"]):
+        assert f"{e['theta']:+.2f}".lstrip("+") in flat and _interval(e["cons_lo"], e["cons_hi"]) in flat
