@@ -202,15 +202,25 @@ def _plain(obj):
     return obj
 
 
+def _numpy_array_globals() -> list:
+    """What pickling an ndarray names: the array and dtype classes and numpy's reconstructor (its
+    module moved to ``numpy._core`` in numpy 2), and the dtype classes of numpy >= 1.25."""
+    core = getattr(np, "_core", None) or np.core
+    out = [np.ndarray, np.dtype, core.multiarray._reconstruct]
+    out += [type(np.dtype(t)) for t in ("uint32", "int64", "float64") if type(np.dtype(t)) is not np.dtype]
+    return out
+
+
 def convert_checkpoint(path, *, trust: bool = False) -> Path:
     """Rewrite a checkpoint written before rubik stored its RNG states as tensors (numpy's state was an
-    ndarray) so that it loads with ``weights_only=True``. Reading the old file runs its pickle, so
-    only a file you trust may be converted, and ``trust`` must say so. The file is replaced
+    ndarray) so that it loads with ``weights_only=True``. The old file is read with ``weights_only=True``
+    plus numpy's array globals only, so nothing else in it can run; ``trust`` must still say the file
+    is yours, since its weights and state are taken as they are. The file is replaced
     atomically; one that still holds other objects afterwards is refused, and left as it was."""
     path = Path(path).expanduser()
     if not trust:
-        raise ConfigError(f"converting {path} reads it with the full unpickler, which runs any code the file "
-                          "names: pass --trust if you know where it came from")
+        raise ConfigError(f"converting {path} takes its weights and training state as they are: pass --trust "
+                          "if you know where it came from")
     if not path.is_file():
         raise ConfigError(f"checkpoint {str(path)!r} does not exist")
     try:
@@ -218,7 +228,14 @@ def convert_checkpoint(path, *, trust: bool = False) -> Path:
         return path   # already in the safe format
     except UserError:
         pass
-    new = _plain(torch.load(path, map_location="cpu", weights_only=False))
+    # The old format differs only by numpy's RNG state (an ndarray): allow exactly the numpy globals
+    # that rebuild an array, so even a trusted file is read without the full unpickler.
+    try:
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            new = _plain(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as e:   # other objects than arrays: not a checkpoint of an older rubik
+        raise ConfigError(f"{path}: holds objects other than tensors and numpy arrays, so it is not a "
+                          f"checkpoint of an older rubik and is left as it is ({str(e).splitlines()[0]})") from None
     tmp = path.with_name(path.name + ".converted")
     atomic_torch_save(new, tmp)
     try:

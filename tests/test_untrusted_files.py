@@ -524,3 +524,23 @@ def test_study_report_on_a_study_with_a_few_records(tmp_path, capsys, experiment
     assert "D40: depth slope, ladder, 40 epochs: not measured yet" in out and "\n4 finished trials" in out
     depth = (d / "tables" / "prereg_depth.md").read_text()
     assert depth.count("not yet measured") >= 2                         # D40 and D80: no cells yet
+
+
+class _Planted:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_converting_a_crafted_checkpoint_runs_nothing_even_with_trust(tmp_path, capsys):
+    """`rubik checkpoint convert --trust` reads only tensors and numpy arrays: a planted object is
+    refused in one line, nothing runs and the file is left as it was."""
+    marker, path = tmp_path / "ran", tmp_path / "checkpoint.pt"
+    torch.save({"rng": _Planted(marker)}, path)
+    before = path.read_bytes()
+    assert cli_main(["checkpoint", "convert", "--trust", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a checkpoint of an older rubik" in err[0]
+    assert not marker.exists() and path.read_bytes() == before
